@@ -66,7 +66,10 @@ type Relation struct {
 	// Grant is the rule that authorises delegated writes of this relation, or nil when
 	// delegates may not write it (KindRelation only).
 	Grant *GrantRule
-	Pos   Position
+	// Synthetic marks a permission the compiler made (for a grant rule); schema
+	// printing and permission listings leave it out.
+	Synthetic bool
+	Pos       Position
 }
 
 // AllowedSubject is one entry of a relation's type list, e.g. "user", "user:*",
