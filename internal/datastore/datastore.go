@@ -102,6 +102,10 @@ type ReadWriteTx interface {
 	// WriteSchema stores a new schema text for the tenant. The caller has compiled it
 	// and checked that no stored relationship is orphaned.
 	WriteSchema(ctx context.Context, text string) error
+	// SetMetadata replaces the metadata the transaction will be recorded with. The
+	// write path uses it to record what it learnt while the transaction ran (which
+	// grant rules and organisations authorised a delegated write).
+	SetMetadata(meta TxMetadata)
 }
 
 // Operation is what an Update does.

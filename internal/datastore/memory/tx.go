@@ -24,6 +24,7 @@ func (s *Store) ReadWriteTx(ctx context.Context, name string, meta datastore.TxM
 		return 0, datastore.TenantNotFound(name)
 	}
 	tx := &memTx{
+		meta:    meta,
 		rev:     head + 1,
 		snap:    &reader{t: t, rev: head, now: s.opts.Now},
 		pending: map[tuple.Key]pendingWrite{},
@@ -34,7 +35,7 @@ func (s *Store) ReadWriteTx(ctx context.Context, name string, meta datastore.TxM
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	t.commit(tx, meta, s.opts.Now())
+	t.commit(tx, tx.meta, s.opts.Now())
 	return tx.rev, nil
 }
 
@@ -45,6 +46,7 @@ type pendingWrite struct {
 }
 
 type memTx struct {
+	meta    datastore.TxMetadata
 	rev     datastore.Revision
 	snap    *reader
 	pending map[tuple.Key]pendingWrite
@@ -132,6 +134,8 @@ func (tx *memTx) DeleteRelationships(ctx context.Context, f datastore.Relationsh
 	}
 	return found, more, nil
 }
+
+func (tx *memTx) SetMetadata(meta datastore.TxMetadata) { tx.meta = meta }
 
 func (tx *memTx) WriteSchema(_ context.Context, text string) error {
 	tx.schema = &text
