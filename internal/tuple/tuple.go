@@ -145,3 +145,6 @@ func (r Relationship) String() string { return Format(r) }
 func Sort(rels []Relationship) {
 	sort.Slice(rels, func(i, j int) bool { return rels[i].Key().Compare(rels[j].Key()) < 0 })
 }
+
+// IsWildcardObject reports whether the object is "type:*".
+func (o ObjectRef) IsWildcardObject() bool { return o.ID == Wildcard }
