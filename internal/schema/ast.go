@@ -1,0 +1,143 @@
+package schema
+
+import "time"
+
+// The AST is the parsed form of one schema file, before names are resolved. Every node
+// keeps its position so the compiler can point at the exact spot, and declarations keep
+// the comments written before them.
+
+// astFile is a parsed schema file.
+type astFile struct {
+	Uses        []*astUse
+	Definitions []*astDefinition
+	Caveats     []*astCaveat
+	// Order lists definitions and caveats as written.
+	Order []astTopLevel
+}
+
+// astTopLevel is a *astDefinition or a *astCaveat.
+type astTopLevel interface{ topLevel() }
+
+func (*astDefinition) topLevel() {}
+func (*astCaveat) topLevel()     {}
+
+// astIdent is a name with its position.
+type astIdent struct {
+	Name string
+	Pos  Position
+}
+
+// astUse is "use FLAG".
+type astUse struct {
+	Flag astIdent
+	Pos  Position
+}
+
+// astDefinition is "definition NAME { ... }".
+type astDefinition struct {
+	Name     astIdent
+	Pos      Position
+	Comments []comment
+	Members  []astMember
+}
+
+// astMember is a *astRelation, *astPermission or *astGrant.
+type astMember interface{ member() }
+
+func (*astRelation) member()   {}
+func (*astPermission) member() {}
+func (*astGrant) member()      {}
+
+// astRelation is "relation NAME: TYPE | TYPE ...".
+type astRelation struct {
+	Name     astIdent
+	Pos      Position
+	Comments []comment
+	Types    []*astTypeRef
+}
+
+// astTypeRef is one allowed subject type: "user", "user:*", "group#member",
+// "user with cav", "user with expiration", "user with cav and expiration".
+type astTypeRef struct {
+	Type       astIdent
+	Relation   astIdent // empty Name when absent; "..." for an explicit ellipsis
+	Wildcard   bool
+	Caveat     astIdent
+	Expiration bool
+	ExpPos     Position
+	Pos        Position
+}
+
+// astPermission is "permission NAME = EXPR".
+type astPermission struct {
+	Name     astIdent
+	Pos      Position
+	Comments []comment
+	Expr     astExpr
+}
+
+// astGrant is Pemba's "grant REL, REL by EXPR [expiring within DURATION]".
+type astGrant struct {
+	Relations   []astIdent
+	Expr        astExpr
+	MaxLifetime time.Duration
+	LifetimePos Position
+	Text        string
+	Pos         Position
+	Comments    []comment
+}
+
+// astExpr is a permission expression node.
+type astExpr interface{ exprPos() Position }
+
+// astBinary is "left OP right" with OP one of + & -.
+type astBinary struct {
+	Op          tokenKind
+	Left, Right astExpr
+	Pos         Position // the operator
+}
+
+// astRef names a relation or permission of the same definition.
+type astRef struct{ astIdent }
+
+// astArrow is "tupleset->target", "tupleset.any(target)" or "tupleset.all(target)".
+type astArrow struct {
+	Tupleset astIdent
+	Target   astIdent
+	Func     string // "->", "any" or "all"
+	Pos      Position
+}
+
+// astNil is "nil".
+type astNil struct{ Pos Position }
+
+// astParen is a parenthesised expression; kept so positions and formatting know.
+type astParen struct {
+	Inner astExpr
+	Pos   Position
+}
+
+func (e *astBinary) exprPos() Position { return e.Pos }
+func (e *astRef) exprPos() Position    { return e.Pos }
+func (e *astArrow) exprPos() Position  { return e.Pos }
+func (e *astNil) exprPos() Position    { return e.Pos }
+func (e *astParen) exprPos() Position  { return e.Pos }
+
+// astCaveat is "caveat NAME(PARAM TYPE, ...) { CEL }".
+type astCaveat struct {
+	Name     astIdent
+	Pos      Position
+	Comments []comment
+	Params   []*astParam
+	Expr     string
+	ExprPos  Position
+}
+
+// astParam is one caveat parameter.
+type astParam struct {
+	Name astIdent
+	Type string // as written, normalised: "int", "list<string>", "map<list<int>>"
+	Pos  Position
+	// TypePos points at the type.
+	TypePos Position
+}

@@ -1,0 +1,405 @@
+package schema
+
+import (
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/pemba-authz/pemba/internal/caveat"
+)
+
+// expr translates a permission (or grant rule) expression and checks every name it
+// uses. what names the owner for messages, e.g. "permission `view`".
+func (c *compiler) expr(d *Definition, what string, e astExpr) Expr {
+	switch e := e.(type) {
+	case *astParen:
+		return c.expr(d, what, e.Inner)
+	case *astNil:
+		return &Nil{}
+	case *astRef:
+		c.checkRef(d, what, e.astIdent)
+		return &Computed{Relation: e.Name, Pos: c.pos(e.Pos)}
+	case *astArrow:
+		c.checkArrow(d, what, e)
+		mode := ArrowAny
+		if e.Func == "all" {
+			mode = ArrowAll
+		}
+		return &Arrow{Tupleset: e.Tupleset.Name, Computed: e.Target.Name, Mode: mode, Pos: c.pos(e.Tupleset.Pos)}
+	case *astBinary:
+		left, right := c.expr(d, what, e.Left), c.expr(d, what, e.Right)
+		switch e.Op {
+		case tokPlus:
+			return &Union{Children: append(flattenUnion(left), flattenUnion(right)...)}
+		case tokAmp:
+			return &Intersection{Children: append(flattenIntersection(left), flattenIntersection(right)...)}
+		default:
+			return &Exclusion{Base: left, Subtract: right}
+		}
+	}
+	return &Nil{}
+}
+
+// flattenUnion splices nested unions: union is associative, so a + (b + c) and
+// (a + b) + c are the same union of three.
+func flattenUnion(e Expr) []Expr {
+	if u, ok := e.(*Union); ok {
+		return u.Children
+	}
+	return []Expr{e}
+}
+
+func flattenIntersection(e Expr) []Expr {
+	if u, ok := e.(*Intersection); ok {
+		return u.Children
+	}
+	return []Expr{e}
+}
+
+func (c *compiler) checkRef(d *Definition, what string, id astIdent) {
+	if _, ok := d.Relations[id.Name]; ok {
+		return
+	}
+	if id.Name == "self" {
+		c.diag.add(id.Pos, "`self` is not supported by Pemba (used in %s): write the subject relation explicitly", what)
+		return
+	}
+	c.diag.add(id.Pos, "relation or permission `%s` not found on definition `%s` (used in %s)%s", id.Name, d.Name, what, suggest(id.Name, d.Order))
+}
+
+// checkArrow applies the established rules to tupleset->target: the tupleset is a
+// relation (not a permission) of this definition that allows no wildcard, and the
+// target exists on at least one of the tupleset's subject types. A target missing on
+// some subject types is fine: the arrow finds nothing there.
+func (c *compiler) checkArrow(d *Definition, what string, a *astArrow) {
+	arrow := arrowText(a)
+	ts, ok := d.Relations[a.Tupleset.Name]
+	if !ok {
+		c.diag.add(a.Tupleset.Pos, "relation `%s` not found on definition `%s` (left of arrow `%s` in %s)%s", a.Tupleset.Name, d.Name, arrow, what, suggest(a.Tupleset.Name, d.Order))
+		return
+	}
+	if ts.Kind == KindPermission {
+		c.diag.add(a.Tupleset.Pos, "`%s` is a permission; the left of arrow `%s` (in %s) must be a relation", a.Tupleset.Name, arrow, what)
+		return
+	}
+	ast := c.astDefs[d.Name]
+	var types []string
+	seen := map[string]bool{}
+	for _, m := range ast.Members {
+		ar, ok := m.(*astRelation)
+		if !ok || ar.Name.Name != ts.Name {
+			continue
+		}
+		for _, t := range ar.Types {
+			if t.Wildcard {
+				c.diag.add(a.Tupleset.Pos, "relation `%s` allows wildcard `%s:*`, so it cannot be the left of arrow `%s` (in %s)", ts.Name, t.Type.Name, arrow, what)
+				return
+			}
+			if t.Relation.Name != "" && t.Relation.Name != "..." {
+				if w := c.wildcardVia(t.Type.Name, t.Relation.Name, map[string]bool{}); w != nil {
+					c.diag.add(a.Tupleset.Pos, "relation `%s` includes wildcard `%s:*` via `%s#%s`, so it cannot be the left of arrow `%s` (in %s)", ts.Name, w.Type, w.Def, w.Relation, arrow, what)
+					return
+				}
+			}
+			if !seen[t.Type.Name] {
+				seen[t.Type.Name] = true
+				types = append(types, t.Type.Name)
+			}
+		}
+		break
+	}
+	var candidates []string
+	for _, tn := range types {
+		td, ok := c.s.Definitions[tn]
+		if !ok {
+			return // unknown subject type, reported on the relation
+		}
+		if _, ok := td.Relations[a.Target.Name]; ok {
+			return
+		}
+		candidates = append(candidates, td.Order...)
+	}
+	if len(types) == 0 {
+		return
+	}
+	c.diag.add(a.Target.Pos, "arrow `%s` (in %s): none of the subject types of `%s` (%s) has a relation or permission `%s`%s",
+		arrow, what, ts.Name, strings.Join(types, ", "), a.Target.Name, suggest(a.Target.Name, candidates))
+}
+
+// grant compiles one grant rule and synthesises its hidden permission.
+func (c *compiler) grant(d *Definition, g *astGrant) {
+	rule := &GrantRule{MaxLifetime: g.MaxLifetime, Text: g.Text, Pos: c.pos(g.Pos)}
+	listed := map[string]bool{}
+	for _, id := range g.Relations {
+		r, ok := d.Relations[id.Name]
+		switch {
+		case !ok:
+			c.diag.add(id.Pos, "grant rule names relation `%s`, which is not found on definition `%s`%s", id.Name, d.Name, suggest(id.Name, relationNames(d)))
+			continue
+		case r.Kind == KindPermission:
+			c.diag.add(id.Pos, "grant rule names `%s`, which is a permission: grant rules cover relations, the things that can be written", id.Name)
+			continue
+		case listed[id.Name]:
+			c.diag.add(id.Pos, "grant rule names relation `%s` twice", id.Name)
+			continue
+		case r.Grant != nil:
+			c.diag.add(id.Pos, "relation `%s` already has a grant rule (line %d); a relation may have at most one", id.Name, r.Grant.Pos.Line)
+			continue
+		}
+		listed[id.Name] = true
+		rule.Relations = append(rule.Relations, id.Name)
+	}
+	rule.Expr = c.expr(d, "the grant rule for "+strings.Join(identNames(g.Relations), ", "), g.Expr)
+	if len(rule.Relations) == 0 {
+		return
+	}
+	rule.Permission = GrantPermissionPrefix + strings.Join(rule.Relations, ",")
+	d.Relations[rule.Permission] = &Relation{
+		Name: rule.Permission, Kind: KindPermission, Definition: d.Name, Expr: rule.Expr,
+		Synthetic: true, Pos: rule.Pos,
+	}
+	for _, n := range rule.Relations {
+		d.Relations[n].Grant = rule
+	}
+	d.Grants = append(d.Grants, rule)
+}
+
+func identNames(ids []astIdent) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.Name
+	}
+	return out
+}
+
+func relationNames(d *Definition) []string {
+	var out []string
+	for _, n := range d.Order {
+		if d.Relations[n].Kind == KindRelation {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// checkCycles reports permissions that reach themselves through computed references
+// only (no relationship in between), which could never be evaluated.
+func (c *compiler) checkCycles(d *Definition) {
+	edges := map[string][]*Computed{}
+	var perms []string
+	for _, n := range d.Order {
+		r := d.Relations[n]
+		if r.Kind != KindPermission || r.Expr == nil {
+			continue
+		}
+		perms = append(perms, n)
+		walkComputed(r.Expr, func(cu *Computed) {
+			if t, ok := d.Relations[cu.Relation]; ok && t.Kind == KindPermission {
+				edges[n] = append(edges[n], cu)
+			}
+		})
+	}
+	// Tarjan's strongly connected components.
+	index, low := map[string]int{}, map[string]int{}
+	onStack := map[string]bool{}
+	var stack []string
+	next := 0
+	var sccs [][]string
+	var visit func(v string)
+	visit = func(v string) {
+		index[v], low[v] = next, next
+		next++
+		stack = append(stack, v)
+		onStack[v] = true
+		for _, e := range edges[v] {
+			w := e.Relation
+			if _, seen := index[w]; !seen {
+				visit(w)
+				low[v] = min(low[v], low[w])
+			} else if onStack[w] {
+				low[v] = min(low[v], index[w])
+			}
+		}
+		if low[v] == index[v] {
+			var comp []string
+			for {
+				w := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				onStack[w] = false
+				comp = append(comp, w)
+				if w == v {
+					break
+				}
+			}
+			sccs = append(sccs, comp)
+		}
+	}
+	for _, p := range perms {
+		if _, seen := index[p]; !seen {
+			visit(p)
+		}
+	}
+	order := map[string]int{}
+	for i, n := range d.Order {
+		order[n] = i
+	}
+	for _, comp := range sccs {
+		in := map[string]bool{}
+		for _, n := range comp {
+			in[n] = true
+		}
+		selfLoop := false
+		if len(comp) == 1 {
+			for _, e := range edges[comp[0]] {
+				if e.Relation == comp[0] {
+					selfLoop = true
+				}
+			}
+			if !selfLoop {
+				continue
+			}
+		}
+		sort.Slice(comp, func(i, j int) bool { return order[comp[i]] < order[comp[j]] })
+		start := comp[0]
+		path := cyclePath(start, edges, in)
+		var at Position
+		for _, e := range edges[start] {
+			if in[e.Relation] {
+				at = e.Pos
+				break
+			}
+		}
+		c.diag.add(at, "permission `%s` reaches itself without passing through a relationship (%s), so it can never be evaluated", start, strings.Join(path, " -> "))
+	}
+}
+
+// cyclePath finds a path start -> ... -> start inside one component.
+func cyclePath(start string, edges map[string][]*Computed, in map[string]bool) []string {
+	prev := map[string]string{}
+	queue := []string{start}
+	visited := map[string]bool{}
+	for len(queue) > 0 {
+		v := queue[0]
+		queue = queue[1:]
+		for _, e := range edges[v] {
+			w := e.Relation
+			if !in[w] {
+				continue
+			}
+			if w == start {
+				path := []string{start}
+				for x := v; x != start; x = prev[x] {
+					path = append(path, x)
+				}
+				path = append(path, start)
+				slices.Reverse(path[1 : len(path)-1])
+				return path
+			}
+			if !visited[w] {
+				visited[w] = true
+				prev[w] = v
+				queue = append(queue, w)
+			}
+		}
+	}
+	return []string{start, start}
+}
+
+// walkComputed calls fn for each computed reference in e (not under arrows: an arrow
+// passes through a relationship).
+func walkComputed(e Expr, fn func(*Computed)) {
+	switch e := e.(type) {
+	case *Computed:
+		fn(e)
+	case *Union:
+		for _, ch := range e.Children {
+			walkComputed(ch, fn)
+		}
+	case *Intersection:
+		for _, ch := range e.Children {
+			walkComputed(ch, fn)
+		}
+	case *Exclusion:
+		walkComputed(e.Base, fn)
+		walkComputed(e.Subtract, fn)
+	}
+}
+
+// compileCaveat checks parameter names and types and type-checks the CEL expression,
+// mapping CEL error positions into the schema file.
+func (c *compiler) compileCaveat(n *astCaveat) {
+	cv := c.s.Caveats[n.Name.Name]
+	if cv == nil || cv.Pos != c.pos(n.Pos) {
+		return
+	}
+	ok := true
+	seen := map[string]bool{}
+	for _, p := range n.Params {
+		if !isCELIdent(p.Name.Name) {
+			c.diag.add(p.Name.Pos, "invalid parameter name `%s` in caveat `%s`: use letters, digits and _ and do not start with a digit", p.Name.Name, cv.Name)
+			ok = false
+		} else if celReserved[p.Name.Name] {
+			c.diag.add(p.Name.Pos, "parameter name `%s` in caveat `%s` is a reserved word of the expression language", p.Name.Name, cv.Name)
+			ok = false
+		}
+		if seen[p.Name.Name] {
+			c.diag.add(p.Name.Pos, "parameter `%s` is declared twice in caveat `%s`", p.Name.Name, cv.Name)
+			ok = false
+		}
+		seen[p.Name.Name] = true
+		if err := caveat.CheckType(p.Type); err != nil {
+			c.diag.add(p.TypePos, "parameter `%s` of caveat `%s`: %v", p.Name.Name, cv.Name, err)
+			ok = false
+		}
+	}
+	if !ok {
+		return
+	}
+	prg, err := caveat.Compile(cv.Name, cv.Parameters, cv.Expression)
+	if err == nil {
+		cv.Program = prg
+		return
+	}
+	ce, isCE := err.(*caveat.CompileError)
+	if !isCE {
+		c.diag.add(n.ExprPos, "caveat `%s`: %v", cv.Name, err)
+		return
+	}
+	for _, is := range ce.Issues {
+		at := n.ExprPos
+		if is.Line == 1 {
+			at.Col += is.Col - 1
+		} else if is.Line > 1 {
+			at.Line += is.Line - 1
+			at.Col = is.Col
+		}
+		c.diag.add(at, "caveat `%s`: %s", cv.Name, firstLine(is.Message))
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func isCELIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// celReserved are words the expression language reserves.
+var celReserved = map[string]bool{
+	"true": true, "false": true, "null": true, "in": true, "as": true, "break": true,
+	"const": true, "continue": true, "else": true, "for": true, "function": true, "if": true,
+	"import": true, "let": true, "loop": true, "package": true, "namespace": true,
+	"return": true, "var": true, "void": true, "while": true,
+}

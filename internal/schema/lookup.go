@@ -1,0 +1,193 @@
+package schema
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pemba-authz/pemba/internal/tuple"
+)
+
+// Definition returns the definition with the given name, or nil.
+func (s *Schema) Definition(name string) *Definition {
+	if s == nil {
+		return nil
+	}
+	return s.Definitions[name]
+}
+
+// Relation returns the relation or permission name on definition typ. Synthetic grant
+// permissions are found too (their names start with GrantPermissionPrefix).
+func (s *Schema) Relation(typ, name string) (*Relation, bool) {
+	d := s.Definition(typ)
+	if d == nil {
+		return nil, false
+	}
+	r, ok := d.Relations[name]
+	return r, ok
+}
+
+// Caveat returns the caveat with the given name, or nil.
+func (s *Schema) Caveat(name string) *Caveat {
+	if s == nil {
+		return nil
+	}
+	return s.Caveats[name]
+}
+
+// DefinitionNames lists the definitions in source order.
+func (s *Schema) DefinitionNames() []string {
+	out := make([]string, 0, len(s.Definitions))
+	for _, n := range s.Order {
+		if _, ok := s.Definitions[n]; ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// CaveatNames lists the caveats in source order.
+func (s *Schema) CaveatNames() []string {
+	out := make([]string, 0, len(s.Caveats))
+	for _, n := range s.Order {
+		if _, ok := s.Caveats[n]; ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// IsPermission reports whether r is a permission (computed, not stored).
+func (r *Relation) IsPermission() bool { return r.Kind == KindPermission }
+
+// String renders the allowed subject type as written in a schema, e.g. "user:*",
+// "group#member" or "user with ip_allowed and expiration".
+func (a AllowedSubject) String() string { return allowedText(a) }
+
+// definitionNotFound builds the error for an unknown definition.
+func (s *Schema) definitionNotFound(name string) error {
+	return fmt.Errorf("definition `%s` not found%s", name, suggest(name, s.DefinitionNames()))
+}
+
+// ValidateRelationship checks a relationship against the schema before it is written:
+// the resource type exists, the relation exists and is a relation (not a permission),
+// the subject type, subject relation and wildcard are allowed, the caveat is the one
+// an allowed subject type names (or none when none is required), and an expiry is
+// only given where `with expiration` allows it. Errors name the thing at fault.
+func (s *Schema) ValidateRelationship(r tuple.Relationship) error {
+	d := s.Definition(r.Resource.Type)
+	if d == nil {
+		return s.definitionNotFound(r.Resource.Type)
+	}
+	rel, ok := d.Relations[r.Relation]
+	if !ok || rel.Synthetic {
+		return fmt.Errorf("relation `%s` not found on definition `%s`%s", r.Relation, d.Name, suggest(r.Relation, relationNames(d)))
+	}
+	if rel.Kind == KindPermission {
+		return fmt.Errorf("`%s` is a permission on definition `%s`, not a relation: relationships can only be written for relations", r.Relation, d.Name)
+	}
+	where := "`" + d.Name + "#" + rel.Name + "`"
+	subjRel := r.Subject.Relation
+	if subjRel == tuple.Ellipsis {
+		subjRel = ""
+	}
+	wildcard := r.Subject.IsWildcard()
+	if s.Definition(r.Subject.Type) == nil {
+		return fmt.Errorf("subject type `%s`: %w", r.Subject.Type, s.definitionNotFound(r.Subject.Type))
+	}
+	// Candidates with the same type, subject relation and wildcardness.
+	var same []AllowedSubject
+	typeSeen := false
+	for _, a := range rel.AllowedSubjects {
+		if a.Type != r.Subject.Type {
+			continue
+		}
+		typeSeen = true
+		if a.Wildcard == wildcard && a.Relation == subjRel {
+			same = append(same, a)
+		}
+	}
+	if len(same) == 0 {
+		allowed := allowedList(rel.AllowedSubjects)
+		switch {
+		case !typeSeen:
+			return fmt.Errorf("subject type `%s` is not allowed on %s (allowed: %s)", r.Subject.Type, where, allowed)
+		case wildcard:
+			return fmt.Errorf("wildcard subject `%s:*` is not allowed on %s (allowed: %s)", r.Subject.Type, where, allowed)
+		case subjRel != "":
+			return fmt.Errorf("subject relation `%s#%s` is not allowed on %s (allowed: %s)", r.Subject.Type, subjRel, where, allowed)
+		default:
+			return fmt.Errorf("subject `%s` without a subject relation is not allowed on %s (allowed: %s)", r.Subject.Type, where, allowed)
+		}
+	}
+	subject := subjectKind(r.Subject.Type, subjRel, wildcard)
+	caveatName := ""
+	if r.Caveat != nil {
+		caveatName = r.Caveat.Name
+		if s.Caveat(caveatName) == nil {
+			return fmt.Errorf("caveat `%s` not found%s", caveatName, suggest(caveatName, s.CaveatNames()))
+		}
+	}
+	var withCaveat []AllowedSubject
+	for _, a := range same {
+		if a.Caveat == caveatName {
+			withCaveat = append(withCaveat, a)
+		}
+	}
+	if len(withCaveat) == 0 {
+		if caveatName == "" {
+			return fmt.Errorf("relationships on %s with subject `%s` require a caveat (allowed: %s)", where, subject, allowedList(same))
+		}
+		return fmt.Errorf("caveat `%s` is not allowed on %s for subject `%s` (allowed: %s)", caveatName, where, subject, allowedList(same))
+	}
+	hasExpiry := !r.Expiration.IsZero()
+	for _, a := range withCaveat {
+		if a.Expiration == hasExpiry {
+			return nil
+		}
+	}
+	if hasExpiry {
+		return fmt.Errorf("an expiration is not allowed on %s for subject `%s` (allowed: %s); the relation must allow `with expiration`", where, subject, allowedList(same))
+	}
+	return fmt.Errorf("relationships on %s with subject `%s` must carry an expiration (allowed: %s)", where, subject, allowedList(same))
+}
+
+func subjectKind(typ, rel string, wildcard bool) string {
+	switch {
+	case wildcard:
+		return typ + ":*"
+	case rel != "":
+		return typ + "#" + rel
+	}
+	return typ
+}
+
+func allowedList(as []AllowedSubject) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = a.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ValidateCheck checks the names of a check request: the resource type exists, the
+// permission names a relation or permission on it, the subject type exists and, when
+// given, the subject relation exists on the subject type.
+func (s *Schema) ValidateCheck(resourceType, permission, subjectType, subjectRelation string) error {
+	d := s.Definition(resourceType)
+	if d == nil {
+		return s.definitionNotFound(resourceType)
+	}
+	if r, ok := d.Relations[permission]; !ok || r.Synthetic {
+		return fmt.Errorf("permission or relation `%s` not found on definition `%s`%s", permission, d.Name, suggest(permission, d.Order))
+	}
+	sd := s.Definition(subjectType)
+	if sd == nil {
+		return fmt.Errorf("subject type `%s`: %w", subjectType, s.definitionNotFound(subjectType))
+	}
+	if subjectRelation != "" && subjectRelation != tuple.Ellipsis {
+		if r, ok := sd.Relations[subjectRelation]; !ok || r.Synthetic {
+			return fmt.Errorf("subject relation `%s` not found on definition `%s`%s", subjectRelation, sd.Name, suggest(subjectRelation, sd.Order))
+		}
+	}
+	return nil
+}
