@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -228,5 +230,43 @@ func TestParseLifetime(t *testing.T) {
 		if _, err := parseLifetime(bad); err == nil {
 			t.Errorf("%s: want an error", bad)
 		}
+	}
+}
+
+func TestManyErrorsAreBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("definition user {}\ndefinition doc {\n")
+	for i := 0; i < 60; i++ {
+		fmt.Fprintf(&b, "\tpermission p%03d = missing%03d\n", i, i)
+	}
+	b.WriteString("}\n")
+	_, err := Compile("many.zed", b.String())
+	var list ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("got %T %v", err, err)
+	}
+	if len(list) != maxErrors+1 || !strings.Contains(list[maxErrors].Message, "too many errors: 10 more not shown") {
+		t.Errorf("got %d errors, last %q", len(list), list[len(list)-1].Message)
+	}
+	if list[0].Pos.Line != 3 || list[0].Pos.File != "many.zed" {
+		t.Errorf("first error at %v", list[0].Pos)
+	}
+}
+
+func TestSourceLimits(t *testing.T) {
+	big := strings.Repeat(" ", MaxSourceBytes+1)
+	if _, err := Compile("big.zed", big); err == nil || !strings.Contains(err.Error(), "the limit is 1048576 bytes") {
+		t.Errorf("got %v", err)
+	}
+	deep := "definition user {}\ndefinition doc { relation viewer: user\n permission p = " +
+		strings.Repeat("(", MaxExpressionDepth+5) + "viewer" + strings.Repeat(")", MaxExpressionDepth+5) + " }"
+	if _, err := Compile("deep.zed", deep); err == nil || !strings.Contains(err.Error(), "nested too deeply") {
+		t.Errorf("got %v", err)
+	}
+	ok := "definition user {}\ndefinition doc { relation viewer: user\n permission ppp = " +
+		strings.Repeat("(", MaxExpressionDepth) + "viewer" + strings.Repeat(")", MaxExpressionDepth) + " }"
+	mustCompile(t, ok)
+	if _, err := Compile("bad.zed", "definition user {}\n\xff"); err == nil || !strings.Contains(err.Error(), "bad.zed:2:1: schema is not valid UTF-8") {
+		t.Errorf("got %v", err)
 	}
 }

@@ -152,7 +152,10 @@ func suggest(name string, candidates []string) string {
 			continue
 		}
 		d := editDistance(name, c, limit)
-		if d <= limit && (bestDist < 0 || d < bestDist || d == bestDist && c < best) {
+		if d > limit {
+			continue
+		}
+		if bestDist < 0 || d < bestDist || d == bestDist && betterTie(name, c, best) {
 			best, bestDist = c, d
 		}
 	}
@@ -160,6 +163,28 @@ func suggest(name string, candidates []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean `%s`?)", best)
+}
+
+// betterTie prefers, among equally distant candidates, the one sharing a longer
+// prefix with name, then the longer one (a missing letter is a more common typo than
+// an extra one), then the alphabetically first.
+func betterTie(name, c, best string) bool {
+	pc, pb := commonPrefix(name, c), commonPrefix(name, best)
+	if pc != pb {
+		return pc > pb
+	}
+	if len(c) != len(best) {
+		return len(c) > len(best)
+	}
+	return c < best
+}
+
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
 
 // editDistance is the Levenshtein distance between a and b, stopping early (returning

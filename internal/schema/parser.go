@@ -422,6 +422,9 @@ func (p *parser) operand() astExpr {
 		p.depth--
 		return &astParen{Inner: inner, Pos: pos}
 	case tokIdent:
+		if reservedWords[p.tok.Text] && p.tok.Text != "nil" {
+			p.failHere("expected a relation, permission, `nil` or `(`, found the keyword `%s`", p.tok.Text)
+		}
 		if p.tok.Text == "nil" {
 			pos := p.tok.Pos
 			p.advance()
