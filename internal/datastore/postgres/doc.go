@@ -1,0 +1,19 @@
+// Package postgres is Pemba's datastore on PostgreSQL and CockroachDB: one
+// implementation on pgx (pgxpool), with SQL that both databases accept.
+//
+// Revisions come from a per-tenant counter row (tenant_heads). Every write
+// transaction locks that row first (SELECT ... FOR UPDATE), so a tenant's writers run
+// one after another, each takes the next revision, and revisions follow commit order.
+// Relationship rows carry the revision that created them and the one that deleted
+// them, so a reader at revision R sees exactly the rows with created_rev <= R and
+// (deleted_rev IS NULL or deleted_rev > R): a snapshot that later commits cannot
+// change. docs/postgres.md gives the full argument under READ COMMITTED and
+// SERIALIZABLE, the list of SQL forms used and why CockroachDB accepts each.
+//
+// Transactions are retried on serialization failures (SQLSTATE 40001) through
+// cockroach-go's retry helper, one whole transaction per attempt; a commit whose
+// outcome is unknown (the connection broke during COMMIT) is never retried.
+//
+// The schema is applied by Migrate (`pemba migrate`) from migrations embedded in the
+// binary; New refuses a database whose schema version differs from this build's.
+package postgres

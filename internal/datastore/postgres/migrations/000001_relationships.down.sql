@@ -1,0 +1,4 @@
+DROP TABLE IF EXISTS relationships;
+DROP TABLE IF EXISTS tenant_heads;
+DROP TABLE IF EXISTS tenants;
+DROP TABLE IF EXISTS pemba_store;

@@ -1,0 +1,440 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/tuple"
+)
+
+// ReadWriteTx implements datastore.Datastore.
+//
+// Each attempt is one database transaction that first locks the tenant's counter row
+// (SELECT ... FOR UPDATE), runs fn against the committed state, and at the end writes
+// everything fn asked for in a few batched statements, bumps the counter and commits.
+// A serialization failure anywhere re-runs the whole attempt, fn included.
+func (s *Store) ReadWriteTx(ctx context.Context, tenant string, meta datastore.TxMetadata, fn func(context.Context, datastore.ReadWriteTx) error) (datastore.Revision, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	var rev datastore.Revision
+	err := s.retry(ctx, func(ctx context.Context) error {
+		r, err := s.attempt(ctx, tenant, meta, fn)
+		rev = r
+		return err
+	})
+	if err != nil {
+		return 0, classifyErr(err)
+	}
+	s.wake(tenant)
+	return rev, nil
+}
+
+// attempt runs one try of a write transaction.
+func (s *Store) attempt(ctx context.Context, tenant string, meta datastore.TxMetadata, fn func(context.Context, datastore.ReadWriteTx) error) (datastore.Revision, error) {
+	dbtx, err := s.pool.BeginTx(ctx, s.txOptions)
+	if err != nil {
+		return 0, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			// A rollback on a broken connection fails; the server rolls back then.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = dbtx.Rollback(rctx)
+			cancel()
+		}
+	}()
+	var head int64
+	err = dbtx.QueryRow(ctx, `SELECT head FROM tenant_heads WHERE tenant = $1 FOR UPDATE`, tenant).Scan(&head)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, datastore.TenantNotFound(tenant)
+	}
+	if err != nil {
+		return 0, err
+	}
+	tx := &pgTx{
+		s:       s,
+		db:      dbtx,
+		tenant:  tenant,
+		rev:     datastore.Revision(head + 1),
+		meta:    meta,
+		pending: map[tuple.Key]pendingWrite{},
+	}
+	if err := fn(ctx, tx); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := tx.flush(ctx, s.opts.Now()); err != nil {
+		return 0, err
+	}
+	if err := dbtx.Commit(ctx); err != nil {
+		if isConnectionError(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			return 0, ambiguousCommit(err)
+		}
+		return 0, err
+	}
+	committed = true
+	return tx.rev, nil
+}
+
+// pendingWrite is the final state of one key inside a transaction: a relationship to
+// store, or a deletion when rel is nil.
+type pendingWrite struct {
+	rel *tuple.Relationship
+}
+
+// pgTx buffers a transaction's writes and applies them at commit, so that while fn
+// runs the transaction holds no lock but the counter row and its snapshot is the
+// database as committed.
+type pgTx struct {
+	s       *Store
+	db      pgx.Tx
+	tenant  string
+	rev     datastore.Revision
+	meta    datastore.TxMetadata
+	pending map[tuple.Key]pendingWrite
+	order   []tuple.Key // keys in first-write order, for a stable change list
+	schema  *string
+}
+
+func (tx *pgTx) Revision() datastore.Revision { return tx.rev }
+
+// Snapshot implements datastore.ReadWriteTx. It reads through the pool at Revision()-1;
+// nothing else of the tenant can commit while this transaction holds the counter row.
+func (tx *pgTx) Snapshot() datastore.Reader {
+	return &reader{s: tx.s, q: tx.s.pool, tenant: tx.tenant, rev: tx.rev - 1, inTx: true}
+}
+
+func (tx *pgTx) SetMetadata(meta datastore.TxMetadata) { tx.meta = meta }
+
+func (tx *pgTx) WriteSchema(_ context.Context, text string) error {
+	tx.schema = &text
+	return nil
+}
+
+func (tx *pgTx) set(key tuple.Key, p pendingWrite) {
+	if _, ok := tx.pending[key]; !ok {
+		tx.order = append(tx.order, key)
+	}
+	tx.pending[key] = p
+}
+
+// WriteRelationships implements datastore.ReadWriteTx. It checks the whole call
+// before buffering any of it, so a failing call changes nothing.
+func (tx *pgTx) WriteRelationships(ctx context.Context, updates []datastore.Update) error {
+	var probe []tuple.Key
+	for i, u := range updates {
+		switch u.Op {
+		case datastore.OpCreate:
+			if _, ok := tx.pending[u.Relationship.Key()]; !ok {
+				probe = append(probe, u.Relationship.Key())
+			}
+		case datastore.OpTouch, datastore.OpDelete:
+		default:
+			return fmt.Errorf("update %d: unknown operation %d: %w", i, u.Op, datastore.ErrInvalidArgument)
+		}
+	}
+	stored, err := tx.liveKeys(ctx, probe)
+	if err != nil {
+		return err
+	}
+	// Play the updates over the buffered state, then commit them to the buffer.
+	overlay := map[tuple.Key]pendingWrite{}
+	state := func(k tuple.Key) bool {
+		if p, ok := overlay[k]; ok {
+			return p.rel != nil
+		}
+		if p, ok := tx.pending[k]; ok {
+			return p.rel != nil
+		}
+		_, ok := stored[k]
+		return ok
+	}
+	for _, u := range updates {
+		key := u.Relationship.Key()
+		switch u.Op {
+		case datastore.OpCreate:
+			if state(key) {
+				return &datastore.RelationshipExistsError{Relationship: key}
+			}
+			fallthrough
+		case datastore.OpTouch:
+			rel := u.Relationship
+			overlay[key] = pendingWrite{rel: &rel}
+		case datastore.OpDelete:
+			overlay[key] = pendingWrite{}
+		}
+	}
+	for _, u := range updates {
+		key := u.Relationship.Key()
+		if p, ok := overlay[key]; ok {
+			tx.set(key, p)
+			delete(overlay, key)
+		}
+	}
+	return nil
+}
+
+// keyArrays is a list of keys as six parallel arrays, for unnest().
+type keyArrays struct {
+	rt, ri, rel, st, si, sr []string
+}
+
+func (a *keyArrays) add(k tuple.Key) {
+	a.rt = append(a.rt, k.ResourceType)
+	a.ri = append(a.ri, k.ResourceID)
+	a.rel = append(a.rel, k.Relation)
+	a.st = append(a.st, k.SubjectType)
+	a.si = append(a.si, k.SubjectID)
+	a.sr = append(a.sr, k.SubjectRel)
+}
+
+func (a *keyArrays) args() []any { return []any{a.rt, a.ri, a.rel, a.st, a.si, a.sr} }
+
+const keyTuple = `(resource_type, resource_id, relation, subject_type, subject_id, subject_relation)`
+
+// liveKeys returns which of keys have a live, unexpired relationship at the snapshot.
+func (tx *pgTx) liveKeys(ctx context.Context, keys []tuple.Key) (map[tuple.Key]struct{}, error) {
+	out := map[tuple.Key]struct{}{}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	var a keyArrays
+	for _, k := range keys {
+		a.add(k)
+	}
+	rows, err := tx.db.Query(ctx, `SELECT `+forwardOrder+` FROM relationships
+		WHERE tenant = $1 AND deleted_rev IS NULL AND (expires_at IS NULL OR expires_at > $2)
+		AND `+keyTuple+` IN (SELECT * FROM unnest($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[]))`,
+		append([]any{tx.tenant, tx.s.opts.Now()}, a.args()...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k tuple.Key
+		if err := rows.Scan(&k.ResourceType, &k.ResourceID, &k.Relation, &k.SubjectType, &k.SubjectID, &k.SubjectRel); err != nil {
+			return nil, err
+		}
+		out[k] = struct{}{}
+	}
+	return out, rows.Err()
+}
+
+// DeleteRelationships implements datastore.ReadWriteTx.
+func (tx *pgTx) DeleteRelationships(ctx context.Context, f datastore.RelationshipFilter, limit int) ([]tuple.Relationship, bool, error) {
+	// Buffered keys are judged by their buffered state below; fetching that many
+	// more stored rows than the limit leaves enough after skipping them.
+	fetch := 0
+	if limit > 0 {
+		fetch = limit + len(tx.pending) + 1
+	}
+	snap := &reader{s: tx.s, q: tx.db, tenant: tx.tenant, rev: tx.rev - 1, inTx: true}
+	var found []tuple.Relationship
+	for rel, err := range snap.QueryRelationships(ctx, f, datastore.QueryOptions{Limit: fetch}) {
+		if err != nil {
+			return nil, false, err
+		}
+		if _, ok := tx.pending[rel.Key()]; ok {
+			continue
+		}
+		found = append(found, rel)
+	}
+	for _, key := range tx.order {
+		if p := tx.pending[key]; p.rel != nil && f.Matches(*p.rel) {
+			found = append(found, *p.rel)
+		}
+	}
+	tuple.Sort(found)
+	more := false
+	if limit > 0 && len(found) > limit {
+		found, more = found[:limit], true
+	}
+	for _, rel := range found {
+		tx.set(rel.Key(), pendingWrite{})
+	}
+	return found, more, nil
+}
+
+// flush writes the buffered transaction: it ends the live versions of every key the
+// transaction wrote, inserts the new versions, records the transaction and its
+// changes, and moves the tenant's head to the transaction's revision.
+func (tx *pgTx) flush(ctx context.Context, now time.Time) error {
+	rev := int64(tx.rev)
+	var changes []datastore.Change
+	batch := &pgx.Batch{}
+	if len(tx.order) > 0 {
+		prev, err := tx.endLiveVersions(ctx, rev)
+		if err != nil {
+			return err
+		}
+		var ins relArrays
+		for _, key := range tx.order {
+			p := tx.pending[key]
+			old, had := prev[key]
+			if had && old.ExpiredAt(now) {
+				had = false // it was already absent to every reader
+			}
+			switch {
+			case p.rel != nil:
+				ins.add(*p.rel)
+				kind := datastore.ChangeCreated
+				if had {
+					kind = datastore.ChangeTouched
+				}
+				changes = append(changes, datastore.Change{Kind: kind, Relationship: *p.rel})
+			case had:
+				changes = append(changes, datastore.Change{Kind: datastore.ChangeDeleted, Relationship: old})
+			}
+		}
+		if len(ins.keys.rt) > 0 {
+			batch.Queue(`INSERT INTO relationships (tenant, created_rev, `+relColumns+`)
+				SELECT $1, $2, u.rt, u.ri, u.rel, u.st, u.si, u.sr, u.cn, u.cc::JSONB, u.ex
+				FROM unnest($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TIMESTAMPTZ[])
+				AS u (rt, ri, rel, st, si, sr, cn, cc, ex)`,
+				append([]any{tx.tenant, rev}, ins.args()...)...)
+		}
+	}
+	if err := queueLog(batch, tx.tenant, rev, now, tx.meta, tx.schema, changes); err != nil {
+		return err
+	}
+	if tx.schema != nil {
+		batch.Queue(`INSERT INTO schemas (tenant, revision, schema_text) VALUES ($1, $2, $3)`, tx.tenant, rev, *tx.schema)
+	}
+	batch.Queue(`UPDATE tenant_heads SET head = $2 WHERE tenant = $1`, tx.tenant, rev)
+	return tx.db.SendBatch(ctx, batch).Close()
+}
+
+// endLiveVersions sets deleted_rev on the live version of every key the transaction
+// wrote and returns those versions.
+func (tx *pgTx) endLiveVersions(ctx context.Context, rev int64) (map[tuple.Key]tuple.Relationship, error) {
+	var a keyArrays
+	for _, k := range tx.order {
+		a.add(k)
+	}
+	rows, err := tx.db.Query(ctx, `UPDATE relationships SET deleted_rev = $2
+		WHERE tenant = $1 AND deleted_rev IS NULL
+		AND `+keyTuple+` IN (SELECT * FROM unnest($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[]))
+		RETURNING `+relColumns,
+		append([]any{tx.tenant, rev}, a.args()...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	prev := map[tuple.Key]tuple.Relationship{}
+	for rows.Next() {
+		rel, err := scanRelationship(rows)
+		if err != nil {
+			return nil, err
+		}
+		prev[rel.Key()] = rel
+	}
+	return prev, rows.Err()
+}
+
+// relArrays is a list of relationships as parallel arrays, for unnest().
+type relArrays struct {
+	keys      keyArrays
+	caveat    []*string
+	caveatCtx []*string
+	expires   []*time.Time
+}
+
+func (a *relArrays) add(rel tuple.Relationship) {
+	a.keys.add(rel.Key())
+	c, cc, ex := encodeTraits(rel)
+	a.caveat = append(a.caveat, c)
+	a.caveatCtx = append(a.caveatCtx, cc)
+	a.expires = append(a.expires, ex)
+}
+
+func (a *relArrays) args() []any {
+	return append(a.keys.args(), a.caveat, a.caveatCtx, a.expires)
+}
+
+// grantJSON is the stored form of a datastore.GrantRecord.
+type grantJSON struct {
+	Relationship string           `json:"relationship"`
+	Key          tuple.Key        `json:"key"`
+	Rule         string           `json:"rule"`
+	Via          *tuple.ObjectRef `json:"via,omitempty"`
+}
+
+// queueLog queues the statements recording a transaction in the log.
+func queueLog(batch *pgx.Batch, tenant string, rev int64, now time.Time, meta datastore.TxMetadata, schema *string, changes []datastore.Change) error {
+	var actorType, actorID, actorRel *string
+	if a := meta.Actor; a != nil {
+		actorType, actorID, actorRel = &a.Type, &a.ID, &a.Relation
+	}
+	var orgs, grants []byte
+	if len(meta.Organizations) > 0 {
+		b, err := json.Marshal(meta.Organizations)
+		if err != nil {
+			return err
+		}
+		orgs = b
+	}
+	if len(meta.Grants) > 0 {
+		gs := make([]grantJSON, len(meta.Grants))
+		for i, g := range meta.Grants {
+			gs[i] = grantJSON{Relationship: g.Relationship.String(), Key: g.Relationship, Rule: g.Rule, Via: g.Via}
+		}
+		b, err := json.Marshal(gs)
+		if err != nil {
+			return err
+		}
+		grants = b
+	}
+	batch.Queue(`INSERT INTO transactions (tenant, revision, committed_at, principal, actor_type, actor_id, actor_relation, reason, operation, organizations, grants, schema_text)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::TEXT::JSONB, $11::TEXT::JSONB, $12)`,
+		tenant, rev, now, meta.Principal, actorType, actorID, actorRel, meta.Reason, meta.Operation,
+		jsonText(orgs), jsonText(grants), schema)
+	if len(changes) > 0 {
+		var (
+			a     relArrays
+			seq   []int32
+			kinds []int16
+		)
+		for i, c := range changes {
+			a.add(c.Relationship)
+			seq = append(seq, int32(i))
+			kinds = append(kinds, int16(c.Kind))
+		}
+		batch.Queue(`INSERT INTO transaction_changes (tenant, revision, seq, kind, `+relColumns+`)
+			SELECT $1, $2, u.seq, u.kind, u.rt, u.ri, u.rel, u.st, u.si, u.sr, u.cn, u.cc::JSONB, u.ex
+			FROM unnest($3::INT[], $4::SMALLINT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], $13::TIMESTAMPTZ[])
+			AS u (seq, kind, rt, ri, rel, st, si, sr, cn, cc, ex)`,
+			append([]any{tenant, rev, seq, kinds}, a.args()...)...)
+	}
+	if len(meta.Organizations) > 0 {
+		seen := map[tuple.ObjectRef]bool{}
+		var types, ids []string
+		for _, o := range meta.Organizations {
+			if !seen[o] {
+				seen[o] = true
+				types, ids = append(types, o.Type), append(ids, o.ID)
+			}
+		}
+		batch.Queue(`INSERT INTO transaction_organizations (tenant, org_type, org_id, revision)
+			SELECT $1, u.t, u.i, $2 FROM unnest($3::TEXT[], $4::TEXT[]) AS u (t, i)`, tenant, rev, types, ids)
+	}
+	return nil
+}
+
+func jsonText(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	s := string(b)
+	return &s
+}
