@@ -82,3 +82,22 @@ func TestCorpusCompiles(t *testing.T) {
 	}
 	t.Logf("compiled %d corpus schemas", compiled)
 }
+
+// TestCorpusUseSelfDivergence pins the one deliberate divergence in the corpus:
+// `use self` (self.yaml.skip) is refused with a message that says so.
+func TestCorpusUseSelfDivergence(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(corpusDir, "self.yaml.skip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Schema string `yaml:"schema"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Compile("self.yaml.skip", doc.Schema)
+	if err == nil || !strings.Contains(err.Error(), "`use self` is not supported by Pemba") {
+		t.Errorf("got %v", err)
+	}
+}
