@@ -10,11 +10,18 @@ import (
 type Error struct {
 	File string
 	Line int
-	Msg  string
+	// Col is the 1-based column, when known (schema errors).
+	Col int
+	Msg string
+	// Source is the text of the line at fault, when known (schema errors).
+	Source string
 }
 
 func (e *Error) Error() string {
-	if e.Line > 0 {
+	switch {
+	case e.Line > 0 && e.Col > 0:
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+	case e.Line > 0:
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 	}
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)

@@ -43,6 +43,9 @@ type SchemaSource struct {
 	// breaks, so their lines cannot be mapped back.
 	LineOffset int
 	Exact      bool
+	// Indent is how many columns the text is indented by in File (a YAML block's
+	// indentation), so a column of Text maps to column+Indent of File.
+	Indent int
 }
 
 // Relationship is one line of the `relationships` block.
@@ -202,6 +205,12 @@ func (p *parser) parseSchema(n *yaml.Node) {
 	// the `|` indicator, so schema line n is file line n.Line+n.
 	if n.Style&yaml.LiteralStyle != 0 {
 		src.LineOffset, src.Exact = n.Line, true
+		for _, l := range p.lines[min(n.Line, len(p.lines)):] {
+			if strings.TrimSpace(l) != "" {
+				src.Indent = len(l) - len(strings.TrimLeft(l, " "))
+				break
+			}
+		}
 	}
 	p.file.Schema = src
 }
