@@ -1,0 +1,301 @@
+package engine
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/pemba-authz/pemba/internal/schema"
+)
+
+// relKey names one relation or permission of one definition.
+type relKey struct{ typ, rel string }
+
+// compiledSchema is a compiled schema with the facts the engine derives from it once:
+// which relations can reach themselves (and so may meet cycles in the data), and
+// which subject types each relation can lead to.
+type compiledSchema struct {
+	s *schema.Schema
+	// recursive marks relations and permissions that lie on a cycle of the schema
+	// graph (through subject sets, computed relations or arrows). Only their
+	// evaluations can meet cycles in the data.
+	recursive map[relKey]bool
+	// edges are the relations and permissions each one evaluates.
+	edges map[relKey][]relKey
+	// hasCaveats tells whether request context can influence any answer.
+	hasCaveats bool
+
+	exprText sync.Map // relKey → string
+	reach    sync.Map // reachKey → bool
+}
+
+func newCompiledSchema(s *schema.Schema) *compiledSchema {
+	cs := &compiledSchema{s: s, recursive: map[relKey]bool{}, edges: map[relKey][]relKey{}, hasCaveats: len(s.Caveats) > 0}
+	var nodes []relKey
+	for _, name := range s.Order {
+		def, ok := s.Definitions[name]
+		if !ok {
+			continue
+		}
+		for _, rn := range def.Order {
+			r := def.Relations[rn]
+			if r == nil {
+				continue
+			}
+			k := relKey{def.Name, r.Name}
+			nodes = append(nodes, k)
+			cs.edges[k] = cs.dependencies(def, r)
+		}
+		// Synthetic permissions are not in Order.
+		for rn, r := range def.Relations {
+			k := relKey{def.Name, rn}
+			if _, done := cs.edges[k]; !done {
+				nodes = append(nodes, k)
+				cs.edges[k] = cs.dependencies(def, r)
+			}
+		}
+	}
+	cs.findRecursive(nodes)
+	return cs
+}
+
+// dependencies lists the relations and permissions evaluating r dispatches to.
+func (cs *compiledSchema) dependencies(def *schema.Definition, r *schema.Relation) []relKey {
+	var out []relKey
+	if r.Kind == schema.KindRelation {
+		for _, a := range r.AllowedSubjects {
+			if a.Relation != "" && !a.Wildcard {
+				out = append(out, relKey{a.Type, a.Relation})
+			}
+		}
+		return out
+	}
+	walkExpr(r.Expr, func(e schema.Expr) {
+		switch e := e.(type) {
+		case *schema.Computed:
+			out = append(out, relKey{def.Name, e.Relation})
+		case *schema.Arrow:
+			for _, t := range cs.arrowTargets(def, e) {
+				out = append(out, relKey{t, e.Computed})
+			}
+		}
+	})
+	return out
+}
+
+// arrowTargets lists the subject types an arrow's tupleset points at that define the
+// arrow's computed relation.
+func (cs *compiledSchema) arrowTargets(def *schema.Definition, a *schema.Arrow) []string {
+	ts := def.Relations[a.Tupleset]
+	if ts == nil {
+		return nil
+	}
+	var out []string
+	for _, as := range ts.AllowedSubjects {
+		if as.Wildcard {
+			continue
+		}
+		td := cs.s.Definitions[as.Type]
+		if td == nil || td.Relations[a.Computed] == nil {
+			continue
+		}
+		dup := false
+		for _, t := range out {
+			dup = dup || t == as.Type
+		}
+		if !dup {
+			out = append(out, as.Type)
+		}
+	}
+	return out
+}
+
+func walkExpr(e schema.Expr, fn func(schema.Expr)) {
+	if e == nil {
+		return
+	}
+	fn(e)
+	switch e := e.(type) {
+	case *schema.Union:
+		for _, c := range e.Children {
+			walkExpr(c, fn)
+		}
+	case *schema.Intersection:
+		for _, c := range e.Children {
+			walkExpr(c, fn)
+		}
+	case *schema.Exclusion:
+		walkExpr(e.Base, fn)
+		walkExpr(e.Subtract, fn)
+	}
+}
+
+// findRecursive marks the nodes on a cycle of the dependency graph (Tarjan's
+// strongly connected components).
+func (cs *compiledSchema) findRecursive(nodes []relKey) {
+	index, low := map[relKey]int{}, map[relKey]int{}
+	onStack := map[relKey]bool{}
+	var stack []relKey
+	next := 0
+	var visit func(v relKey)
+	visit = func(v relKey) {
+		index[v], low[v] = next, next
+		next++
+		stack = append(stack, v)
+		onStack[v] = true
+		selfLoop := false
+		for _, w := range cs.edges[v] {
+			if w == v {
+				selfLoop = true
+			}
+			if _, seen := index[w]; !seen {
+				if _, exists := cs.edges[w]; !exists {
+					continue // a reference the compiler would have rejected
+				}
+				visit(w)
+				low[v] = min(low[v], low[w])
+			} else if onStack[w] {
+				low[v] = min(low[v], index[w])
+			}
+		}
+		if low[v] == index[v] {
+			var comp []relKey
+			for {
+				w := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				onStack[w] = false
+				comp = append(comp, w)
+				if w == v {
+					break
+				}
+			}
+			if len(comp) > 1 || selfLoop {
+				for _, w := range comp {
+					cs.recursive[w] = true
+				}
+			}
+		}
+	}
+	for _, n := range nodes {
+		if _, seen := index[n]; !seen {
+			visit(n)
+		}
+	}
+}
+
+type reachKey struct {
+	node             relKey
+	subjType, subjRl string
+}
+
+// canReach reports whether a subject of type subjType (narrowed to relation subjRel,
+// or "" for plain objects) can be found by evaluating node: as a direct subject of a
+// relation reachable from it, through a wildcard, or as a subject set naming a
+// reachable relation itself. The engine skips subject sets that cannot lead to the
+// subject it is looking for.
+func (cs *compiledSchema) canReach(node relKey, subjType, subjRel string) bool {
+	key := reachKey{node, subjType, subjRel}
+	if v, ok := cs.reach.Load(key); ok {
+		return v.(bool)
+	}
+	found := false
+	seen := map[relKey]bool{node: true}
+	queue := []relKey{node}
+	for len(queue) > 0 && !found {
+		n := queue[0]
+		queue = queue[1:]
+		if n.typ == subjType && n.rel == subjRel {
+			found = true
+			break
+		}
+		if def := cs.s.Definitions[n.typ]; def != nil {
+			if r := def.Relations[n.rel]; r != nil && r.Kind == schema.KindRelation {
+				for _, a := range r.AllowedSubjects {
+					if a.Type == subjType && (a.Relation == subjRel && !a.Wildcard || a.Wildcard && subjRel == "") {
+						found = true
+					}
+				}
+			}
+		}
+		for _, w := range cs.edges[n] {
+			if !seen[w] {
+				seen[w] = true
+				queue = append(queue, w)
+			}
+		}
+	}
+	cs.reach.Store(key, found)
+	return found
+}
+
+// expression returns a permission's rule as text, for explanations.
+func (cs *compiledSchema) expression(r *schema.Relation) string {
+	key := relKey{r.Definition, r.Name}
+	if v, ok := cs.exprText.Load(key); ok {
+		return v.(string)
+	}
+	var text string
+	if r.Kind == schema.KindPermission {
+		text = exprString(r.Expr, false)
+	} else {
+		parts := make([]string, 0, len(r.AllowedSubjects))
+		for _, a := range r.AllowedSubjects {
+			parts = append(parts, allowedString(a))
+		}
+		text = strings.Join(parts, " | ")
+	}
+	cs.exprText.Store(key, text)
+	return text
+}
+
+func allowedString(a schema.AllowedSubject) string {
+	s := a.Type
+	switch {
+	case a.Wildcard:
+		s += ":*"
+	case a.Relation != "":
+		s += "#" + a.Relation
+	}
+	if a.Caveat != "" {
+		s += " with " + a.Caveat
+		if a.Expiration {
+			s += " and expiration"
+		}
+	} else if a.Expiration {
+		s += " with expiration"
+	}
+	return s
+}
+
+// exprString prints an expression; nested operators are parenthesised so the text
+// reads unambiguously.
+func exprString(e schema.Expr, nested bool) string {
+	join := func(children []schema.Expr, op string) string {
+		parts := make([]string, len(children))
+		for i, c := range children {
+			parts[i] = exprString(c, true)
+		}
+		s := strings.Join(parts, op)
+		if nested && len(children) > 1 {
+			s = "(" + s + ")"
+		}
+		return s
+	}
+	switch e := e.(type) {
+	case *schema.Union:
+		return join(e.Children, " + ")
+	case *schema.Intersection:
+		return join(e.Children, " & ")
+	case *schema.Exclusion:
+		return join([]schema.Expr{e.Base, e.Subtract}, " - ")
+	case *schema.Computed:
+		return e.Relation
+	case *schema.Arrow:
+		if e.Mode == schema.ArrowAll {
+			return e.Tupleset + ".all(" + e.Computed + ")"
+		}
+		return e.Tupleset + "->" + e.Computed
+	case *schema.Nil:
+		return "nil"
+	}
+	return "?"
+}

@@ -1,0 +1,224 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/schema"
+)
+
+// Defaults for Config. A zero field in Config means its default.
+const (
+	// DefaultMaxDepth bounds how many nested sub-problems one evaluation may walk.
+	DefaultMaxDepth = 50
+	// DefaultCacheSize is how many sub-problem results the shared cache keeps.
+	DefaultCacheSize = 100_000
+	// DefaultMaxConcurrency bounds the goroutines one request uses, its own included.
+	DefaultMaxConcurrency = 8
+	// DefaultMaxContextualRelationships bounds a request's contextual relationships.
+	DefaultMaxContextualRelationships = 1000
+	// DefaultSchemaCacheSize is how many compiled schemas the engine keeps.
+	DefaultSchemaCacheSize = 128
+)
+
+// Config tunes an Engine. The zero value means every documented default.
+type Config struct {
+	// MaxDepth bounds the nesting of one evaluation: each step from a relation or
+	// permission to another (computed relation, arrow, subject set) is one level. A
+	// chain longer than this fails with a *DepthError. Cycles in the data are cut
+	// before they reach it. Default 50.
+	MaxDepth int
+	// CacheSize is how many sub-problem results the shared result cache keeps.
+	// Default 100000; a negative value disables the cache.
+	CacheSize int
+	// MaxConcurrency bounds the goroutines one request uses, its own goroutine
+	// included. Sub-problems run inline when no slot is free. Default 8; 1 evaluates
+	// everything on the caller's goroutine.
+	MaxConcurrency int
+	// MaxContextualRelationships bounds how many contextual relationships a request
+	// may carry. Default 1000.
+	MaxContextualRelationships int
+	// SchemaCacheSize is how many compiled schemas are kept. Default 128.
+	SchemaCacheSize int
+	// Now is the clock used to drop expired contextual relationships and to expire
+	// cached results that depended on expiring relationships. It should be the clock
+	// the datastore uses (datastore.Options.Now). Default time.Now.
+	Now func() time.Time
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.MaxDepth <= 0 {
+		c.MaxDepth = DefaultMaxDepth
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = DefaultCacheSize
+	}
+	if c.MaxConcurrency <= 0 {
+		c.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if c.MaxContextualRelationships <= 0 {
+		c.MaxContextualRelationships = DefaultMaxContextualRelationships
+	}
+	if c.SchemaCacheSize <= 0 {
+		c.SchemaCacheSize = DefaultSchemaCacheSize
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Engine answers permission questions over a datastore. It is safe for concurrent
+// use; one Engine serves every tenant of its store.
+type Engine struct {
+	ds  datastore.Datastore
+	cfg Config
+
+	results *lru.Cache[cacheKey, cacheEntry] // nil when the cache is disabled
+	flights singleflight.Group
+	metrics metrics
+
+	// compiled holds compiled schemas by (tenant, schema revision); atRevision maps
+	// (tenant, read revision) to the schema in force there, so a warm request does
+	// not read the schema from the store.
+	compiled   *lru.Cache[schemaKey, *compiledSchema]
+	atRevision *lru.Cache[schemaKey, *compiledSchema]
+	compiles   singleflight.Group
+
+	mu     sync.RWMutex
+	epochs map[string]uint64 // tenant → incarnation, bumped by ForgetTenant
+}
+
+type schemaKey struct {
+	tenant string
+	epoch  uint64
+	rev    datastore.Revision
+}
+
+// New returns an engine reading ds.
+func New(ds datastore.Datastore, cfg Config) *Engine {
+	cfg = cfg.WithDefaults()
+	e := &Engine{ds: ds, cfg: cfg, epochs: map[string]uint64{}}
+	if cfg.CacheSize > 0 {
+		e.results, _ = lru.New[cacheKey, cacheEntry](cfg.CacheSize)
+	}
+	e.compiled, _ = lru.New[schemaKey, *compiledSchema](cfg.SchemaCacheSize)
+	e.atRevision, _ = lru.New[schemaKey, *compiledSchema](cfg.SchemaCacheSize * 8)
+	return e
+}
+
+// Config returns the engine's configuration with defaults filled in.
+func (e *Engine) Config() Config { return e.cfg }
+
+func tenantName(t string) string {
+	if t == "" {
+		return datastore.DefaultTenant
+	}
+	return t
+}
+
+func (e *Engine) epoch(tenant string) uint64 {
+	e.mu.RLock()
+	ep := e.epochs[tenant]
+	e.mu.RUnlock()
+	return ep
+}
+
+// ForgetTenant drops everything the engine remembers about a tenant: its schemas and
+// cached results. Call it after deleting a tenant, because a tenant created again
+// under the same name starts again at revision 0 and must not see the old answers.
+func (e *Engine) ForgetTenant(tenant string) {
+	tenant = tenantName(tenant)
+	e.mu.Lock()
+	e.epochs[tenant]++
+	e.mu.Unlock()
+}
+
+// ResolveRevision turns a consistency requirement into the revision to read at.
+//
+//   - MinimizeLatency: the store's quantised recent revision (ds.OptimizedRevision).
+//   - AtLeastAsFresh: the newer of c.Revision and the quantised revision; a revision
+//     newer than the quantised one is checked with ds.CheckRevision.
+//   - AtExactSnapshot: c.Revision, after ds.CheckRevision says it is readable.
+//   - FullyConsistent: the head revision.
+func (e *Engine) ResolveRevision(ctx context.Context, tenant string, c Consistency) (datastore.Revision, error) {
+	tenant = tenantName(tenant)
+	switch c.Mode {
+	case MinimizeLatency:
+		return e.ds.OptimizedRevision(ctx, tenant)
+	case AtLeastAsFresh:
+		opt, err := e.ds.OptimizedRevision(ctx, tenant)
+		if err != nil {
+			return 0, err
+		}
+		if c.Revision <= opt {
+			return opt, nil
+		}
+		if err := e.ds.CheckRevision(ctx, tenant, c.Revision); err != nil {
+			return 0, err
+		}
+		return c.Revision, nil
+	case AtExactSnapshot:
+		if err := e.ds.CheckRevision(ctx, tenant, c.Revision); err != nil {
+			return 0, err
+		}
+		return c.Revision, nil
+	case FullyConsistent:
+		return e.ds.HeadRevision(ctx, tenant)
+	}
+	return 0, requestErr("consistency", fmt.Sprint(int(c.Mode)), "is not a known consistency mode")
+}
+
+// Schema returns the tenant's compiled schema in force at revision rev. Compiled
+// schemas are cached by (tenant, schema revision). A tenant without a schema at rev
+// gives an error satisfying errors.Is(err, ErrNoSchema) and
+// errors.Is(err, datastore.ErrSchemaNotFound).
+func (e *Engine) Schema(ctx context.Context, tenant string, rev datastore.Revision) (*schema.Schema, error) {
+	cs, err := e.schemaAt(ctx, tenantName(tenant), rev)
+	if err != nil {
+		return nil, err
+	}
+	return cs.s, nil
+}
+
+// schemaAt returns the compiled schema and its analysis at a revision.
+func (e *Engine) schemaAt(ctx context.Context, tenant string, rev datastore.Revision) (*compiledSchema, error) {
+	ep := e.epoch(tenant)
+	atKey := schemaKey{tenant: tenant, epoch: ep, rev: rev}
+	if cs, ok := e.atRevision.Get(atKey); ok {
+		return cs, nil
+	}
+	stored, err := e.ds.SnapshotReader(tenant, rev).ReadSchema(ctx)
+	if err != nil {
+		if errors.Is(err, datastore.ErrSchemaNotFound) {
+			return nil, &NoSchemaError{Tenant: tenant, Revision: rev, err: err}
+		}
+		return nil, err
+	}
+	key := schemaKey{tenant: tenant, epoch: ep, rev: stored.Revision}
+	cs, ok := e.compiled.Get(key)
+	if !ok || cs.s.Source != stored.Text {
+		v, err, _ := e.compiles.Do(fmt.Sprintf("%s\x00%d\x00%d", tenant, ep, stored.Revision), func() (any, error) {
+			s, err := schema.Compile("schema.zed", stored.Text)
+			if err != nil {
+				return nil, fmt.Errorf("the stored schema of tenant %q (revision %d) does not compile: %w", tenant, stored.Revision, err)
+			}
+			return newCompiledSchema(s), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		cs = v.(*compiledSchema)
+		e.compiled.Add(key, cs)
+	}
+	e.atRevision.Add(atKey, cs)
+	return cs, nil
+}

@@ -1,0 +1,505 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/schema"
+	"github.com/pemba-authz/pemba/internal/tuple"
+)
+
+// indexOf maps an object id of a batch to its position.
+func indexOf(ids []string) func(string) int {
+	if len(ids) == 1 {
+		return func(id string) int {
+			if id == ids[0] {
+				return 0
+			}
+			return -1
+		}
+	}
+	m := make(map[string]int, len(ids))
+	for i, id := range ids {
+		m[id] = i
+	}
+	return func(id string) int {
+		if i, ok := m[id]; ok {
+			return i
+		}
+		return -1
+	}
+}
+
+func fill(n int, r result) []result {
+	out := make([]result, n)
+	for i := range out {
+		out[i] = r
+	}
+	return out
+}
+
+// childGroup collects the sub-problems of one relation of one type that a batch's
+// relationships lead to, with the relationship and caveat answer that led there.
+type childGroup struct {
+	def     *schema.Definition
+	rel     *schema.Relation
+	items   []item
+	parents []int
+	via     []result // the caveat answer of the relationship followed
+	rels    []tuple.Relationship
+	out     []result
+}
+
+// groupOf finds or adds the group for typ#rel.
+func groupOf(groups []*childGroup, def *schema.Definition, rel *schema.Relation) ([]*childGroup, *childGroup) {
+	for _, g := range groups {
+		if g.def == def && g.rel == rel {
+			return groups, g
+		}
+	}
+	g := &childGroup{def: def, rel: rel}
+	return append(groups, g), g
+}
+
+// dispatchGroups evaluates every group's sub-problems, concurrently when slots are
+// free.
+func (c *checker) dispatchGroups(ctx context.Context, groups []*childGroup, depth int) {
+	if len(groups) == 0 {
+		return
+	}
+	c.parallel(len(groups), func(i int) {
+		g := groups[i]
+		g.out = c.dispatch(ctx, g.def, g.rel, g.items, depth)
+	})
+}
+
+// evalRelation answers a stored relation for a batch: relationships naming the
+// subject (or its type's wildcard) directly, then subject sets that can lead to the
+// subject, recursively.
+func (c *checker) evalRelation(ctx context.Context, b batch) []result {
+	res := fill(len(b.ids), noResult())
+	var nodes [][]*ExplainNode
+	if c.explain {
+		nodes = make([][]*ExplainNode, len(b.ids))
+	}
+	index := indexOf(b.ids)
+	s := c.subject
+
+	direct, wildcard := false, false
+	for _, a := range b.rel.AllowedSubjects {
+		if a.Type != s.Type {
+			continue
+		}
+		if a.Wildcard {
+			wildcard = wildcard || s.Relation == ""
+		} else if a.Relation == s.Relation {
+			direct = true
+		}
+	}
+	if direct || wildcard {
+		subjIDs := make([]string, 0, 2)
+		if direct {
+			subjIDs = append(subjIDs, s.ID)
+		}
+		if wildcard && s.ID != tuple.Wildcard {
+			subjIDs = append(subjIDs, tuple.Wildcard)
+		}
+		f := datastore.RelationshipFilter{
+			ResourceType: b.def.Name, ResourceIDs: b.ids, Relation: b.rel.Name,
+			Subject: &datastore.SubjectFilter{Type: s.Type, IDs: subjIDs, Relations: []string{s.Relation}},
+		}
+		for rel, err := range c.reader.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
+			if err != nil {
+				for i := range res {
+					res[i] = or(res[i], errResult(err))
+				}
+				break
+			}
+			i := index(rel.Resource.ID)
+			if i < 0 {
+				continue
+			}
+			r := c.caveatResult(rel)
+			res[i] = or(res[i], r)
+			if c.explain {
+				nodes[i] = append(nodes[i], c.relationshipNode(rel, r, r.node))
+			}
+		}
+	}
+
+	// Subject sets, for the objects not yet granted.
+	var setTypes []string
+	setRels := map[string][]string{}
+	for _, a := range b.rel.AllowedSubjects {
+		if a.Wildcard || a.Relation == "" || !c.cs.canReach(relKey{a.Type, a.Relation}, s.Type, s.Relation) {
+			continue
+		}
+		if _, ok := setRels[a.Type]; !ok {
+			setTypes = append(setTypes, a.Type)
+		}
+		if !slices.Contains(setRels[a.Type], a.Relation) {
+			setRels[a.Type] = append(setRels[a.Type], a.Relation)
+		}
+	}
+	var open []string
+	if len(setTypes) > 0 {
+		for i, id := range b.ids {
+			if !res[i].yes() {
+				open = append(open, id)
+			}
+		}
+	}
+	if len(open) > 0 {
+		var groups []*childGroup
+		for _, typ := range setTypes {
+			f := datastore.RelationshipFilter{
+				ResourceType: b.def.Name, ResourceIDs: open, Relation: b.rel.Name,
+				Subject: &datastore.SubjectFilter{Type: typ, Relations: setRels[typ]},
+			}
+			for rel, err := range c.reader.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
+				if err != nil {
+					for i := range res {
+						res[i] = or(res[i], errResult(err))
+					}
+					break
+				}
+				i := index(rel.Resource.ID)
+				if i < 0 || rel.Subject.IsWildcard() {
+					continue
+				}
+				via := c.caveatResult(rel)
+				def := c.cs.s.Definitions[rel.Subject.Type]
+				var target *schema.Relation
+				if def != nil {
+					target = def.Relations[rel.Subject.Relation]
+				}
+				if target == nil || via.no() || via.err != nil {
+					if target == nil {
+						via = and(via, noResult())
+					}
+					res[i] = or(res[i], via)
+					if c.explain {
+						nodes[i] = append(nodes[i], c.relationshipNode(rel, via, via.node))
+					}
+					continue
+				}
+				var g *childGroup
+				groups, g = groupOf(groups, def, target)
+				g.items = append(g.items, item{id: rel.Subject.ID, path: b.paths[i]})
+				g.parents = append(g.parents, i)
+				g.via = append(g.via, via)
+				if c.explain {
+					g.rels = append(g.rels, rel)
+				}
+			}
+		}
+		c.dispatchGroups(ctx, groups, b.depth+1)
+		for _, g := range groups {
+			for k, i := range g.parents {
+				r := and(g.via[k], g.out[k])
+				res[i] = or(res[i], r)
+				if c.explain {
+					nodes[i] = append(nodes[i], c.relationshipNode(g.rels[k], r, g.via[k].node, g.out[k].node))
+				}
+			}
+		}
+	}
+	if c.explain {
+		for i := range res {
+			res[i].node = &ExplainNode{Children: nodes[i]}
+		}
+	}
+	return res
+}
+
+// relationshipNode explains one relationship followed: its caveat's evaluation and
+// what it led to, when there are such nodes.
+func (c *checker) relationshipNode(rel tuple.Relationship, r result, children ...*ExplainNode) *ExplainNode {
+	n := &ExplainNode{
+		Kind: "relationship", Resource: rel.Resource, Relation: rel.Relation, Subject: rel.Subject,
+		Result: r.perm, MissingContext: r.missing, Relationship: &rel,
+	}
+	for _, ch := range children {
+		if ch != nil {
+			n.Children = append(n.Children, ch)
+		}
+	}
+	return n
+}
+
+// caveatResult evaluates a relationship's caveat with the relationship's context
+// merged over the request's (the relationship's values win). A relationship without
+// a caveat is a plain yes. The answer depends on the relationship, so it expires with
+// it.
+func (c *checker) caveatResult(rel tuple.Relationship) result {
+	r := yesResult()
+	r.expires = rel.Expiration
+	if rel.Caveat == nil {
+		return r
+	}
+	fail := func(err error) result {
+		return errResult(&CaveatError{Caveat: rel.Caveat.Name, Relationship: tuple.Format(rel), Err: err})
+	}
+	cv := c.cs.s.Caveats[rel.Caveat.Name]
+	if cv == nil || cv.Program == nil {
+		return fail(errors.New("the caveat is not defined in the schema"))
+	}
+	out, err := cv.Program.Evaluate(mergeContext(c.context, rel.Caveat.Context))
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case len(out.Missing) > 0:
+		r.perm = Conditional
+		r.missing = out.Missing
+	case !out.Satisfied:
+		r.perm = NoPermission
+	}
+	if c.explain {
+		r.node = &ExplainNode{Kind: "caveat", Caveat: rel.Caveat.Name, Resource: rel.Resource, Relation: rel.Relation,
+			Subject: rel.Subject, Result: r.perm, MissingContext: r.missing}
+	}
+	return r
+}
+
+// mergeContext overlays a relationship's caveat context on the request's.
+func mergeContext(request, stored map[string]any) map[string]any {
+	switch {
+	case len(stored) == 0:
+		return request
+	case len(request) == 0:
+		return stored
+	}
+	m := make(map[string]any, len(request)+len(stored))
+	for k, v := range request {
+		m[k] = v
+	}
+	for k, v := range stored {
+		m[k] = v
+	}
+	return m
+}
+
+// evalExpr evaluates a permission's expression for a batch.
+func (c *checker) evalExpr(ctx context.Context, b batch, e schema.Expr) []result {
+	switch e := e.(type) {
+	case *schema.Computed:
+		rel := b.def.Relations[e.Relation]
+		if rel == nil {
+			return fill(len(b.ids), errResult(fmt.Errorf("relation `%s` not found on definition `%s`", e.Relation, b.def.Name)))
+		}
+		items := make([]item, len(b.ids))
+		for i, id := range b.ids {
+			items[i] = item{id: id, path: b.paths[i]}
+		}
+		return c.dispatch(ctx, b.def, rel, items, b.depth+1)
+	case *schema.Arrow:
+		return c.evalArrow(ctx, b, e)
+	case *schema.Union:
+		return c.evalOp(ctx, b, "union", e.Children, e)
+	case *schema.Intersection:
+		return c.evalOp(ctx, b, "intersection", e.Children, e)
+	case *schema.Exclusion:
+		return c.evalOp(ctx, b, "exclusion", []schema.Expr{e.Base, e.Subtract}, e)
+	case *schema.Nil:
+		out := fill(len(b.ids), noResult())
+		if c.explain {
+			for i, id := range b.ids {
+				out[i].node = &ExplainNode{Kind: "nil", Resource: tuple.ObjectRef{Type: b.def.Name, ID: id}, Relation: b.rel.Name, Expression: "nil", Subject: c.subject}
+			}
+		}
+		return out
+	}
+	return fill(len(b.ids), errResult(fmt.Errorf("unknown expression %T in permission `%s`", e, b.rel.Name)))
+}
+
+// evalOp evaluates union, intersection or exclusion children, stopping as soon as
+// every object is decided (a yes for a union, a no for the others) and cancelling
+// children still running.
+func (c *checker) evalOp(ctx context.Context, b batch, op string, children []schema.Expr, expr schema.Expr) []result {
+	n := len(b.ids)
+	acc := fill(n, yesResult())
+	decided := func(r result) bool { return r.no() }
+	if op == "union" {
+		acc = fill(n, noResult())
+		decided = func(r result) bool { return r.yes() }
+	}
+	var childNodes [][]*ExplainNode
+	if c.explain {
+		childNodes = make([][]*ExplainNode, len(children))
+	}
+	var (
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		cctx   = ctx
+		cancel context.CancelFunc
+	)
+	combine := func(ci int, idx []int, rs []result) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if c.explain {
+			childNodes[ci] = make([]*ExplainNode, n)
+		}
+		for k, i := range idx {
+			r := rs[k]
+			if c.explain {
+				childNodes[ci][i] = r.node
+			}
+			switch {
+			case op == "union":
+				acc[i] = or(acc[i], r)
+			case op == "exclusion" && ci == 1:
+				acc[i] = and(acc[i], not(r))
+			default:
+				acc[i] = and(acc[i], r)
+			}
+		}
+		for i := range acc {
+			if !decided(acc[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	for ci, child := range children {
+		mu.Lock()
+		var idx []int
+		for i := range acc {
+			if !decided(acc[i]) {
+				idx = append(idx, i)
+			}
+		}
+		mu.Unlock()
+		if len(idx) == 0 {
+			break
+		}
+		sub := b.subset(idx)
+		if ci < len(children)-1 && c.tryAcquire() {
+			if cancel == nil {
+				cctx, cancel = context.WithCancel(ctx)
+			}
+			wg.Add(1)
+			go func(ctx context.Context) {
+				defer wg.Done()
+				defer c.release()
+				if combine(ci, idx, c.evalExpr(ctx, sub, child)) {
+					cancel()
+				}
+			}(cctx)
+			continue
+		}
+		if combine(ci, idx, c.evalExpr(cctx, sub, child)) && cancel != nil {
+			cancel()
+		}
+	}
+	wg.Wait()
+	if cancel != nil {
+		cancel()
+	}
+	if c.explain {
+		text := exprString(expr, false)
+		for i, id := range b.ids {
+			node := &ExplainNode{Kind: op, Resource: tuple.ObjectRef{Type: b.def.Name, ID: id}, Relation: b.rel.Name,
+				Expression: text, Subject: c.subject, Result: acc[i].perm, MissingContext: acc[i].missing}
+			for ci := range children {
+				if childNodes[ci] != nil && childNodes[ci][i] != nil {
+					node.Children = append(node.Children, childNodes[ci][i])
+				}
+			}
+			acc[i].node = node
+		}
+	}
+	return acc
+}
+
+// evalArrow follows the tupleset relation of each object to its targets and
+// evaluates the computed relation there: any target suffices for "->" and ".any",
+// ".all" needs at least one target and every target to grant.
+func (c *checker) evalArrow(ctx context.Context, b batch, a *schema.Arrow) []result {
+	all := a.Mode == schema.ArrowAll
+	res := fill(len(b.ids), noResult())
+	if all {
+		res = fill(len(b.ids), yesResult())
+	}
+	targets := make([]int, len(b.ids))
+	var nodes [][]*ExplainNode
+	if c.explain {
+		nodes = make([][]*ExplainNode, len(b.ids))
+	}
+	index := indexOf(b.ids)
+	merge := func(i int, r result) {
+		if all {
+			res[i] = and(res[i], r)
+		} else {
+			res[i] = or(res[i], r)
+		}
+	}
+	var groups []*childGroup
+	f := datastore.RelationshipFilter{ResourceType: b.def.Name, ResourceIDs: b.ids, Relation: a.Tupleset}
+	for rel, err := range c.reader.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
+		if err != nil {
+			for i := range res {
+				res[i] = combineUndecided(res[i], errResult(err))
+			}
+			return res
+		}
+		i := index(rel.Resource.ID)
+		if i < 0 || rel.Subject.IsWildcard() {
+			continue
+		}
+		targets[i]++
+		via := c.caveatResult(rel)
+		def := c.cs.s.Definitions[rel.Subject.Type]
+		var target *schema.Relation
+		if def != nil {
+			target = def.Relations[a.Computed]
+		}
+		if target == nil || via.no() || via.err != nil {
+			if target == nil {
+				via = and(via, noResult())
+			}
+			merge(i, via)
+			if c.explain {
+				nodes[i] = append(nodes[i], c.relationshipNode(rel, via, via.node))
+			}
+			continue
+		}
+		var g *childGroup
+		groups, g = groupOf(groups, def, target)
+		g.items = append(g.items, item{id: rel.Subject.ID, path: b.paths[i]})
+		g.parents = append(g.parents, i)
+		g.via = append(g.via, via)
+		if c.explain {
+			g.rels = append(g.rels, rel)
+		}
+	}
+	c.dispatchGroups(ctx, groups, b.depth+1)
+	for _, g := range groups {
+		for k, i := range g.parents {
+			r := and(g.via[k], g.out[k])
+			merge(i, r)
+			if c.explain {
+				nodes[i] = append(nodes[i], c.relationshipNode(g.rels[k], r, g.via[k].node, g.out[k].node))
+			}
+		}
+	}
+	if all {
+		for i := range res {
+			if targets[i] == 0 {
+				res[i] = noResult()
+			}
+		}
+	}
+	if c.explain {
+		text := exprString(a, false)
+		for i, id := range b.ids {
+			res[i].node = &ExplainNode{Kind: "arrow", Resource: tuple.ObjectRef{Type: b.def.Name, ID: id}, Relation: a.Tupleset,
+				Expression: text, Subject: c.subject, Result: res[i].perm, MissingContext: res[i].missing, Children: nodes[i]}
+		}
+	}
+	return res
+}
