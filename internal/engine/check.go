@@ -118,10 +118,10 @@ func (c *checker) stats() CheckStats {
 // pathNode is one node on an evaluation path: the relation or permission of one
 // object being evaluated, linked to the node that asked for it.
 type pathNode struct {
-	parent   *pathNode
-	typ, id  string
-	rel      string
-	depth    int
+	parent  *pathNode
+	typ, id string
+	rel     string
+	depth   int
 }
 
 // find returns the depth of the node typ:id#rel on the path, or 0.
