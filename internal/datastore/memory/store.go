@@ -86,10 +86,12 @@ func (s *Store) DeleteTenant(_ context.Context, name string) error {
 		return datastore.TenantNotFound(name)
 	}
 	s.quantizer.Forget(name)
+	t.writeMu.Lock() // a transaction in progress finishes (and is discarded) first
 	t.mu.Lock()
 	t.deleted = true
 	t.notifyLocked()
 	t.mu.Unlock()
+	t.writeMu.Unlock()
 	return nil
 }
 
@@ -97,6 +99,9 @@ func (s *Store) DeleteTenant(_ context.Context, name string) error {
 func (s *Store) ListTenants(context.Context) ([]datastore.TenantInfo, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, datastore.ErrClosed
+	}
 	out := make([]datastore.TenantInfo, 0, len(s.tenants))
 	for name, t := range s.tenants {
 		out = append(out, datastore.TenantInfo{Name: name, CreatedAt: t.createdAt})
@@ -173,7 +178,7 @@ func (s *Store) Close() error {
 	for _, t := range s.tenants {
 		t.writeMu.Lock() // wait for transactions in progress
 		t.mu.Lock()
-		t.deleted = true
+		t.closed = true
 		t.notifyLocked()
 		t.mu.Unlock()
 		t.writeMu.Unlock()
@@ -189,16 +194,25 @@ type tenant struct {
 	// current state for as long as it runs.
 	writeMu sync.Mutex
 
-	mu         sync.RWMutex
-	head       datastore.Revision
-	oldest     datastore.Revision // oldest readable revision
-	forward    *btree.BTreeG[*row]
-	reverse    *btree.BTreeG[*row]
-	schemas    []datastore.StoredSchema // ascending by revision
-	log        []*datastore.Transaction // ascending by revision
+	mu      sync.RWMutex
+	head    datastore.Revision
+	oldest  datastore.Revision // oldest readable revision
+	forward *btree.BTreeG[*row]
+	reverse *btree.BTreeG[*row]
+	schemas []datastore.StoredSchema // ascending by revision
+	log     []*datastore.Transaction // ascending by revision
+	// commits holds the commit time of every revision from oldest on, so the GC
+	// horizon does not depend on how long audit records are kept.
+	commits    []commitTime
 	liveByType map[string]int64
 	changed    chan struct{} // closed and replaced on every commit
-	deleted    bool
+	deleted    bool          // the tenant was deleted
+	closed     bool          // the store was closed
+}
+
+type commitTime struct {
+	rev datastore.Revision
+	at  time.Time
 }
 
 // row is one version of a relationship: visible at revisions in [created, deleted).
@@ -268,11 +282,13 @@ func (t *tenant) collect(now, cutoff time.Time, retention time.Duration) datasto
 	// The horizon is the newest revision committed at or before the cutoff: it and
 	// everything after it stay readable.
 	horizon := t.oldest
-	for _, tx := range t.log {
-		if tx.Time.After(cutoff) {
-			break
-		}
-		horizon = max(horizon, tx.Revision)
+	n := 0
+	for n < len(t.commits) && !t.commits[n].at.After(cutoff) {
+		horizon = max(horizon, t.commits[n].rev)
+		n++
+	}
+	if n > 0 {
+		t.commits = t.commits[n-1:] // keep the horizon's own entry
 	}
 	var dead []*row
 	t.forward.Ascend(func(r *row) bool {
@@ -322,6 +338,11 @@ func (s *Store) Watch(ctx context.Context, name string, after datastore.Revision
 		next := after
 		for {
 			t.mu.RLock()
+			if t.closed {
+				t.mu.RUnlock()
+				yield(nil, datastore.ErrClosed)
+				return
+			}
 			if t.deleted {
 				t.mu.RUnlock()
 				yield(nil, datastore.TenantNotFound(name))
@@ -332,16 +353,20 @@ func (s *Store) Watch(ctx context.Context, name string, after datastore.Revision
 				yield(nil, &datastore.RevisionError{Revision: next, Head: t.head})
 				return
 			}
-			if len(t.log) > 0 && next+1 < t.log[0].Revision {
+			// The log must still hold revision next+1 when next is behind the head.
+			if next < t.head && (len(t.log) == 0 || next+1 < t.log[0].Revision) {
+				oldest := t.head
+				if len(t.log) > 0 {
+					oldest = t.log[0].Revision - 1
+				}
 				t.mu.RUnlock()
-				yield(nil, &datastore.RevisionError{Revision: next, TooOld: true, Oldest: t.log[0].Revision - 1, Head: t.head})
+				yield(nil, &datastore.RevisionError{Revision: next, TooOld: true, Oldest: oldest, Head: t.head})
 				return
 			}
+			// The log is ascending and contiguous: revision next+1 is at this index.
 			var batch []*datastore.Transaction
-			for _, tx := range t.log {
-				if tx.Revision > next {
-					batch = append(batch, tx)
-				}
+			if next < t.head {
+				batch = t.log[int(next+1-t.log[0].Revision):]
 			}
 			wait := t.changed
 			t.mu.RUnlock()

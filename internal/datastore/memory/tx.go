@@ -18,8 +18,11 @@ func (s *Store) ReadWriteTx(ctx context.Context, name string, meta datastore.TxM
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
 	t.mu.RLock()
-	head, deleted := t.head, t.deleted
+	head, deleted, closed := t.head, t.deleted, t.closed
 	t.mu.RUnlock()
+	if closed {
+		return 0, datastore.ErrClosed
+	}
 	if deleted {
 		return 0, datastore.TenantNotFound(name)
 	}
@@ -176,6 +179,7 @@ func (t *tenant) commit(tx *memTx, meta datastore.TxMetadata, now time.Time) {
 		t.schemas = append(t.schemas, datastore.StoredSchema{Text: *tx.schema, Revision: tx.rev})
 	}
 	t.log = append(t.log, rec)
+	t.commits = append(t.commits, commitTime{rev: tx.rev, at: now})
 	t.head = tx.rev
 	t.notifyLocked()
 }
