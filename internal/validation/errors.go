@@ -8,13 +8,13 @@ import (
 // Error is one problem found while loading a validation file: the file, the line
 // (0 when the problem is not tied to one line) and a sentence naming what is wrong.
 type Error struct {
-	File string
-	Line int
+	File string `json:"file"`
+	Line int    `json:"line,omitempty"`
 	// Col is the 1-based column, when known (schema errors).
-	Col int
-	Msg string
+	Col int    `json:"col,omitempty"`
+	Msg string `json:"message"`
 	// Source is the text of the line at fault, when known (schema errors).
-	Source string
+	Source string `json:"source,omitempty"`
 }
 
 func (e *Error) Error() string {
