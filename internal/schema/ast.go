@@ -90,11 +90,12 @@ type astGrant struct {
 // astExpr is a permission expression node.
 type astExpr interface{ exprPos() Position }
 
-// astBinary is "left OP right" with OP one of + & -.
-type astBinary struct {
-	Op          tokenKind
-	Left, Right astExpr
-	Pos         Position // the operator
+// astChain is "a OP b OP c ..." with OP one of + & -, kept flat so that a long
+// chain does not make a deep tree; `-` chains are left-associative.
+type astChain struct {
+	Op       tokenKind
+	Operands []astExpr
+	Pos      Position // the first operator
 }
 
 // astRef names a relation or permission of the same definition.
@@ -117,11 +118,11 @@ type astParen struct {
 	Pos   Position
 }
 
-func (e *astBinary) exprPos() Position { return e.Pos }
-func (e *astRef) exprPos() Position    { return e.Pos }
-func (e *astArrow) exprPos() Position  { return e.Pos }
-func (e *astNil) exprPos() Position    { return e.Pos }
-func (e *astParen) exprPos() Position  { return e.Pos }
+func (e *astChain) exprPos() Position { return e.Pos }
+func (e *astRef) exprPos() Position   { return e.Pos }
+func (e *astArrow) exprPos() Position { return e.Pos }
+func (e *astNil) exprPos() Position   { return e.Pos }
+func (e *astParen) exprPos() Position { return e.Pos }
 
 // astCaveat is "caveat NAME(PARAM TYPE, ...) { CEL }".
 type astCaveat struct {

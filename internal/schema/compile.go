@@ -3,6 +3,7 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -70,6 +71,36 @@ type compiler struct {
 	astDefs map[string]*astDefinition
 	// wildcardMemo caches wildcardVia lookups.
 	wildcardMemo map[string]*wildcardRef
+	// astRelations indexes each definition's relation ASTs by name.
+	astRelations map[string]map[string]*astRelation
+}
+
+// suggest is the package suggest, skipped once no more errors will be shown so that a
+// huge broken input does not pay for suggestions nobody sees.
+func (c *compiler) suggest(name string, candidates []string) string {
+	if len(c.diag.errs) >= maxErrors {
+		return ""
+	}
+	return suggest(name, candidates)
+}
+
+// astRelation returns the AST of relation def#name (the first one, if duplicated).
+func (c *compiler) astRelation(def, name string) *astRelation {
+	if c.astRelations == nil {
+		c.astRelations = map[string]map[string]*astRelation{}
+		for dn, ad := range c.astDefs {
+			m := map[string]*astRelation{}
+			for _, mem := range ad.Members {
+				if ar, ok := mem.(*astRelation); ok {
+					if _, dup := m[ar.Name.Name]; !dup {
+						m[ar.Name.Name] = ar
+					}
+				}
+			}
+			c.astRelations[dn] = m
+		}
+	}
+	return c.astRelations[def][name]
 }
 
 func (c *compiler) pos(p Position) Position {
@@ -85,7 +116,7 @@ func (c *compiler) compile(f *astFile) {
 		case "self":
 			c.diag.add(u.Flag.Pos, "`use self` is not supported by Pemba: write the subject relation explicitly (see docs/schema.md, divergences)")
 		default:
-			c.diag.add(u.Flag.Pos, "unknown feature `%s` in `use`%s (supported: expiration)", u.Flag.Name, suggest(u.Flag.Name, []string{"expiration"}))
+			c.diag.add(u.Flag.Pos, "unknown feature `%s` in `use`%s (supported: expiration)", u.Flag.Name, c.suggest(u.Flag.Name, []string{"expiration"}))
 		}
 	}
 
@@ -167,6 +198,9 @@ func reason(err error) string {
 }
 
 func (c *compiler) checkTypeName(kind string, id astIdent) {
+	if tuple.IsIdentifier(id.Name) && !reservedWords[id.Name] {
+		return
+	}
 	if err := tuple.ValidateTypeName(kind+" name", id.Name); err != nil {
 		c.diag.add(id.Pos, "invalid %s name `%s`: %s", kind, id.Name, reason(err))
 		return
@@ -179,6 +213,9 @@ func (c *compiler) checkTypeName(kind string, id astIdent) {
 }
 
 func (c *compiler) checkMemberName(kind string, id astIdent) {
+	if tuple.IsIdentifier(id.Name) && !reservedWords[id.Name] {
+		return
+	}
 	if err := tuple.ValidateRelationName(kind+" name", id.Name); err != nil {
 		c.diag.add(id.Pos, "invalid %s name `%s`: %s", kind, id.Name, reason(err))
 		return
@@ -290,7 +327,7 @@ func allowedText(a AllowedSubject) string {
 }
 
 func (c *compiler) resolveRelation(d *Definition, r *Relation, m *astRelation) {
-	seen := map[string]bool{}
+	r.AllowedSubjects = make([]AllowedSubject, 0, len(m.Types))
 	for _, t := range m.Types {
 		a := AllowedSubject{Type: t.Type.Name, Wildcard: t.Wildcard, Expiration: t.Expiration}
 		if t.Relation.Name != "" && t.Relation.Name != tuple.Ellipsis {
@@ -312,23 +349,21 @@ func (c *compiler) resolveRelation(d *Definition, r *Relation, m *astRelation) {
 		}
 		target, ok := c.s.Definitions[a.Type]
 		if !ok {
-			c.diag.add(t.Type.Pos, "definition `%s` not found (used by relation `%s`)%s", a.Type, r.Name, suggest(a.Type, c.definitionNames()))
+			c.diag.add(t.Type.Pos, "definition `%s` not found (used by relation `%s`)%s", a.Type, r.Name, c.suggest(a.Type, c.definitionNames()))
 		} else if a.Relation != "" {
 			if _, ok := target.Relations[a.Relation]; !ok {
-				c.diag.add(t.Relation.Pos, "relation `%s` not found on definition `%s`%s", a.Relation, a.Type, suggest(a.Relation, target.Order))
+				c.diag.add(t.Relation.Pos, "relation `%s` not found on definition `%s`%s", a.Relation, a.Type, c.suggest(a.Relation, target.Order))
 			}
 		}
 		if a.Caveat != "" {
 			if _, ok := c.s.Caveats[a.Caveat]; !ok {
-				c.diag.add(t.Caveat.Pos, "caveat `%s` not found (used by relation `%s`)%s", a.Caveat, r.Name, suggest(a.Caveat, c.caveatNames()))
+				c.diag.add(t.Caveat.Pos, "caveat `%s` not found (used by relation `%s`)%s", a.Caveat, r.Name, c.suggest(a.Caveat, c.caveatNames()))
 			}
 		}
-		key := allowedText(a)
-		if seen[key] {
-			c.diag.add(t.Pos, "subject type `%s` is listed twice on relation `%s`", key, r.Name)
+		if slices.Contains(r.AllowedSubjects, a) {
+			c.diag.add(t.Pos, "subject type `%s` is listed twice on relation `%s`", allowedText(a), r.Name)
 			continue
 		}
-		seen[key] = true
 		r.AllowedSubjects = append(r.AllowedSubjects, a)
 	}
 	// A subject relation that itself allows a wildcard would make the wildcard
@@ -337,7 +372,7 @@ func (c *compiler) resolveRelation(d *Definition, r *Relation, m *astRelation) {
 		if a.Relation == "" {
 			continue
 		}
-		if w := c.wildcardVia(a.Type, a.Relation, map[string]bool{}); w != nil {
+		if w := c.wildcardVia(a.Type, a.Relation, nil); w != nil {
 			pos := c.pos(m.Pos)
 			if i < len(m.Types) {
 				pos = m.Types[i].Pos
@@ -371,6 +406,9 @@ func (c *compiler) wildcardVia(def, rel string, visiting map[string]bool) *wildc
 	if visiting[key] {
 		return nil
 	}
+	if visiting == nil {
+		visiting = map[string]bool{}
+	}
 	visiting[key] = true
 	d, ok := c.s.Definitions[def]
 	if !ok {
@@ -380,14 +418,9 @@ func (c *compiler) wildcardVia(def, rel string, visiting map[string]bool) *wildc
 	if !ok || r.Kind != KindRelation {
 		return nil
 	}
-	ad := c.astDefs[def]
 	// The relation may not be resolved yet: read its allowed types from the AST.
 	var found *wildcardRef
-	for _, m := range ad.Members {
-		ar, ok := m.(*astRelation)
-		if !ok || ar.Name.Name != rel {
-			continue
-		}
+	if ar := c.astRelation(def, rel); ar != nil {
 		for _, t := range ar.Types {
 			if t.Wildcard {
 				found = &wildcardRef{Def: def, Relation: rel, Type: t.Type.Name}
@@ -400,7 +433,6 @@ func (c *compiler) wildcardVia(def, rel string, visiting map[string]bool) *wildc
 				}
 			}
 		}
-		break
 	}
 	if c.wildcardMemo == nil {
 		c.wildcardMemo = map[string]*wildcardRef{}

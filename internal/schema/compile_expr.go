@@ -26,15 +26,30 @@ func (c *compiler) expr(d *Definition, what string, e astExpr) Expr {
 			mode = ArrowAll
 		}
 		return &Arrow{Tupleset: e.Tupleset.Name, Computed: e.Target.Name, Mode: mode, Pos: c.pos(e.Tupleset.Pos)}
-	case *astBinary:
-		left, right := c.expr(d, what, e.Left), c.expr(d, what, e.Right)
+	case *astChain:
+		operands := make([]Expr, len(e.Operands))
+		for i, o := range e.Operands {
+			operands[i] = c.expr(d, what, o)
+		}
 		switch e.Op {
 		case tokPlus:
-			return &Union{Children: append(flattenUnion(left), flattenUnion(right)...)}
+			u := &Union{}
+			for _, o := range operands {
+				u.Children = append(u.Children, flattenUnion(o)...)
+			}
+			return u
 		case tokAmp:
-			return &Intersection{Children: append(flattenIntersection(left), flattenIntersection(right)...)}
+			in := &Intersection{}
+			for _, o := range operands {
+				in.Children = append(in.Children, flattenIntersection(o)...)
+			}
+			return in
 		default:
-			return &Exclusion{Base: left, Subtract: right}
+			acc := operands[0]
+			for _, o := range operands[1:] {
+				acc = &Exclusion{Base: acc, Subtract: o}
+			}
+			return acc
 		}
 	}
 	return &Nil{}
@@ -64,7 +79,7 @@ func (c *compiler) checkRef(d *Definition, what string, id astIdent) {
 		c.diag.add(id.Pos, "`self` is not supported by Pemba (used in %s): write the subject relation explicitly", what)
 		return
 	}
-	c.diag.add(id.Pos, "relation or permission `%s` not found on definition `%s` (used in %s)%s", id.Name, d.Name, what, suggest(id.Name, d.Order))
+	c.diag.add(id.Pos, "relation or permission `%s` not found on definition `%s` (used in %s)%s", id.Name, d.Name, what, c.suggest(id.Name, d.Order))
 }
 
 // checkArrow applies the established rules to tupleset->target: the tupleset is a
@@ -75,38 +90,30 @@ func (c *compiler) checkArrow(d *Definition, what string, a *astArrow) {
 	arrow := arrowText(a)
 	ts, ok := d.Relations[a.Tupleset.Name]
 	if !ok {
-		c.diag.add(a.Tupleset.Pos, "relation `%s` not found on definition `%s` (left of arrow `%s` in %s)%s", a.Tupleset.Name, d.Name, arrow, what, suggest(a.Tupleset.Name, d.Order))
+		c.diag.add(a.Tupleset.Pos, "relation `%s` not found on definition `%s` (left of arrow `%s` in %s)%s", a.Tupleset.Name, d.Name, arrow, what, c.suggest(a.Tupleset.Name, d.Order))
 		return
 	}
 	if ts.Kind == KindPermission {
 		c.diag.add(a.Tupleset.Pos, "`%s` is a permission; the left of arrow `%s` (in %s) must be a relation", a.Tupleset.Name, arrow, what)
 		return
 	}
-	ast := c.astDefs[d.Name]
 	var types []string
-	seen := map[string]bool{}
-	for _, m := range ast.Members {
-		ar, ok := m.(*astRelation)
-		if !ok || ar.Name.Name != ts.Name {
-			continue
-		}
+	if ar := c.astRelation(d.Name, ts.Name); ar != nil {
 		for _, t := range ar.Types {
 			if t.Wildcard {
 				c.diag.add(a.Tupleset.Pos, "relation `%s` allows wildcard `%s:*`, so it cannot be the left of arrow `%s` (in %s)", ts.Name, t.Type.Name, arrow, what)
 				return
 			}
 			if t.Relation.Name != "" && t.Relation.Name != "..." {
-				if w := c.wildcardVia(t.Type.Name, t.Relation.Name, map[string]bool{}); w != nil {
+				if w := c.wildcardVia(t.Type.Name, t.Relation.Name, nil); w != nil {
 					c.diag.add(a.Tupleset.Pos, "relation `%s` includes wildcard `%s:*` via `%s#%s`, so it cannot be the left of arrow `%s` (in %s)", ts.Name, w.Type, w.Def, w.Relation, arrow, what)
 					return
 				}
 			}
-			if !seen[t.Type.Name] {
-				seen[t.Type.Name] = true
+			if !slices.Contains(types, t.Type.Name) {
 				types = append(types, t.Type.Name)
 			}
 		}
-		break
 	}
 	var candidates []string
 	for _, tn := range types {
@@ -123,7 +130,7 @@ func (c *compiler) checkArrow(d *Definition, what string, a *astArrow) {
 		return
 	}
 	c.diag.add(a.Target.Pos, "arrow `%s` (in %s): none of the subject types of `%s` (%s) has a relation or permission `%s`%s",
-		arrow, what, ts.Name, strings.Join(types, ", "), a.Target.Name, suggest(a.Target.Name, candidates))
+		arrow, what, ts.Name, strings.Join(types, ", "), a.Target.Name, c.suggest(a.Target.Name, candidates))
 }
 
 // grant compiles one grant rule and synthesises its hidden permission.
@@ -134,7 +141,7 @@ func (c *compiler) grant(d *Definition, g *astGrant) {
 		r, ok := d.Relations[id.Name]
 		switch {
 		case !ok:
-			c.diag.add(id.Pos, "grant rule names relation `%s`, which is not found on definition `%s`%s", id.Name, d.Name, suggest(id.Name, relationNames(d)))
+			c.diag.add(id.Pos, "grant rule names relation `%s`, which is not found on definition `%s`%s", id.Name, d.Name, c.suggest(id.Name, relationNames(d)))
 			continue
 		case r.Kind == KindPermission:
 			c.diag.add(id.Pos, "grant rule names `%s`, which is a permission: grant rules cover relations, the things that can be written", id.Name)
@@ -198,6 +205,9 @@ func (c *compiler) checkCycles(d *Definition) {
 				edges[n] = append(edges[n], cu)
 			}
 		})
+	}
+	if len(edges) == 0 {
+		return // no permission uses another permission directly: no cycle possible
 	}
 	// Tarjan's strongly connected components.
 	index, low := map[string]int{}, map[string]int{}

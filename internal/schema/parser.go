@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -13,6 +14,8 @@ const (
 	// MaxExpressionDepth bounds the nesting of parentheses in a permission
 	// expression (and of type parameters in a caveat parameter type).
 	MaxExpressionDepth = 100
+	// MaxExpressionTerms bounds the operators in one permission expression.
+	MaxExpressionTerms = 10000
 )
 
 // bailout aborts the statement being parsed after a syntax error; the parser then
@@ -25,6 +28,7 @@ type parser struct {
 	prev  token // the last consumed token
 	diag  *diagnostics
 	depth int
+	terms int // operators in the expression being parsed
 	src   string
 }
 
@@ -66,17 +70,39 @@ func (p *parser) failHere(format string, args ...any) {
 
 func (p *parser) isWord(w string) bool { return p.tok.Kind == tokIdent && p.tok.Text == w }
 
-func (p *parser) expect(k tokenKind, context string) token {
+// fill substitutes args for the %s verbs of format; messages are only built on
+// failure, so the common path does not allocate.
+func fill(format string, args []string) string {
+	if len(args) == 0 {
+		return format
+	}
+	var b strings.Builder
+	i := 0
+	for {
+		j := strings.Index(format, "%s")
+		if j < 0 || i >= len(args) {
+			b.WriteString(format)
+			return b.String()
+		}
+		b.WriteString(format[:j])
+		b.WriteString(args[i])
+		i++
+		format = format[j+2:]
+	}
+}
+
+func (p *parser) expect(k tokenKind, context string, args ...string) token {
 	if p.tok.Kind != k {
-		p.failHere("expected %s %s, found %s", k, context, p.tok.describe())
+		p.failHere("expected %s %s, found %s", k, fill(context, args), p.tok.describe())
 	}
 	t := p.tok
 	p.advance()
 	return t
 }
 
-func (p *parser) expectIdent(what string) astIdent {
+func (p *parser) expectIdent(what string, args ...string) astIdent {
 	if p.tok.Kind != tokIdent {
+		what = fill(what, args)
 		if p.tok.Kind == tokNumber {
 			p.failHere("%s %s must start with a lower-case letter", what, p.tok.describe())
 		}
@@ -88,11 +114,11 @@ func (p *parser) expectIdent(what string) astIdent {
 }
 
 // typePath parses NAME or PREFIX/NAME (several prefixes allowed).
-func (p *parser) typePath(what string) astIdent {
-	id := p.expectIdent(what)
+func (p *parser) typePath(what string, args ...string) astIdent {
+	id := p.expectIdent(what, args...)
 	for p.tok.Kind == tokSlash {
 		p.advance()
-		seg := p.expectIdent(what + " segment after `/`")
+		seg := p.expectIdent("a name segment after `%s/`", id.Name)
 		id.Name += "/" + seg.Name
 	}
 	return id
@@ -105,7 +131,7 @@ func (p *parser) guard(stmt func(), sync func()) {
 			if _, ok := r.(bailout); !ok {
 				panic(r)
 			}
-			p.depth = 0
+			p.depth, p.terms = 0, 0
 			sync()
 		}
 	}()
@@ -158,7 +184,7 @@ func (p *parser) definition() *astDefinition {
 	d := &astDefinition{Pos: p.tok.Pos, Comments: p.tok.Comments}
 	p.advance()
 	d.Name = p.typePath("a definition name")
-	p.expect(tokLBrace, "after the definition name `"+d.Name.Name+"`")
+	p.expect(tokLBrace, "after the definition name `%s`", d.Name.Name)
 	for {
 		switch {
 		case p.tok.Kind == tokRBrace:
@@ -228,7 +254,7 @@ func (p *parser) relation() *astRelation {
 	if p.tok.Kind == tokEquals {
 		p.failHere("relation `%s` uses `=`: a relation lists subject types after `:` (use `permission` for an expression)", r.Name.Name)
 	}
-	p.expect(tokColon, "after relation name `"+r.Name.Name+"`")
+	p.expect(tokColon, "after relation name `%s`", r.Name.Name)
 	for {
 		r.Types = append(r.Types, p.typeRef(r.Name.Name))
 		if p.tok.Kind != tokPipe {
@@ -241,7 +267,7 @@ func (p *parser) relation() *astRelation {
 
 func (p *parser) typeRef(rel string) *astTypeRef {
 	t := &astTypeRef{Pos: p.tok.Pos}
-	t.Type = p.typePath("a subject type for relation `" + rel + "`")
+	t.Type = p.typePath("a subject type for relation `%s`", rel)
 	switch p.tok.Kind {
 	case tokColon:
 		p.advance()
@@ -256,7 +282,7 @@ func (p *parser) typeRef(rel string) *astTypeRef {
 			t.Relation = astIdent{Name: "...", Pos: p.tok.Pos}
 			p.advance()
 		} else {
-			t.Relation = p.expectIdent("a relation name after `" + t.Type.Name + "#`")
+			t.Relation = p.expectIdent("a relation name after `%s#`", t.Type.Name)
 		}
 	}
 	if p.isWord("with") {
@@ -289,7 +315,8 @@ func (p *parser) permission() *astPermission {
 	if p.tok.Kind == tokColon {
 		p.failHere("permission `%s` uses `:`: a permission is defined with `=` and an expression (use `relation` for subject types)", m.Name.Name)
 	}
-	p.expect(tokEquals, "after permission name `"+m.Name.Name+"`")
+	p.expect(tokEquals, "after permission name `%s`", m.Name.Name)
+	p.terms = 0
 	m.Expr = p.expr()
 	return m
 }
@@ -310,6 +337,7 @@ func (p *parser) grant() *astGrant {
 		p.failHere("expected `by` and a permission expression after the relations of a grant rule, found %s", p.tok.describe())
 	}
 	p.advance()
+	p.terms = 0
 	g.Expr = p.expr()
 	if p.isWord("expiring") {
 		p.advance()
@@ -388,24 +416,33 @@ func parseLifetime(s string) (time.Duration, error) {
 
 func (p *parser) expr() astExpr { return p.binary(tokMinus) }
 
-// next tighter operator for each level.
-var tighter = map[tokenKind]tokenKind{tokMinus: tokAmp, tokAmp: tokPlus}
-
 func (p *parser) binary(op tokenKind) astExpr {
-	operand := func() astExpr {
-		if t, ok := tighter[op]; ok {
-			return p.binary(t)
-		}
-		return p.operand()
+	first := p.tighterOperand(op)
+	if p.tok.Kind != op {
+		return first
 	}
-	left := operand()
+	chain := &astChain{Op: op, Operands: []astExpr{first}, Pos: p.tok.Pos}
 	for p.tok.Kind == op {
-		pos := p.tok.Pos
 		p.advance()
-		right := operand()
-		left = &astBinary{Op: op, Left: left, Right: right, Pos: pos}
+		chain.Operands = append(chain.Operands, p.tighterOperand(op))
+		p.terms++
+		if p.terms > MaxExpressionTerms {
+			p.failHere("expression has more than %d operators", MaxExpressionTerms)
+		}
 	}
-	return left
+	return chain
+}
+
+// tighterOperand parses an operand of op: an expression of the next tighter
+// operator, or a single operand for `+`.
+func (p *parser) tighterOperand(op tokenKind) astExpr {
+	switch op {
+	case tokMinus:
+		return p.binary(tokAmp)
+	case tokAmp:
+		return p.binary(tokPlus)
+	}
+	return p.operand()
 }
 
 func (p *parser) operand() astExpr {
@@ -418,7 +455,7 @@ func (p *parser) operand() astExpr {
 		}
 		p.advance()
 		inner := p.expr()
-		p.expect(tokRParen, "to close the `(` at "+fmt.Sprintf("%d:%d", pos.Line, pos.Col))
+		p.expect(tokRParen, "to close the `(` at line %s", strconv.Itoa(pos.Line))
 		p.depth--
 		return &astParen{Inner: inner, Pos: pos}
 	case tokIdent:
@@ -436,20 +473,20 @@ func (p *parser) operand() astExpr {
 		case tokArrow:
 			pos := p.tok.Pos
 			p.advance()
-			target := p.expectIdent("a relation or permission name after `" + name.Name + "->`")
+			target := p.expectIdent("a relation or permission name after `%s->`", name.Name)
 			a := &astArrow{Tupleset: name, Target: target, Func: "->", Pos: pos}
 			p.noChainedArrow(a)
 			return a
 		case tokDot:
 			pos := p.tok.Pos
 			p.advance()
-			fn := p.expectIdent("`any` or `all` after `" + name.Name + ".`")
+			fn := p.expectIdent("`any` or `all` after `%s.`", name.Name)
 			if fn.Name != "any" && fn.Name != "all" {
 				p.fail(fn.Pos, "unknown arrow function `%s`: use `%s.any(...)` or `%s.all(...)`", fn.Name, name.Name, name.Name)
 			}
-			p.expect(tokLParen, "after `"+name.Name+"."+fn.Name+"`")
-			target := p.expectIdent("a relation or permission name inside `" + fn.Name + "(...)`")
-			p.expect(tokRParen, "to close `"+name.Name+"."+fn.Name+"(`")
+			p.expect(tokLParen, "after `%s.%s`", name.Name, fn.Name)
+			target := p.expectIdent("a relation or permission name inside `%s(...)`", fn.Name)
+			p.expect(tokRParen, "to close `%s.%s(`", name.Name, fn.Name)
 			a := &astArrow{Tupleset: name, Target: target, Func: fn.Name, Pos: pos}
 			p.noChainedArrow(a)
 			return a
@@ -480,7 +517,7 @@ func (p *parser) caveat() *astCaveat {
 	c := &astCaveat{Pos: p.tok.Pos, Comments: p.tok.Comments}
 	p.advance()
 	c.Name = p.typePath("a caveat name")
-	p.expect(tokLParen, "after the caveat name `"+c.Name.Name+"` (parameters are written `(name type, ...)`)")
+	p.expect(tokLParen, "after the caveat name `%s` (parameters are written `(name type, ...)`)", c.Name.Name)
 	for p.tok.Kind != tokRParen {
 		param := &astParam{Pos: p.tok.Pos}
 		param.Name = p.expectIdent("a parameter name")
@@ -528,6 +565,6 @@ func (p *parser) paramType(depth int) string {
 		out += ", "
 		p.advance()
 	}
-	p.expect(tokRAngle, "to close the type parameters of `"+name.Name+"`")
+	p.expect(tokRAngle, "to close the type parameters of `%s`", name.Name)
 	return out + ">"
 }
