@@ -37,9 +37,10 @@ func classifyErr(err error) error {
 		switch {
 		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
 			pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03", // shutdown, crash, starting up
-			pgErr.Code == "53300", // too many connections
-			pgErr.Code == "40001": // serialization failure left after every retry
-			return fmt.Errorf("%w: %w", datastore.ErrUnavailable, err)
+			pgErr.Code == "53300": // too many connections
+			return fmt.Errorf("%w: the database cannot serve requests now: %w", datastore.ErrUnavailable, err)
+		case pgErr.Code == "40001": // serialization failure left after every retry
+			return fmt.Errorf("%w: too much contention, retry later: %w", datastore.ErrUnavailable, err)
 		case strings.HasPrefix(pgErr.Code, "22"), // data exception (bad encoding, out of range)
 			pgErr.Code == "54000": // program limit exceeded (an index row too large)
 			return fmt.Errorf("%w: %w", datastore.ErrInvalidArgument, err)
@@ -48,13 +49,13 @@ func classifyErr(err error) error {
 	}
 	var maxRetries *crdb.MaxRetriesExceededError
 	if errors.As(err, &maxRetries) {
-		return fmt.Errorf("%w: %w", datastore.ErrUnavailable, err)
+		return fmt.Errorf("%w: too much contention, retry later: %w", datastore.ErrUnavailable, err)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	if isConnectionError(err) {
-		return fmt.Errorf("%w: %w", datastore.ErrUnavailable, err)
+		return fmt.Errorf("%w: the database connection failed: %w", datastore.ErrUnavailable, err)
 	}
 	return err
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"testing/fstest"
@@ -219,17 +218,4 @@ func schemaVersion(ctx context.Context, q interface {
 // describeURI names the database a URI points at without its password.
 func describeURI(cfg *pgx.ConnConfig) string {
 	return fmt.Sprintf("%s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
-}
-
-// migrationNames lists the embedded up-migrations in order, for the docs and tests.
-func migrationNames() []string {
-	entries, _ := fs.ReadDir(migrationFiles, migrationsDir)
-	var out []string
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".up.sql") {
-			out = append(out, e.Name())
-		}
-	}
-	sort.Strings(out)
-	return out
 }

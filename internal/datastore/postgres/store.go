@@ -127,7 +127,7 @@ func (s *Store) init(ctx context.Context, uri string) error {
 	case dirty:
 		return fmt.Errorf("database schema is marked dirty at version %d: a migration failed part-way; see docs/postgres.md", version)
 	case version < SchemaVersion:
-		return fmt.Errorf("database schema is at version %d, this build needs %d: run `pemba migrate --datastore postgres --datastore-uri %s`", version, SchemaVersion, redactURI(uri))
+		return fmt.Errorf("database schema is at version %d, this build needs %d: run `pemba migrate --datastore-uri %s`", version, SchemaVersion, redactURI(uri))
 	case version > SchemaVersion:
 		return fmt.Errorf("database schema is at version %d, newer than this build of Pemba understands (%d): upgrade Pemba", version, SchemaVersion)
 	}
@@ -142,7 +142,10 @@ func (s *Store) init(ctx context.Context, uri string) error {
 			if err := tx.QueryRow(ctx, `SELECT unique_id FROM pemba_store WHERE id = 1`).Scan(&s.id); err != nil {
 				return err
 			}
-			return insertTenant(ctx, tx, datastore.DefaultTenant, now)
+			if err := insertTenant(ctx, tx, datastore.DefaultTenant, now); err != nil && !errors.Is(err, errTenantExists) {
+				return err
+			}
+			return nil
 		})
 	})
 	if err != nil {
@@ -151,7 +154,7 @@ func (s *Store) init(ctx context.Context, uri string) error {
 	return nil
 }
 
-// insertTenant creates a tenant unless it exists; it reports whether it did.
+// insertTenant creates a tenant, or returns errTenantExists.
 func insertTenant(ctx context.Context, tx pgx.Tx, name string, now time.Time) error {
 	tag, err := tx.Exec(ctx, `INSERT INTO tenants (name, created_at, oldest) VALUES ($1, $2, 0) ON CONFLICT (name) DO NOTHING`, name, now)
 	if err != nil {

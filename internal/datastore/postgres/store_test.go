@@ -178,3 +178,33 @@ func TestWatchAndAudit(t *testing.T) {
 		t.Fatalf("audit by resource, newest first: %v", got)
 	}
 }
+
+// TestRejectedValuesApplyNothing: values the database refuses fail the whole
+// transaction with an error wrapping ErrInvalidArgument, and nothing is written.
+func TestRejectedValuesApplyNothing(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t, Options{})
+	ctx := context.Background()
+	head := write(t, s, "default", datastore.OpTouch, "document:a#viewer@user:x")
+	bad := tuple.MustParse("document:b#viewer@user:x")
+	bad.Subject.ID = "nul\x00byte" // PostgreSQL text cannot hold NUL
+	_, err := s.ReadWriteTx(ctx, "default", datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		return tx.WriteRelationships(ctx, []datastore.Update{
+			{Op: datastore.OpTouch, Relationship: tuple.MustParse("document:c#viewer@user:x")},
+			{Op: datastore.OpTouch, Relationship: bad},
+		})
+	})
+	if !errors.Is(err, datastore.ErrInvalidArgument) {
+		t.Fatalf("got %v, want ErrInvalidArgument", err)
+	}
+	if h, _ := s.HeadRevision(ctx, "default"); h != head {
+		t.Fatalf("head moved to %d after a rejected write", h)
+	}
+	got := strs(t, s.SnapshotReader("default", head).QueryRelationships(ctx, datastore.RelationshipFilter{}, datastore.QueryOptions{}))
+	if !slices.Equal(got, []string{"document:a#viewer@user:x"}) {
+		t.Fatalf("stored after a rejected write: %v", got)
+	}
+	if _, err := tryWrite(s, "default", 99, "document:c#viewer@user:x"); !errors.Is(err, datastore.ErrInvalidArgument) {
+		t.Fatalf("unknown operation: got %v", err)
+	}
+}
