@@ -19,6 +19,10 @@ type compiledSchema struct {
 	// graph (through subject sets, computed relations or arrows). Only their
 	// evaluations can meet cycles in the data.
 	recursive map[relKey]bool
+	// scc numbers the recursive nodes by strongly connected component; components
+	// lists each component's members.
+	scc        map[relKey]int
+	components [][]relKey
 	// edges are the relations and permissions each one evaluates.
 	edges map[relKey][]relKey
 	// hasCaveats tells whether request context can influence any answer.
@@ -29,7 +33,7 @@ type compiledSchema struct {
 }
 
 func newCompiledSchema(s *schema.Schema) *compiledSchema {
-	cs := &compiledSchema{s: s, recursive: map[relKey]bool{}, edges: map[relKey][]relKey{}, hasCaveats: len(s.Caveats) > 0}
+	cs := &compiledSchema{s: s, recursive: map[relKey]bool{}, scc: map[relKey]int{}, edges: map[relKey][]relKey{}, hasCaveats: len(s.Caveats) > 0}
 	var nodes []relKey
 	for _, name := range s.Order {
 		def, ok := s.Definitions[name]
@@ -171,7 +175,9 @@ func (cs *compiledSchema) findRecursive(nodes []relKey) {
 			if len(comp) > 1 || selfLoop {
 				for _, w := range comp {
 					cs.recursive[w] = true
+					cs.scc[w] = len(cs.components)
 				}
+				cs.components = append(cs.components, comp)
 			}
 		}
 	}

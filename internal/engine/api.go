@@ -157,6 +157,12 @@ type ExpandNode struct {
 	Children []*ExpandNode
 	// Subjects are a leaf's direct subjects.
 	Subjects []ExpandSubject
+	// Arrow is the arrow an arrow node expands, e.g. "parent->view" (a union, or an
+	// intersection for ".all"); empty for other nodes.
+	Arrow string
+	// Via is the relationship an arrow followed to reach this node (set on the
+	// children of an arrow node); its caveat and expiry condition the whole subtree.
+	Via *tuple.Relationship
 }
 
 // ExpandSubject is one direct subject of a leaf.

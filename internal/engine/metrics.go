@@ -8,8 +8,8 @@ import (
 
 // Metrics is a snapshot of the engine's counters since it was created.
 type Metrics struct {
-	// Requests counts top-level evaluations: checks (each CheckBulk entry, each
-	// Permissions entry, each candidate a lookup confirms), expands and lookups.
+	// Requests counts top-level evaluations: checks (each CheckBulk entry and each
+	// Permissions entry counts), expands and lookups.
 	Requests uint64
 	// Dispatches counts sub-problems evaluated, cached or not.
 	Dispatches uint64

@@ -1,0 +1,125 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/schema"
+	"github.com/pemba-authz/pemba/internal/tuple"
+)
+
+// Expand returns the userset tree of a permission (or relation) on a resource at a
+// revision: permissions expand into their operators, computed relations and arrows
+// (one child per target of the arrow's relation); relations are leaves listing their
+// direct subjects — objects, wildcards and subject sets, with caveat and expiry —
+// without expanding the subject sets further. A branch that comes back to a node on
+// its own path is shown as an empty leaf; a tree deeper than MaxDepth fails with a
+// *DepthError.
+func (e *Engine) Expand(ctx context.Context, req ExpandRequest) (*ExpandNode, error) {
+	tenant := tenantName(req.Tenant)
+	cs, err := e.schemaAt(ctx, tenant, req.Revision)
+	if err != nil {
+		return nil, err
+	}
+	def, rel, err := cs.target(req.Resource.Type, req.Permission)
+	if err != nil {
+		return nil, err
+	}
+	if err := cs.validateResource(req.Resource); err != nil {
+		return nil, err
+	}
+	e.metrics.requests.Add(1)
+	x := &expander{cs: cs, reader: e.ds.SnapshotReader(tenant, req.Revision), maxDepth: e.cfg.MaxDepth}
+	return x.node(ctx, def, rel, req.Resource.ID, nil, 1)
+}
+
+type expander struct {
+	cs       *compiledSchema
+	reader   datastore.Reader
+	maxDepth int
+}
+
+func (x *expander) node(ctx context.Context, def *schema.Definition, rel *schema.Relation, id string, path *pathNode, depth int) (*ExpandNode, error) {
+	obj := tuple.ObjectRef{Type: def.Name, ID: id}
+	if path.find(def.Name, id, rel.Name) > 0 {
+		return &ExpandNode{Resource: obj, Relation: rel.Name, Op: ExpandLeaf}, nil
+	}
+	if depth > x.maxDepth {
+		return nil, &DepthError{Limit: x.maxDepth, At: describe(def.Name, id, rel.Name)}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p := &pathNode{parent: path, typ: def.Name, id: id, rel: rel.Name, depth: depth}
+	if rel.Kind == schema.KindRelation {
+		leaf := &ExpandNode{Resource: obj, Relation: rel.Name, Op: ExpandLeaf}
+		f := datastore.RelationshipFilter{ResourceType: def.Name, ResourceIDs: []string{id}, Relation: rel.Name}
+		for r, err := range x.reader.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
+			if err != nil {
+				return nil, err
+			}
+			leaf.Subjects = append(leaf.Subjects, ExpandSubject{Subject: r.Subject, Caveat: r.Caveat, Expiration: r.Expiration})
+		}
+		return leaf, nil
+	}
+	return x.expr(ctx, def, rel, id, rel.Expr, p, depth)
+}
+
+func (x *expander) expr(ctx context.Context, def *schema.Definition, rel *schema.Relation, id string, e schema.Expr, p *pathNode, depth int) (*ExpandNode, error) {
+	obj := tuple.ObjectRef{Type: def.Name, ID: id}
+	op := func(kind ExpandOp, children []schema.Expr) (*ExpandNode, error) {
+		n := &ExpandNode{Resource: obj, Relation: rel.Name, Op: kind}
+		for _, c := range children {
+			child, err := x.expr(ctx, def, rel, id, c, p, depth)
+			if err != nil {
+				return nil, err
+			}
+			n.Children = append(n.Children, child)
+		}
+		return n, nil
+	}
+	switch e := e.(type) {
+	case *schema.Computed:
+		target := def.Relations[e.Relation]
+		if target == nil {
+			return &ExpandNode{Resource: obj, Relation: e.Relation, Op: ExpandLeaf}, nil
+		}
+		return x.node(ctx, def, target, id, p, depth+1)
+	case *schema.Union:
+		return op(ExpandUnion, e.Children)
+	case *schema.Intersection:
+		return op(ExpandIntersection, e.Children)
+	case *schema.Exclusion:
+		return op(ExpandExclusion, []schema.Expr{e.Base, e.Subtract})
+	case *schema.Nil:
+		return &ExpandNode{Resource: obj, Relation: rel.Name, Op: ExpandUnion}, nil
+	case *schema.Arrow:
+		kind := ExpandUnion
+		if e.Mode == schema.ArrowAll {
+			kind = ExpandIntersection
+		}
+		n := &ExpandNode{Resource: obj, Relation: rel.Name, Op: kind, Arrow: exprString(e, false)}
+		f := datastore.RelationshipFilter{ResourceType: def.Name, ResourceIDs: []string{id}, Relation: e.Tupleset}
+		var via []tuple.Relationship
+		for r, err := range x.reader.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
+			if err != nil {
+				return nil, err
+			}
+			via = append(via, r)
+		}
+		for _, r := range via {
+			td := x.cs.s.Definitions[r.Subject.Type]
+			if td == nil || td.Relations[e.Computed] == nil || r.Subject.IsWildcard() {
+				continue
+			}
+			child, err := x.node(ctx, td, td.Relations[e.Computed], r.Subject.ID, p, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			child.Via = &r
+			n.Children = append(n.Children, child)
+		}
+		return n, nil
+	}
+	return &ExpandNode{Resource: obj, Relation: rel.Name, Op: ExpandLeaf}, nil
+}

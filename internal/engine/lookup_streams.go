@@ -1,0 +1,322 @@
+package engine
+
+import (
+	"container/heap"
+	"context"
+	"sort"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/tuple"
+)
+
+// tag says how sure a lookup candidate is: tagYes candidates certainly have the
+// permission; tagCheck candidates might (a caveat, an intersection, an exclusion or
+// an ".all" arrow was involved) and are confirmed with Check.
+type tag uint8
+
+const (
+	tagYes tag = iota + 1
+	tagCheck
+)
+
+func both(a, b tag) tag {
+	if a == tagYes && b == tagYes {
+		return tagYes
+	}
+	return tagCheck
+}
+
+func either(a, b tag) tag {
+	if a == tagYes || b == tagYes {
+		return tagYes
+	}
+	return tagCheck
+}
+
+// cand is one lookup candidate.
+type cand struct {
+	id  string
+	tag tag
+}
+
+// stream yields candidates in ascending id order, each id once. Every stream is
+// complete: an object that has the permission (or has it conditionally) is never
+// missing, so intersections and exclusions of streams stay complete too.
+type stream interface {
+	next(ctx context.Context) (cand, bool, error)
+}
+
+type emptyStream struct{}
+
+func (emptyStream) next(context.Context) (cand, bool, error) { return cand{}, false, nil }
+
+// sliceStream serves a materialised, sorted candidate list.
+type sliceStream struct {
+	cands []cand
+	pos   int
+}
+
+func newSliceStream(cands []cand, after string) *sliceStream {
+	pos := 0
+	if after != "" {
+		pos = sort.Search(len(cands), func(i int) bool { return cands[i].id > after })
+	}
+	return &sliceStream{cands: cands, pos: pos}
+}
+
+func (s *sliceStream) next(context.Context) (cand, bool, error) {
+	if s.pos >= len(s.cands) {
+		return cand{}, false, nil
+	}
+	c := s.cands[s.pos]
+	s.pos++
+	return c, true, nil
+}
+
+// reverseStream yields the resources of one type that one subject stands in one
+// relation to, reading the store's reverse index a page at a time (so memory stays at
+// one page) in resource-id order. Caveats on the relationships are evaluated: false
+// drops the resource, unknown makes it a tagCheck candidate.
+type reverseStream struct {
+	c       *checker
+	subject tuple.SubjectRef
+	resType string
+	rel     string
+	base    tag // the subject's own certainty
+	page    int
+	after   *tuple.Key
+	buf     []tuple.Relationship
+	pos     int
+	done    bool
+}
+
+func newReverseStream(c *checker, subject tuple.SubjectRef, resType, rel string, base tag, after string, page int) *reverseStream {
+	s := &reverseStream{c: c, subject: subject, resType: resType, rel: rel, base: base, page: page}
+	if after != "" {
+		// The key of "resType:after#rel@subject": the reverse order puts every
+		// relationship of this subject on a later resource id after it.
+		s.after = &tuple.Key{
+			ResourceType: resType, ResourceID: after, Relation: rel,
+			SubjectType: subject.Type, SubjectID: subject.ID, SubjectRel: subject.Relation,
+		}
+	}
+	return s
+}
+
+func (s *reverseStream) next(ctx context.Context) (cand, bool, error) {
+	for {
+		for s.pos < len(s.buf) {
+			r := s.buf[s.pos]
+			s.pos++
+			t := s.base
+			if r.Caveat != nil {
+				res := s.c.caveatResult(r)
+				switch {
+				case res.err != nil:
+					return cand{}, false, res.err
+				case res.no():
+					continue
+				case res.cond():
+					t = tagCheck
+				}
+			}
+			return cand{id: r.Resource.ID, tag: t}, true, nil
+		}
+		if s.done {
+			return cand{}, false, nil
+		}
+		s.buf, s.pos = s.buf[:0], 0
+		sf := datastore.SubjectFilter{Type: s.subject.Type, IDs: []string{s.subject.ID}, Relations: []string{s.subject.Relation}}
+		opts := datastore.ReverseQueryOptions{ResourceType: s.resType, Relation: s.rel, Limit: s.page, After: s.after}
+		for r, err := range s.c.reader.ReverseQueryRelationships(ctx, sf, opts) {
+			if err != nil {
+				return cand{}, false, err
+			}
+			s.buf = append(s.buf, r)
+		}
+		if len(s.buf) < s.page {
+			s.done = true
+		}
+		if len(s.buf) > 0 {
+			k := s.buf[len(s.buf)-1].Key()
+			s.after = &k
+		}
+	}
+}
+
+// unionStream merges sorted streams, each id once; an id is certain if any stream is
+// certain of it.
+type unionStream struct {
+	h       candHeap
+	pending []stream // not yet started
+}
+
+func newUnion(streams []stream) stream {
+	switch len(streams) {
+	case 0:
+		return emptyStream{}
+	case 1:
+		return streams[0]
+	}
+	return &unionStream{pending: streams}
+}
+
+type heapEntry struct {
+	c cand
+	s stream
+}
+
+type candHeap []heapEntry
+
+func (h candHeap) Len() int           { return len(h) }
+func (h candHeap) Less(i, j int) bool { return h[i].c.id < h[j].c.id }
+func (h candHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *candHeap) Push(x any)        { *h = append(*h, x.(heapEntry)) }
+func (h *candHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func (u *unionStream) next(ctx context.Context) (cand, bool, error) {
+	if u.pending != nil {
+		for _, s := range u.pending {
+			c, ok, err := s.next(ctx)
+			if err != nil {
+				return cand{}, false, err
+			}
+			if ok {
+				u.h = append(u.h, heapEntry{c, s})
+			}
+		}
+		u.pending = nil
+		heap.Init(&u.h)
+	}
+	if len(u.h) == 0 {
+		return cand{}, false, nil
+	}
+	out := u.h[0].c
+	for len(u.h) > 0 && u.h[0].c.id == out.id {
+		out.tag = either(out.tag, u.h[0].c.tag)
+		s := u.h[0].s
+		c, ok, err := s.next(ctx)
+		if err != nil {
+			return cand{}, false, err
+		}
+		if ok {
+			u.h[0].c = c
+			heap.Fix(&u.h, 0)
+		} else {
+			heap.Pop(&u.h)
+		}
+	}
+	return out, true, nil
+}
+
+// intersectStream yields the ids every stream has; certain only if all are.
+type intersectStream struct {
+	streams []stream
+	heads   []cand
+	started bool
+}
+
+func (s *intersectStream) next(ctx context.Context) (cand, bool, error) {
+	if !s.started {
+		s.started = true
+		s.heads = make([]cand, len(s.streams))
+		for i, st := range s.streams {
+			c, ok, err := st.next(ctx)
+			if err != nil || !ok {
+				s.streams = nil
+				return cand{}, false, err
+			}
+			s.heads[i] = c
+		}
+	}
+	if s.streams == nil {
+		return cand{}, false, nil
+	}
+	for {
+		maxID := s.heads[0].id
+		for _, h := range s.heads[1:] {
+			if h.id > maxID {
+				maxID = h.id
+			}
+		}
+		aligned := true
+		for i := range s.heads {
+			for s.heads[i].id < maxID {
+				c, ok, err := s.streams[i].next(ctx)
+				if err != nil || !ok {
+					s.streams = nil
+					return cand{}, false, err
+				}
+				s.heads[i] = c
+			}
+			if s.heads[i].id != maxID {
+				aligned = false
+			}
+		}
+		if !aligned {
+			continue
+		}
+		out := cand{id: maxID, tag: tagYes}
+		for _, h := range s.heads {
+			out.tag = both(out.tag, h.tag)
+		}
+		// Advance every stream past this id.
+		for i := range s.heads {
+			c, ok, err := s.streams[i].next(ctx)
+			if err != nil {
+				return cand{}, false, err
+			}
+			if !ok {
+				s.streams = nil
+				return out, true, nil
+			}
+			s.heads[i] = c
+		}
+		return out, true, nil
+	}
+}
+
+// exclusionStream yields the base stream's ids minus those the subtracted stream is
+// certain of; an id the subtracted stream only might have becomes tagCheck.
+type exclusionStream struct {
+	base, sub stream
+	head      cand
+	has       bool
+	started   bool
+}
+
+func (s *exclusionStream) next(ctx context.Context) (cand, bool, error) {
+	if !s.started {
+		s.started = true
+		c, ok, err := s.sub.next(ctx)
+		if err != nil {
+			return cand{}, false, err
+		}
+		s.head, s.has = c, ok
+	}
+	for {
+		b, ok, err := s.base.next(ctx)
+		if err != nil || !ok {
+			return cand{}, false, err
+		}
+		for s.has && s.head.id < b.id {
+			c, ok, err := s.sub.next(ctx)
+			if err != nil {
+				return cand{}, false, err
+			}
+			s.head, s.has = c, ok
+		}
+		if s.has && s.head.id == b.id {
+			if s.head.tag == tagYes {
+				continue
+			}
+			b.tag = tagCheck
+		}
+		return b, true, nil
+	}
+}
