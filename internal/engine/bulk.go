@@ -37,7 +37,7 @@ func (e *Engine) CheckBulk(ctx context.Context, reqs []CheckRequest) []BulkResul
 		g := byKey[key]
 		if g == nil {
 			g = &group{
-				q: query{tenant: r.Tenant, rev: r.Revision, subject: r.Subject, context: r.Context, contextual: r.Contextual},
+				q:       query{tenant: r.Tenant, rev: r.Revision, subject: r.Subject, context: r.Context, contextual: r.Contextual},
 				resType: r.Resource.Type, perm: r.Permission, index: map[string]int{},
 			}
 			byKey[key] = g
