@@ -1,0 +1,146 @@
+package dataset
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/datastore/memory"
+	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/tuple"
+)
+
+// loadEngine writes the reference schema and the dataset of m into a memory store and
+// returns an engine over it and the revision holding the data.
+func loadEngine(t testing.TB, m *Model) (*engine.Engine, datastore.Revision) {
+	t.Helper()
+	text, _ := loadSchema(t)
+	ctx := context.Background()
+	ds := memory.New(datastore.Options{})
+	t.Cleanup(func() { ds.Close() })
+	rev, err := ds.ReadWriteTx(ctx, datastore.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		return tx.WriteSchema(ctx, text)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := make([]datastore.Update, 0, 1000)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		rev, err = ds.ReadWriteTx(ctx, datastore.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+			return tx.WriteRelationships(ctx, batch)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = batch[:0]
+	}
+	for r := range m.Relationships() {
+		batch = append(batch, datastore.Update{Op: datastore.OpCreate, Relationship: r})
+		if len(batch) == cap(batch) {
+			flush()
+		}
+	}
+	flush()
+	return engine.New(ds, engine.Config{}), rev
+}
+
+func engineCheck(t testing.TB, e *engine.Engine, rev datastore.Revision, q CheckQuery) bool {
+	t.Helper()
+	res, err := e.Check(context.Background(), engine.CheckRequest{
+		Revision: rev, Resource: q.Resource, Permission: q.Permission, Subject: q.Subject,
+		Context: map[string]any{"client_ip": q.ClientIP.String()},
+	})
+	if err != nil {
+		t.Fatalf("engine check %s: %v", q, err)
+	}
+	if res.Permissionship == engine.Conditional {
+		t.Fatalf("engine answered conditional to %s although client_ip was given (missing %v)", q, res.MissingContext)
+	}
+	return res.Permissionship == engine.HasPermission
+}
+
+// compareChecks runs queries through the engine and reports every disagreement with
+// the oracle.
+func compareChecks(t *testing.T, e *engine.Engine, rev datastore.Revision, name string, qs []CheckQuery) {
+	t.Helper()
+	bad := 0
+	for _, q := range qs {
+		if got := engineCheck(t, e, rev, q); got != q.Expected {
+			bad++
+			if bad <= 10 {
+				t.Errorf("%s: engine says %v, oracle says %v: %s", name, got, q.Expected, q)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d checks disagree", name, bad, len(qs))
+	}
+}
+
+// TestOracleAgreesWithEngine is the oracle's proof: thousands of checks of every kind
+// the load generator sends, answered by the real engine over the memory store.
+func TestOracleAgreesWithEngine(t *testing.T) {
+	for _, seed := range []uint64{1, 2} {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			m := MustModel(smallParams(seed))
+			e, rev := loadEngine(t, m)
+			n := 3000
+			if testing.Short() {
+				n = 500
+			}
+			compareChecks(t, e, rev, "mix", m.RandomChecks(seed, n))
+			for _, level := range []int{2, 8, 16} {
+				compareChecks(t, e, rev, fmt.Sprintf("depth%d", level), m.DeepChecks(seed+10, level, n/10))
+			}
+		})
+	}
+}
+
+// TestOracleExhaustiveTree compares every permission of every organisation, project and
+// document of one tree for a sample of users, from inside and outside their network.
+func TestOracleExhaustiveTree(t *testing.T) {
+	p := smallParams(4)
+	p.Width = 3
+	m := MustModel(p)
+	e, rev := loadEngine(t, m)
+	r := m.Rand(99)
+	var qs []CheckQuery
+	for range 6 {
+		u := m.RandomUser(r)
+		for _, ip := range []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.AddrFrom4([4]byte{10, byte(u.Org.T % 250), 9, 9})} {
+			ev := m.Evaluator(m.Profile(u), ip)
+			add := func(res tuple.ObjectRef, perms ...string) {
+				for _, perm := range perms {
+					ok, err := ev.Check(res, perm)
+					if err != nil {
+						t.Fatal(err)
+					}
+					qs = append(qs, CheckQuery{Resource: res, Permission: perm, Subject: userSubject(u), ClientIP: ip, Expected: ok})
+				}
+			}
+			for _, tt := range []int{u.Org.T, m.PrevTree(u.Org.T)} {
+				m.Subtree(Org{T: tt}, func(o Org) {
+					add(orgRef(o), oraclePermissions[TypeOrganization]...)
+					for pi := range m.ProjectCount(o) {
+						pr := Project{Org: o, P: pi}
+						add(projectRef(pr), oraclePermissions[TypeProject]...)
+						for d := range m.DocCount(pr) {
+							add(docRef(Doc{Project: pr, D: d}), oraclePermissions[TypeDocument]...)
+						}
+					}
+				})
+				for h := range m.GroupTrees(tt) {
+					for x := range m.GroupTreeSize() {
+						add(groupRef(Group{T: tt, H: h, X: x}), "member")
+					}
+				}
+			}
+		}
+	}
+	compareChecks(t, e, rev, "exhaustive", qs)
+}
