@@ -78,13 +78,14 @@ type astPermission struct {
 
 // astGrant is Pemba's "grant REL, REL by EXPR [expiring within DURATION]".
 type astGrant struct {
-	Relations   []astIdent
-	Expr        astExpr
-	MaxLifetime time.Duration
-	LifetimePos Position
-	Text        string
-	Pos         Position
-	Comments    []comment
+	Relations    []astIdent
+	Expr         astExpr
+	MaxLifetime  time.Duration
+	LifetimeText string
+	LifetimePos  Position
+	Text         string
+	Pos          Position
+	Comments     []comment
 }
 
 // astExpr is a permission expression node.

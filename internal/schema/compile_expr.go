@@ -160,6 +160,14 @@ func (c *compiler) grant(d *Definition, g *astGrant) {
 	if len(rule.Relations) == 0 {
 		return
 	}
+	if rule.MaxLifetime > 0 {
+		for _, n := range rule.Relations {
+			if !slices.ContainsFunc(d.Relations[n].AllowedSubjects, func(a AllowedSubject) bool { return a.Expiration }) {
+				c.diag.add(g.LifetimePos, "grant rule says `expiring within %s`, but relation `%s` allows no subject type `with expiration`, so a delegate could never write it (add `%s with expiration` to it)",
+					g.LifetimeText, n, firstType(d.Relations[n]))
+			}
+		}
+	}
 	rule.Permission = GrantPermissionPrefix + strings.Join(rule.Relations, ",")
 	d.Relations[rule.Permission] = &Relation{
 		Name: rule.Permission, Kind: KindPermission, Definition: d.Name, Expr: rule.Expr,
@@ -169,6 +177,13 @@ func (c *compiler) grant(d *Definition, g *astGrant) {
 		d.Relations[n].Grant = rule
 	}
 	d.Grants = append(d.Grants, rule)
+}
+
+func firstType(r *Relation) string {
+	if len(r.AllowedSubjects) == 0 {
+		return "user"
+	}
+	return r.AllowedSubjects[0].Type
 }
 
 func identNames(ids []astIdent) []string {

@@ -114,7 +114,7 @@ definition acme/group {
 
 definition document {
 	relation owner: user with ip_allowed and expiration
-	relation viewer: user | user:* | acme/group#member | user with ip_allowed
+	relation viewer: user | user:* | acme/group#member | user with ip_allowed | user with expiration
 	relation parent: document
 	permission view = viewer + owner + parent->view
 	permission view_all = parent.all(view)
@@ -154,7 +154,7 @@ definition document {
 		t.Errorf("owner = %+v", o.AllowedSubjects)
 	}
 	v, _ := s.Relation("document", "viewer")
-	if !v.AllowedSubjects[1].Wildcard || v.AllowedSubjects[3].Caveat != "ip_allowed" {
+	if !v.AllowedSubjects[1].Wildcard || v.AllowedSubjects[3].Caveat != "ip_allowed" || !v.AllowedSubjects[4].Expiration {
 		t.Errorf("viewer = %+v", v.AllowedSubjects)
 	}
 	va, _ := s.Relation("document", "view_all")

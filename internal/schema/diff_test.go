@@ -16,7 +16,7 @@ caveat ip_allowed(ip ipaddress) { ip.in_cidr("10.0.0.0/8") }
 definition document {
 	/** readers */
 	relation viewer: user | user:* | team#member | user with ip_allowed | user with expiration
-	relation editor: user
+	relation editor: user | user with expiration
 	relation auditor: user
 	relation owner: legacy
 	permission view = viewer + editor
@@ -38,7 +38,7 @@ definition document {
 	permission auditor = editor
 	permission view = viewer + editor + auditor
 	permission edit = editor
-	grant viewer by edit expiring within 7d
+	grant viewer by view
 	grant editor by edit
 }`
 
@@ -54,10 +54,11 @@ func TestDiff(t *testing.T) {
 - subject type document#viewer: user:*
 - subject type document#viewer: user with expiration
 + subject type document#viewer: group#member
+- subject type document#editor: user with expiration
 ~ relation document#auditor: relation auditor: user => permission auditor = editor
 - relation document#owner: legacy
 ~ permission document#view: viewer + editor => viewer + editor + auditor
-~ grant rule document#viewer: by edit => by edit expiring within 1w
+~ grant rule document#viewer: by edit => by view
 ~ grant rule document#editor: by edit expiring within 30d => by edit
 `
 	// Order follows the new schema, with removals where the old schema had them.
@@ -88,6 +89,8 @@ func TestOrphanChecks(t *testing.T) {
 			Description: "relationships on `document#viewer` with subject type `user:*`, which the new schema no longer allows there"},
 		{ResourceType: "document", Relation: "viewer", SubjectType: "user", Expiration: true,
 			Description: "relationships on `document#viewer` with subject type `user with expiration`, which the new schema no longer allows there"},
+		{ResourceType: "document", Relation: "editor", SubjectType: "user", Expiration: true,
+			Description: "relationships on `document#editor` with subject type `user with expiration`, which the new schema no longer allows there"},
 		{ResourceType: "document", Relation: "auditor",
 			Description: "relationships on relation `document#auditor`, which the new schema turns into a permission"},
 		{ResourceType: "document", Relation: "owner",

@@ -64,7 +64,7 @@ caveat   ip_allowed( ip  ipaddress , cidrs list< string > ) {
 	cidrs.exists(c, ip.in_cidr(c))
 }
 definition org { relation parent: org  relation admin: user | user with ip_allowed and expiration
-  /** member */ relation member: user|org#member
+  /** member */ relation member: user|org#member | user with expiration
   permission manage = admin + parent->manage
   permission view = (member + manage) & admin - parent.all(member) - (admin - member)
   grant member by manage expiring within 14d
@@ -85,7 +85,7 @@ definition org {
 	relation parent: org
 	relation admin: user | user with ip_allowed and expiration
 	/** member */
-	relation member: user | org#member
+	relation member: user | org#member | user with expiration
 	permission manage = admin + parent->manage
 	permission view = ((member + manage) & admin) - parent.all(member) - (admin - member)
 
@@ -186,6 +186,10 @@ func genSchema(r *rand.Rand) string {
 					types = append(types, defs[r.Intn(nDef)]+":*")
 				}
 			}
+			// Grant rules with a lifetime need an expiring subject type.
+			if useExp && !strings.Contains(strings.Join(types, "|"), defs[rl.first]+" with expiration") {
+				types = append(types, defs[rl.first]+" with expiration")
+			}
 			fmt.Fprintf(&b, "\trelation %s: %s\n", rl.name, strings.Join(types, " | "))
 			names = append(names, rl.name)
 		}
@@ -240,7 +244,7 @@ func genSchema(r *rand.Rand) string {
 		for len(free) > 0 && r.Intn(2) == 0 {
 			n := 1 + r.Intn(len(free))
 			fmt.Fprintf(&b, "\tgrant %s by %s", strings.Join(free[:n], ", "), expr())
-			if r.Intn(2) == 0 {
+			if useExp && r.Intn(2) == 0 {
 				fmt.Fprintf(&b, " expiring within %d%s", 1+r.Intn(400), []string{"s", "m", "h", "d", "w"}[r.Intn(5)])
 			}
 			b.WriteString("\n")

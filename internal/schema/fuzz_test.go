@@ -72,7 +72,7 @@ func bigSchema(n int) string {
 			b.WriteString("\trelation parent: group\n")
 		}
 		b.WriteString("\trelation owner: user | group#member\n")
-		b.WriteString("\trelation editor: user | group#member | user with ip_allowed\n")
+		b.WriteString("\trelation editor: user | group#member | user with ip_allowed | user with expiration\n")
 		b.WriteString("\trelation viewer: user | user:* | group#member | user with expiration\n")
 		b.WriteString("\trelation banned: user | user with on_weekday and expiration\n")
 		if i > 0 {

@@ -6,11 +6,12 @@ import (
 )
 
 func TestGrantRules(t *testing.T) {
-	s := mustCompile(t, `definition user {}
+	s := mustCompile(t, `use expiration
+definition user {}
 definition org {
 	relation parent: org
-	relation admin: user
-	relation billing_admin: user
+	relation admin: user | user with expiration
+	relation billing_admin: user with expiration
 	relation member: user
 	permission manage = admin + parent->manage
 	grant member by manage
@@ -28,7 +29,7 @@ definition org {
 	g := org.Grants[1]
 	if g.Permission != "grant:admin,billing_admin" || g.MaxLifetime != 12*time.Hour ||
 		g.Text != "grant admin, billing_admin by manage & admin expiring within 12h" ||
-		len(g.Relations) != 2 || g.Pos.Line != 9 || g.Pos.Col != 2 {
+		len(g.Relations) != 2 || g.Pos.Line != 10 || g.Pos.Col != 2 {
 		t.Errorf("rule = %+v", g)
 	}
 	if sexpr(g.Expr) != "(& manage admin)" {

@@ -353,7 +353,7 @@ func (p *parser) grant() *astGrant {
 		if err != nil {
 			p.failHere("invalid duration `%s`: %s", p.tok.Text, err)
 		}
-		g.MaxLifetime = d
+		g.MaxLifetime, g.LifetimeText = d, p.tok.Text
 		p.advance()
 	}
 	g.Text = p.src[start : p.prev.Off+len(p.prev.Text)]
