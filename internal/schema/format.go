@@ -187,7 +187,7 @@ func writeDoc(b *strings.Builder, indent, text string) {
 	}
 	text = strings.ReplaceAll(text, "*/", "* /")
 	lines := strings.Split(text, "\n")
-	if len(lines) == 1 && !strings.HasPrefix(lines[0], "*") {
+	if len(lines) == 1 && !strings.HasPrefix(lines[0], "*") && strings.TrimSpace(text) == text {
 		b.WriteString(indent + "/** " + text + " */\n")
 		return
 	}

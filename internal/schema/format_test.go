@@ -266,3 +266,20 @@ func TestFormatGeneratedRoundTrip(t *testing.T) {
 		checkRoundTrip(t, fmt.Sprintf("generated %d", i), s)
 	}
 }
+
+func TestFormatDocCommentEdges(t *testing.T) {
+	for _, src := range []string{
+		"/**\n * \u00a0indented by a no-break space\n */\ndefinition user {}",
+		"/** * starts with a star */\ndefinition user {}",
+		"/** one */\n/** two */\ndefinition user {}",
+		"/**\n *\n * after a blank\n *\n */\ndefinition user {}",
+		"caveat cav(n int) { \u00a0n > 1 }\ndefinition user {}",
+	} {
+		s, err := Compile("doc.zed", src)
+		if err != nil {
+			t.Errorf("%q: %v", src, err)
+			continue
+		}
+		checkRoundTrip(t, src, s)
+	}
+}

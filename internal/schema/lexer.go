@@ -320,7 +320,7 @@ func (l *lexer) rawBody(open Position) (string, Position, bool) {
 // trimBody trims space around a caveat body and computes where the trimmed text
 // starts in the file.
 func trimBody(raw string, open Position, file, src string, start int) (string, Position, bool) {
-	lead := len(raw) - len(strings.TrimLeft(raw, " \t\r\n"))
+	lead := len(raw) - len(strings.TrimLeftFunc(raw, unicode.IsSpace))
 	text := strings.TrimSpace(raw)
 	// Recompute the position of the first character by walking the skipped prefix.
 	p := open
