@@ -1,0 +1,168 @@
+package write
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/tuple"
+)
+
+// invalidf returns an error for a request that breaks the rules; it satisfies
+// errors.Is(err, datastore.ErrInvalidArgument).
+func invalidf(format string, args ...any) error {
+	return &InvalidError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// InvalidError is a request that breaks a rule of the API or of the schema.
+type InvalidError struct{ Msg string }
+
+func (e *InvalidError) Error() string { return e.Msg }
+
+// Is makes InvalidError match datastore.ErrInvalidArgument.
+func (e *InvalidError) Is(target error) bool { return target == datastore.ErrInvalidArgument }
+
+// LimitError is a request over a configured bound.
+type LimitError struct {
+	Limit string
+	Max   int
+	Got   int
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("too many %s: %d given, the limit is %d", e.Limit, e.Got, e.Max)
+}
+
+// PreconditionError is a precondition that did not hold.
+type PreconditionError struct {
+	Index     int
+	MustMatch bool
+	Filter    datastore.RelationshipFilter
+	// Found is the relationship that matched a must-not-match precondition.
+	Found *tuple.Relationship
+}
+
+func (e *PreconditionError) Error() string {
+	if e.MustMatch {
+		return fmt.Sprintf("precondition %d failed: no relationship matches %s", e.Index, DescribeFilter(e.Filter))
+	}
+	return fmt.Sprintf("precondition %d failed: relationship %s matches %s, which must match nothing", e.Index, e.Found, DescribeFilter(e.Filter))
+}
+
+// NoSchemaError is a write to a tenant that has no schema yet.
+type NoSchemaError struct{ Tenant string }
+
+func (e *NoSchemaError) Error() string {
+	return fmt.Sprintf("tenant %q has no schema: write a schema before writing relationships", e.Tenant)
+}
+
+// PermissionDeniedError is a delegated update the acting subject may not make.
+type PermissionDeniedError struct {
+	Actor  tuple.SubjectRef
+	Update string // the update, e.g. "create document:q3#viewer@user:bob"
+	Rule   string // the grant rule that was evaluated, or "" when there is none
+	Reason string
+}
+
+func (e *PermissionDeniedError) Error() string {
+	if e.Rule == "" {
+		return fmt.Sprintf("%s may not %s: %s", e.Actor, e.Update, e.Reason)
+	}
+	return fmt.Sprintf("%s may not %s: %s (rule %q)", e.Actor, e.Update, e.Reason, e.Rule)
+}
+
+// LifetimeError is a delegated grant without an expiry, or one that outlives the grant
+// rule's bound. It is a PermissionDeniedError in spirit but names the bound.
+type LifetimeError struct {
+	Actor    tuple.SubjectRef
+	Update   string
+	Rule     string
+	Max      time.Duration
+	Deadline time.Time
+}
+
+func (e *LifetimeError) Error() string {
+	return fmt.Sprintf("%s may not %s: rule %q requires delegated grants to expire within %s (by %s)",
+		e.Actor, e.Update, e.Rule, formatDuration(e.Max), e.Deadline.UTC().Format(time.RFC3339))
+}
+
+// SchemaRefusedError is a schema change that would orphan stored relationships.
+type SchemaRefusedError struct {
+	Orphans []Orphan
+}
+
+// Orphan is one group of stored relationships a schema change would leave behind.
+type Orphan struct {
+	Description string
+	Count       int64
+	Example     tuple.Relationship
+}
+
+func (e *SchemaRefusedError) Error() string {
+	var b strings.Builder
+	b.WriteString("schema change refused: it would orphan stored relationships")
+	for _, o := range e.Orphans {
+		fmt.Fprintf(&b, "; %s: %d relationship(s), e.g. %s", o.Description, o.Count, o.Example)
+	}
+	b.WriteString(" (delete those relationships first)")
+	return b.String()
+}
+
+// ImportError is an import that stopped part-way. Committed relationships stay; the
+// import is idempotent, so running it again resumes it.
+type ImportError struct {
+	Committed int64
+	Err       error
+}
+
+func (e *ImportError) Error() string {
+	return fmt.Sprintf("import stopped after %d relationships were committed (importing again resumes it): %v", e.Committed, e.Err)
+}
+
+func (e *ImportError) Unwrap() error { return e.Err }
+
+// DescribeFilter prints a relationship filter for error messages.
+func DescribeFilter(f datastore.RelationshipFilter) string {
+	var parts []string
+	if f.ResourceType != "" {
+		parts = append(parts, "resource type "+f.ResourceType)
+	}
+	if len(f.ResourceIDs) > 0 {
+		parts = append(parts, "resource ids "+strings.Join(f.ResourceIDs, ","))
+	}
+	if f.ResourceIDPrefix != "" {
+		parts = append(parts, "resource id prefix "+f.ResourceIDPrefix)
+	}
+	if f.Relation != "" {
+		parts = append(parts, "relation "+f.Relation)
+	}
+	if s := f.Subject; s != nil {
+		d := "subject type " + s.Type
+		if len(s.IDs) > 0 {
+			d += " ids " + strings.Join(s.IDs, ",")
+		}
+		if len(s.Relations) > 0 {
+			rels := make([]string, len(s.Relations))
+			for i, r := range s.Relations {
+				if r == "" {
+					r = tuple.Ellipsis
+				}
+				rels[i] = r
+			}
+			d += " relations " + strings.Join(rels, ",")
+		}
+		parts = append(parts, d)
+	}
+	return "{" + strings.Join(parts, "; ") + "}"
+}
+
+func formatDuration(d time.Duration) string {
+	switch {
+	case d%(7*24*time.Hour) == 0:
+		return fmt.Sprintf("%dw", d/(7*24*time.Hour))
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}

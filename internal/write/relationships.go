@@ -1,0 +1,214 @@
+package write
+
+import (
+	"context"
+	"errors"
+	"iter"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/tuple"
+)
+
+// WriteRelationships applies updates atomically at a new revision, after checking the
+// preconditions and, for a delegated write, every update against the grant rules.
+func (w *Writer) WriteRelationships(ctx context.Context, req Request, updates []datastore.Update, pre []Precondition) (datastore.Revision, error) {
+	if err := w.validateUpdates(updates); err != nil {
+		return 0, err
+	}
+	if err := validatePreconditions(pre, w.cfg.MaxPreconditions); err != nil {
+		return 0, err
+	}
+	meta := req.metadata("write")
+	tenant := req.tenant()
+	rev, err := w.ds.ReadWriteTx(ctx, tenant, datastore.TxMetadata(meta), func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		snap := tx.Snapshot()
+		sch, err := w.schemaAt(ctx, tenant, snap.Revision())
+		if err != nil {
+			return err
+		}
+		for i, u := range updates {
+			if u.Op == datastore.OpDelete {
+				continue
+			}
+			if err := sch.ValidateRelationship(u.Relationship); err != nil {
+				return invalidf("update %d (%s %s): %v", i, u.Op, u.Relationship, err)
+			}
+		}
+		if err := checkPreconditions(ctx, snap, pre); err != nil {
+			return err
+		}
+		if req.Actor != nil {
+			grants, err := w.authorize(ctx, tenant, snap.Revision(), sch, *req.Actor, updates)
+			if err != nil {
+				return err
+			}
+			tx.SetMetadata(meta.withGrants(grants))
+		}
+		return tx.WriteRelationships(ctx, updates)
+	})
+	if err != nil {
+		return 0, w.translate(tenant, err)
+	}
+	return rev, nil
+}
+
+// DeleteResult is what DeleteRelationships removed.
+type DeleteResult struct {
+	Revision datastore.Revision
+	Deleted  []tuple.Relationship
+	// More is set when further relationships matched beyond the limit.
+	More bool
+}
+
+// DeleteRelationships deletes up to limit relationships matching the filter (0 means
+// all) in one transaction. A delegated delete must be allowed for every relationship
+// it removes, or nothing is removed.
+func (w *Writer) DeleteRelationships(ctx context.Context, req Request, f datastore.RelationshipFilter, limit int, pre []Precondition) (DeleteResult, error) {
+	if err := validateFilter(f); err != nil {
+		return DeleteResult{}, err
+	}
+	if limit < 0 {
+		return DeleteResult{}, invalidf("delete limit %d is negative", limit)
+	}
+	if err := validatePreconditions(pre, w.cfg.MaxPreconditions); err != nil {
+		return DeleteResult{}, err
+	}
+	meta := req.metadata("delete")
+	tenant := req.tenant()
+	var res DeleteResult
+	rev, err := w.ds.ReadWriteTx(ctx, tenant, datastore.TxMetadata(meta), func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		snap := tx.Snapshot()
+		if err := checkPreconditions(ctx, snap, pre); err != nil {
+			return err
+		}
+		deleted, more, err := tx.DeleteRelationships(ctx, f, limit)
+		if err != nil {
+			return err
+		}
+		if req.Actor != nil && len(deleted) > 0 {
+			sch, err := w.schemaAt(ctx, tenant, snap.Revision())
+			if err != nil {
+				return err
+			}
+			ups := make([]datastore.Update, len(deleted))
+			for i, rel := range deleted {
+				ups[i] = datastore.Update{Op: datastore.OpDelete, Relationship: rel}
+			}
+			grants, err := w.authorize(ctx, tenant, snap.Revision(), sch, *req.Actor, ups)
+			if err != nil {
+				return err
+			}
+			tx.SetMetadata(meta.withGrants(grants))
+		}
+		res.Deleted, res.More = deleted, more
+		return nil
+	})
+	if err != nil {
+		return DeleteResult{}, w.translate(tenant, err)
+	}
+	res.Revision = rev
+	return res, nil
+}
+
+// ImportResult is what an import committed.
+type ImportResult struct {
+	Count    int64
+	Revision datastore.Revision
+}
+
+// Import writes a stream of relationships in batches of Config.ImportBatchSize, each
+// batch one transaction with touch semantics. Import is idempotent: when it stops
+// part-way (an *ImportError says how far it got), importing the same stream again
+// resumes it. Memory use is bounded by one batch.
+func (w *Writer) Import(ctx context.Context, req Request, rels iter.Seq2[tuple.Relationship, error]) (ImportResult, error) {
+	var res ImportResult
+	tenant := req.tenant()
+	batch := make([]datastore.Update, 0, w.cfg.ImportBatchSize)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		rev, err := w.ds.ReadWriteTx(ctx, tenant, datastore.TxMetadata(req.metadata("import")), func(ctx context.Context, tx datastore.ReadWriteTx) error {
+			sch, err := w.schemaAt(ctx, tenant, tx.Snapshot().Revision())
+			if err != nil {
+				return err
+			}
+			for _, u := range batch {
+				if err := sch.ValidateRelationship(u.Relationship); err != nil {
+					return invalidf("relationship %d (%s): %v", res.Count+1, u.Relationship, err)
+				}
+			}
+			return tx.WriteRelationships(ctx, batch)
+		})
+		if err != nil {
+			return w.translate(tenant, err)
+		}
+		res.Count += int64(len(batch))
+		res.Revision = rev
+		batch = batch[:0]
+		return nil
+	}
+	seen := make(map[tuple.Key]struct{}, w.cfg.ImportBatchSize)
+	for rel, err := range rels {
+		if err != nil {
+			return res, &ImportError{Committed: res.Count, Err: err}
+		}
+		if err := tuple.Validate(rel); err != nil {
+			return res, &ImportError{Committed: res.Count, Err: invalidf("relationship %d: %v", res.Count+int64(len(batch))+1, err)}
+		}
+		// A key twice in one batch would make the batch ambiguous; commit first.
+		if _, dup := seen[rel.Key()]; dup {
+			if err := flush(); err != nil {
+				return res, &ImportError{Committed: res.Count, Err: err}
+			}
+			clear(seen)
+		}
+		seen[rel.Key()] = struct{}{}
+		batch = append(batch, datastore.Update{Op: datastore.OpTouch, Relationship: rel})
+		if len(batch) == w.cfg.ImportBatchSize {
+			if err := flush(); err != nil {
+				return res, &ImportError{Committed: res.Count, Err: err}
+			}
+			clear(seen)
+		}
+	}
+	if err := flush(); err != nil {
+		return res, &ImportError{Committed: res.Count, Err: err}
+	}
+	return res, nil
+}
+
+// validateUpdates checks the shape of a write before any store access.
+func (w *Writer) validateUpdates(updates []datastore.Update) error {
+	if len(updates) == 0 {
+		return invalidf("a write needs at least one update")
+	}
+	if len(updates) > w.cfg.MaxUpdates {
+		return &LimitError{Limit: "updates per write", Max: w.cfg.MaxUpdates, Got: len(updates)}
+	}
+	seen := make(map[tuple.Key]int, len(updates))
+	for i, u := range updates {
+		switch u.Op {
+		case datastore.OpCreate, datastore.OpTouch, datastore.OpDelete:
+		default:
+			return invalidf("update %d: unknown operation %d", i, u.Op)
+		}
+		if err := tuple.Validate(u.Relationship); err != nil {
+			return invalidf("update %d: %v", i, err)
+		}
+		key := u.Relationship.Key()
+		if j, dup := seen[key]; dup {
+			return invalidf("updates %d and %d both change relationship %s; a write may change a relationship once", j, i, key)
+		}
+		seen[key] = i
+	}
+	return nil
+}
+
+// translate turns store and schema errors into the write path's errors.
+func (w *Writer) translate(tenant string, err error) error {
+	if errors.Is(err, datastore.ErrSchemaNotFound) {
+		return &NoSchemaError{Tenant: tenant}
+	}
+	return err
+}

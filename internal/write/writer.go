@@ -1,0 +1,202 @@
+package write
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/schema"
+	"github.com/pemba-authz/pemba/internal/tuple"
+)
+
+// Checker is what the write path needs from the engine: compiled schemas and checks at
+// a revision. *engine.Engine implements it.
+type Checker interface {
+	Schema(ctx context.Context, tenant string, rev datastore.Revision) (*schema.Schema, error)
+	Check(ctx context.Context, req engine.CheckRequest) (engine.CheckResult, error)
+}
+
+// Config bounds the write path. The zero value means the documented defaults.
+type Config struct {
+	// MaxUpdates is the most updates one write may carry. Default 1000.
+	MaxUpdates int
+	// MaxPreconditions is the most preconditions one write may carry. Default 100.
+	MaxPreconditions int
+	// ImportBatchSize is how many relationships an import commits per transaction.
+	// Default 5000.
+	ImportBatchSize int
+	// Now is the clock for grant lifetimes. Default time.Now.
+	Now func() time.Time
+}
+
+// Defaults for Config.
+const (
+	DefaultMaxUpdates       = 1000
+	DefaultMaxPreconditions = 100
+	DefaultImportBatchSize  = 5000
+)
+
+func (c Config) withDefaults() Config {
+	if c.MaxUpdates == 0 {
+		c.MaxUpdates = DefaultMaxUpdates
+	}
+	if c.MaxPreconditions == 0 {
+		c.MaxPreconditions = DefaultMaxPreconditions
+	}
+	if c.ImportBatchSize == 0 {
+		c.ImportBatchSize = DefaultImportBatchSize
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Writer applies changes. It is safe for concurrent use.
+type Writer struct {
+	ds  datastore.Datastore
+	eng Checker
+	cfg Config
+}
+
+// New returns a Writer over a store, checking with eng.
+func New(ds datastore.Datastore, eng Checker, cfg Config) *Writer {
+	return &Writer{ds: ds, eng: eng, cfg: cfg.withDefaults()}
+}
+
+// Request says who asks for a change and why.
+type Request struct {
+	// Tenant is the tenant written; empty means the default tenant.
+	Tenant string
+	// Principal is the name of the API key that made the request.
+	Principal string
+	// Actor is the acting subject of a delegated write; when set every update must be
+	// allowed by the schema's grant rules for this subject.
+	Actor *tuple.SubjectRef
+	// Reason is the caller's justification, kept in the audit trail.
+	Reason string
+}
+
+func (r Request) tenant() string {
+	if r.Tenant == "" {
+		return datastore.DefaultTenant
+	}
+	return r.Tenant
+}
+
+func (r Request) metadata(op string) txMeta {
+	return txMeta{Principal: r.Principal, Actor: r.Actor, Reason: r.Reason, Operation: op}
+}
+
+// txMeta is datastore.TxMetadata with the write path's helpers.
+type txMeta datastore.TxMetadata
+
+// withGrants returns the metadata with the grant records of a delegated write and the
+// organisations they went through.
+func (m txMeta) withGrants(grants []datastore.GrantRecord) datastore.TxMetadata {
+	out := datastore.TxMetadata(m)
+	out.Grants = grants
+	seen := map[tuple.ObjectRef]bool{}
+	for _, g := range grants {
+		if g.Via != nil && !seen[*g.Via] {
+			seen[*g.Via] = true
+			out.Organizations = append(out.Organizations, *g.Via)
+		}
+	}
+	return out
+}
+
+// Precondition must hold at the write's snapshot or the write fails.
+type Precondition struct {
+	// MustMatch requires at least one relationship to match Filter; otherwise none
+	// may match.
+	MustMatch bool
+	Filter    datastore.RelationshipFilter
+}
+
+// schemaAt returns the tenant's compiled schema at rev, or an error saying none has
+// been written.
+func (w *Writer) schemaAt(ctx context.Context, tenant string, rev datastore.Revision) (*schema.Schema, error) {
+	s, err := w.eng.Schema(ctx, tenant, rev)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkPreconditions evaluates preconditions against the transaction's snapshot.
+func checkPreconditions(ctx context.Context, snap datastore.Reader, pre []Precondition) error {
+	for i, p := range pre {
+		var found *tuple.Relationship
+		for rel, err := range snap.QueryRelationships(ctx, p.Filter, datastore.QueryOptions{Limit: 1}) {
+			if err != nil {
+				return err
+			}
+			found = &rel
+		}
+		switch {
+		case p.MustMatch && found == nil:
+			return &PreconditionError{Index: i, MustMatch: true, Filter: p.Filter}
+		case !p.MustMatch && found != nil:
+			return &PreconditionError{Index: i, MustMatch: false, Filter: p.Filter, Found: found}
+		}
+	}
+	return nil
+}
+
+func validateFilter(f datastore.RelationshipFilter) error {
+	if f.ResourceType == "" && f.Subject == nil {
+		return invalidf("a relationship filter needs a resource type or a subject filter")
+	}
+	if f.ResourceType != "" {
+		if err := tuple.ValidateTypeName("filter resource type", f.ResourceType); err != nil {
+			return invalidf("%v", err)
+		}
+	}
+	for _, id := range f.ResourceIDs {
+		if err := tuple.ValidateObjectID("filter resource id", id); err != nil {
+			return invalidf("%v", err)
+		}
+	}
+	if f.Relation != "" {
+		if err := tuple.ValidateRelationName("filter relation", f.Relation); err != nil {
+			return invalidf("%v", err)
+		}
+	}
+	if s := f.Subject; s != nil {
+		if err := tuple.ValidateTypeName("filter subject type", s.Type); err != nil {
+			return invalidf("%v", err)
+		}
+		for _, id := range s.IDs {
+			if id == tuple.Wildcard {
+				continue
+			}
+			if err := tuple.ValidateObjectID("filter subject id", id); err != nil {
+				return invalidf("%v", err)
+			}
+		}
+		for _, r := range s.Relations {
+			if r == "" {
+				continue
+			}
+			if err := tuple.ValidateRelationName("filter subject relation", r); err != nil {
+				return invalidf("%v", err)
+			}
+		}
+	}
+	return nil
+}
+
+func validatePreconditions(pre []Precondition, max int) error {
+	if len(pre) > max {
+		return &LimitError{Limit: "preconditions per write", Max: max, Got: len(pre)}
+	}
+	for i, p := range pre {
+		if err := validateFilter(p.Filter); err != nil {
+			return fmt.Errorf("precondition %d: %w", i, err)
+		}
+	}
+	return nil
+}
