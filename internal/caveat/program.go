@@ -179,3 +179,24 @@ func (p *Program) Evaluate(ctx map[string]any) (Result, error) {
 
 // errNotCompiled guards against a zero Program.
 var errNotCompiled = errors.New("caveat program is not compiled")
+
+// CheckContext converts the context values of declared parameters to their types,
+// as Evaluate would, and reports the first one that does not fit. Keys that are not
+// parameters are ignored. The write path uses it to refuse a relationship whose stored
+// caveat context could never be evaluated.
+func (p *Program) CheckContext(ctx map[string]any) error {
+	if p == nil || p.program == nil {
+		return errNotCompiled
+	}
+	for _, param := range p.Params {
+		v, ok := ctx[param.Name]
+		if !ok {
+			continue
+		}
+		pt := p.types[param.Name]
+		if _, err := pt.conv(v); err != nil {
+			return &ParamError{Caveat: p.Name, Param: param.Name, Type: pt.name, Err: err}
+		}
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pemba-authz/pemba/internal/tuple"
 	"gopkg.in/yaml.v3"
 )
 
@@ -100,4 +101,62 @@ func TestCorpusUseSelfDivergence(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "`use self` is not supported by Pemba") {
 		t.Errorf("got %v", err)
 	}
+}
+
+// TestCorpusRelationshipsValidate checks every relationship of the corpus against its
+// schema with ValidateRelationship: all must pass except in the files meant to be
+// rejected for their relationships.
+func TestCorpusRelationshipsValidate(t *testing.T) {
+	mustReject := map[string]string{
+		"validationfile/invalid_caveated_rel.yaml": "is not allowed on",
+		// Meant to fail for repeating a relationship; its second line also lacks the
+		// caveat the relation requires.
+		"validationfile/repeated_relationship.yaml": "require a caveat",
+	}
+	checked := 0
+	for _, dir := range []string{".", "misc", "steelthread/testdata", "zed-schemaexamples", "validationfile"} {
+		files, _ := filepath.Glob(filepath.Join(corpusDir, dir, "*.yaml"))
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				Schema        *string `yaml:"schema"`
+				Relationships string  `yaml:"relationships"`
+			}
+			if err := yaml.Unmarshal(data, &doc); err != nil || doc.Schema == nil {
+				continue
+			}
+			rel, _ := filepath.Rel(corpusDir, f)
+			s, err := Compile(rel, *doc.Schema)
+			if err != nil {
+				continue // the must-fail schemas
+			}
+			var failures []string
+			for _, line := range strings.Split(doc.Relationships, "\n") {
+				line = strings.TrimSpace(line)
+				if line == "" || strings.HasPrefix(line, "//") {
+					continue
+				}
+				r, err := tuple.Parse(line)
+				if err != nil {
+					failures = append(failures, err.Error())
+					continue
+				}
+				checked++
+				if err := s.ValidateRelationship(r); err != nil {
+					failures = append(failures, line+": "+err.Error())
+				}
+			}
+			want, reject := mustReject[rel]
+			switch {
+			case reject && (len(failures) == 0 || !strings.Contains(strings.Join(failures, "\n"), want)):
+				t.Errorf("%s: want a rejection containing %q, got %v", rel, want, failures)
+			case !reject && rel != "validationfile/invalid_caveated_rel_syntax.yaml" && len(failures) > 0:
+				t.Errorf("%s: %d relationships rejected, first: %s", rel, len(failures), failures[0])
+			}
+		}
+	}
+	t.Logf("validated %d corpus relationships", checked)
 }

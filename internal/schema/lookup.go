@@ -72,7 +72,8 @@ func (s *Schema) definitionNotFound(name string) error {
 // the resource type exists, the relation exists and is a relation (not a permission),
 // the subject type, subject relation and wildcard are allowed, the caveat is the one
 // an allowed subject type names (or none when none is required), and an expiry is
-// only given where `with expiration` allows it. Errors name the thing at fault.
+// only given where `with expiration` allows it, and the caveat context written with
+// the relationship fits the parameter types. Errors name the thing at fault.
 func (s *Schema) ValidateRelationship(r tuple.Relationship) error {
 	d := s.Definition(r.Resource.Type)
 	if d == nil {
@@ -142,6 +143,11 @@ func (s *Schema) ValidateRelationship(r tuple.Relationship) error {
 	hasExpiry := !r.Expiration.IsZero()
 	for _, a := range withCaveat {
 		if a.Expiration == hasExpiry {
+			if r.Caveat != nil && len(r.Caveat.Context) > 0 {
+				if cv := s.Caveat(caveatName); cv != nil && cv.Program != nil {
+					return cv.Program.CheckContext(r.Caveat.Context)
+				}
+			}
 			return nil
 		}
 	}

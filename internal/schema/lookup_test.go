@@ -65,6 +65,7 @@ func TestValidateRelationship(t *testing.T) {
 		"document:d#viewer@user:bob[ip_alowed]":                       "caveat `ip_alowed` not found (did you mean `ip_allowed`?)",
 		"document:d#viewer@user:bob[expiration:2030-01-01T00:00:00Z]": "an expiration is not allowed on `document#viewer` for subject `user` (allowed: user)",
 		"document:d#editor@user:bob[on_weekdays]":                     "caveat `on_weekdays` is not allowed on `document#editor`",
+		`document:d#editor@user:bob[ip_allowed:{"ip":"not an ip"}]`:   "caveat `ip_allowed`: parameter `ip` (ipaddress): expected an IP address, found string \"not an ip\"",
 	}
 	for in, want := range bad {
 		err := s.ValidateRelationship(rel(t, in))
