@@ -93,6 +93,24 @@ func testTransactionLog(t *testing.T, newStore NewStoreFunc) {
 		t.Fatal(err)
 	}
 	sameTransaction(t, "a transaction with sparse metadata", h.txAt(def, rev2), &datastore.Transaction{Revision: rev2, Time: Start.Add(5 * time.Second), Metadata: meta2})
+
+	// SetMetadata inside the transaction replaces what it is recorded with.
+	learnt := datastore.TxMetadata{Principal: "provisioner-key", Operation: "write", Organizations: []tuple.ObjectRef{{Type: "organization", ID: "globex"}},
+		Grants: []datastore.GrantRecord{{Relationship: tuple.MustParse("document:e#viewer@user:x").Key(), Rule: "grant viewer by manage", Via: &tuple.ObjectRef{Type: "organization", ID: "globex"}}}}
+	rev3, err := h.ds.ReadWriteTx(h.ctx(), def, datastore.TxMetadata{Principal: "provisioner-key", Operation: "write"}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		if err := tx.WriteRelationships(ctx, updates(datastore.OpTouch, "document:e#viewer@user:x")); err != nil {
+			return err
+		}
+		tx.SetMetadata(learnt)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want3 := &datastore.Transaction{Revision: rev3, Time: Start.Add(5 * time.Second), Metadata: learnt,
+		Changes: []datastore.Change{{Kind: datastore.ChangeCreated, Relationship: tuple.MustParse("document:e#viewer@user:x")}}}
+	sameTransaction(t, "a transaction whose metadata was set inside it", h.txAt(def, rev3), want3)
+	sameTransaction(t, "Watch of a transaction whose metadata was set inside it", h.watchN(def, rev3-1, 1)[0], want3)
 }
 
 // watchN returns the first n transactions Watch yields after rev.
