@@ -122,6 +122,10 @@ type Provenance struct {
 	Principal string
 	Actor     *tuple.SubjectRef
 	Reason    string
+	// Rule and Via say, for a delegated write, which grant rule allowed it and the
+	// organisation through which the actor held the rule's permission.
+	Rule string
+	Via  *tuple.ObjectRef
 }
 
 // BulkResult is one answer of a CheckBulk, in request order.

@@ -97,6 +97,10 @@ var semanticsCases = []semanticsCase{
 			{check: "document:d1#view@group:eng#member", want: "allowed"},
 			{check: "document:d1#view@group:backend#member", want: "allowed"},
 			{check: "group:eng#member@group:eng#member", want: "allowed"},
+			// So is a permission of an object: it has itself.
+			{check: "document:d1#view@document:d1#view", want: "allowed"},
+			{check: "document:d1#view@document:d1#edit", want: "allowed"}, // edit is part of view
+			{check: "document:d1#edit@document:d1#view", want: "denied"},
 		},
 	},
 	{

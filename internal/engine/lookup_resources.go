@@ -143,10 +143,21 @@ func (lr *resourceLookup) stream(ctx context.Context, def *schema.Definition, re
 		}
 		return newSliceStream(cands, after), nil
 	}
+	var inner stream
+	var err error
 	if rel.Kind == schema.KindRelation {
-		return lr.relationStream(ctx, def, rel, after)
+		inner, err = lr.relationStream(ctx, def, rel, after)
+	} else {
+		inner, err = lr.exprStream(ctx, def, rel, rel.Expr, after)
 	}
-	return lr.exprStream(ctx, def, rel, rel.Expr, after)
+	if err != nil {
+		return nil, err
+	}
+	if s := lr.c.subject; s.Type == def.Name && s.Relation == rel.Name && s.ID > after {
+		// A subject set is in its own relation or permission.
+		inner = newUnion([]stream{inner, newSliceStream([]cand{{id: s.ID, tag: tagYes}}, "")})
+	}
+	return inner, nil
 }
 
 // materialize returns every candidate for rel on objects of def, sorted. Recursive
@@ -224,9 +235,6 @@ func (lr *resourceLookup) relationStream(ctx context.Context, def *schema.Defini
 	}
 	if wildcard {
 		streams = append(streams, newReverseStream(lr.c, tuple.SubjectRef{Type: s.Type, ID: tuple.Wildcard}, def.Name, rel.Name, tagYes, after, lr.page))
-	}
-	if s.Type == def.Name && s.Relation == rel.Name && s.ID > after {
-		streams = append(streams, newSliceStream([]cand{{id: s.ID, tag: tagYes}}, ""))
 	}
 	for _, k := range lr.setEntries(rel) {
 		sdef := lr.c.cs.s.Definitions[k.typ]
@@ -403,6 +411,9 @@ func (lr *resourceLookup) fixpoint(ctx context.Context, members []relKey) error 
 	for _, m := range members {
 		def := cs.s.Definitions[m.typ]
 		rel := def.Relations[m.rel]
+		if s.Type == m.typ && s.Relation == m.rel {
+			add(m, s.ID, tagYes)
+		}
 		if rel.Kind == schema.KindRelation {
 			direct, wildcard := lr.subjectShapes(rel)
 			if direct {
@@ -414,9 +425,6 @@ func (lr *resourceLookup) fixpoint(ctx context.Context, members []relKey) error 
 				if err := reverse(s.Type, "", []string{tuple.Wildcard}, yes, m.typ, m.rel, m, tagYes); err != nil {
 					return err
 				}
-			}
-			if s.Type == m.typ && s.Relation == m.rel {
-				add(m, s.ID, tagYes)
 			}
 			for _, k := range lr.setEntries(rel) {
 				if in[k] {
