@@ -55,7 +55,7 @@ func (w *Writer) Offboard(ctx context.Context, req Request, subject tuple.Subjec
 				return invalidf("organization type %q is not defined in the schema", org.Type)
 			}
 		}
-		inside := subtreeTest(ctx, snap, sch, org)
+		inside := SubtreeTest(ctx, snap, sch, org)
 		var ups []datastore.Update
 		sf := datastore.SubjectFilter{Type: subject.Type, IDs: []string{subject.ID}}
 		for rel, err := range snap.ReverseQueryRelationships(ctx, sf, datastore.ReverseQueryOptions{}) {
@@ -94,9 +94,9 @@ func (w *Writer) Offboard(ctx context.Context, req Request, subject tuple.Subjec
 	return res, nil
 }
 
-// subtreeTest returns a function reporting whether an object lies in org's subtree (see
+// SubtreeTest returns a function reporting whether an object lies in org's subtree (see
 // Offboard); with no org every object does. Answers are memoised for the transaction.
-func subtreeTest(ctx context.Context, snap datastore.Reader, sch *schema.Schema, org *tuple.ObjectRef) func(tuple.ObjectRef) (bool, error) {
+func SubtreeTest(ctx context.Context, snap datastore.Reader, sch *schema.Schema, org *tuple.ObjectRef) func(tuple.ObjectRef) (bool, error) {
 	if org == nil {
 		return func(tuple.ObjectRef) (bool, error) { return true, nil }
 	}
