@@ -110,7 +110,7 @@ func TestOracleExhaustiveTree(t *testing.T) {
 	e, rev := loadEngine(t, m)
 	r := m.Rand(99)
 	var qs []CheckQuery
-	for range 6 {
+	for range 4 {
 		u := m.RandomUser(r)
 		for _, ip := range []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.AddrFrom4([4]byte{10, byte(u.Org.T % 250), 9, 9})} {
 			ev := m.Evaluator(m.Profile(u), ip)
@@ -143,4 +143,89 @@ func TestOracleExhaustiveTree(t *testing.T) {
 		}
 	}
 	compareChecks(t, e, rev, "exhaustive", qs)
+}
+
+// TestOracleLookupsAgreeWithEngine compares LookupResources and LookupSubjects.
+func TestOracleLookupsAgreeWithEngine(t *testing.T) {
+	m := MustModel(smallParams(6))
+	e, rev := loadEngine(t, m)
+	ctx := context.Background()
+	r := m.Rand(5)
+	lookups := 0
+	for range 40 {
+		u := m.RandomUser(r)
+		if r.IntN(4) == 0 { // favour admins of upper levels: large answers
+			o := Org{T: u.Org.T, L: r.IntN(3)}
+			u = User{Org: o}
+		}
+		ip := m.ClientIP(u)
+		for _, rp := range [][2]string{{TypeDocument, "view"}, {TypeDocument, "edit"}, {TypeProject, "view"}, {TypeProject, "edit"}} {
+			want, err := m.LookupResources(rp[0], rp[1], u, ip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for res, err := range e.LookupResources(ctx, engine.LookupResourcesRequest{
+				Revision: rev, ResourceType: rp[0], Permission: rp[1], Subject: userSubject(u),
+				Context: map[string]any{"client_ip": ip.String()},
+			}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Permissionship != engine.HasPermission {
+					t.Fatalf("lookup %s#%s for %s: %s is %v", rp[0], rp[1], u.ID(), res.ResourceID, res.Permissionship)
+				}
+				got = append(got, res.ResourceID)
+			}
+			lookups += len(want)
+			if d := diffIDs(got, want); d != "" {
+				t.Errorf("LookupResources %s#%s for %s: %s", rp[0], rp[1], u.ID(), d)
+			}
+		}
+	}
+	if lookups < 500 {
+		t.Errorf("lookups found only %d resources in total: the sample is too small to prove anything", lookups)
+	}
+	for _, q := range m.LookupSubjectsQueries(8, 15) {
+		var got []string
+		for res, err := range e.LookupSubjects(ctx, engine.LookupSubjectsRequest{
+			Revision: rev, Resource: q.Resource, Permission: q.Permission, SubjectType: TypeUser,
+			Context: map[string]any{"client_ip": q.ClientIP.String()},
+		}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Permissionship != engine.HasPermission {
+				t.Fatalf("lookup subjects %s: %s is %v", q.Resource, res.SubjectID, res.Permissionship)
+			}
+			got = append(got, res.SubjectID)
+		}
+		if d := diffIDs(got, q.Expected); d != "" {
+			t.Errorf("LookupSubjects %s#%s: %s", q.Resource, q.Permission, d)
+		}
+	}
+}
+
+func diffIDs(got, want []string) string {
+	g := map[string]bool{}
+	for _, id := range got {
+		if g[id] {
+			return fmt.Sprintf("%s returned twice", id)
+		}
+		g[id] = true
+	}
+	var missing, extra []string
+	for _, id := range want {
+		if !g[id] {
+			missing = append(missing, id)
+		}
+		delete(g, id)
+	}
+	for id := range g {
+		extra = append(extra, id)
+	}
+	if len(missing)+len(extra) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("engine returned %d, oracle %d; missing %v; unexpected %v", len(got), len(want), missing, extra)
 }

@@ -439,3 +439,21 @@ func (m *Model) Partnership(o Org) (p Project, caveated, ok bool) {
 	p, ok = m.pickProject(m.PrevTree(o.T), sub(h, 1))
 	return p, below(sub(h, 2), m.p.CaveatRate), ok
 }
+
+// ProjectList returns every project of the dataset in generation order with the
+// number of documents before each, so that documents can be addressed by a single
+// index (see DocAt) without listing them.
+func (m *Model) ProjectList() (projects []Project, firstDoc []int64, docs int64) {
+	for t := range m.Trees() {
+		for i := range m.OrgCount(t) {
+			o := m.OrgAt(t, i)
+			for p := range m.ProjectCount(o) {
+				pr := Project{Org: o, P: p}
+				projects = append(projects, pr)
+				firstDoc = append(firstDoc, docs)
+				docs += int64(m.DocCount(pr))
+			}
+		}
+	}
+	return projects, firstDoc, docs
+}

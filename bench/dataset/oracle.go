@@ -178,10 +178,27 @@ func (e *Evaluator) IsSuspended(o Org) bool {
 	return e.pr.susp && e.pr.suspended.T == o.T && e.pr.suspended.L <= o.L && e.m.Ancestor(o, e.pr.suspended.L) == e.pr.suspended
 }
 
-// Manage is organization#manage: an unsuspended admin here, or manage on the parent.
-func (e *Evaluator) Manage(o Org) bool {
+// ActiveMember is organization#active_member: any role here and not suspended.
+func (e *Evaluator) ActiveMember(o Org) bool {
+	return e.pr.rolesAt(o) != 0 && !e.IsSuspended(o)
+}
+
+// PortalUser is organization#portal_user: a customer or operator of the brand of o's
+// tree (only roots carry a brand).
+func (e *Evaluator) PortalUser(o Org) bool { return slices.Contains(e.pr.brands, e.m.Brand(o.T)) }
+
+// Billing is organization#billing: an unsuspended billing manager here or above.
+// Admins do not hold it: an admin hands out only the roles they hold.
+func (e *Evaluator) Billing(o Org) bool { return e.roleUpwards(o, RoleBillingManager) }
+
+// ManageApps is organization#manage_apps: an unsuspended app manager here or above.
+func (e *Evaluator) ManageApps(o Org) bool { return e.roleUpwards(o, RoleAppManager) }
+
+// roleUpwards reports whether the user holds role, unsuspended, at o or an ancestor:
+// the shape (role - is_suspended) + parent->permission.
+func (e *Evaluator) roleUpwards(o Org, role Role) bool {
 	for {
-		if e.pr.rolesAt(o)&RoleAdmin != 0 && !e.IsSuspended(o) {
+		if e.pr.rolesAt(o)&role != 0 && !e.IsSuspended(o) {
 			return true
 		}
 		p, ok := e.m.Parent(o)
@@ -192,24 +209,8 @@ func (e *Evaluator) Manage(o Org) bool {
 	}
 }
 
-// ActiveMember is organization#active_member: any role here and not suspended.
-func (e *Evaluator) ActiveMember(o Org) bool {
-	return e.pr.rolesAt(o) != 0 && !e.IsSuspended(o)
-}
-
-// PortalUser is organization#portal_user: a customer or operator of the brand of o's
-// tree (only roots carry a brand).
-func (e *Evaluator) PortalUser(o Org) bool { return slices.Contains(e.pr.brands, e.m.Brand(o.T)) }
-
-// Billing is organization#billing.
-func (e *Evaluator) Billing(o Org) bool {
-	return (e.pr.rolesAt(o)&RoleBillingManager != 0 && !e.IsSuspended(o)) || e.Manage(o)
-}
-
-// ManageApps is organization#manage_apps.
-func (e *Evaluator) ManageApps(o Org) bool {
-	return (e.pr.rolesAt(o)&RoleAppManager != 0 && !e.IsSuspended(o)) || e.Manage(o)
-}
+// Manage is organization#manage: an unsuspended admin here, or manage on the parent.
+func (e *Evaluator) Manage(o Org) bool { return e.roleUpwards(o, RoleAdmin) }
 
 func (e *Evaluator) blocked(p Project) bool { return e.pr.isBlocked && e.pr.blocked == p }
 

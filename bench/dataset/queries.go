@@ -134,6 +134,10 @@ func (m *Model) grantedResource(r *rand.Rand, u User) (tuple.ObjectRef, string) 
 	return res, "edit"
 }
 
+// Question returns the check of perm on res by u, from u's usual client address, with
+// the oracle's answer.
+func (m *Model) Question(res tuple.ObjectRef, perm string, u User) CheckQuery { return m.answer(res, perm, u) }
+
 func (m *Model) answer(res tuple.ObjectRef, perm string, u User) CheckQuery {
 	ip := m.ClientIP(u)
 	ok, err := m.Check(res, perm, userSubject(u), ip)
@@ -153,17 +157,23 @@ func (m *Model) RandomChecks(stream uint64, n int) []CheckQuery {
 	return out
 }
 
-// DeepChecks draws n checks on documents and projects owned by chain organisations at
-// the given level, asked by users of the same chain (mostly of that organisation), so
-// that every answer walks level parent links up to the chain's root. It returns nil when
-// the dataset has no chain that deep.
+// DeepChecks draws up to n distinct checks on documents and projects owned by chain
+// organisations at the given level, asked by users of the same chain (mostly of that
+// organisation), so that every answer walks level parent links up to the chain's root.
+// It returns nil when the dataset has no chain that deep.
 func (m *Model) DeepChecks(stream uint64, level, n int) []CheckQuery {
 	if m.p.Chains == 0 || level > m.p.ChainDepth {
 		return nil
 	}
 	r := m.Rand(stream)
+	type key struct {
+		res  tuple.ObjectRef
+		perm string
+		u    User
+	}
+	seen := map[key]bool{}
 	var out []CheckQuery
-	for tries := 0; len(out) < n && tries < 100*n; tries++ {
+	for tries := 0; len(out) < n && tries < 20*n; tries++ {
 		t := m.p.Trees + r.IntN(m.p.Chains)
 		o := Org{T: t, L: level}
 		np := m.ProjectCount(o)
@@ -187,6 +197,11 @@ func (m *Model) DeepChecks(stream uint64, level, n int) []CheckQuery {
 		default:
 			res = projectRef(p)
 		}
+		k := key{res, perm, u}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
 		out = append(out, m.answer(res, perm, u))
 	}
 	return out
