@@ -1,64 +1,12 @@
 package validation
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
 )
 
 const loaderDir = "../testdata/conformance/spicedb/validationfile"
-
-// TestLoaderCorpus runs the corpus's loader tests: which files must load, alone or
-// together, and which must be refused, with the reason.
-func TestLoaderCorpus(t *testing.T) {
-	cases := []struct {
-		files   []string
-		wantErr string // "" when the data set must load
-	}{
-		{[]string{"basic_caveats.yaml"}, ""},
-		{[]string{"caveat_order.yaml"}, ""},
-		{[]string{"initial_schema_and_rels.yaml"}, ""},
-		{[]string{"loader_no_comment.yaml"}, ""},
-		{[]string{"loader_with_comment.yaml"}, ""},
-		{[]string{"requires_chunking.yaml"}, ""},
-		{[]string{"initial_schema_and_rels.yaml", "just_rels.yaml"}, ""},
-		{[]string{"just_rels.yaml", "initial_schema_and_rels.yaml"}, ""},
-		{[]string{"just_rels.yaml"}, "just_rels.yaml:3: relationship example/project:pied_piper#owner@example/user:fred: definition `example/project` not found"},
-		{[]string{"invalid_caveat.yaml"}, "invalid_caveat.yaml: schema line 3, column 32: caveat `some_caveat` not found"},
-		{[]string{"invalid_caveated_rel.yaml"}, "invalid_caveated_rel.yaml:13: relationship resource:first#reader@user:tom[some_caveat]: caveat `some_caveat` is not allowed"},
-		{[]string{"invalid_caveated_rel_syntax.yaml"}, "invalid_caveated_rel_syntax.yaml:15: invalid relationship"},
-		{[]string{"repeated_relationship.yaml"}, "repeated_relationship.yaml:15: relationship resource:first#reader@user:tom is repeated: it is also on line 13"},
-		{[]string{"schema_and_schemafile.yaml"}, "both `schema` and `schemaFile` are given"},
-		{[]string{"legacy.yaml"}, "legacy.yaml:2: `validation_tuples` is a key of the old file format"},
-		{[]string{"loader_using_non-local_schemafile.yaml"}, "leaves the validation file's directory"},
-		{[]string{"loader_using_missing_schemafile.yaml"}, "schemaFile \"./non_existant_schemafile.zed\" cannot be read"},
-	}
-	for _, c := range cases {
-		t.Run(strings.Join(c.files, "+"), func(t *testing.T) {
-			var files []*File
-			var err error
-			for _, name := range c.files {
-				var f *File
-				if f, err = Load(filepath.Join(loaderDir, name)); err != nil {
-					break
-				}
-				files = append(files, f)
-			}
-			if err == nil {
-				_, err = Build(files...)
-			}
-			switch {
-			case c.wantErr == "" && err != nil:
-				t.Fatalf("must load, got: %v", err)
-			case c.wantErr != "" && err == nil:
-				t.Fatalf("must be refused with %q, but it loaded", c.wantErr)
-			case c.wantErr != "" && !strings.Contains(err.Error(), c.wantErr):
-				t.Fatalf("error = %q\nwant it to contain %q", err, c.wantErr)
-			}
-		})
-	}
-}
 
 func TestBuild(t *testing.T) {
 	schemaFS := fstest.MapFS{"s.zed": {Data: []byte("definition user {}\n\ndefinition document {\n  relation viewer: usr\n}\n")}}

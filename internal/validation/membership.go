@@ -155,13 +155,12 @@ func intersect(a, b subjectSet) subjectSet {
 			out[k] = m
 			continue
 		}
-		// A concrete subject on one side meets the other side's wildcard.
+		// A concrete subject on one side meets the other side's wildcard. The wildcard
+		// does not reach the subject directly, so only the concrete side's relations
+		// are where it was found.
 		if covered, c := coveredBy(b.wildcardOf(k.Type), k); covered {
 			m := fa.clone()
 			m.caveated = fa.caveated || c
-			for p := range b.wildcardOf(k.Type).paths {
-				m.paths[p] = true
-			}
 			out[k] = m
 		}
 	}
@@ -175,9 +174,6 @@ func intersect(a, b subjectSet) subjectSet {
 		if covered, c := coveredBy(a.wildcardOf(k.Type), k); covered {
 			m := fb.clone()
 			m.caveated = fb.caveated || c
-			for p := range a.wildcardOf(k.Type).paths {
-				m.paths[p] = true
-			}
 			out[k] = m
 		}
 	}

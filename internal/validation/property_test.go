@@ -407,3 +407,39 @@ func validationYAML(schemaText string, rels []tuple.Relationship, c genCheck, wa
 	fmt.Fprintf(&b, "assertions:\n  %s:\n    - '%s'\n", kind, c)
 	return b.String()
 }
+
+// TestPropertyLookupsMatchCheck draws random worlds and, for every resource,
+// permission and subject each mentions, requires CheckBulk, LookupResources and
+// LookupSubjects to agree with Check, and Check with the reference evaluator, under a
+// random caveat context.
+func TestPropertyLookupsMatchCheck(t *testing.T) {
+	seed := baseSeed(t)
+	// One world asks about a thousand questions; keep the default run short.
+	worlds := max(1, *flagCases/400)
+	total := 0
+	for i := 0; i < worlds; i++ {
+		caseSeed := seed + uint64(i)
+		r := rand.New(rand.NewPCG(caseSeed, caseSeed^0x2545f4914f6cdd1d))
+		lw, ref := newLiveWorld(t, r)
+		cctx := checkContexts[r.IntN(len(checkContexts))]
+		n, problems, err := crossCheck(context.Background(), consistencyInput{eng: lw.cached, rev: lw.rev, sch: lw.sch, rels: lw.rels, ctx: cctx, ref: ref})
+		total += n
+		if err != nil {
+			t.Fatalf("seed %d: %v", caseSeed, err)
+		}
+		if len(problems) > 0 {
+			t.Errorf("seed %d, context %s: %d inconsistencies, first: %s\nschema:\n%s\nrelationships:\n%s",
+				caseSeed, tuple.MarshalContext(cctx), len(problems), strings.Join(problems[:min(5, len(problems))], "\n"), lw.w.schemaText, relLines(lw.rels))
+			return
+		}
+	}
+	t.Logf("%d questions over %d worlds", total, worlds)
+}
+
+func relLines(rels []tuple.Relationship) string {
+	var b strings.Builder
+	for _, r := range rels {
+		b.WriteString(tuple.Format(r) + "\n")
+	}
+	return b.String()
+}

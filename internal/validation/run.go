@@ -133,15 +133,8 @@ func runAssertion(ctx context.Context, eng, explainer *engine.Engine, rev datast
 
 func runExpected(ctx context.Context, eng *engine.Engine, rev datastore.Revision, e ExpectedRelation) Result {
 	res := Result{File: e.File, Line: e.Line, Kind: "validation", Text: e.Name()}
-	expander, ok := any(eng).(interface {
-		Expand(context.Context, engine.ExpandRequest) (*engine.ExpandNode, error)
-	})
-	if !ok {
-		res.Error = "the engine cannot expand yet"
-		return res
-	}
 	expand := func(ctx context.Context, onr ObjectRelation) (*engine.ExpandNode, error) {
-		return expander.Expand(ctx, engine.ExpandRequest{Revision: rev, Resource: onr.Object, Permission: onr.Relation})
+		return eng.Expand(ctx, engine.ExpandRequest{Revision: rev, Resource: onr.Object, Permission: onr.Relation})
 	}
 	found, err := reachableSubjects(ctx, expand, ObjectRelation{Object: e.Resource, Relation: e.Permission})
 	if err != nil {
