@@ -155,6 +155,7 @@ func (c *checker) key(typ, id, rel string) cacheKey {
 func (c *checker) dispatch(ctx context.Context, def *schema.Definition, rel *schema.Relation, items []item, depth int) []result {
 	results := make([]result, len(items))
 	pending := make([]int, 0, len(items))
+	var wasCached []bool
 	m := &c.e.metrics
 	c.dispatches.Add(int64(len(items)))
 	m.dispatches.Add(uint64(len(items)))
@@ -186,11 +187,17 @@ func (c *checker) dispatch(ctx context.Context, def *schema.Definition, rel *sch
 			if ent, ok := c.e.cacheGet(c.key(def.Name, it.id, rel.Name), c.now); ok && c.fits(depth, ent.height) {
 				m.hits.Add(1)
 				c.hits.Add(1)
-				results[i] = result{perm: ent.perm, missing: ent.missing, cut: noCut, height: ent.height, expires: ent.expires}
 				if c.explain {
-					results[i].node = c.nodeFor(def, rel, it.id, results[i])
-					results[i].node.Cached = true
+					// An explanation evaluates anyway, so it can show why; the node
+					// says the answer was cached.
+					if wasCached == nil {
+						wasCached = make([]bool, len(items))
+					}
+					wasCached[i] = true
+					pending = append(pending, i)
+					continue
 				}
+				results[i] = result{perm: ent.perm, missing: ent.missing, cut: noCut, height: ent.height, expires: ent.expires}
 				continue
 			}
 			if c.e.results != nil {
@@ -201,6 +208,13 @@ func (c *checker) dispatch(ctx context.Context, def *schema.Definition, rel *sch
 	}
 	for len(pending) > 0 {
 		pending = c.evaluateRound(ctx, def, rel, items, pending, results, depth)
+	}
+	for i, cached := range wasCached {
+		if cached && results[i].node != nil {
+			n := *results[i].node
+			n.Cached = true
+			results[i].node = &n
+		}
 	}
 	return results
 }

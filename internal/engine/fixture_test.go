@@ -145,3 +145,10 @@ func (f *fixture) check(check string, ctxJSON string) string {
 	}
 	return answer(r)
 }
+
+// newStore returns an empty memory store on a test clock with a quantisation window.
+func newStore(t testing.TB, clk *clock, window time.Duration) *memory.Store {
+	ds := memory.New(datastore.Options{Now: clk.Now, QuantizationWindow: window})
+	t.Cleanup(func() { ds.Close() })
+	return ds
+}
