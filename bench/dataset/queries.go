@@ -136,7 +136,9 @@ func (m *Model) grantedResource(r *rand.Rand, u User) (tuple.ObjectRef, string) 
 
 // Question returns the check of perm on res by u, from u's usual client address, with
 // the oracle's answer.
-func (m *Model) Question(res tuple.ObjectRef, perm string, u User) CheckQuery { return m.answer(res, perm, u) }
+func (m *Model) Question(res tuple.ObjectRef, perm string, u User) CheckQuery {
+	return m.answer(res, perm, u)
+}
 
 func (m *Model) answer(res tuple.ObjectRef, perm string, u User) CheckQuery {
 	ip := m.ClientIP(u)
