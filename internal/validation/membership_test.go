@@ -82,7 +82,7 @@ func TestReachableSubjects(t *testing.T) {
 			"[user:alice] is <group:a#member>",
 			"[user:bob] is <group:b#member>",
 			"[user:carol[...]] is <doc:d#viewer>",
-			"[user:erin] is <doc:d#approved>/<doc:d#editor>",
+			"[user:erin] is <doc:d#editor>",
 		},
 		"group:b#member": {
 			"[group:a#member[...]] is <group:b#member>",
