@@ -99,6 +99,12 @@ func (c *Client) Relationships() pb.RelationshipServiceClient { return c.rels[c.
 // Health returns a health client on the next connection.
 func (c *Client) Health() healthpb.HealthClient { return c.health[c.pick()] }
 
+// HealthAt returns the health client of connection i (0 <= i < Conns()).
+func (c *Client) HealthAt(i int) healthpb.HealthClient { return c.health[i] }
+
+// Conns is the number of connections.
+func (c *Client) Conns() int { return len(c.conns) }
+
 // Schema returns the schema-service client.
 func (c *Client) Schema() pb.SchemaServiceClient { return c.schema }
 

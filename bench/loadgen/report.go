@@ -54,6 +54,8 @@ type MemoryResult struct {
 
 // Report is everything one invocation measured.
 type Report struct {
+	// Label names the setup, e.g. the server's datastore.
+	Label     string         `json:"label,omitempty"`
 	Target    string         `json:"target"`
 	Dataset   any            `json:"dataset"`
 	Import    *ImportResult  `json:"import,omitempty"`
@@ -74,6 +76,9 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the human summary.
 func (r *Report) WriteTable(w io.Writer) error {
+	if la, ok := r.Settings["loadavg_at_start"]; ok {
+		fmt.Fprintf(w, "machine: %v cpus, load average %v at start, %v at end\n", r.Settings["cpus"], la, r.Settings["loadavg_at_end"])
+	}
 	if r.Import != nil {
 		fmt.Fprintf(w, "import: %d relationships in %.1fs = %.0f relationships/s\n", r.Import.Relationships, r.Import.Seconds, r.Import.PerSecond)
 	}

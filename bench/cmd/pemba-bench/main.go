@@ -16,12 +16,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/pemba-authz/pemba/bench/dataset"
@@ -46,7 +48,7 @@ type options struct {
 	duration, sweepDuration, reqTO  time.Duration
 	count                           int64
 	conns, pool, pageSize           int
-	jsonPath                        string
+	jsonPath, label                 string
 	pprofAddr, cpuProfile, heapProf string
 	profWorkload                    string
 	profConc                        int
@@ -74,6 +76,7 @@ func parse(args []string, stderr io.Writer) (*options, *dataset.FlagValues, erro
 	fs.IntVar(&o.pool, "pool", 100_000, "questions drawn for each fresh-check run")
 	fs.IntVar(&o.pageSize, "page-size", 1000, "lookup page size (the server caps it at its --max-page-size)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to this file")
+	fs.StringVar(&o.label, "label", "", "name of the setup measured (e.g. the server's datastore), kept in the report")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "the server's pprof address (pemba serve --pprof-addr), for --cpuprofile and --heapprofile")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "save a CPU profile of the server during the --profile-workload run to this file")
 	fs.StringVar(&o.heapProf, "heapprofile", "", "save the server's heap profile after the --profile-workload run to this file")
@@ -177,10 +180,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	defer client.Close()
 	suite := &loadgen.Suite{Model: model, Client: client, Tenant: o.tenant, PoolSize: o.pool, PageSize: uint32(o.pageSize)}
 	rep := &loadgen.Report{
-		Target: o.target, Dataset: params, StartedAt: time.Now().UTC().Format(time.RFC3339),
+		Label: o.label, Target: o.target, Dataset: params, StartedAt: time.Now().UTC().Format(time.RFC3339),
 		Settings: map[string]any{"conns": o.conns, "duration": o.duration.String(), "count": o.count, "pool": o.pool, "page_size": o.pageSize, "dataset_version": dataset.Version},
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	// Other processes on the machine skew every number: record how busy it was.
+	rep.Settings["cpus"] = runtime.NumCPU()
+	rep.Settings["loadavg_at_start"] = loadavg()
 
 	if err := waitServing(ctx, client, 30*time.Second); err != nil {
 		return 1, err
@@ -308,6 +314,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	if mismatches > 0 {
 		rep.Failures = append(rep.Failures, fmt.Sprintf("%d answers differ from the oracle", mismatches))
 	}
+	rep.Settings["loadavg_at_end"] = loadavg()
 	if err := rep.WriteTable(stdout); err != nil {
 		return 1, err
 	}
@@ -330,18 +337,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	return 0, nil
 }
 
-// waitServing polls the server's health until it serves or the wait ends.
+// loadavg returns the first three fields of /proc/loadavg, or "" where there is none.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// waitServing polls the server's health on every connection until each one is
+// connected and the server serves, or the wait ends. (A connection that failed while
+// the server was starting waits out a reconnection backoff.)
 func waitServing(ctx context.Context, c *loadgen.Client, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	var last error
+	ready := make([]bool, c.Conns())
 	for time.Now().Before(deadline) {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		resp, err := c.Health().Check(cctx, &healthpb.HealthCheckRequest{})
-		cancel()
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+		all := true
+		for i := range ready {
+			if ready[i] {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			resp, err := c.HealthAt(i).Check(cctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+			cancel()
+			ready[i] = err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
+			all = all && ready[i]
+			if err != nil {
+				last = err
+			}
+		}
+		if all {
 			return nil
 		}
-		last = err
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
