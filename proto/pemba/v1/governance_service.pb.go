@@ -405,10 +405,13 @@ type ReviewAccessRequest struct {
 	Consistency *Consistency `protobuf:"bytes,2,opt,name=consistency,proto3" json:"consistency,omitempty"`
 	// The subject under review.
 	Subject *SubjectReference `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
-	// The organisation whose subtree to review.
+	// The organisation whose subtree to review; unset reviews everything the subject
+	// reaches.
 	Organization *ObjectReference `protobuf:"bytes,4,opt,name=organization,proto3" json:"organization,omitempty"`
 	// Optional: review only these resource types; empty reviews every type.
 	ResourceTypes []string `protobuf:"bytes,5,rep,name=resource_types,json=resourceTypes,proto3" json:"resource_types,omitempty"`
+	// Optional: review only these permissions; empty reviews every permission.
+	Permissions []string `protobuf:"bytes,8,rep,name=permissions,proto3" json:"permissions,omitempty"`
 	// The most entries per page; 0 means the server's page limit.
 	PageSize uint32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of the previous page.
@@ -478,6 +481,13 @@ func (x *ReviewAccessRequest) GetOrganization() *ObjectReference {
 func (x *ReviewAccessRequest) GetResourceTypes() []string {
 	if x != nil {
 		return x.ResourceTypes
+	}
+	return nil
+}
+
+func (x *ReviewAccessRequest) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
 	}
 	return nil
 }
@@ -568,7 +578,7 @@ func (x *AccessEntry) GetPaths() []*AccessPath {
 }
 
 // AccessPath is one chain of stored relationships that gives a subject access, from
-// the resource to the subject.
+// the resource down to the subject (the granting branch of the check's explanation).
 type AccessPath struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Relationships []*Relationship        `protobuf:"bytes,1,rep,name=relationships,proto3" json:"relationships,omitempty"`
@@ -709,13 +719,14 @@ const file_pemba_v1_governance_service_proto_rawDesc = "" +
 	"\x17ListActorGrantsResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12,\n" +
 	"\x06grants\x18\x02 \x03(\v2\x14.pemba.v1.ActorGrantR\x06grants\x12&\n" +
-	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\xbe\x02\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\xe0\x02\n" +
 	"\x13ReviewAccessRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x127\n" +
 	"\vconsistency\x18\x02 \x01(\v2\x15.pemba.v1.ConsistencyR\vconsistency\x124\n" +
 	"\asubject\x18\x03 \x01(\v2\x1a.pemba.v1.SubjectReferenceR\asubject\x12=\n" +
 	"\forganization\x18\x04 \x01(\v2\x19.pemba.v1.ObjectReferenceR\forganization\x12%\n" +
-	"\x0eresource_types\x18\x05 \x03(\tR\rresourceTypes\x12\x1b\n" +
+	"\x0eresource_types\x18\x05 \x03(\tR\rresourceTypes\x12 \n" +
+	"\vpermissions\x18\b \x03(\tR\vpermissions\x12\x1b\n" +
 	"\tpage_size\x18\x06 \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\a \x01(\tR\tpageToken\"\xd2\x01\n" +

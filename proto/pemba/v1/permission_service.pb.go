@@ -503,7 +503,12 @@ type Provenance struct {
 	// The acting subject it was written on behalf of, if any.
 	Actor *SubjectReference `protobuf:"bytes,4,opt,name=actor,proto3" json:"actor,omitempty"`
 	// The reason given.
-	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// For a delegated write, the schema's grant rule that allowed it.
+	Rule string `protobuf:"bytes,6,opt,name=rule,proto3" json:"rule,omitempty"`
+	// For a delegated write, the organisation through which the actor held the rule's
+	// permission: the organisation that granted the access.
+	Via           *ObjectReference `protobuf:"bytes,7,opt,name=via,proto3" json:"via,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -571,6 +576,20 @@ func (x *Provenance) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Provenance) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Provenance) GetVia() *ObjectReference {
+	if x != nil {
+		return x.Via
+	}
+	return nil
 }
 
 // CheckBulkRequest runs many checks at one revision.
@@ -1764,14 +1783,16 @@ const file_pemba_v1_permission_service_proto_rawDesc = "" +
 	" \x03(\tR\x0emissingContext\x12\x16\n" +
 	"\x06cached\x18\v \x01(\bR\x06cached\x125\n" +
 	"\bduration\x18\f \x01(\v2\x19.google.protobuf.DurationR\bduration\x121\n" +
-	"\bchildren\x18\r \x03(\v2\x15.pemba.v1.ExplainNodeR\bchildren\"\xc9\x01\n" +
+	"\bchildren\x18\r \x03(\v2\x15.pemba.v1.ExplainNodeR\bchildren\"\x8a\x02\n" +
 	"\n" +
 	"Provenance\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12=\n" +
 	"\fcommitted_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcommittedAt\x12\x1c\n" +
 	"\tprincipal\x18\x03 \x01(\tR\tprincipal\x120\n" +
 	"\x05actor\x18\x04 \x01(\v2\x1a.pemba.v1.SubjectReferenceR\x05actor\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"\x9f\x02\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04rule\x18\x06 \x01(\tR\x04rule\x12+\n" +
+	"\x03via\x18\a \x01(\v2\x19.pemba.v1.ObjectReferenceR\x03via\"\x9f\x02\n" +
 	"\x10CheckBulkRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x127\n" +
 	"\vconsistency\x18\x02 \x01(\v2\x15.pemba.v1.ConsistencyR\vconsistency\x124\n" +
@@ -1950,60 +1971,61 @@ var file_pemba_v1_permission_service_proto_depIdxs = []int32{
 	4,  // 14: pemba.v1.ExplainNode.children:type_name -> pemba.v1.ExplainNode
 	28, // 15: pemba.v1.Provenance.committed_at:type_name -> google.protobuf.Timestamp
 	23, // 16: pemba.v1.Provenance.actor:type_name -> pemba.v1.SubjectReference
-	21, // 17: pemba.v1.CheckBulkRequest.consistency:type_name -> pemba.v1.Consistency
-	7,  // 18: pemba.v1.CheckBulkRequest.items:type_name -> pemba.v1.CheckBulkRequestItem
-	24, // 19: pemba.v1.CheckBulkRequest.context:type_name -> google.protobuf.Struct
-	25, // 20: pemba.v1.CheckBulkRequest.contextual_relationships:type_name -> pemba.v1.Relationship
-	22, // 21: pemba.v1.CheckBulkRequestItem.resource:type_name -> pemba.v1.ObjectReference
-	23, // 22: pemba.v1.CheckBulkRequestItem.subject:type_name -> pemba.v1.SubjectReference
-	24, // 23: pemba.v1.CheckBulkRequestItem.context:type_name -> google.protobuf.Struct
-	9,  // 24: pemba.v1.CheckBulkResponse.items:type_name -> pemba.v1.CheckBulkResponseItem
-	26, // 25: pemba.v1.CheckBulkResponseItem.permissionship:type_name -> pemba.v1.Permissionship
-	29, // 26: pemba.v1.CheckBulkResponseItem.error:type_name -> pemba.v1.Error
-	21, // 27: pemba.v1.ExpandRequest.consistency:type_name -> pemba.v1.Consistency
-	22, // 28: pemba.v1.ExpandRequest.resource:type_name -> pemba.v1.ObjectReference
-	12, // 29: pemba.v1.ExpandResponse.tree:type_name -> pemba.v1.ExpandNode
-	22, // 30: pemba.v1.ExpandNode.resource:type_name -> pemba.v1.ObjectReference
-	0,  // 31: pemba.v1.ExpandNode.operation:type_name -> pemba.v1.ExpandNode.Operation
-	12, // 32: pemba.v1.ExpandNode.children:type_name -> pemba.v1.ExpandNode
-	13, // 33: pemba.v1.ExpandNode.subjects:type_name -> pemba.v1.ExpandSubject
-	23, // 34: pemba.v1.ExpandSubject.subject:type_name -> pemba.v1.SubjectReference
-	30, // 35: pemba.v1.ExpandSubject.caveat:type_name -> pemba.v1.Caveat
-	28, // 36: pemba.v1.ExpandSubject.expires_at:type_name -> google.protobuf.Timestamp
-	21, // 37: pemba.v1.LookupResourcesRequest.consistency:type_name -> pemba.v1.Consistency
-	23, // 38: pemba.v1.LookupResourcesRequest.subject:type_name -> pemba.v1.SubjectReference
-	24, // 39: pemba.v1.LookupResourcesRequest.context:type_name -> google.protobuf.Struct
-	25, // 40: pemba.v1.LookupResourcesRequest.contextual_relationships:type_name -> pemba.v1.Relationship
-	26, // 41: pemba.v1.LookupResourcesResponse.permissionship:type_name -> pemba.v1.Permissionship
-	21, // 42: pemba.v1.LookupSubjectsRequest.consistency:type_name -> pemba.v1.Consistency
-	22, // 43: pemba.v1.LookupSubjectsRequest.resource:type_name -> pemba.v1.ObjectReference
-	24, // 44: pemba.v1.LookupSubjectsRequest.context:type_name -> google.protobuf.Struct
-	25, // 45: pemba.v1.LookupSubjectsRequest.contextual_relationships:type_name -> pemba.v1.Relationship
-	26, // 46: pemba.v1.LookupSubjectsResponse.permissionship:type_name -> pemba.v1.Permissionship
-	21, // 47: pemba.v1.ListPermissionsRequest.consistency:type_name -> pemba.v1.Consistency
-	22, // 48: pemba.v1.ListPermissionsRequest.resource:type_name -> pemba.v1.ObjectReference
-	23, // 49: pemba.v1.ListPermissionsRequest.subject:type_name -> pemba.v1.SubjectReference
-	24, // 50: pemba.v1.ListPermissionsRequest.context:type_name -> google.protobuf.Struct
-	25, // 51: pemba.v1.ListPermissionsRequest.contextual_relationships:type_name -> pemba.v1.Relationship
-	20, // 52: pemba.v1.ListPermissionsResponse.permissions:type_name -> pemba.v1.PermissionEntry
-	26, // 53: pemba.v1.PermissionEntry.permissionship:type_name -> pemba.v1.Permissionship
-	1,  // 54: pemba.v1.PermissionService.Check:input_type -> pemba.v1.CheckRequest
-	6,  // 55: pemba.v1.PermissionService.CheckBulk:input_type -> pemba.v1.CheckBulkRequest
-	10, // 56: pemba.v1.PermissionService.Expand:input_type -> pemba.v1.ExpandRequest
-	14, // 57: pemba.v1.PermissionService.LookupResources:input_type -> pemba.v1.LookupResourcesRequest
-	16, // 58: pemba.v1.PermissionService.LookupSubjects:input_type -> pemba.v1.LookupSubjectsRequest
-	18, // 59: pemba.v1.PermissionService.ListPermissions:input_type -> pemba.v1.ListPermissionsRequest
-	2,  // 60: pemba.v1.PermissionService.Check:output_type -> pemba.v1.CheckResponse
-	8,  // 61: pemba.v1.PermissionService.CheckBulk:output_type -> pemba.v1.CheckBulkResponse
-	11, // 62: pemba.v1.PermissionService.Expand:output_type -> pemba.v1.ExpandResponse
-	15, // 63: pemba.v1.PermissionService.LookupResources:output_type -> pemba.v1.LookupResourcesResponse
-	17, // 64: pemba.v1.PermissionService.LookupSubjects:output_type -> pemba.v1.LookupSubjectsResponse
-	19, // 65: pemba.v1.PermissionService.ListPermissions:output_type -> pemba.v1.ListPermissionsResponse
-	60, // [60:66] is the sub-list for method output_type
-	54, // [54:60] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	22, // 17: pemba.v1.Provenance.via:type_name -> pemba.v1.ObjectReference
+	21, // 18: pemba.v1.CheckBulkRequest.consistency:type_name -> pemba.v1.Consistency
+	7,  // 19: pemba.v1.CheckBulkRequest.items:type_name -> pemba.v1.CheckBulkRequestItem
+	24, // 20: pemba.v1.CheckBulkRequest.context:type_name -> google.protobuf.Struct
+	25, // 21: pemba.v1.CheckBulkRequest.contextual_relationships:type_name -> pemba.v1.Relationship
+	22, // 22: pemba.v1.CheckBulkRequestItem.resource:type_name -> pemba.v1.ObjectReference
+	23, // 23: pemba.v1.CheckBulkRequestItem.subject:type_name -> pemba.v1.SubjectReference
+	24, // 24: pemba.v1.CheckBulkRequestItem.context:type_name -> google.protobuf.Struct
+	9,  // 25: pemba.v1.CheckBulkResponse.items:type_name -> pemba.v1.CheckBulkResponseItem
+	26, // 26: pemba.v1.CheckBulkResponseItem.permissionship:type_name -> pemba.v1.Permissionship
+	29, // 27: pemba.v1.CheckBulkResponseItem.error:type_name -> pemba.v1.Error
+	21, // 28: pemba.v1.ExpandRequest.consistency:type_name -> pemba.v1.Consistency
+	22, // 29: pemba.v1.ExpandRequest.resource:type_name -> pemba.v1.ObjectReference
+	12, // 30: pemba.v1.ExpandResponse.tree:type_name -> pemba.v1.ExpandNode
+	22, // 31: pemba.v1.ExpandNode.resource:type_name -> pemba.v1.ObjectReference
+	0,  // 32: pemba.v1.ExpandNode.operation:type_name -> pemba.v1.ExpandNode.Operation
+	12, // 33: pemba.v1.ExpandNode.children:type_name -> pemba.v1.ExpandNode
+	13, // 34: pemba.v1.ExpandNode.subjects:type_name -> pemba.v1.ExpandSubject
+	23, // 35: pemba.v1.ExpandSubject.subject:type_name -> pemba.v1.SubjectReference
+	30, // 36: pemba.v1.ExpandSubject.caveat:type_name -> pemba.v1.Caveat
+	28, // 37: pemba.v1.ExpandSubject.expires_at:type_name -> google.protobuf.Timestamp
+	21, // 38: pemba.v1.LookupResourcesRequest.consistency:type_name -> pemba.v1.Consistency
+	23, // 39: pemba.v1.LookupResourcesRequest.subject:type_name -> pemba.v1.SubjectReference
+	24, // 40: pemba.v1.LookupResourcesRequest.context:type_name -> google.protobuf.Struct
+	25, // 41: pemba.v1.LookupResourcesRequest.contextual_relationships:type_name -> pemba.v1.Relationship
+	26, // 42: pemba.v1.LookupResourcesResponse.permissionship:type_name -> pemba.v1.Permissionship
+	21, // 43: pemba.v1.LookupSubjectsRequest.consistency:type_name -> pemba.v1.Consistency
+	22, // 44: pemba.v1.LookupSubjectsRequest.resource:type_name -> pemba.v1.ObjectReference
+	24, // 45: pemba.v1.LookupSubjectsRequest.context:type_name -> google.protobuf.Struct
+	25, // 46: pemba.v1.LookupSubjectsRequest.contextual_relationships:type_name -> pemba.v1.Relationship
+	26, // 47: pemba.v1.LookupSubjectsResponse.permissionship:type_name -> pemba.v1.Permissionship
+	21, // 48: pemba.v1.ListPermissionsRequest.consistency:type_name -> pemba.v1.Consistency
+	22, // 49: pemba.v1.ListPermissionsRequest.resource:type_name -> pemba.v1.ObjectReference
+	23, // 50: pemba.v1.ListPermissionsRequest.subject:type_name -> pemba.v1.SubjectReference
+	24, // 51: pemba.v1.ListPermissionsRequest.context:type_name -> google.protobuf.Struct
+	25, // 52: pemba.v1.ListPermissionsRequest.contextual_relationships:type_name -> pemba.v1.Relationship
+	20, // 53: pemba.v1.ListPermissionsResponse.permissions:type_name -> pemba.v1.PermissionEntry
+	26, // 54: pemba.v1.PermissionEntry.permissionship:type_name -> pemba.v1.Permissionship
+	1,  // 55: pemba.v1.PermissionService.Check:input_type -> pemba.v1.CheckRequest
+	6,  // 56: pemba.v1.PermissionService.CheckBulk:input_type -> pemba.v1.CheckBulkRequest
+	10, // 57: pemba.v1.PermissionService.Expand:input_type -> pemba.v1.ExpandRequest
+	14, // 58: pemba.v1.PermissionService.LookupResources:input_type -> pemba.v1.LookupResourcesRequest
+	16, // 59: pemba.v1.PermissionService.LookupSubjects:input_type -> pemba.v1.LookupSubjectsRequest
+	18, // 60: pemba.v1.PermissionService.ListPermissions:input_type -> pemba.v1.ListPermissionsRequest
+	2,  // 61: pemba.v1.PermissionService.Check:output_type -> pemba.v1.CheckResponse
+	8,  // 62: pemba.v1.PermissionService.CheckBulk:output_type -> pemba.v1.CheckBulkResponse
+	11, // 63: pemba.v1.PermissionService.Expand:output_type -> pemba.v1.ExpandResponse
+	15, // 64: pemba.v1.PermissionService.LookupResources:output_type -> pemba.v1.LookupResourcesResponse
+	17, // 65: pemba.v1.PermissionService.LookupSubjects:output_type -> pemba.v1.LookupSubjectsResponse
+	19, // 66: pemba.v1.PermissionService.ListPermissions:output_type -> pemba.v1.ListPermissionsResponse
+	61, // [61:67] is the sub-list for method output_type
+	55, // [55:61] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_pemba_v1_permission_service_proto_init() }

@@ -97,7 +97,8 @@ func (x *WriteSchemaRequest) GetReason() string {
 // WriteSchemaResponse reports a schema write or dry run.
 type WriteSchemaResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The revision token of the commit, or of the revision the dry run compared with.
+	// The revision token of the commit; for a dry run or a refusal, of the head revision
+	// when the comparison ran.
 	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// The change from the current schema, one line per added, removed or changed item.
 	Diff string `protobuf:"bytes,2,opt,name=diff,proto3" json:"diff,omitempty"`

@@ -1,0 +1,71 @@
+package server
+
+import (
+	"context"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
+)
+
+// ReadAuditLog returns one page of the audit trail matching a query, newest first.
+// The page token is the revision token of the last transaction returned: the next
+// page starts just before it.
+func (s *auditService) ReadAuditLog(ctx context.Context, req *pb.ReadAuditLogRequest) (*pb.ReadAuditLogResponse, error) {
+	tenant, err := tenantName(req.GetTenant())
+	if err != nil {
+		return nil, err
+	}
+	filter := datastore.TransactionFilter{Principal: req.GetPrincipal()}
+	if filter.Actor, err = optionalSubjectFromProto("actor", req.GetActor()); err != nil {
+		return nil, err
+	}
+	if filter.Resource, err = objectPatternFromProto("resource", req.GetResource()); err != nil {
+		return nil, err
+	}
+	if filter.Subject, err = objectPatternFromProto("subject", req.GetSubject()); err != nil {
+		return nil, err
+	}
+	if filter.Organization, err = objectPatternFromProto("organization", req.GetOrganization()); err != nil {
+		return nil, err
+	}
+	if ts := req.GetSince(); ts != nil {
+		if err := ts.CheckValid(); err != nil {
+			return nil, fieldErr("since", err)
+		}
+		filter.Since = ts.AsTime()
+	}
+	if ts := req.GetUntil(); ts != nil {
+		if err := ts.CheckValid(); err != nil {
+			return nil, fieldErr("until", err)
+		}
+		filter.Until = ts.AsTime()
+	}
+	if !filter.Since.IsZero() && !filter.Until.IsZero() && !filter.Since.Before(filter.Until) {
+		return nil, invalidf("since (%s) must be before until (%s)", filter.Since, filter.Until)
+	}
+	if req.GetPageToken() != "" {
+		if filter.Before, err = s.decodeToken("page_token", tenant, req.GetPageToken()); err != nil {
+			return nil, err
+		}
+	}
+	size := s.limits.pageSize(req.GetPageSize())
+	filter.Limit = size + 1 // one more tells whether another page exists
+
+	head, err := s.ds.HeadRevision(ctx, tenant)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pb.ReadAuditLogResponse{Token: s.token(tenant, head)}
+	for tx, err := range s.ds.ReadTransactions(ctx, tenant, filter) {
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		if len(out.Transactions) == size {
+			last := out.Transactions[size-1]
+			out.NextPageToken = last.GetToken()
+			break
+		}
+		out.Transactions = append(out.Transactions, transactionToProto(tx, s.token(tenant, tx.Revision)))
+	}
+	return out, nil
+}

@@ -1,0 +1,168 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
+)
+
+// importPath is the one REST route whose body is a stream of messages rather than one
+// message, so the body-size limit applies per message (by the gRPC server) instead.
+const importPath = "/v1/relationships/import"
+
+// newHTTPHandler builds the HTTP side: the REST gateway under /v1/, the OpenAPI
+// document, Prometheus metrics and a health endpoint. The gateway calls the gRPC
+// services through an in-process connection to a second gRPC server that has the
+// same services and interceptors but no TLS, so REST requests are authenticated,
+// limited, logged and counted exactly like gRPC ones.
+func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
+	conn, err := grpc.NewClient("passthrough:///pemba-gateway",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return s.internalLis.DialContext(ctx)
+		}),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connecting the REST gateway: %w", err)
+	}
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{},
+		}),
+		runtime.WithErrorHandler(s.writeHTTPError),
+	)
+	ctx := context.Background()
+	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		pb.RegisterPermissionServiceHandler,
+		pb.RegisterRelationshipServiceHandler,
+		pb.RegisterSchemaServiceHandler,
+		pb.RegisterWatchServiceHandler,
+		pb.RegisterAuditServiceHandler,
+		pb.RegisterGovernanceServiceHandler,
+		pb.RegisterTenantServiceHandler,
+	} {
+		if err := register(ctx, gw, conn); err != nil {
+			conn.Close()
+			return nil, nil, fmt.Errorf("registering a REST route: %w", err)
+		}
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(pb.OpenAPI)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", s.serveHealthz)
+	limit := int64(s.limits.MaxMessageSize)
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != importPath {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		gw.ServeHTTP(w, r)
+	}))
+	return mux, conn, nil
+}
+
+// serveHealthz answers 200 when the server is serving and its store answers, 503
+// otherwise (while shutting down, or when the store is unreachable).
+func (s *Server) serveHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	resp, err := s.health.Check(r.Context(), &healthpb.HealthCheckRequest{})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "not serving: shutting down")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.ds.HeadRevision(ctx, datastore.DefaultTenant); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "datastore unavailable: %v\n", err)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// writeHTTPError writes an error as the JSON form of pemba.v1.Error with the HTTP
+// status of its gRPC code.
+func (s *Server) writeHTTPError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	st := status.Convert(err)
+	code, msg := st.Code(), st.Message()
+	httpStatus := runtime.HTTPStatusFromCode(code)
+	if strings.Contains(msg, "http: request body too large") {
+		code, httpStatus = codes.ResourceExhausted, http.StatusRequestEntityTooLarge
+		msg = fmt.Sprintf("request body exceeds the limit of %d bytes (server flag --max-message-size)", s.limits.MaxMessageSize)
+	}
+	body, merr := m.Marshal(&pb.Error{Code: int32(code), Status: codeName(code), Message: msg})
+	if merr != nil {
+		body = []byte(`{"code":13,"status":"INTERNAL","message":"failed to encode the error"}`)
+		httpStatus = http.StatusInternalServerError
+	}
+	w.Header().Del("Trailer")
+	w.Header().Del("Transfer-Encoding")
+	w.Header().Set("Content-Type", "application/json")
+	if code == codes.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="pemba"`)
+	}
+	w.WriteHeader(httpStatus)
+	w.Write(body)
+}
+
+// codeName returns the canonical upper-case name of a gRPC code ("INVALID_ARGUMENT").
+func codeName(c codes.Code) string {
+	switch c {
+	case codes.OK:
+		return "OK"
+	case codes.Canceled:
+		return "CANCELLED"
+	case codes.Unknown:
+		return "UNKNOWN"
+	case codes.InvalidArgument:
+		return "INVALID_ARGUMENT"
+	case codes.DeadlineExceeded:
+		return "DEADLINE_EXCEEDED"
+	case codes.NotFound:
+		return "NOT_FOUND"
+	case codes.AlreadyExists:
+		return "ALREADY_EXISTS"
+	case codes.PermissionDenied:
+		return "PERMISSION_DENIED"
+	case codes.ResourceExhausted:
+		return "RESOURCE_EXHAUSTED"
+	case codes.FailedPrecondition:
+		return "FAILED_PRECONDITION"
+	case codes.Aborted:
+		return "ABORTED"
+	case codes.OutOfRange:
+		return "OUT_OF_RANGE"
+	case codes.Unimplemented:
+		return "UNIMPLEMENTED"
+	case codes.Internal:
+		return "INTERNAL"
+	case codes.Unavailable:
+		return "UNAVAILABLE"
+	case codes.DataLoss:
+		return "DATA_LOSS"
+	case codes.Unauthenticated:
+		return "UNAUTHENTICATED"
+	}
+	return c.String()
+}

@@ -1,0 +1,41 @@
+package server
+
+import (
+	"context"
+	"strings"
+
+	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
+)
+
+// Offboard removes a subject's direct relationships, everywhere or inside an
+// organisation's subtree, in one transaction.
+func (s *governanceService) Offboard(ctx context.Context, req *pb.OffboardRequest) (*pb.OffboardResponse, error) {
+	tenant, err := tenantName(req.GetTenant())
+	if err != nil {
+		return nil, err
+	}
+	subject, err := subjectFromProto("subject", req.GetSubject())
+	if err != nil {
+		return nil, err
+	}
+	if subject.Relation != "" || subject.IsWildcard() {
+		return nil, invalidf("subject %s: offboarding names one object (such as user:alice), without a relation or wildcard", subject)
+	}
+	org, err := optionalObjectFromProto("organization", req.GetOrganization())
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(req.GetReason()) == "" {
+		return nil, invalidf("reason is required: say why the subject is offboarded (it is kept in the audit trail)")
+	}
+	actor, err := optionalSubjectFromProto("actor", req.GetActor())
+	if err != nil {
+		return nil, err
+	}
+
+	res, err := s.writer.Offboard(ctx, s.writeRequest(ctx, tenant, actor, req.GetReason()), subject, org)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.OffboardResponse{Token: s.token(tenant, res.Revision), Removed: relationshipsToProto(res.Removed)}, nil
+}

@@ -1,0 +1,277 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/datastore/memory"
+	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/governance"
+	"github.com/pemba-authz/pemba/internal/tuple"
+	"github.com/pemba-authz/pemba/internal/write"
+	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
+)
+
+// Test keys. Their secrets are what clients send.
+const (
+	adminSecret    = "admin-secret-0001"
+	readerSecret   = "reader-secret-0002"
+	delegateSecret = "delegate-secret-0003"
+	tenantASecret  = "tenant-a-secret-0004"
+	tenantAdmin    = "tenant-a-admin-0005"
+)
+
+func testKeys() []Key {
+	return []Key{
+		NewKey("admin", RoleAdmin, nil, adminSecret),
+		NewKey("reader", RoleReader, nil, readerSecret),
+		NewKey("delegate", RoleDelegate, nil, delegateSecret),
+		NewKey("tenant-a-reader", RoleReader, []string{"tenant-a"}, tenantASecret),
+		NewKey("tenant-a-admin", RoleAdmin, []string{"tenant-a"}, tenantAdmin),
+	}
+}
+
+// testServer is a real server on loopback ports with a memory store, the real engine
+// and the real write path.
+type testServer struct {
+	*Server
+	ds   datastore.Datastore
+	conn *grpc.ClientConn
+	base string // http://127.0.0.1:port
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startServer starts a server; edit may change the configuration first (it gets a
+// config with test keys, a memory store, the engine and the writer).
+func startServer(t *testing.T, edit func(*Config)) *testServer {
+	t.Helper()
+	ds := memory.New(datastore.Options{})
+	eng := engine.New(ds, engine.Config{})
+	logs := &syncBuffer{}
+	cfg := Config{
+		Datastore: ds,
+		Engine:    eng,
+		Writer:    write.New(ds, eng, write.Config{}),
+		Reviewer:  governance.New(ds, eng, nil),
+		GRPCAddr:  "127.0.0.1:0",
+		HTTPAddr:  "127.0.0.1:0",
+		Keys:      testKeys(),
+		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{Server: srv, ds: cfg.Datastore, conn: conn, base: "http://" + srv.HTTPAddr(), logs: logs}
+	t.Cleanup(func() {
+		conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		cfg.Datastore.Close()
+		if os.Getenv("PEMBA_TEST_SERVER_LOGS") != "" {
+			t.Log(logs.String())
+		}
+	})
+	return ts
+}
+
+// as returns a context carrying a bearer key.
+func as(secret string) context.Context {
+	ctx := context.Background()
+	if secret == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret)
+}
+
+func (ts *testServer) permissions() pb.PermissionServiceClient {
+	return pb.NewPermissionServiceClient(ts.conn)
+}
+func (ts *testServer) relationships() pb.RelationshipServiceClient {
+	return pb.NewRelationshipServiceClient(ts.conn)
+}
+func (ts *testServer) schemas() pb.SchemaServiceClient { return pb.NewSchemaServiceClient(ts.conn) }
+func (ts *testServer) tenants() pb.TenantServiceClient { return pb.NewTenantServiceClient(ts.conn) }
+func (ts *testServer) audit() pb.AuditServiceClient    { return pb.NewAuditServiceClient(ts.conn) }
+func (ts *testServer) watch() pb.WatchServiceClient    { return pb.NewWatchServiceClient(ts.conn) }
+func (ts *testServer) governance() pb.GovernanceServiceClient {
+	return pb.NewGovernanceServiceClient(ts.conn)
+}
+
+// writeSchema writes testdata/docs.zed to a tenant as admin.
+func (ts *testServer) writeSchema(t *testing.T, tenant string) string {
+	t.Helper()
+	text, err := os.ReadFile("testdata/docs.zed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := ts.schemas().WriteSchema(as(adminSecret), &pb.WriteSchemaRequest{Tenant: tenant, Schema: string(text)})
+	if err != nil {
+		t.Fatalf("WriteSchema(%q): %v", tenant, err)
+	}
+	return resp.GetToken()
+}
+
+// touch writes relationships in text form as admin and returns the token.
+func (ts *testServer) touch(t *testing.T, tenant string, rels ...string) string {
+	t.Helper()
+	req := &pb.WriteRelationshipsRequest{Tenant: tenant}
+	for _, r := range rels {
+		req.Updates = append(req.Updates, &pb.RelationshipUpdate{
+			Operation:    pb.RelationshipUpdate_OPERATION_TOUCH,
+			Relationship: relationshipToProto(tuple.MustParse(r)),
+		})
+	}
+	resp, err := ts.relationships().WriteRelationships(as(adminSecret), req)
+	if err != nil {
+		t.Fatalf("WriteRelationships(%v): %v", rels, err)
+	}
+	return resp.GetToken()
+}
+
+// rest sends a JSON request and returns the status and the decoded body.
+func (ts *testServer) rest(t *testing.T, method, path, secret, body string) (int, map[string]any) {
+	t.Helper()
+	code, raw := ts.restRaw(t, method, path, secret, body)
+	var out map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: body is not JSON: %v\n%s", method, path, err, raw)
+		}
+	}
+	return code, out
+}
+
+func (ts *testServer) restRaw(t *testing.T, method, path, secret, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, ts.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if secret != "" {
+		req.Header.Set("Authorization", "Bearer "+secret)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, raw
+}
+
+// wantCode fails unless err has the code and its message contains every fragment.
+func wantCode(t *testing.T, err error, code codes.Code, fragments ...string) {
+	t.Helper()
+	st := status.Convert(err)
+	if st.Code() != code {
+		t.Fatalf("got %v %q, want %v", st.Code(), st.Message(), code)
+	}
+	for _, f := range fragments {
+		if !strings.Contains(st.Message(), f) {
+			t.Errorf("message %q does not contain %q", st.Message(), f)
+		}
+	}
+}
+
+// wantHTTPError fails unless a REST answer is an error with the status and gRPC code.
+func wantHTTPError(t *testing.T, gotStatus int, body map[string]any, wantStatus int, code codes.Code, fragments ...string) {
+	t.Helper()
+	if gotStatus != wantStatus {
+		t.Fatalf("HTTP status %d, want %d (body %v)", gotStatus, wantStatus, body)
+	}
+	if got, _ := body["code"].(float64); int(got) != int(code) {
+		t.Errorf("body code %v, want %d (%v)", body["code"], code, body)
+	}
+	if body["status"] != codeName(code) {
+		t.Errorf("body status %v, want %s", body["status"], codeName(code))
+	}
+	msg, _ := body["message"].(string)
+	for _, f := range fragments {
+		if !strings.Contains(msg, f) {
+			t.Errorf("message %q does not contain %q", msg, f)
+		}
+	}
+}
+
+func checkReq(tenant, resource, permission, subject string) *pb.CheckRequest {
+	res, err := tuple.ParseObject(resource)
+	if err != nil {
+		panic(err)
+	}
+	sub, err := tuple.ParseSubject(subject)
+	if err != nil {
+		panic(err)
+	}
+	return &pb.CheckRequest{
+		Tenant:      tenant,
+		Resource:    objectToProto(res),
+		Permission:  permission,
+		Subject:     subjectToProto(sub),
+		Consistency: &pb.Consistency{Requirement: &pb.Consistency_FullyConsistent{FullyConsistent: true}},
+	}
+}
+
+func metadataCtx(header string) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", header)
+}
+
+func metadataCtxIncoming(header string) context.Context {
+	return metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", header))
+}
+
+func mustParse(s string) tuple.Relationship { return tuple.MustParse(s) }
+
+func contextWithCancel(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithCancel(parent)
+}

@@ -1,0 +1,41 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the server's Prometheus metrics, per RPC and status code.
+type metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	inFlight *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pemba_grpc_requests_total",
+			Help: "RPCs handled, by method (e.g. pemba.v1.PermissionService/Check), status code and transport (grpc or rest).",
+		}, []string{"method", "code", "transport"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pemba_grpc_request_duration_seconds",
+			Help:    "RPC latency, by method, status code and transport.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"method", "code", "transport"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pemba_grpc_requests_in_flight",
+			Help: "RPCs being handled, by method and transport.",
+		}, []string{"method", "transport"}),
+	}
+	reg.MustRegister(m.requests, m.latency, m.inFlight)
+	return m
+}
+
+// NewRegistry returns a metrics registry with the Go runtime and process collectors,
+// for Config.Registry (add the engine's collector to it).
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}

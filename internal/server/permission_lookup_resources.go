@@ -1,0 +1,64 @@
+package server
+
+import (
+	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/tuple"
+	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
+)
+
+// LookupResources streams the resources of a type the subject has a permission on,
+// at most one page (limit, or the server's page limit) per call; each result carries
+// the cursor that resumes after it.
+func (s *permissionService) LookupResources(req *pb.LookupResourcesRequest, stream pb.PermissionService_LookupResourcesServer) error {
+	ctx := stream.Context()
+	tenant, err := tenantName(req.GetTenant())
+	if err != nil {
+		return err
+	}
+	if err := tuple.ValidateTypeName("resource_type", req.GetResourceType()); err != nil {
+		return fieldErr("resource_type", err)
+	}
+	if err := relationNameFromProto("permission", req.GetPermission()); err != nil {
+		return err
+	}
+	subject, err := subjectFromProto("subject", req.GetSubject())
+	if err != nil {
+		return err
+	}
+	contextual, err := relationshipsFromProto("contextual_relationships", req.GetContextualRelationships())
+	if err != nil {
+		return err
+	}
+	rev, err := s.readRevision(ctx, tenant, req.GetConsistency())
+	if err != nil {
+		return err
+	}
+
+	token := s.token(tenant, rev)
+	results := s.engine.LookupResources(ctx, engine.LookupResourcesRequest{
+		Tenant:       tenant,
+		Revision:     rev,
+		ResourceType: req.GetResourceType(),
+		Permission:   req.GetPermission(),
+		Subject:      subject,
+		Context:      contextFromProto(req.GetContext()),
+		Contextual:   contextual,
+		Limit:        s.limits.pageSize(req.GetLimit()),
+		Cursor:       req.GetCursor(),
+	})
+	for r, err := range results {
+		if err != nil {
+			return toStatus(err)
+		}
+		if err := stream.Send(&pb.LookupResourcesResponse{
+			Token:          token,
+			ResourceId:     r.ResourceID,
+			Permissionship: permissionshipToProto(r.Permissionship),
+			MissingContext: r.MissingContext,
+			Cursor:         r.Cursor,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

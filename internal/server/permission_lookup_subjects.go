@@ -1,0 +1,74 @@
+package server
+
+import (
+	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/tuple"
+	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
+)
+
+// LookupSubjects streams the subjects of a type that have a permission on a resource,
+// at most one page per call; each result carries the cursor that resumes after it.
+func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream pb.PermissionService_LookupSubjectsServer) error {
+	ctx := stream.Context()
+	tenant, err := tenantName(req.GetTenant())
+	if err != nil {
+		return err
+	}
+	resource, err := objectFromProto("resource", req.GetResource())
+	if err != nil {
+		return err
+	}
+	if err := relationNameFromProto("permission", req.GetPermission()); err != nil {
+		return err
+	}
+	if err := tuple.ValidateTypeName("subject_type", req.GetSubjectType()); err != nil {
+		return fieldErr("subject_type", err)
+	}
+	subjectRelation := req.GetSubjectRelation()
+	if subjectRelation == tuple.Ellipsis {
+		subjectRelation = ""
+	}
+	if subjectRelation != "" {
+		if err := relationNameFromProto("subject_relation", subjectRelation); err != nil {
+			return err
+		}
+	}
+	contextual, err := relationshipsFromProto("contextual_relationships", req.GetContextualRelationships())
+	if err != nil {
+		return err
+	}
+	rev, err := s.readRevision(ctx, tenant, req.GetConsistency())
+	if err != nil {
+		return err
+	}
+
+	token := s.token(tenant, rev)
+	results := s.engine.LookupSubjects(ctx, engine.LookupSubjectsRequest{
+		Tenant:          tenant,
+		Revision:        rev,
+		Resource:        resource,
+		Permission:      req.GetPermission(),
+		SubjectType:     req.GetSubjectType(),
+		SubjectRelation: subjectRelation,
+		Context:         contextFromProto(req.GetContext()),
+		Contextual:      contextual,
+		Limit:           s.limits.pageSize(req.GetLimit()),
+		Cursor:          req.GetCursor(),
+	})
+	for r, err := range results {
+		if err != nil {
+			return toStatus(err)
+		}
+		if err := stream.Send(&pb.LookupSubjectsResponse{
+			Token:              token,
+			SubjectId:          r.SubjectID,
+			Permissionship:     permissionshipToProto(r.Permissionship),
+			MissingContext:     r.MissingContext,
+			ExcludedSubjectIds: r.Excluded,
+			Cursor:             r.Cursor,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
