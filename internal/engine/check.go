@@ -2,7 +2,8 @@ package engine
 
 import (
 	"context"
-	"fmt"
+	"iter"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,6 +114,19 @@ func (c *checker) record(err error) {
 
 func (c *checker) stats() CheckStats {
 	return CheckStats{Dispatches: int(c.dispatches.Load()), CacheHits: int(c.hits.Load()), MaxDepth: int(c.maxDepth.Load())}
+}
+
+// query reads relationships and feeds the read's latency to the fan-out decision.
+func (c *checker) query(ctx context.Context, f datastore.RelationshipFilter) iter.Seq2[tuple.Relationship, error] {
+	return func(yield func(tuple.Relationship, error) bool) {
+		start := time.Now()
+		defer func() { c.e.observeRead(time.Since(start)) }()
+		for r, err := range c.reader.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
+			if !yield(r, err) {
+				return
+			}
+		}
+	}
 }
 
 // pathNode is one node on an evaluation path: the relation or permission of one
@@ -296,7 +310,11 @@ func (c *checker) flightKey(typ, rel string, ids []string) string {
 	}
 	b := make([]byte, 0, n)
 	b = append(b, c.tenant...)
-	b = fmt.Appendf(b, "\x00%d\x00%d\x00", c.epoch, c.rev)
+	b = append(b, 0)
+	b = strconv.AppendUint(b, c.epoch, 10)
+	b = append(b, 0)
+	b = strconv.AppendUint(b, uint64(c.rev), 10)
+	b = append(b, 0)
 	b = append(b, typ...)
 	b = append(b, 0)
 	b = append(b, rel...)
@@ -319,7 +337,10 @@ func (c *checker) flightKey(typ, rel string, ids []string) string {
 // evaluate computes rel for a batch of distinct objects of type def, whose parents'
 // paths are given, then records the answers that can be cached.
 func (c *checker) evaluate(ctx context.Context, def *schema.Definition, rel *schema.Relation, ids []string, parents []*pathNode, depth int) []result {
-	start := time.Now()
+	var start time.Time
+	if c.explain {
+		start = time.Now()
+	}
 	paths := make([]*pathNode, len(ids))
 	for i, id := range ids {
 		paths[i] = &pathNode{parent: parents[i], typ: def.Name, id: id, rel: rel.Name, depth: depth}
@@ -331,7 +352,10 @@ func (c *checker) evaluate(ctx context.Context, def *schema.Definition, rel *sch
 	} else {
 		rs = c.evalExpr(ctx, b, rel.Expr)
 	}
-	elapsed := time.Since(start)
+	var elapsed time.Duration
+	if c.explain {
+		elapsed = time.Since(start)
+	}
 	cancelled := ctx.Err() != nil
 	for i := range rs {
 		r := &rs[i]
@@ -398,6 +422,9 @@ func (b batch) subset(idx []int) batch {
 // tryAcquire takes a goroutine slot if one is free. It never waits: a recursive step
 // that waited for a slot held by its own ancestors would deadlock.
 func (c *checker) tryAcquire() bool {
+	if !c.e.fanOut() {
+		return false
+	}
 	select {
 	case c.slots <- struct{}{}:
 		return true

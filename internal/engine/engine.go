@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -26,6 +27,9 @@ const (
 	DefaultMaxContextualRelationships = 1000
 	// DefaultSchemaCacheSize is how many compiled schemas the engine keeps.
 	DefaultSchemaCacheSize = 128
+	// DefaultParallelReadLatency is the mean store read latency from which requests
+	// fan out to goroutines.
+	DefaultParallelReadLatency = 50 * time.Microsecond
 )
 
 // Config tunes an Engine. The zero value means every documented default.
@@ -47,6 +51,12 @@ type Config struct {
 	MaxContextualRelationships int
 	// SchemaCacheSize is how many compiled schemas are kept. Default 128.
 	SchemaCacheSize int
+	// ParallelReadLatency decides when fanning out pays: a request's sub-problems go to
+	// extra goroutines only while the engine's running mean latency of store reads is
+	// at least this. Below it (a memory store, an in-memory index) everything runs
+	// inline, because starting a goroutine costs more than the read it would overlap.
+	// Default 50µs; a negative value always fans out (up to MaxConcurrency).
+	ParallelReadLatency time.Duration
 	// Now is the clock used to drop expired contextual relationships and to expire
 	// cached results that depended on expiring relationships. It should be the clock
 	// the datastore uses (datastore.Options.Now). Default time.Now.
@@ -66,6 +76,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxContextualRelationships <= 0 {
 		c.MaxContextualRelationships = DefaultMaxContextualRelationships
+	}
+	if c.ParallelReadLatency == 0 {
+		c.ParallelReadLatency = DefaultParallelReadLatency
 	}
 	if c.SchemaCacheSize <= 0 {
 		c.SchemaCacheSize = DefaultSchemaCacheSize
@@ -95,6 +108,20 @@ type Engine struct {
 
 	mu     sync.RWMutex
 	epochs map[string]uint64 // tenant → incarnation, bumped by ForgetTenant
+
+	// readLatency is a running mean of store read latency, in nanoseconds.
+	readLatency atomic.Int64
+}
+
+// observeRead folds one store read's latency into the running mean.
+func (e *Engine) observeRead(d time.Duration) {
+	old := e.readLatency.Load()
+	e.readLatency.Store(old + (int64(d)-old)/16)
+}
+
+// fanOut reports whether sub-problems should go to extra goroutines.
+func (e *Engine) fanOut() bool {
+	return e.cfg.ParallelReadLatency < 0 || time.Duration(e.readLatency.Load()) >= e.cfg.ParallelReadLatency
 }
 
 type schemaKey struct {

@@ -112,7 +112,7 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 			ResourceType: b.def.Name, ResourceIDs: b.ids, Relation: b.rel.Name,
 			Subject: &datastore.SubjectFilter{Type: s.Type, IDs: subjIDs, Relations: []string{s.Relation}},
 		}
-		for rel, err := range c.reader.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
+		for rel, err := range c.query(ctx, f) {
 			if err != nil {
 				for i := range res {
 					res[i] = or(res[i], errResult(err))
@@ -160,7 +160,7 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 				ResourceType: b.def.Name, ResourceIDs: open, Relation: b.rel.Name,
 				Subject: &datastore.SubjectFilter{Type: typ, Relations: setRels[typ]},
 			}
-			for rel, err := range c.reader.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
+			for rel, err := range c.query(ctx, f) {
 				if err != nil {
 					for i := range res {
 						res[i] = or(res[i], errResult(err))
@@ -440,7 +440,7 @@ func (c *checker) evalArrow(ctx context.Context, b batch, a *schema.Arrow) []res
 	}
 	var groups []*childGroup
 	f := datastore.RelationshipFilter{ResourceType: b.def.Name, ResourceIDs: b.ids, Relation: a.Tupleset}
-	for rel, err := range c.reader.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
+	for rel, err := range c.query(ctx, f) {
 		if err != nil {
 			for i := range res {
 				res[i] = combineUndecided(res[i], errResult(err))

@@ -57,6 +57,11 @@ func newFixtureConfig(t testing.TB, cfg Config, schemaText string, rels ...strin
 	if cfg.Now == nil {
 		cfg.Now = clk.Now
 	}
+	if cfg.ParallelReadLatency == 0 {
+		// The memory store is fast enough that the engine would run everything
+		// inline; tests fan out so the concurrent paths are exercised.
+		cfg.ParallelReadLatency = -1
+	}
 	f := &fixture{t: t, ds: ds, e: New(ds, cfg), clock: clk}
 	rev, err := ds.ReadWriteTx(context.Background(), datastore.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
 		return tx.WriteSchema(ctx, schemaText)
