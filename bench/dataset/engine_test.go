@@ -89,9 +89,9 @@ func TestOracleAgreesWithEngine(t *testing.T) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			m := MustModel(smallParams(seed))
 			e, rev := loadEngine(t, m)
-			n := 3000
+			n := 2000
 			if testing.Short() {
-				n = 500
+				n = 300
 			}
 			compareChecks(t, e, rev, "mix", m.RandomChecks(seed, n))
 			for _, level := range []int{2, 8, 16} {
@@ -110,7 +110,7 @@ func TestOracleExhaustiveTree(t *testing.T) {
 	e, rev := loadEngine(t, m)
 	r := m.Rand(99)
 	var qs []CheckQuery
-	for range 4 {
+	for range 3 {
 		u := m.RandomUser(r)
 		for _, ip := range []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.AddrFrom4([4]byte{10, byte(u.Org.T % 250), 9, 9})} {
 			ev := m.Evaluator(m.Profile(u), ip)
