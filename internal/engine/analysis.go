@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"strings"
 	"sync"
 
@@ -30,6 +31,51 @@ type compiledSchema struct {
 
 	exprText sync.Map // relKey → string
 	reach    sync.Map // reachKey → bool
+	plans    sync.Map // reachKey → *plan
+}
+
+// plan is how a relation is read for one kind of subject: whether relationships can
+// name the subject directly or through its type's wildcard, and which subject sets
+// (grouped by type, one store query each) can lead to it.
+type plan struct {
+	direct, wildcard bool
+	sets             []setGroup
+}
+
+type setGroup struct {
+	typ  string
+	rels []string
+}
+
+// relationPlan returns the plan for reading relation rel when looking for a subject
+// of type subjType with relation subjRel ("" for objects).
+func (cs *compiledSchema) relationPlan(rel *schema.Relation, subjType, subjRel string) *plan {
+	key := reachKey{relKey{rel.Definition, rel.Name}, subjType, subjRel}
+	if p, ok := cs.plans.Load(key); ok {
+		return p.(*plan)
+	}
+	p := &plan{}
+	for _, a := range rel.AllowedSubjects {
+		switch {
+		case a.Type == subjType && a.Wildcard:
+			p.wildcard = p.wildcard || subjRel == ""
+		case a.Type == subjType && a.Relation == subjRel:
+			p.direct = true
+		}
+		if a.Wildcard || a.Relation == "" || !cs.canReach(relKey{a.Type, a.Relation}, subjType, subjRel) {
+			continue
+		}
+		i := slices.IndexFunc(p.sets, func(g setGroup) bool { return g.typ == a.Type })
+		if i < 0 {
+			p.sets = append(p.sets, setGroup{typ: a.Type})
+			i = len(p.sets) - 1
+		}
+		if !slices.Contains(p.sets[i].rels, a.Relation) {
+			p.sets[i].rels = append(p.sets[i].rels, a.Relation)
+		}
+	}
+	cs.plans.Store(key, p)
+	return p
 }
 
 func newCompiledSchema(s *schema.Schema) *compiledSchema {

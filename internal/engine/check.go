@@ -66,6 +66,10 @@ type checker struct {
 	explain bool
 	now     time.Time
 	slots   chan struct{} // extra goroutines this request may run
+	// subjectIDs is {subject id, "*"} and subjectRels {subject relation}: the subject
+	// filter of direct reads, built once.
+	subjectIDs  []string
+	subjectRels []string
 
 	dispatches, hits, maxDepth atomic.Int64
 }
@@ -89,7 +93,9 @@ func (e *Engine) newChecker(ctx context.Context, q query) (*checker, error) {
 		subject: q.subject, context: q.context,
 		ctxFP: contextFingerprint(cs, q.context), relFP: contextualFingerprint(q.contextual),
 		explain: q.explain, now: now,
-		slots: make(chan struct{}, e.cfg.MaxConcurrency-1),
+		slots:       make(chan struct{}, e.cfg.MaxConcurrency-1),
+		subjectIDs:  []string{q.subject.ID, tuple.Wildcard},
+		subjectRels: []string{q.subject.Relation},
 	}, nil
 }
 
@@ -270,7 +276,9 @@ func (c *checker) evaluateRound(ctx context.Context, def *schema.Definition, rel
 // flight in other requests when that is safe: only for relations that cannot meet
 // cycles (so the answer does not depend on the path) and without explanations.
 func (c *checker) evaluateShared(ctx context.Context, def *schema.Definition, rel *schema.Relation, ids []string, parents []*pathNode, depth int) []result {
-	if c.explain || c.cs.recursive[relKey{def.Name, rel.Name}] {
+	// Sharing costs a key and a lock; it pays when reads are slow (the same signal
+	// that decides fan-out), not when a memory-speed store answers faster.
+	if c.explain || !c.e.fanOut() || c.cs.recursive[relKey{def.Name, rel.Name}] {
 		return c.evaluate(ctx, def, rel, ids, parents, depth)
 	}
 	// Waiting here cannot deadlock: the relation is not on a cycle of the schema, so

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
@@ -89,28 +88,18 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 	index := indexOf(b.ids)
 	s := c.subject
 
-	direct, wildcard := false, false
-	for _, a := range b.rel.AllowedSubjects {
-		if a.Type != s.Type {
-			continue
+	plan := c.cs.relationPlan(b.rel, s.Type, s.Relation)
+	if plan.direct || plan.wildcard {
+		subjIDs := c.subjectIDs[:1]
+		if plan.wildcard {
+			subjIDs = c.subjectIDs
 		}
-		if a.Wildcard {
-			wildcard = wildcard || s.Relation == ""
-		} else if a.Relation == s.Relation {
-			direct = true
-		}
-	}
-	if direct || wildcard {
-		subjIDs := make([]string, 0, 2)
-		if direct {
-			subjIDs = append(subjIDs, s.ID)
-		}
-		if wildcard && s.ID != tuple.Wildcard {
-			subjIDs = append(subjIDs, tuple.Wildcard)
+		if !plan.direct {
+			subjIDs = c.subjectIDs[1:]
 		}
 		f := datastore.RelationshipFilter{
 			ResourceType: b.def.Name, ResourceIDs: b.ids, Relation: b.rel.Name,
-			Subject: &datastore.SubjectFilter{Type: s.Type, IDs: subjIDs, Relations: []string{s.Relation}},
+			Subject: &datastore.SubjectFilter{Type: s.Type, IDs: subjIDs, Relations: c.subjectRels},
 		}
 		for rel, err := range c.query(ctx, f) {
 			if err != nil {
@@ -132,21 +121,8 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 	}
 
 	// Subject sets, for the objects not yet granted.
-	var setTypes []string
-	setRels := map[string][]string{}
-	for _, a := range b.rel.AllowedSubjects {
-		if a.Wildcard || a.Relation == "" || !c.cs.canReach(relKey{a.Type, a.Relation}, s.Type, s.Relation) {
-			continue
-		}
-		if _, ok := setRels[a.Type]; !ok {
-			setTypes = append(setTypes, a.Type)
-		}
-		if !slices.Contains(setRels[a.Type], a.Relation) {
-			setRels[a.Type] = append(setRels[a.Type], a.Relation)
-		}
-	}
 	var open []string
-	if len(setTypes) > 0 {
+	if len(plan.sets) > 0 {
 		for i, id := range b.ids {
 			if !res[i].yes() {
 				open = append(open, id)
@@ -155,10 +131,10 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 	}
 	if len(open) > 0 {
 		var groups []*childGroup
-		for _, typ := range setTypes {
+		for _, set := range plan.sets {
 			f := datastore.RelationshipFilter{
 				ResourceType: b.def.Name, ResourceIDs: open, Relation: b.rel.Name,
-				Subject: &datastore.SubjectFilter{Type: typ, Relations: setRels[typ]},
+				Subject: &datastore.SubjectFilter{Type: set.typ, Relations: set.rels},
 			}
 			for rel, err := range c.query(ctx, f) {
 				if err != nil {
