@@ -15,7 +15,7 @@ func tenantName(t string) (string, error) {
 		return datastore.DefaultTenant, nil
 	}
 	if err := datastore.ValidateTenantName(t); err != nil {
-		return "", fieldErr("tenant", err)
+		return "", invalidErr(err)
 	}
 	return t, nil
 }

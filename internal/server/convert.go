@@ -23,11 +23,11 @@ func objectFromProto(field string, o *pb.ObjectReference) (tuple.ObjectRef, erro
 		return tuple.ObjectRef{}, invalidf("%s is required", field)
 	}
 	ref := tuple.ObjectRef{Type: o.GetType(), ID: o.GetId()}
-	if err := tuple.ValidateTypeName("type", ref.Type); err != nil {
-		return tuple.ObjectRef{}, fieldErr(field+".type", err)
+	if err := tuple.ValidateTypeName(field+".type", ref.Type); err != nil {
+		return tuple.ObjectRef{}, invalidErr(err)
 	}
-	if err := tuple.ValidateObjectID("id", ref.ID); err != nil {
-		return tuple.ObjectRef{}, fieldErr(field+".id", err)
+	if err := tuple.ValidateObjectID(field+".id", ref.ID); err != nil {
+		return tuple.ObjectRef{}, invalidErr(err)
 	}
 	return ref, nil
 }
@@ -38,12 +38,12 @@ func objectPatternFromProto(field string, o *pb.ObjectReference) (*tuple.ObjectR
 	if o == nil {
 		return nil, nil
 	}
-	if err := tuple.ValidateTypeName("type", o.GetType()); err != nil {
-		return nil, fieldErr(field+".type", err)
+	if err := tuple.ValidateTypeName(field+".type", o.GetType()); err != nil {
+		return nil, invalidErr(err)
 	}
 	if o.GetId() != "" {
-		if err := tuple.ValidateObjectID("id", o.GetId()); err != nil {
-			return nil, fieldErr(field+".id", err)
+		if err := tuple.ValidateObjectID(field+".id", o.GetId()); err != nil {
+			return nil, invalidErr(err)
 		}
 	}
 	return &tuple.ObjectRef{Type: o.GetType(), ID: o.GetId()}, nil
@@ -57,8 +57,8 @@ func subjectFromProto(field string, s *pb.SubjectReference) (tuple.SubjectRef, e
 	if ref.Relation == tuple.Ellipsis {
 		ref.Relation = ""
 	}
-	if err := tuple.ValidateTypeName("type", ref.Type); err != nil {
-		return tuple.SubjectRef{}, fieldErr(field+".type", err)
+	if err := tuple.ValidateTypeName(field+".type", ref.Type); err != nil {
+		return tuple.SubjectRef{}, invalidErr(err)
 	}
 	if ref.ID == tuple.Wildcard {
 		if ref.Relation != "" {
@@ -66,12 +66,12 @@ func subjectFromProto(field string, s *pb.SubjectReference) (tuple.SubjectRef, e
 		}
 		return ref, nil
 	}
-	if err := tuple.ValidateObjectID("id", ref.ID); err != nil {
-		return tuple.SubjectRef{}, fieldErr(field+".id", err)
+	if err := tuple.ValidateObjectID(field+".id", ref.ID); err != nil {
+		return tuple.SubjectRef{}, invalidErr(err)
 	}
 	if ref.Relation != "" {
-		if err := tuple.ValidateRelationName("relation", ref.Relation); err != nil {
-			return tuple.SubjectRef{}, fieldErr(field+".relation", err)
+		if err := tuple.ValidateRelationName(field+".relation", ref.Relation); err != nil {
+			return tuple.SubjectRef{}, invalidErr(err)
 		}
 	}
 	return ref, nil
@@ -91,7 +91,7 @@ func optionalSubjectFromProto(field string, s *pb.SubjectReference) (*tuple.Subj
 
 func relationNameFromProto(field, name string) error {
 	if err := tuple.ValidateRelationName(field, name); err != nil {
-		return fieldErr(field, err)
+		return invalidErr(err)
 	}
 	return nil
 }
@@ -113,8 +113,8 @@ func relationshipFromProto(field string, r *pb.Relationship) (tuple.Relationship
 	}
 	rel := tuple.Relationship{Resource: res, Relation: r.GetRelation(), Subject: sub}
 	if c := r.GetCaveat(); c != nil {
-		if err := tuple.ValidateCaveatName("name", c.GetName()); err != nil {
-			return tuple.Relationship{}, fieldErr(field+".caveat.name", err)
+		if err := tuple.ValidateCaveatName(field+".caveat.name", c.GetName()); err != nil {
+			return tuple.Relationship{}, invalidErr(err)
 		}
 		rel.Caveat = &tuple.Caveat{Name: c.GetName(), Context: contextFromProto(c.GetContext())}
 	}
@@ -254,12 +254,12 @@ func filterFromProto(field string, f *pb.RelationshipFilter) (datastore.Relation
 		ResourceIDPrefix: f.GetResourceIdPrefix(),
 		Relation:         f.GetRelation(),
 	}
-	if err := tuple.ValidateTypeName("resource_type", out.ResourceType); err != nil {
-		return out, fieldErr(field+".resource_type", err)
+	if err := tuple.ValidateTypeName(field+".resource_type", out.ResourceType); err != nil {
+		return out, invalidErr(err)
 	}
 	for i, id := range out.ResourceIDs {
-		if err := tuple.ValidateObjectID("id", id); err != nil {
-			return out, fieldErr(fmt.Sprintf("%s.resource_ids[%d]", field, i), err)
+		if err := tuple.ValidateObjectID(fmt.Sprintf("%s.resource_ids[%d]", field, i), id); err != nil {
+			return out, invalidErr(err)
 		}
 	}
 	if out.Relation != "" {
@@ -279,15 +279,15 @@ func filterFromProto(field string, f *pb.RelationshipFilter) (datastore.Relation
 
 func subjectFilterFromProto(field string, sf *pb.SubjectFilter) (*datastore.SubjectFilter, error) {
 	out := &datastore.SubjectFilter{Type: sf.GetType(), IDs: sf.GetIds()}
-	if err := tuple.ValidateTypeName("type", out.Type); err != nil {
-		return nil, fieldErr(field+".type", err)
+	if err := tuple.ValidateTypeName(field+".type", out.Type); err != nil {
+		return nil, invalidErr(err)
 	}
 	for i, id := range out.IDs {
 		if id == tuple.Wildcard {
 			continue
 		}
-		if err := tuple.ValidateObjectID("id", id); err != nil {
-			return nil, fieldErr(fmt.Sprintf("%s.ids[%d]", field, i), err)
+		if err := tuple.ValidateObjectID(fmt.Sprintf("%s.ids[%d]", field, i), id); err != nil {
+			return nil, invalidErr(err)
 		}
 	}
 	for i, r := range sf.GetRelations() {

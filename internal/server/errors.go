@@ -102,6 +102,12 @@ func invalidf(format string, args ...any) error {
 	return &apiError{code: codes.InvalidArgument, msg: fmt.Sprintf(format, args...)}
 }
 
+// invalidErr makes a validation error that already names its field
+// (a *tuple.ValidationError built with the field path) INVALID_ARGUMENT.
+func invalidErr(err error) error {
+	return &apiError{code: codes.InvalidArgument, msg: err.Error()}
+}
+
 // fieldErr prefixes an error from a validation function with the field it concerns and
 // makes it INVALID_ARGUMENT.
 func fieldErr(field string, err error) error {

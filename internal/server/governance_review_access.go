@@ -30,8 +30,8 @@ func (s *governanceService) ReviewAccess(ctx context.Context, req *pb.ReviewAcce
 		return nil, err
 	}
 	for i, t := range req.GetResourceTypes() {
-		if err := tuple.ValidateTypeName("type", t); err != nil {
-			return nil, fieldErr(fmt.Sprintf("resource_types[%d]", i), err)
+		if err := tuple.ValidateTypeName(fmt.Sprintf("resource_types[%d]", i), t); err != nil {
+			return nil, invalidErr(err)
 		}
 	}
 	for i, p := range req.GetPermissions() {

@@ -16,7 +16,7 @@ func (s *permissionService) LookupResources(req *pb.LookupResourcesRequest, stre
 		return err
 	}
 	if err := tuple.ValidateTypeName("resource_type", req.GetResourceType()); err != nil {
-		return fieldErr("resource_type", err)
+		return invalidErr(err)
 	}
 	if err := relationNameFromProto("permission", req.GetPermission()); err != nil {
 		return err

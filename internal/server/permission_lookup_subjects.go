@@ -22,7 +22,7 @@ func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream
 		return err
 	}
 	if err := tuple.ValidateTypeName("subject_type", req.GetSubjectType()); err != nil {
-		return fieldErr("subject_type", err)
+		return invalidErr(err)
 	}
 	subjectRelation := req.GetSubjectRelation()
 	if subjectRelation == tuple.Ellipsis {
