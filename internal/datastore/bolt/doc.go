@@ -1,0 +1,60 @@
+// Package bolt is Pemba's embedded datastore: one go.etcd.io/bbolt file
+// (<dir>/pemba.db) that `pemba serve` uses unless told otherwise.
+//
+// # Durability and locking
+//
+// Every write transaction is one bbolt write transaction, fsynced before ReadWriteTx
+// returns, so an acknowledged write survives a crash and a half-applied transaction is
+// never visible. bbolt takes an exclusive flock on the file; a second process opening
+// the same directory fails after Options.LockTimeout (default 1s) with "datastore at
+// <dir> is in use by another process" instead of waiting or corrupting the file.
+//
+// # Transactions
+//
+// Writers are serialised per tenant by a mutex, so a transaction's snapshot is the
+// current state while fn runs. fn reads through short bbolt read transactions (never
+// held while the caller's code runs) and buffers its writes in memory; the commit
+// applies them in a single bbolt write transaction and then publishes the new head.
+// Readers never hold a read transaction while yielding: queries read at most 512 index
+// entries per read transaction and resume from the next key. This keeps bbolt's rule
+// that a read transaction must not be open while a write transaction in the same
+// goroutine needs to remap the file, and lets callers write or nest queries inside a
+// loop over results.
+//
+// # Key layout
+//
+// Every key of the tenant-owned buckets starts with the tenant's 4-byte id (assigned
+// from a counter and never reused, so a re-created tenant never sees old rows). Names
+// and ids inside keys end with a 0 byte, which no valid name or id contains, so byte
+// order is field-by-field string order. Revisions are 8-byte big-endian; times are 12
+// bytes (seconds since 1970 with the sign bit flipped, then nanoseconds).
+//
+//	meta     "format" → layout version, "id" → UniqueID, "next_tenant" → next tenant id
+//	tenants  name → id, created, head, oldest readable revision, audit count, last commit
+//	dropped  tenant id → ∅                  deleted tenants whose rows are still being removed
+//	rels     T | rtype rid rel stype sid srel | created → deleted (uvarint, 0 = live) | extras
+//	rrels    T | stype sid srel rtype rid rel | created → same value as rels
+//	dead     T | deleted | rtype … srel | created → ∅   versions to collect, by deleting revision
+//	expiry   T | expires | rtype … srel | created → ∅   versions to collect, by expiry
+//	log      T | revision → commit time, metadata, schema flag, changes (the audit trail)
+//	times    T | revision → commit time         kept apart from log: audit retention differs
+//	schemas  T | revision → schema text
+//	counts   T | resource type → live relationships (int64)
+//
+// extras are a flag byte, the expiry, the caveat name and its context as JSON.
+//
+// A relationship is stored as versions: the version written at revision C is visible
+// to readers at revisions R with C <= R < deleted and, at every revision, only until
+// its expiry. rels answers forward queries in tuple.Key order; rrels answers reverse
+// queries in subject order. A write marks the live version deleted in both indexes
+// and inserts a new one; rewriting an identical relationship writes nothing.
+//
+// # Garbage collection
+//
+// GarbageCollect makes the newest revision committed at or before now−GCWindow the
+// oldest readable one (older revisions get a TooOld RevisionError), removes the
+// versions the dead index lists at or before it and the versions the expiry index
+// lists as expired, drops schemas superseded before it, and, when AuditRetention is
+// set, log records older than the retention. Audit records are kept forever by
+// default. Every step runs in bounded batches between writers.
+package bolt
