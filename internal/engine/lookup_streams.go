@@ -75,23 +75,29 @@ func (s *sliceStream) next(context.Context) (cand, bool, error) {
 
 // reverseStream yields the resources of one type that one subject stands in one
 // relation to, reading the store's reverse index a page at a time (so memory stays at
-// one page) in resource-id order. Caveats on the relationships are evaluated: false
-// drops the resource, unknown makes it a tagCheck candidate.
+// one page) in resource-id order. Pages start small and double, because a lookup may
+// hold one such stream per intermediate object. Caveats on the relationships are
+// evaluated as they are read: false drops the resource, unknown makes it a tagCheck
+// candidate.
 type reverseStream struct {
 	c       *checker
 	subject tuple.SubjectRef
 	resType string
 	rel     string
 	base    tag // the subject's own certainty
-	page    int
+	page    int // the next page's size
+	maxPage int
 	after   *tuple.Key
-	buf     []tuple.Relationship
+	buf     []cand
 	pos     int
 	done    bool
 }
 
+// firstReversePage is the size of a reverse stream's first read.
+const firstReversePage = 32
+
 func newReverseStream(c *checker, subject tuple.SubjectRef, resType, rel string, base tag, after string, page int) *reverseStream {
-	s := &reverseStream{c: c, subject: subject, resType: resType, rel: rel, base: base, page: page}
+	s := &reverseStream{c: c, subject: subject, resType: resType, rel: rel, base: base, page: min(page, firstReversePage), maxPage: page}
 	if after != "" {
 		// The key of "resType:after#rel@subject": the reverse order puts every
 		// relationship of this subject on a later resource id after it.
@@ -105,43 +111,54 @@ func newReverseStream(c *checker, subject tuple.SubjectRef, resType, rel string,
 
 func (s *reverseStream) next(ctx context.Context) (cand, bool, error) {
 	for {
-		for s.pos < len(s.buf) {
-			r := s.buf[s.pos]
+		if s.pos < len(s.buf) {
+			c := s.buf[s.pos]
 			s.pos++
-			t := s.base
-			if r.Caveat != nil {
-				res := s.c.caveatResult(r)
-				switch {
-				case res.err != nil:
-					return cand{}, false, res.err
-				case res.no():
-					continue
-				case res.cond():
-					t = tagCheck
-				}
-			}
-			return cand{id: r.Resource.ID, tag: t}, true, nil
+			return c, true, nil
 		}
 		if s.done {
 			return cand{}, false, nil
 		}
-		s.buf, s.pos = s.buf[:0], 0
-		sf := datastore.SubjectFilter{Type: s.subject.Type, IDs: []string{s.subject.ID}, Relations: []string{s.subject.Relation}}
-		opts := datastore.ReverseQueryOptions{ResourceType: s.resType, Relation: s.rel, Limit: s.page, After: s.after}
-		for r, err := range s.c.reader.ReverseQueryRelationships(ctx, sf, opts) {
-			if err != nil {
-				return cand{}, false, err
-			}
-			s.buf = append(s.buf, r)
-		}
-		if len(s.buf) < s.page {
-			s.done = true
-		}
-		if len(s.buf) > 0 {
-			k := s.buf[len(s.buf)-1].Key()
-			s.after = &k
+		if err := s.fetch(ctx); err != nil {
+			return cand{}, false, err
 		}
 	}
+}
+
+func (s *reverseStream) fetch(ctx context.Context) error {
+	s.buf, s.pos = s.buf[:0], 0
+	sf := datastore.SubjectFilter{Type: s.subject.Type, IDs: []string{s.subject.ID}, Relations: []string{s.subject.Relation}}
+	opts := datastore.ReverseQueryOptions{ResourceType: s.resType, Relation: s.rel, Limit: s.page, After: s.after}
+	n := 0
+	var last tuple.Key
+	for r, err := range s.c.reader.ReverseQueryRelationships(ctx, sf, opts) {
+		if err != nil {
+			return err
+		}
+		n++
+		last = r.Key()
+		t := s.base
+		if r.Caveat != nil {
+			res := s.c.caveatResult(r)
+			switch {
+			case res.err != nil:
+				return res.err
+			case res.no():
+				continue
+			case res.cond():
+				t = tagCheck
+			}
+		}
+		s.buf = append(s.buf, cand{id: r.Resource.ID, tag: t})
+	}
+	if n < s.page {
+		s.done = true
+	}
+	if n > 0 {
+		s.after = &last
+	}
+	s.page = min(s.page*2, s.maxPage)
+	return nil
 }
 
 // unionStream merges sorted streams, each id once; an id is certain if any stream is
