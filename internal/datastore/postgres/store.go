@@ -68,6 +68,12 @@ type Store struct {
 	inflight sync.WaitGroup
 	done     chan struct{}
 
+	// writeSlots bounds the write transactions in progress to half the pool. A write
+	// transaction holds a connection while it waits for its tenant's counter row, and
+	// its snapshot reads need another one; keeping connections free for them means
+	// queued writers can never starve the writer they queue behind.
+	writeSlots chan struct{}
+
 	notifyMu sync.Mutex
 	notify   map[string]chan struct{} // closed and removed on every local commit
 
@@ -104,7 +110,13 @@ func New(ctx context.Context, uri string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", describeURI(cfg.ConnConfig), classifyErr(err))
 	}
-	s := &Store{opts: opts, pool: pool, done: make(chan struct{}), notify: map[string]chan struct{}{}}
+	s := &Store{
+		opts:       opts,
+		pool:       pool,
+		done:       make(chan struct{}),
+		notify:     map[string]chan struct{}{},
+		writeSlots: make(chan struct{}, max(1, cfg.MaxConns/2)),
+	}
 	if opts.Serializable {
 		s.txOptions.IsoLevel = pgx.Serializable
 	}

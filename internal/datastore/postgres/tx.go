@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +26,12 @@ func (s *Store) ReadWriteTx(ctx context.Context, tenant string, meta datastore.T
 		return 0, err
 	}
 	defer s.leave()
+	select {
+	case s.writeSlots <- struct{}{}:
+		defer func() { <-s.writeSlots }()
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 	var rev datastore.Revision
 	err := s.retry(ctx, func(ctx context.Context) error {
 		r, err := s.attempt(ctx, tenant, meta, fn)
@@ -201,7 +209,28 @@ func (a *keyArrays) add(k tuple.Key) {
 
 func (a *keyArrays) args() []any { return []any{a.rt, a.ri, a.rel, a.st, a.si, a.sr} }
 
-const keyTuple = `(resource_type, resource_id, relation, subject_type, subject_id, subject_relation)`
+// Looking keys up: keysUnnest turns six key arrays into rows k, and
+// liveVersion, run LATERAL once per k, finds that key's live version by its primary
+// key. The LATERAL form (OFFSET 0 keeps PostgreSQL from flattening it) makes every
+// plan a loop of index lookups driven by the keys: PostgreSQL cannot pick a plan that
+// scans the table once per key, which it does for "key IN (SELECT unnest(...))" while
+// the table has no statistics yet (a fresh import).
+const (
+	liveVersion = `SELECT x.resource_type, x.resource_id, x.relation, x.subject_type, x.subject_id, x.subject_relation,
+		x.caveat_name, x.caveat_context, x.expires_at, x.created_rev
+		FROM relationships AS x
+		WHERE x.tenant = $1 AND x.resource_type = k.rt AND x.resource_id = k.ri AND x.relation = k.rel
+		AND x.subject_type = k.st AND x.subject_id = k.si AND x.subject_relation = k.sr AND x.deleted_rev IS NULL`
+)
+
+// keysUnnest is the FROM item k over six key arrays, the parameters $first..$first+5.
+func keysUnnest(first int) string {
+	ps := make([]string, 6)
+	for i := range ps {
+		ps[i] = "$" + strconv.Itoa(first+i) + "::TEXT[]"
+	}
+	return "unnest(" + strings.Join(ps, ", ") + ") AS k (rt, ri, rel, st, si, sr)"
+}
 
 // liveKeys returns which of keys have a live, unexpired relationship at the snapshot.
 func (tx *pgTx) liveKeys(ctx context.Context, keys []tuple.Key) (map[tuple.Key]struct{}, error) {
@@ -213,9 +242,8 @@ func (tx *pgTx) liveKeys(ctx context.Context, keys []tuple.Key) (map[tuple.Key]s
 	for _, k := range keys {
 		a.add(k)
 	}
-	rows, err := tx.db.Query(ctx, `SELECT `+forwardOrder+` FROM relationships
-		WHERE tenant = $1 AND deleted_rev IS NULL AND (expires_at IS NULL OR expires_at > $2)
-		AND `+keyTuple+` IN (SELECT * FROM unnest($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[]))`,
+	rows, err := tx.db.Query(ctx, `SELECT l.resource_type, l.resource_id, l.relation, l.subject_type, l.subject_id, l.subject_relation
+		FROM `+keysUnnest(3)+`, LATERAL (`+liveVersion+` AND (x.expires_at IS NULL OR x.expires_at > $2) OFFSET 0) AS l`,
 		append([]any{tx.tenant, tx.s.opts.Now()}, a.args()...)...)
 	if err != nil {
 		return nil, err
@@ -266,24 +294,32 @@ func (tx *pgTx) DeleteRelationships(ctx context.Context, f datastore.Relationshi
 	return found, more, nil
 }
 
-// flush writes the buffered transaction: it ends the live versions of every key the
-// transaction wrote, inserts the new versions, records the transaction and its
+// flush writes the buffered transaction: it finds the live versions of the keys the
+// transaction wrote, ends them (deleted_rev), inserts the new versions, records the transaction and its
 // changes, and moves the tenant's head to the transaction's revision.
 func (tx *pgTx) flush(ctx context.Context, now time.Time) error {
 	rev := int64(tx.rev)
 	var changes []datastore.Change
 	batch := &pgx.Batch{}
 	if len(tx.order) > 0 {
-		prev, err := tx.endLiveVersions(ctx, rev)
+		prev, err := tx.liveVersions(ctx)
 		if err != nil {
 			return err
 		}
 		var ins relArrays
 		for _, key := range tx.order {
 			p := tx.pending[key]
-			old, had := prev[key]
-			if had && old.ExpiredAt(now) {
-				had = false // it was already absent to every reader
+			live, had := prev[key]
+			old := live.rel
+			if had {
+				// End the live version at this revision: one primary-key update
+				// each, pipelined in the batch.
+				batch.Queue(`UPDATE relationships SET deleted_rev = $2 WHERE tenant = $1 AND resource_type = $3 AND resource_id = $4
+					AND relation = $5 AND subject_type = $6 AND subject_id = $7 AND subject_relation = $8 AND created_rev = $9`,
+					tx.tenant, rev, key.ResourceType, key.ResourceID, key.Relation, key.SubjectType, key.SubjectID, key.SubjectRel, live.createdRev)
+				if old.ExpiredAt(now) {
+					had = false // it was already absent to every reader
+				}
 			}
 			switch {
 			case p.rel != nil:
@@ -315,31 +351,46 @@ func (tx *pgTx) flush(ctx context.Context, now time.Time) error {
 	return tx.db.SendBatch(ctx, batch).Close()
 }
 
-// endLiveVersions sets deleted_rev on the live version of every key the transaction
-// wrote and returns those versions.
-func (tx *pgTx) endLiveVersions(ctx context.Context, rev int64) (map[tuple.Key]tuple.Relationship, error) {
+// liveVersions returns the live version of every key the transaction wrote, with the
+// revision that created it.
+func (tx *pgTx) liveVersions(ctx context.Context) (map[tuple.Key]liveVersionRow, error) {
 	var a keyArrays
 	for _, k := range tx.order {
 		a.add(k)
 	}
-	rows, err := tx.db.Query(ctx, `UPDATE relationships SET deleted_rev = $2
-		WHERE tenant = $1 AND deleted_rev IS NULL
-		AND `+keyTuple+` IN (SELECT * FROM unnest($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[]))
-		RETURNING `+relColumns,
-		append([]any{tx.tenant, rev}, a.args()...)...)
+	rows, err := tx.db.Query(ctx, `SELECT l.resource_type, l.resource_id, l.relation, l.subject_type, l.subject_id, l.subject_relation,
+		l.caveat_name, l.caveat_context, l.expires_at, l.created_rev
+		FROM `+keysUnnest(2)+`, LATERAL (`+liveVersion+` OFFSET 0) AS l`,
+		append([]any{tx.tenant}, a.args()...)...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	prev := map[tuple.Key]tuple.Relationship{}
+	prev := map[tuple.Key]liveVersionRow{}
 	for rows.Next() {
-		rel, err := scanRelationship(rows)
-		if err != nil {
+		var (
+			v         liveVersionRow
+			caveat    *string
+			caveatCtx []byte
+			expires   *time.Time
+		)
+		r := &v.rel
+		if err := rows.Scan(&r.Resource.Type, &r.Resource.ID, &r.Relation, &r.Subject.Type, &r.Subject.ID, &r.Subject.Relation,
+			&caveat, &caveatCtx, &expires, &v.createdRev); err != nil {
 			return nil, err
 		}
-		prev[rel.Key()] = rel
+		if err := decodeTraits(r, caveat, caveatCtx, expires); err != nil {
+			return nil, err
+		}
+		prev[r.Key()] = v
 	}
 	return prev, rows.Err()
+}
+
+// liveVersionRow is a stored live version and the revision that created it.
+type liveVersionRow struct {
+	rel        tuple.Relationship
+	createdRev int64
 }
 
 // relArrays is a list of relationships as parallel arrays, for unnest().
