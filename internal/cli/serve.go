@@ -220,7 +220,7 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	}
 
 	if o.pprofAddr != "" {
-		pp, err := server.StartPprof(o.pprofAddr, log)
+		pp, _, err := server.StartPprof(o.pprofAddr, log)
 		if err != nil {
 			shutdown(srv, o.shutdownGrace, log)
 			return err

@@ -47,6 +47,7 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 			UnmarshalOptions: protojson.UnmarshalOptions{},
 		}),
 		runtime.WithErrorHandler(s.writeHTTPError),
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
 	)
 	ctx := context.Background()
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
@@ -79,6 +80,16 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 		gw.ServeHTTP(w, r)
 	}))
 	return mux, conn, nil
+}
+
+// incomingHeader forwards the headers grpc-gateway forwards by default (Authorization
+// among them) plus the W3C trace-context headers, so a REST caller's trace continues.
+func incomingHeader(key string) (string, bool) {
+	switch strings.ToLower(key) {
+	case "traceparent", "tracestate", "baggage":
+		return strings.ToLower(key), true
+	}
+	return runtime.DefaultHeaderMatcher(key)
 }
 
 // serveHealthz answers 200 when the server is serving and its store answers, 503

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -288,4 +289,23 @@ func issue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, name str
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func TestPprofLoopbackOnly(t *testing.T) {
+	if _, _, err := StartPprof("0.0.0.0:0", slog.Default()); err == nil || !strings.Contains(err.Error(), "not a loopback address") {
+		t.Errorf("pprof on 0.0.0.0: %v", err)
+	}
+	srv, addr, err := StartPprof("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("pprof: %d", resp.StatusCode)
+	}
 }

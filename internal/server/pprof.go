@@ -12,14 +12,14 @@ import (
 
 // StartPprof serves the Go profiler on a loopback address. Profiles reveal memory
 // contents and cost CPU, so it is off unless asked for and never reachable from the
-// network. Stop it with Close or Shutdown on the returned server.
-func StartPprof(addr string, log *slog.Logger) (*http.Server, error) {
+// network. It returns the server (stop it with Close) and the address it listens on.
+func StartPprof(addr string, log *slog.Logger) (*http.Server, string, error) {
 	if !IsLoopback(addr) {
-		return nil, fmt.Errorf("pprof address %s is not a loopback address: the profiler may only listen on 127.0.0.1, ::1 or localhost", addr)
+		return nil, "", fmt.Errorf("pprof address %s is not a loopback address: the profiler may only listen on 127.0.0.1, ::1 or localhost", addr)
 	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listening for pprof on %s: %w", addr, err)
+		return nil, "", fmt.Errorf("listening for pprof on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -34,5 +34,5 @@ func StartPprof(addr string, log *slog.Logger) (*http.Server, error) {
 		}
 	}()
 	log.Info("pprof listening", "addr", lis.Addr().String())
-	return srv, nil
+	return srv, lis.Addr().String(), nil
 }
