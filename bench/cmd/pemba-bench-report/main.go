@@ -89,7 +89,7 @@ func (r *report) result(workload string, conc int) *loadgen.Result {
 func (r *report) concurrencies() []int {
 	var cs []int
 	for _, x := range r.Results {
-		if !slices.Contains(cs, x.Concurrency) && x.Workload != "sweep" {
+		if !slices.Contains(cs, x.Concurrency) && x.Workload != "sweep" && x.Requests > 0 {
 			cs = append(cs, x.Concurrency)
 		}
 	}
@@ -113,7 +113,7 @@ func table(w io.Writer, r *report) {
 	for _, c := range cs {
 		fmt.Fprintf(w, " c=%d qps | p50 / p99 ms | vs health |", c)
 	}
-	fmt.Fprintln(w, " mismatches |")
+	fmt.Fprintln(w, " errors / mismatches |")
 	fmt.Fprint(w, "|---|")
 	for range cs {
 		fmt.Fprint(w, "--:|--:|--:|")
@@ -127,7 +127,7 @@ func table(w io.Writer, r *report) {
 	}
 	for _, name := range order {
 		fmt.Fprintf(w, "| %s |", name)
-		var mism uint64
+		var errs, mism uint64
 		for _, c := range cs {
 			x := r.result(name, c)
 			if name == "sweep" && x == nil {
@@ -144,7 +144,8 @@ func table(w io.Writer, r *report) {
 				fmt.Fprint(w, " | | |")
 				continue
 			}
-			mism += x.Mismatches + x.Errors
+			mism += x.Mismatches
+			errs += x.Errors
 			qps := fmt.Sprintf("%.0f", x.QPS)
 			if x.Items != x.Requests && x.Requests > 0 {
 				qps += fmt.Sprintf(" (%.0f items/s)", x.ItemsPerSecond)
@@ -155,7 +156,7 @@ func table(w io.Writer, r *report) {
 			}
 			fmt.Fprintf(w, " %s | %.2f / %.2f | %s |", qps, x.P50, x.P99, ratio)
 		}
-		fmt.Fprintf(w, " %d |\n", mism)
+		fmt.Fprintf(w, " %d / %d |\n", errs, mism)
 	}
 	var notes []string
 	for _, x := range r.Results {

@@ -80,7 +80,7 @@ func parse(args []string, stderr io.Writer) (*options, *dataset.FlagValues, erro
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "the server's pprof address (pemba serve --pprof-addr), for --cpuprofile and --heapprofile")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "save a CPU profile of the server during the --profile-workload run to this file")
 	fs.StringVar(&o.heapProf, "heapprofile", "", "save the server's heap profile after the --profile-workload run to this file")
-	fs.StringVar(&o.profWorkload, "profile-workload", "check", "workload during which profiles are taken")
+	fs.StringVar(&o.profWorkload, "profile-workload", "check", "workload during which profiles are taken, or import (its first --duration)")
 	fs.IntVar(&o.profConc, "profile-concurrency", 0, "concurrency of the profiled run (default: the highest)")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "the server's process id, to report its resident memory (VmRSS) after the load and the sweep")
 	dp := dataset.RegisterFlags(fs)
@@ -192,6 +192,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return 1, err
 	}
 	var relCount uint64
+	profiled := false
 	if !o.skipLoad {
 		text, err := os.ReadFile(o.schemaPath)
 		if err != nil {
@@ -201,6 +202,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			return 1, err
 		}
 		logf("importing the dataset (%d trees, %d chains, seed %d)...", params.Trees, params.Chains, params.Seed)
+		importProf := make(chan error, 1)
+		if prof != nil && o.profWorkload == "import" && o.cpuProfile != "" {
+			// The import's length is not known up front: profile its first --duration.
+			profiled = true
+			go func() { importProf <- prof.CPU(ctx, o.duration, o.cpuProfile) }()
+		} else {
+			importProf <- nil
+		}
 		last := time.Now()
 		res, err := suite.Import(ctx, model.Relationships(), o.importBatch, func(sent uint64) {
 			if time.Since(last) > 10*time.Second {
@@ -212,6 +221,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			return 1, err
 		}
 		rep.Import = &res
+		if err := <-importProf; err != nil {
+			rep.Failures = append(rep.Failures, "cpu profile: "+err.Error())
+		} else if profiled && o.cpuProfile != "" {
+			rep.Profiles = append(rep.Profiles, o.cpuProfile)
+		}
 		relCount = res.Relationships
 		logf("import: %d relationships in %.1fs = %.0f/s", res.Relationships, res.Seconds, res.PerSecond)
 	} else {
@@ -229,7 +243,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 
 	health := map[int]float64{}
-	profiled := false
 	for _, wl := range wls {
 		levels := concs
 		if wl.Name == "sweep" {

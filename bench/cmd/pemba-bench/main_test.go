@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestRefusesBadInvocations checks that the command refuses, before connecting to
+// anything, targets off loopback and flags that would not bound a run.
+func TestRefusesBadInvocations(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--target", "10.1.2.3:50051"}, "not a loopback address"},
+		{[]string{"--target", "example.com:50051"}, "not a loopback address"},
+		{[]string{"--target", "nohostport"}, "not host:port"},
+		{[]string{"--duration", "0s"}, "duration"},
+		{[]string{"--duration", "2h"}, "duration"},
+		{[]string{"--count", "-1"}, "negative"},
+		{[]string{"--concurrency", "0"}, "--concurrency"},
+		{[]string{"--concurrency", "1,x"}, "--concurrency"},
+		{[]string{"--workloads", "check,nope"}, `unknown workload "nope"`},
+		{[]string{"--cpuprofile", "x.pprof"}, "--pprof-addr"},
+		{[]string{"--cpuprofile", "x.pprof", "--pprof-addr", "192.168.0.1:6060"}, "not a loopback address"},
+		{[]string{"--size", "10"}, "out of range"},
+		{[]string{"--fan-out", "0"}, "fan_out"},
+		{[]string{"stray"}, "unexpected argument"},
+	} {
+		var out, errb bytes.Buffer
+		code, err := run(context.Background(), tc.args, &out, &errb)
+		if code == 0 || err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: exit %d, error %v; want an error containing %q", tc.args, code, err, tc.want)
+		}
+	}
+}
