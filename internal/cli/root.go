@@ -20,6 +20,7 @@ func init() {
 var commands = []func() *cobra.Command{
 	newServeCommand,
 	newMigrateCommand,
+	newValidateCommand,
 }
 
 // NewRootCommand returns the pemba command with every sub-command attached.

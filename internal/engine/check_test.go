@@ -283,6 +283,37 @@ definition doc {
 		},
 	},
 	{
+		name: "wildcards and exclusions through arrows",
+		schema: `
+definition user {}
+definition group {
+	relation direct_member: user
+	relation everyone: user:*
+	relation excluded: user | user:*
+	permission view = (direct_member + everyone) - excluded
+}
+definition resource {
+	relation group: group
+	permission view = group->view
+	permission every = group.all(view)
+}`,
+		rels: []string{
+			"resource:one#group@group:g1", "resource:one#group@group:g2", "resource:two#group@group:g1",
+			"group:g1#everyone@user:*", "group:g1#excluded@user:bob",
+			"group:g2#direct_member@user:bob", "group:g2#direct_member@user:carol", "group:g2#excluded@user:*",
+		},
+		checks: []checkCase{
+			{check: "resource:one#view@user:bob", want: "denied"}, // excluded in g1, everyone excluded in g2
+			{check: "resource:one#view@user:carol", want: "allowed"},
+			{check: "resource:one#view@user:dave", want: "allowed"},
+			{check: "resource:two#view@user:bob", want: "denied"},
+			{check: "resource:two#view@user:dave", want: "allowed"},
+			{check: "resource:one#every@user:carol", want: "denied"},
+			{check: "resource:two#every@user:carol", want: "allowed"},
+			{check: "group:g2#view@user:bob", want: "denied"},
+		},
+	},
+	{
 		name:   "cycles in the data are cut, not errors",
 		schema: docSchema,
 		rels: []string{

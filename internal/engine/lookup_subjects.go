@@ -161,6 +161,31 @@ func combineSets(a, b *subjectSet, op string) *subjectSet {
 	return out
 }
 
+// unionInto adds src to dst in place. dst must be a set this evaluation owns (never a
+// memoised one); src is only read.
+func unionInto(dst, src *subjectSet) {
+	var srcWild result
+	if src.wild != nil {
+		srcWild = *src.wild
+		// Explicit entries of dst that src does not list meet src's wildcard.
+		for id, r := range dst.concrete {
+			if _, listed := src.concrete[id]; !listed {
+				dst.concrete[id] = or(r, srcWild)
+			}
+		}
+	}
+	// src's explicit entries meet dst's answer before src's wildcard joined it.
+	for id, r := range src.concrete {
+		dst.concrete[id] = or(dst.status(id), r)
+	}
+	if src.wild != nil {
+		if dst.wild != nil {
+			srcWild = or(*dst.wild, srcWild)
+		}
+		dst.wild = &srcWild
+	}
+}
+
 // restrict makes every answer of s conditional on via (a relationship's caveat).
 func restrict(s *subjectSet, via result) *subjectSet {
 	if via.yes() {
@@ -259,7 +284,7 @@ func (ls *subjectLookup) relation(ctx context.Context, def *schema.Definition, r
 			} else {
 				one.concrete[r.Subject.ID] = via
 			}
-			set = combineSets(set, one, "union")
+			unionInto(set, one)
 		}
 		if r.Subject.Relation == "" || r.Subject.IsWildcard() {
 			continue
@@ -277,7 +302,7 @@ func (ls *subjectLookup) relation(ctx context.Context, def *schema.Definition, r
 			return nil, noCut, err
 		}
 		cut = min(cut, ccut)
-		set = combineSets(set, restrict(child, via), "union")
+		unionInto(set, restrict(child, via))
 	}
 	return set, cut, nil
 }
@@ -347,12 +372,15 @@ func (ls *subjectLookup) expr(ctx context.Context, def *schema.Definition, rel *
 				child = restrict(s, via)
 			}
 			switch {
-			case acc == nil:
+			case e.Mode == schema.ArrowAll && acc == nil:
 				acc = child
 			case e.Mode == schema.ArrowAll:
 				acc = combineSets(acc, child, "intersection")
 			default:
-				acc = combineSets(acc, child, "union")
+				if acc == nil {
+					acc = newSubjectSet()
+				}
+				unionInto(acc, child)
 			}
 		}
 		if acc == nil {
