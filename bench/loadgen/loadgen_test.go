@@ -1,49 +1,98 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log/slog"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/pemba-authz/pemba/bench/dataset"
-	"github.com/pemba-authz/pemba/internal/datastore"
-	"github.com/pemba-authz/pemba/internal/datastore/memory"
-	"github.com/pemba-authz/pemba/internal/engine"
-	"github.com/pemba-authz/pemba/internal/server"
-	"github.com/pemba-authz/pemba/internal/write"
 )
 
 const testKey = "bench-test-key-0123456789"
 
-// startServer runs a real gRPC server over a memory store on a free loopback port.
-func startServer(t *testing.T) string {
+// pembaBin is the real server binary, built once for the package's tests.
+var pembaBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pemba-bench-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pembaBin = filepath.Join(dir, "pemba")
+	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", pembaBin, "github.com/pemba-authz/pemba/cmd/pemba")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building pemba:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) string {
 	t.Helper()
-	ds := memory.New(datastore.Options{})
-	eng := engine.New(ds, engine.Config{})
-	srv, err := server.New(server.Config{
-		Datastore: ds, Engine: eng, Writer: write.New(ds, eng, write.Config{}),
-		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Keys:   []server.Key{server.NewKey("bench", server.RoleAdmin, nil, testKey)},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(); err != nil {
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startServer runs `pemba serve` on a memory store on free loopback ports and returns
+// its gRPC address once it serves.
+func startServer(t *testing.T) string {
+	t.Helper()
+	grpcAddr := freePort(t)
+	cmd := exec.Command(pembaBin, "serve", "--datastore", "memory", "--grpc-addr", grpcAddr,
+		"--http-addr", freePort(t), "--preshared-key", testKey, "--log-level", "warn", "--gc-interval", "0")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		ds.Close()
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
 	})
-	return srv.GRPCAddr()
+	c, err := Dial(grpcAddr, 1, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.Health().Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+		cancel()
+		if err == nil {
+			return grpcAddr
+		}
+	}
+	t.Fatalf("pemba serve did not come up: %s", logs.String())
+	return ""
 }
 
 // loadedSuite starts a server and imports a small dataset into it.
