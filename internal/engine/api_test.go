@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
@@ -534,5 +536,57 @@ func TestConcurrentUse(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+func TestMetricsAndCollector(t *testing.T) {
+	f := newFixture(t, docSchema, "document:d#viewer@group:eng#member", "group:eng#member@user:alice")
+	r1, err := f.e.Check(context.Background(), f.req("document:d#view@user:alice", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.Stats.Dispatches < 3 || r1.Stats.MaxDepth < 3 || r1.Stats.CacheHits != 0 {
+		t.Errorf("cold stats: %+v", r1.Stats)
+	}
+	r2, err := f.e.Check(context.Background(), f.req("document:d#view@user:alice", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Stats.CacheHits != 1 || r2.Stats.Dispatches != 1 {
+		t.Errorf("warm stats: %+v", r2.Stats)
+	}
+	m := f.e.Metrics()
+	if m.Requests != 2 || m.CacheHits != 1 || m.CacheMisses == 0 || m.Dispatches != uint64(r1.Stats.Dispatches+r2.Stats.Dispatches) {
+		t.Errorf("metrics: %+v", m)
+	}
+	var perRequest uint64
+	for _, n := range m.DispatchesPerRequest {
+		perRequest += n
+	}
+	if perRequest != 2 {
+		t.Errorf("dispatch histogram counts %d requests", perRequest)
+	}
+
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(f.e.Collector())
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, fam := range families {
+		found[fam.GetName()] = true
+		if fam.GetName() == "pemba_engine_cache_lookups_total" {
+			for _, metric := range fam.GetMetric() {
+				if metric.GetLabel()[0].GetValue() == "hit" && metric.GetCounter().GetValue() != 1 {
+					t.Errorf("hit counter = %v", metric.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	for _, name := range []string{"pemba_engine_requests_total", "pemba_engine_dispatches_total", "pemba_engine_cache_lookups_total", "pemba_engine_dispatches_per_request", "pemba_engine_depth_per_request"} {
+		if !found[name] {
+			t.Errorf("metric %s not exported", name)
+		}
 	}
 }
