@@ -1,12 +1,11 @@
 package cli
 
 import (
-	"errors"
-
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/datastore/bolt"
 )
 
-// openBolt opens the embedded store.
+// openBolt opens the embedded store in dir, creating it on first use.
 func openBolt(dir string, opts datastore.Options) (datastore.Datastore, error) {
-	return nil, errors.New("the embedded bolt datastore is not available in this build yet; use --datastore memory or --datastore postgres")
+	return bolt.Open(dir, bolt.Options{Options: opts})
 }

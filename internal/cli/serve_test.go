@@ -61,6 +61,13 @@ func startServe(t *testing.T, env []string, args ...string) *proc {
 	cmd := exec.Command(pembaBin, append([]string{"serve", "--log-format", "json", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), env...)
+	return startServeCmd(t, cmd)
+}
+
+// startServeCmd starts a prepared `pemba serve --log-format json` command and waits
+// for its "serving" line.
+func startServeCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -298,4 +305,56 @@ func TestMigrate(t *testing.T) {
 	if err := <-p.exited; err != nil {
 		t.Errorf("exit after SIGINT: %v\n%s", err, p.log())
 	}
+}
+
+// With no datastore flag the server keeps its data under ./pemba-data, and a restart
+// finds it again.
+func TestServeDefaultEmbeddedStore(t *testing.T) {
+	dir := t.TempDir()
+	run := func() *proc {
+		t.Helper()
+		cmd := exec.Command(pembaBin, "serve", "--log-format", "json", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+		cmd.Dir = dir
+		return startServeCmd(t, cmd)
+	}
+	stop := func(p *proc) {
+		t.Helper()
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if err := <-p.exited; err != nil {
+			t.Fatalf("exit: %v\n%s", err, p.log())
+		}
+		if !strings.Contains(p.log(), "datastore closed") {
+			t.Errorf("the store was not closed:\n%s", p.log())
+		}
+	}
+
+	p := run()
+	if !strings.Contains(p.log(), "RUNNING WITHOUT AUTHENTICATION") {
+		t.Errorf("the open server did not warn:\n%s", p.log())
+	}
+	conn, err := grpc.NewClient(p.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := pb.NewSchemaServiceClient(conn).WriteSchema(ctx, &pb.WriteSchemaRequest{Schema: binarySchema}); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	stop(p)
+	if _, err := os.Stat(filepath.Join(dir, "pemba-data")); err != nil {
+		t.Fatalf("no ./pemba-data after a run: %v", err)
+	}
+
+	p = run()
+	conn, err = grpc.NewClient(p.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	got, err := pb.NewSchemaServiceClient(conn).ReadSchema(ctx, &pb.ReadSchemaRequest{Consistency: &pb.Consistency{Requirement: &pb.Consistency_FullyConsistent{FullyConsistent: true}}})
+	if err != nil || got.GetSchema() != binarySchema {
+		t.Errorf("after a restart the schema is %q (%v)", got.GetSchema(), err)
+	}
+	stop(p)
 }

@@ -286,10 +286,10 @@ func (s *Server) Start() error {
 			s.serveErr <- fmt.Errorf("HTTP server: %w", err)
 		}
 	}()
-	s.log.Info("serving", "grpc", glis.Addr().String(), "http", hlis.Addr().String(), "tls", s.cfg.TLS != nil, "keys", len(s.cfg.Keys), "limits", s.limits.String())
 	if len(s.cfg.Keys) == 0 {
 		s.log.Warn("RUNNING WITHOUT AUTHENTICATION: no preshared key is configured, every caller is an admin; configure --preshared-key or --preshared-key-file before exposing this server")
 	}
+	s.log.Info("serving", "grpc", glis.Addr().String(), "http", hlis.Addr().String(), "tls", s.cfg.TLS != nil, "keys", len(s.cfg.Keys), "limits", s.limits.String())
 	return nil
 }
 
