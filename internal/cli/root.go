@@ -45,6 +45,7 @@ Every flag also reads PEMBA_<FLAG> from the environment (--grpc-addr: PEMBA_GRPC
 	for _, c := range commands {
 		root.AddCommand(c())
 	}
+	addClientCommands(root) // client_commands.go
 	return root
 }
 
