@@ -5,8 +5,6 @@ import (
 	"iter"
 	"sort"
 
-	"github.com/pemba-authz/pemba/internal/datastore"
-	"github.com/pemba-authz/pemba/internal/schema"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
@@ -56,11 +54,12 @@ func (e *Engine) LookupSubjects(ctx context.Context, req LookupSubjectsRequest) 
 		}
 		e.metrics.requests.Add(1)
 		ls := &subjectLookup{c: c, typ: probe.Type, rel: probe.Relation, memo: map[lsKey]*subjectSet{}}
-		set, _, err := ls.node(ctx, def, rel, req.Resource.ID, nil, 1)
+		outs, err := ls.dispatch(ctx, def, rel, []item{{id: req.Resource.ID}}, 1)
 		if err != nil {
 			fail(err)
 			return
 		}
+		set := outs[0].set
 		emitted := 0
 		emit := func(r SubjectResult) bool {
 			if after != "" && r.SubjectID <= after {
@@ -205,188 +204,3 @@ func restrict(s *subjectSet, via result) *subjectSet {
 	return out
 }
 
-type lsKey struct{ typ, id, rel string }
-
-// subjectLookup walks a permission top-down, collecting subjects of one type.
-type subjectLookup struct {
-	c        *checker
-	typ, rel string // the wanted subject type and relation
-	memo     map[lsKey]*subjectSet
-}
-
-// node returns the subjects of rel on typ:id. The int is the shallowest depth of a
-// cycle cut the answer relied on (noCut if none); such answers are not memoised.
-func (ls *subjectLookup) node(ctx context.Context, def *schema.Definition, rel *schema.Relation, id string, path *pathNode, depth int) (*subjectSet, int, error) {
-	key := lsKey{def.Name, id, rel.Name}
-	if s, ok := ls.memo[key]; ok {
-		return s, noCut, nil
-	}
-	if d := path.find(def.Name, id, rel.Name); d > 0 {
-		ls.c.e.metrics.cuts.Add(1)
-		return newSubjectSet(), d, nil
-	}
-	if depth > ls.c.e.cfg.MaxDepth {
-		return nil, noCut, &DepthError{Limit: ls.c.e.cfg.MaxDepth, At: describe(def.Name, id, rel.Name)}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, noCut, err
-	}
-	ls.c.dispatches.Add(1)
-	p := &pathNode{parent: path, typ: def.Name, id: id, rel: rel.Name, depth: depth}
-	var set *subjectSet
-	cut := noCut
-	var err error
-	if rel.Kind == schema.KindRelation {
-		set, cut, err = ls.relation(ctx, def, rel, id, p, depth)
-	} else {
-		set, cut, err = ls.expr(ctx, def, rel, id, rel.Expr, p, depth)
-	}
-	if err != nil {
-		return nil, noCut, err
-	}
-	if def.Name == ls.typ && rel.Name == ls.rel && ls.rel != "" {
-		// A subject set is in its own relation.
-		set = combineSets(set, &subjectSet{concrete: map[string]result{id: yesResult()}}, "union")
-	}
-	if cut >= depth {
-		cut = noCut
-	}
-	if cut == noCut {
-		ls.memo[key] = set
-	}
-	return set, cut, nil
-}
-
-func (ls *subjectLookup) relation(ctx context.Context, def *schema.Definition, rel *schema.Relation, id string, p *pathNode, depth int) (*subjectSet, int, error) {
-	set := newSubjectSet()
-	cut := noCut
-	f := datastore.RelationshipFilter{ResourceType: def.Name, ResourceIDs: []string{id}, Relation: rel.Name}
-	var rels []tuple.Relationship
-	for r, err := range ls.c.reader.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
-		if err != nil {
-			return nil, noCut, err
-		}
-		rels = append(rels, r)
-	}
-	for _, r := range rels {
-		via := ls.c.caveatResult(r)
-		if via.err != nil {
-			return nil, noCut, via.err
-		}
-		if via.no() {
-			continue
-		}
-		if r.Subject.Type == ls.typ && r.Subject.Relation == ls.rel {
-			one := &subjectSet{concrete: map[string]result{}}
-			if r.Subject.IsWildcard() {
-				w := via
-				one.wild = &w
-			} else {
-				one.concrete[r.Subject.ID] = via
-			}
-			unionInto(set, one)
-		}
-		if r.Subject.Relation == "" || r.Subject.IsWildcard() {
-			continue
-		}
-		sk := relKey{r.Subject.Type, r.Subject.Relation}
-		if !ls.c.cs.canReach(sk, ls.typ, ls.rel) {
-			continue
-		}
-		sdef := ls.c.cs.s.Definitions[sk.typ]
-		if sdef == nil || sdef.Relations[sk.rel] == nil {
-			continue
-		}
-		child, ccut, err := ls.node(ctx, sdef, sdef.Relations[sk.rel], r.Subject.ID, p, depth+1)
-		if err != nil {
-			return nil, noCut, err
-		}
-		cut = min(cut, ccut)
-		unionInto(set, restrict(child, via))
-	}
-	return set, cut, nil
-}
-
-func (ls *subjectLookup) expr(ctx context.Context, def *schema.Definition, rel *schema.Relation, id string, e schema.Expr, p *pathNode, depth int) (*subjectSet, int, error) {
-	fold := func(children []schema.Expr, op string) (*subjectSet, int, error) {
-		var acc *subjectSet
-		cut := noCut
-		for i, ce := range children {
-			s, ccut, err := ls.expr(ctx, def, rel, id, ce, p, depth)
-			if err != nil {
-				return nil, noCut, err
-			}
-			cut = min(cut, ccut)
-			if i == 0 {
-				acc = s
-			} else {
-				acc = combineSets(acc, s, op)
-			}
-		}
-		if acc == nil {
-			acc = newSubjectSet()
-		}
-		return acc, cut, nil
-	}
-	switch e := e.(type) {
-	case *schema.Computed:
-		target := def.Relations[e.Relation]
-		if target == nil {
-			return newSubjectSet(), noCut, nil
-		}
-		return ls.node(ctx, def, target, id, p, depth+1)
-	case *schema.Union:
-		return fold(e.Children, "union")
-	case *schema.Intersection:
-		return fold(e.Children, "intersection")
-	case *schema.Exclusion:
-		return fold([]schema.Expr{e.Base, e.Subtract}, "exclusion")
-	case *schema.Arrow:
-		f := datastore.RelationshipFilter{ResourceType: def.Name, ResourceIDs: []string{id}, Relation: e.Tupleset}
-		var rels []tuple.Relationship
-		for r, err := range ls.c.reader.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
-			if err != nil {
-				return nil, noCut, err
-			}
-			if !r.Subject.IsWildcard() {
-				rels = append(rels, r)
-			}
-		}
-		var acc *subjectSet
-		cut := noCut
-		for _, r := range rels {
-			via := ls.c.caveatResult(r)
-			if via.err != nil {
-				return nil, noCut, via.err
-			}
-			td := ls.c.cs.s.Definitions[r.Subject.Type]
-			var child *subjectSet
-			if td == nil || td.Relations[e.Computed] == nil || via.no() {
-				child = newSubjectSet()
-			} else {
-				s, ccut, err := ls.node(ctx, td, td.Relations[e.Computed], r.Subject.ID, p, depth+1)
-				if err != nil {
-					return nil, noCut, err
-				}
-				cut = min(cut, ccut)
-				child = restrict(s, via)
-			}
-			switch {
-			case e.Mode == schema.ArrowAll && acc == nil:
-				acc = child
-			case e.Mode == schema.ArrowAll:
-				acc = combineSets(acc, child, "intersection")
-			default:
-				if acc == nil {
-					acc = newSubjectSet()
-				}
-				unionInto(acc, child)
-			}
-		}
-		if acc == nil {
-			acc = newSubjectSet()
-		}
-		return acc, cut, nil
-	}
-	return newSubjectSet(), noCut, nil
-}
