@@ -203,4 +203,3 @@ func restrict(s *subjectSet, via result) *subjectSet {
 	}
 	return out
 }
-

@@ -280,4 +280,3 @@ func (ls *subjectLookup) arrow(ctx context.Context, b batch, a *schema.Arrow) ([
 	}
 	return outs, nil
 }
-
