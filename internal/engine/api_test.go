@@ -590,3 +590,12 @@ func TestMetricsAndCollector(t *testing.T) {
 		}
 	}
 }
+
+func TestEllipsisSubjectRelation(t *testing.T) {
+	f := newFixture(t, docSchema, "document:d#viewer@user:bob")
+	req := f.req("document:d#view@user:bob", "")
+	req.Subject.Relation = tuple.Ellipsis
+	if r, err := f.e.Check(context.Background(), req); err != nil || r.Permissionship != HasPermission {
+		t.Errorf("user:bob#...: %v %v", answer(r), err)
+	}
+}

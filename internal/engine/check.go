@@ -76,6 +76,9 @@ type checker struct {
 
 func (e *Engine) newChecker(ctx context.Context, q query) (*checker, error) {
 	tenant := tenantName(q.tenant)
+	if q.subject.Relation == tuple.Ellipsis {
+		q.subject.Relation = "" // "type:id#..." is the object itself
+	}
 	cs, err := e.schemaAt(ctx, tenant, q.rev)
 	if err != nil {
 		return nil, err
