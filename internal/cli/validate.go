@@ -32,7 +32,7 @@ context it lacks) and the evaluation tree.
 Exit status: 0 when everything passes, 1 when an assertion or expected relation
 fails, 2 when a file cannot be loaded (bad YAML, schema error, a relationship the
 schema refuses). See docs/validate.md for the file format.`,
-		Example: `  pemba validate schema/b2b.yaml
+		Example: `  pemba validate org-model.yaml
   pemba validate -o json tests/*.yaml
   pemba validate --combine schema-and-rels.yaml more-rels.yaml`,
 		Args: func(_ *cobra.Command, args []string) error {
