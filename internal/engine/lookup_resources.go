@@ -335,4 +335,3 @@ func (lr *resourceLookup) exprStream(ctx context.Context, def *schema.Definition
 	}
 	return emptyStream{}, nil
 }
-
