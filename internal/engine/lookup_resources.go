@@ -114,7 +114,8 @@ func (e *Engine) LookupResources(ctx context.Context, req LookupResourcesRequest
 					uncertain++
 				}
 			}
-			if uncertain == 0 || uncertain >= confirmBatch || req.Limit > 0 && len(window) >= req.Limit-emitted {
+			if uncertain == 0 || uncertain >= confirmBatch || len(window) >= 4*confirmBatch ||
+				req.Limit > 0 && len(window) >= req.Limit-emitted {
 				if !flush() {
 					return
 				}
