@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"slices"
 	"sort"
 	"strings"
 
@@ -231,6 +230,7 @@ const maxExpansions = 10000
 func reachableSubjects(ctx context.Context, expand expandFunc, start ObjectRelation) (subjectSet, error) {
 	trees := map[ObjectRelation]*engine.ExpandNode{}
 	order := []ObjectRelation{start}
+	queued := map[ObjectRelation]bool{start: true}
 	for i := 0; i < len(order); i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -249,7 +249,8 @@ func reachableSubjects(ctx context.Context, expand expandFunc, start ObjectRelat
 				return
 			}
 			next := ObjectRelation{Object: s.Subject.Object(), Relation: s.Subject.Relation}
-			if _, seen := trees[next]; !seen && !slices.Contains(order[i+1:], next) {
+			if !queued[next] {
+				queued[next] = true
 				order = append(order, next)
 			}
 		})
