@@ -18,6 +18,8 @@
 #   --postgres-uri URI             server database for --store postgres; it is dropped and
 #                                  created afresh [postgres://postgres@127.0.0.1:5432/pemba_bench?sslmode=disable]
 #   --profile-workload NAME        workload during which CPU and heap profiles are taken [check]
+#   --nice N                       run the server and the load generator at this nice level
+#                                  (negative needs root; gives them the CPU on a shared machine) [0]
 #   -- ARGS                        passed on to pemba-bench
 #
 # Writes DIR/result.json, DIR/result.txt, DIR/cpu.pprof, DIR/heap.pprof, DIR/server.log.
@@ -26,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 
-store=bolt size=100000 seed=1 concurrency=1,8,32 duration=10s workloads=all out="" profwl=check
+store=bolt size=100000 seed=1 concurrency=1,8,32 duration=10s workloads=all out="" profwl=check nice=0
 pguri="postgres://postgres@127.0.0.1:5432/pemba_bench?sslmode=disable"
 extra=()
 while [ $# -gt 0 ]; do
@@ -40,8 +42,9 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --postgres-uri) pguri="$2"; shift 2 ;;
     --profile-workload) profwl="$2"; shift 2 ;;
+    --nice) nice="$2"; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -78,7 +81,7 @@ case "$store" in
 esac
 
 echo "== starting pemba ${args[*]}" >&2
-"$bin/pemba" "${args[@]}" >"$out/server.log" 2>&1 &
+nice -n "$nice" "$bin/pemba" "${args[@]}" >"$out/server.log" 2>&1 &
 pid=$!
 stop() {
   if kill -0 "$pid" 2>/dev/null; then
@@ -91,7 +94,7 @@ stop() {
 trap stop EXIT
 
 status=0
-"$bin/pemba-bench" --target "$grpc" --size "$size" --seed "$seed" --concurrency "$concurrency" \
+nice -n "$nice" "$bin/pemba-bench" --target "$grpc" --size "$size" --seed "$seed" --concurrency "$concurrency" \
   --duration "$duration" --workloads "$workloads" --server-pid "$pid" \
   --pprof-addr "$pprof" --profile-workload "$profwl" --cpuprofile "$out/cpu.pprof" --heapprofile "$out/heap.pprof" \
   --json "$out/result.json" --label "$store" ${extra[@]+"${extra[@]}"} | tee "$out/result.txt" || status=$?
