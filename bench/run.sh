@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
     --profile-workload) profwl="$2"; shift 2 ;;
     --nice) nice="$2"; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
