@@ -17,7 +17,7 @@
 #   --out DIR                      where results, profiles and logs go [bench/out/<store>-<size>]
 #   --postgres-uri URI             server database for --store postgres; it is dropped and
 #                                  created afresh [postgres://postgres@127.0.0.1:5432/pemba_bench?sslmode=disable]
-#   --profile-workload NAME        workload during which CPU and heap profiles are taken [check]
+#   --profile-workload LIST        workloads (or import) during which CPU and heap profiles are taken [check]
 #   --nice N                       run the server and the load generator at this nice level
 #                                  (negative needs root; gives them the CPU on a shared machine) [0]
 #   -- ARGS                        passed on to pemba-bench

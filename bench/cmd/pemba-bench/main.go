@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -78,9 +79,9 @@ func parse(args []string, stderr io.Writer) (*options, *dataset.FlagValues, erro
 	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to this file")
 	fs.StringVar(&o.label, "label", "", "name of the setup measured (e.g. the server's datastore), kept in the report")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "the server's pprof address (pemba serve --pprof-addr), for --cpuprofile and --heapprofile")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "save a CPU profile of the server during the --profile-workload run to this file")
-	fs.StringVar(&o.heapProf, "heapprofile", "", "save the server's heap profile after the --profile-workload run to this file")
-	fs.StringVar(&o.profWorkload, "profile-workload", "check", "workload during which profiles are taken, or import (its first --duration)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "save a CPU profile of the server during each --profile-workload run to this file (with several workloads, FILE becomes FILE-<workload>)")
+	fs.StringVar(&o.heapProf, "heapprofile", "", "save the server's heap profile after the --profile-workload runs to this file (FILE-<workload> likewise)")
+	fs.StringVar(&o.profWorkload, "profile-workload", "check", "comma-separated workloads during which profiles are taken; import profiles the import's first --duration")
 	fs.IntVar(&o.profConc, "profile-concurrency", 0, "concurrency of the profiled run (default: the highest)")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "the server's process id, to report its resident memory (VmRSS) after the load and the sweep")
 	dp := dataset.RegisterFlags(fs)
@@ -162,6 +163,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			return 2, err
 		}
 	}
+	for _, n := range strings.Split(o.profWorkload, ",") {
+		if n != "import" && !slices.Contains(loadgen.WorkloadNames(), n) {
+			return 2, fmt.Errorf("--profile-workload: unknown workload %q (known: import, %s)", n, strings.Join(loadgen.WorkloadNames(), ", "))
+		}
+	}
 	if o.profConc == 0 {
 		o.profConc = slices.Max(concs)
 	}
@@ -192,7 +198,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return 1, err
 	}
 	var relCount uint64
-	profiled := false
+	profiled := map[string]bool{}
+	profWLs := strings.Split(o.profWorkload, ",")
 	if !o.skipLoad {
 		text, err := os.ReadFile(o.schemaPath)
 		if err != nil {
@@ -203,10 +210,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		}
 		logf("importing the dataset (%d trees, %d chains, seed %d)...", params.Trees, params.Chains, params.Seed)
 		importProf := make(chan error, 1)
-		if prof != nil && o.profWorkload == "import" && o.cpuProfile != "" {
+		importPath := profPath(o.cpuProfile, "import", profWLs)
+		if prof != nil && slices.Contains(profWLs, "import") && o.cpuProfile != "" {
 			// The import's length is not known up front: profile its first --duration.
-			profiled = true
-			go func() { importProf <- prof.CPU(ctx, o.duration, o.cpuProfile) }()
+			profiled["import"] = true
+			go func() { importProf <- prof.CPU(ctx, o.duration, importPath) }()
 		} else {
 			importProf <- nil
 		}
@@ -223,8 +231,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		rep.Import = &res
 		if err := <-importProf; err != nil {
 			rep.Failures = append(rep.Failures, "cpu profile: "+err.Error())
-		} else if profiled && o.cpuProfile != "" {
-			rep.Profiles = append(rep.Profiles, o.cpuProfile)
+		} else if profiled["import"] {
+			rep.Profiles = append(rep.Profiles, importPath)
 		}
 		relCount = res.Relationships
 		logf("import: %d relationships in %.1fs = %.0f/s", res.Relationships, res.Seconds, res.PerSecond)
@@ -274,9 +282,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 				b.Duration = o.sweepDuration
 			}
 			profDone := make(chan error, 1)
-			profiling := prof != nil && !profiled && wl.Name == o.profWorkload && c == o.profConc
+			profiling := prof != nil && !profiled[wl.Name] && slices.Contains(profWLs, wl.Name) && (c == o.profConc || wl.Name == "sweep")
+			cpuPath, heapPath := profPath(o.cpuProfile, wl.Name, profWLs), profPath(o.heapProf, wl.Name, profWLs)
 			if profiling && o.cpuProfile != "" {
-				go func() { profDone <- prof.CPU(ctx, b.Duration, o.cpuProfile) }()
+				go func() { profDone <- prof.CPU(ctx, b.Duration, cpuPath) }()
 			} else {
 				profDone <- nil
 			}
@@ -291,17 +300,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 				res.HealthQPS, res.Ratio = h, res.QPS/h
 			}
 			if profiling {
-				profiled = true
+				profiled[wl.Name] = true
 				if err := <-profDone; err != nil {
 					rep.Failures = append(rep.Failures, "cpu profile: "+err.Error())
 				} else if o.cpuProfile != "" {
-					rep.Profiles = append(rep.Profiles, o.cpuProfile)
+					rep.Profiles = append(rep.Profiles, cpuPath)
 				}
 				if o.heapProf != "" {
-					if err := prof.Heap(ctx, o.heapProf); err != nil {
+					if err := prof.Heap(ctx, heapPath); err != nil {
 						rep.Failures = append(rep.Failures, "heap profile: "+err.Error())
 					} else {
-						rep.Profiles = append(rep.Profiles, o.heapProf)
+						rep.Profiles = append(rep.Profiles, heapPath)
 					}
 				}
 			}
@@ -317,8 +326,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			}
 		}
 	}
-	if prof != nil && !profiled {
-		rep.Failures = append(rep.Failures, fmt.Sprintf("no run of workload %s at concurrency %d was profiled", o.profWorkload, o.profConc))
+	for _, name := range profWLs {
+		if prof != nil && !profiled[name] {
+			rep.Failures = append(rep.Failures, fmt.Sprintf("no run of workload %s at concurrency %d was profiled", name, o.profConc))
+		}
 	}
 	var mismatches uint64
 	for _, r := range rep.Results {
@@ -348,6 +359,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return 3, nil
 	}
 	return 0, nil
+}
+
+// profPath is the profile file of a workload: path itself when one workload is
+// profiled, path-<workload> (before the extension) when several are.
+func profPath(path, workload string, workloads []string) string {
+	if path == "" || len(workloads) < 2 {
+		return path
+	}
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "-" + workload + ext
 }
 
 // loadavg returns the first three fields of /proc/loadavg, or "" where there is none.

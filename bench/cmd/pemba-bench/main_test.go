@@ -26,6 +26,7 @@ func TestRefusesBadInvocations(t *testing.T) {
 		{[]string{"--cpuprofile", "x.pprof"}, "--pprof-addr"},
 		{[]string{"--cpuprofile", "x.pprof", "--pprof-addr", "192.168.0.1:6060"}, "not a loopback address"},
 		{[]string{"--size", "10"}, "out of range"},
+		{[]string{"--profile-workload", "check,imports"}, `unknown workload "imports"`},
 		{[]string{"--fan-out", "0"}, "fan_out"},
 		{[]string{"stray"}, "unexpected argument"},
 	} {
