@@ -3,10 +3,14 @@ package dataset
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/datastore/index"
 	"github.com/pemba-authz/pemba/internal/datastore/memory"
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/tuple"
@@ -16,10 +20,35 @@ import (
 // returns an engine over it and the revision holding the data.
 func loadEngine(t testing.TB, m *Model) (*engine.Engine, datastore.Revision) {
 	t.Helper()
-	text, _ := loadSchema(t)
-	ctx := context.Background()
 	ds := memory.New(datastore.Options{})
 	t.Cleanup(func() { ds.Close() })
+	rev := loadStore(t, ds, m)
+	return engine.New(ds, engine.Config{}), rev
+}
+
+// loadIndexedEngine is loadEngine with the in-memory index in front of the store, as
+// the server runs it: the engine's reads are answered by the index.
+func loadIndexedEngine(t testing.TB, m *Model) (*engine.Engine, datastore.Revision, *index.Store) {
+	t.Helper()
+	ds := memory.New(datastore.Options{})
+	t.Cleanup(func() { ds.Close() })
+	rev := loadStore(t, ds, m)
+	ix := index.New(ds, index.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(func() { ix.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := ix.Warm(ctx, datastore.DefaultTenant); err != nil {
+		t.Fatal(err)
+	}
+	return engine.New(ix, engine.Config{}), rev, ix
+}
+
+// loadStore writes the reference schema and the dataset of m into ds and returns the
+// revision holding the data.
+func loadStore(t testing.TB, ds datastore.Datastore, m *Model) datastore.Revision {
+	t.Helper()
+	text, _ := loadSchema(t)
+	ctx := context.Background()
 	rev, err := ds.ReadWriteTx(ctx, datastore.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
 		return tx.WriteSchema(ctx, text)
 	})
@@ -46,7 +75,7 @@ func loadEngine(t testing.TB, m *Model) (*engine.Engine, datastore.Revision) {
 		}
 	}
 	flush()
-	return engine.New(ds, engine.Config{}), rev
+	return rev
 }
 
 func engineCheck(t testing.TB, e *engine.Engine, rev datastore.Revision, q CheckQuery) bool {
@@ -98,6 +127,18 @@ func TestOracleAgreesWithEngine(t *testing.T) {
 				compareChecks(t, e, rev, fmt.Sprintf("depth%d", level), m.DeepChecks(seed+10, level, n/10))
 			}
 		})
+	}
+}
+
+// TestOracleAgreesWithIndexedEngine runs the realistic mix and the deep checks through
+// the engine reading from the in-memory index.
+func TestOracleAgreesWithIndexedEngine(t *testing.T) {
+	m := MustModel(smallParams(9))
+	e, rev, ix := loadIndexedEngine(t, m)
+	compareChecks(t, e, rev, "indexed mix", m.RandomChecks(9, 1500))
+	compareChecks(t, e, rev, "indexed depth16", m.DeepChecks(19, 16, 200))
+	if st := ix.Stats(); st.Served == 0 {
+		t.Errorf("the index answered no read (%+v): the test did not exercise it", st)
 	}
 }
 
