@@ -125,17 +125,10 @@ func (c *checker) stats() CheckStats {
 	return CheckStats{Dispatches: int(c.dispatches.Load()), CacheHits: int(c.hits.Load()), MaxDepth: int(c.maxDepth.Load())}
 }
 
-// query reads relationships and feeds the read's latency to the fan-out decision.
+// query reads relationships. Callers report the read's latency with observeRead,
+// which decides whether fanning out pays.
 func (c *checker) query(ctx context.Context, f datastore.RelationshipFilter) iter.Seq2[tuple.Relationship, error] {
-	return func(yield func(tuple.Relationship, error) bool) {
-		start := time.Now()
-		defer func() { c.e.observeRead(time.Since(start)) }()
-		for r, err := range c.reader.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
-			if !yield(r, err) {
-				return
-			}
-		}
-	}
+	return c.reader.QueryRelationships(ctx, f, datastore.QueryOptions{})
 }
 
 // pathNode is one node on an evaluation path: the relation or permission of one

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/schema"
@@ -101,6 +102,7 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 			ResourceType: b.def.Name, ResourceIDs: b.ids, Relation: b.rel.Name,
 			Subject: &datastore.SubjectFilter{Type: s.Type, IDs: subjIDs, Relations: c.subjectRels},
 		}
+		start := time.Now()
 		for rel, err := range c.query(ctx, f) {
 			if err != nil {
 				for i := range res {
@@ -118,6 +120,7 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 				nodes[i] = append(nodes[i], c.relationshipNode(rel, r, r.node))
 			}
 		}
+		c.e.observeRead(time.Since(start))
 	}
 
 	// Subject sets, for the objects not yet granted.
@@ -136,6 +139,7 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 				ResourceType: b.def.Name, ResourceIDs: open, Relation: b.rel.Name,
 				Subject: &datastore.SubjectFilter{Type: set.typ, Relations: set.rels},
 			}
+			start := time.Now()
 			for rel, err := range c.query(ctx, f) {
 				if err != nil {
 					for i := range res {
@@ -172,6 +176,7 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 					g.rels = append(g.rels, rel)
 				}
 			}
+			c.e.observeRead(time.Since(start))
 		}
 		c.dispatchGroups(ctx, groups, b.depth+1)
 		for _, g := range groups {
@@ -297,59 +302,20 @@ func (c *checker) evalExpr(ctx context.Context, b batch, e schema.Expr) []result
 // every object is decided (a yes for a union, a no for the others) and cancelling
 // children still running.
 func (c *checker) evalOp(ctx context.Context, b batch, op string, children []schema.Expr, expr schema.Expr) []result {
-	n := len(b.ids)
-	acc := fill(n, yesResult())
-	decided := func(r result) bool { return r.no() }
+	st := &opState{op: op, acc: fill(len(b.ids), yesResult())}
 	if op == "union" {
-		acc = fill(n, noResult())
-		decided = func(r result) bool { return r.yes() }
+		st.acc = fill(len(b.ids), noResult())
 	}
-	var childNodes [][]*ExplainNode
 	if c.explain {
-		childNodes = make([][]*ExplainNode, len(children))
+		st.nodes = make([][]*ExplainNode, len(children))
 	}
 	var (
-		mu     sync.Mutex
 		wg     sync.WaitGroup
 		cctx   = ctx
 		cancel context.CancelFunc
 	)
-	combine := func(ci int, idx []int, rs []result) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if c.explain {
-			childNodes[ci] = make([]*ExplainNode, n)
-		}
-		for k, i := range idx {
-			r := rs[k]
-			if c.explain {
-				childNodes[ci][i] = r.node
-			}
-			switch {
-			case op == "union":
-				acc[i] = or(acc[i], r)
-			case op == "exclusion" && ci == 1:
-				acc[i] = and(acc[i], not(r))
-			default:
-				acc[i] = and(acc[i], r)
-			}
-		}
-		for i := range acc {
-			if !decided(acc[i]) {
-				return false
-			}
-		}
-		return true
-	}
 	for ci, child := range children {
-		mu.Lock()
-		var idx []int
-		for i := range acc {
-			if !decided(acc[i]) {
-				idx = append(idx, i)
-			}
-		}
-		mu.Unlock()
+		idx := st.undecided()
 		if len(idx) == 0 {
 			break
 		}
@@ -362,13 +328,13 @@ func (c *checker) evalOp(ctx context.Context, b batch, op string, children []sch
 			go func(ctx context.Context) {
 				defer wg.Done()
 				defer c.release()
-				if combine(ci, idx, c.evalExpr(ctx, sub, child)) {
+				if st.combine(ci, idx, c.evalExpr(ctx, sub, child)) {
 					cancel()
 				}
 			}(cctx)
 			continue
 		}
-		if combine(ci, idx, c.evalExpr(cctx, sub, child)) && cancel != nil {
+		if st.combine(ci, idx, c.evalExpr(cctx, sub, child)) && cancel != nil {
 			cancel()
 		}
 	}
@@ -380,16 +346,84 @@ func (c *checker) evalOp(ctx context.Context, b batch, op string, children []sch
 		text := exprString(expr, false)
 		for i, id := range b.ids {
 			node := &ExplainNode{Kind: op, Resource: tuple.ObjectRef{Type: b.def.Name, ID: id}, Relation: b.rel.Name,
-				Expression: text, Subject: c.subject, Result: acc[i].perm, MissingContext: acc[i].missing}
+				Expression: text, Subject: c.subject, Result: st.acc[i].perm, MissingContext: st.acc[i].missing}
 			for ci := range children {
-				if childNodes[ci] != nil && childNodes[ci][i] != nil {
-					node.Children = append(node.Children, childNodes[ci][i])
+				if st.nodes[ci] != nil && st.nodes[ci][i] != nil {
+					node.Children = append(node.Children, st.nodes[ci][i])
 				}
 			}
-			acc[i].node = node
+			st.acc[i].node = node
 		}
 	}
-	return acc
+	return st.acc
+}
+
+// opState is an operator's running answer per object; children finishing on other
+// goroutines combine into it under its lock.
+type opState struct {
+	op    string
+	mu    sync.Mutex
+	acc   []result
+	nodes [][]*ExplainNode // per child, per object (explanations only)
+}
+
+// onlyFirst is the index list of a one-object batch.
+var onlyFirst = []int{0}
+
+func (st *opState) decided(r result) bool {
+	if st.op == "union" {
+		return r.yes()
+	}
+	return r.no()
+}
+
+// undecided lists the objects whose answer the remaining children can still change.
+func (st *opState) undecided() []int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.acc) == 1 {
+		if st.decided(st.acc[0]) {
+			return nil
+		}
+		return onlyFirst
+	}
+	var idx []int
+	for i := range st.acc {
+		if !st.decided(st.acc[i]) {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// combine folds child ci's answers for the objects idx into the running answers and
+// reports whether every object is now decided.
+func (st *opState) combine(ci int, idx []int, rs []result) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.nodes != nil {
+		st.nodes[ci] = make([]*ExplainNode, len(st.acc))
+	}
+	for k, i := range idx {
+		r := rs[k]
+		if st.nodes != nil {
+			st.nodes[ci][i] = r.node
+		}
+		switch {
+		case st.op == "union":
+			st.acc[i] = or(st.acc[i], r)
+		case st.op == "exclusion" && ci == 1:
+			st.acc[i] = and(st.acc[i], not(r))
+		default:
+			st.acc[i] = and(st.acc[i], r)
+		}
+	}
+	for i := range st.acc {
+		if !st.decided(st.acc[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // evalArrow follows the tupleset relation of each object to its targets and
@@ -416,6 +450,7 @@ func (c *checker) evalArrow(ctx context.Context, b batch, a *schema.Arrow) []res
 	}
 	var groups []*childGroup
 	f := datastore.RelationshipFilter{ResourceType: b.def.Name, ResourceIDs: b.ids, Relation: a.Tupleset}
+	start := time.Now()
 	for rel, err := range c.query(ctx, f) {
 		if err != nil {
 			for i := range res {
@@ -453,6 +488,7 @@ func (c *checker) evalArrow(ctx context.Context, b batch, a *schema.Arrow) []res
 			g.rels = append(g.rels, rel)
 		}
 	}
+	c.e.observeRead(time.Since(start))
 	c.dispatchGroups(ctx, groups, b.depth+1)
 	for _, g := range groups {
 		for k, i := range g.parents {
