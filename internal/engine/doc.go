@@ -13,4 +13,7 @@
 //	func (e *Engine) LookupResources(ctx context.Context, req LookupResourcesRequest) iter.Seq2[ResourceResult, error]
 //	func (e *Engine) LookupSubjects(ctx context.Context, req LookupSubjectsRequest) iter.Seq2[SubjectResult, error]
 //	func (e *Engine) Permissions(ctx context.Context, req PermissionsRequest) ([]PermissionResult, error)
+//
+// Housekeeping: ForgetTenant (after deleting a tenant), PurgeCache, Metrics and
+// Collector (Prometheus). docs/engine.md describes the semantics, caching and limits.
 package engine
