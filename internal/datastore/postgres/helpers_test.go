@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +34,13 @@ func baseURI(t testing.TB) string {
 // behind: the schema is dropped when the test ends.
 func freshSchema(t testing.TB) string {
 	t.Helper()
+	return newSchema(t, true)
+}
+
+// newSchema creates a uniquely named schema and returns a URI using it. It is dropped
+// at the end of the test, or, when dropAtEnd is false, at the end of the test binary.
+func newSchema(t testing.TB, dropAtEnd bool) string {
+	t.Helper()
 	base := baseURI(t)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -45,6 +54,12 @@ func freshSchema(t testing.TB) string {
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
 		t.Fatalf("create schema: %v", err)
+	}
+	if !dropAtEnd {
+		migratedSchemas.Lock()
+		migratedSchemas.all = append(migratedSchemas.all, name)
+		migratedSchemas.Unlock()
+		return withParam(base, "search_path", name)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -73,13 +88,58 @@ func withParam(uri, key, value string) string {
 	return strings.TrimSpace(uri) + " " + key + "=" + value
 }
 
-// newTestStore migrates a fresh schema and opens a store on it, closed at the end.
+// migratedSchemas holds emptied, migrated schemas for reuse: most tests need a fresh
+// store, and truncating a schema's tables is much cheaper than creating, migrating
+// and dropping a schema. TestMain drops them when the tests end.
+var migratedSchemas = struct {
+	sync.Mutex
+	free []string // URIs of emptied schemas
+	all  []string // schema names, to drop at the end
+}{}
+
+// TestMain runs the tests and drops the schemas kept for reuse.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if base := os.Getenv("PEMBA_TEST_POSTGRES_URI"); base != "" && len(migratedSchemas.all) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if conn, err := pgx.Connect(ctx, base); err == nil {
+			for _, name := range migratedSchemas.all {
+				if _, err := conn.Exec(ctx, "DROP SCHEMA "+name+" CASCADE"); err != nil {
+					fmt.Fprintf(os.Stderr, "drop schema %s: %v\n", name, err)
+					code = 1
+				}
+			}
+			_ = conn.Close(ctx)
+		} else {
+			fmt.Fprintf(os.Stderr, "connect to drop test schemas: %v\n", err)
+			code = 1
+		}
+		cancel()
+	}
+	os.Exit(code)
+}
+
+// dataTables are emptied between tests that reuse a schema; the migration version
+// table is kept.
+var dataTables = "pemba_store, tenants, tenant_heads, relationships, schemas, transactions, transaction_changes, transaction_organizations"
+
+// newTestStore opens a store on an empty, migrated schema of its own and closes it
+// at the end of the test; the schema is then emptied and reused by a later test.
 func newTestStore(t testing.TB, opts Options) (*Store, string) {
 	t.Helper()
-	uri := freshSchema(t)
+	baseURI(t)
 	ctx := context.Background()
-	if err := Migrate(ctx, uri, nil); err != nil {
-		t.Fatalf("migrate: %v", err)
+	migratedSchemas.Lock()
+	var uri string
+	if n := len(migratedSchemas.free); n > 0 {
+		uri, migratedSchemas.free = migratedSchemas.free[n-1], migratedSchemas.free[:n-1]
+	}
+	migratedSchemas.Unlock()
+	if uri == "" {
+		uri = newSchema(t, false)
+		if err := Migrate(ctx, uri, nil); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
 	}
 	if opts.MaxConns == 0 {
 		opts.MaxConns = 6
@@ -88,7 +148,24 @@ func newTestStore(t testing.TB, opts Options) (*Store, string) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	t.Cleanup(func() { _ = s.Close() })
+	t.Cleanup(func() {
+		_ = s.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, uri)
+		if err != nil {
+			t.Errorf("connect to empty the test schema: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "TRUNCATE "+dataTables); err != nil {
+			t.Errorf("empty the test schema: %v", err)
+			return
+		}
+		migratedSchemas.Lock()
+		migratedSchemas.free = append(migratedSchemas.free, uri)
+		migratedSchemas.Unlock()
+	})
 	return s, uri
 }
 

@@ -122,14 +122,15 @@ func Migrate(ctx context.Context, uri string, log io.Writer) error {
 	defer m.Close()
 	m.Log = &migrateLog{w: log}
 
-	before, dirty, err := m.Version()
+	// Read without the migration lock: another process may be migrating right now
+	// (the version is then marked dirty until it finishes), so only a newer version
+	// is refused here; m.Up takes the lock and judges a dirty version itself.
+	before, _, err := m.Version()
 	switch {
 	case errors.Is(err, migrate.ErrNilVersion):
 		before = 0
 	case err != nil:
 		return fmt.Errorf("read schema version: %w", classifyErr(err))
-	case dirty:
-		return fmt.Errorf("database schema is marked dirty at version %d: a migration failed part-way; repair the database by hand, then set the version in table %s", before, migrationsTable)
 	}
 	if before > SchemaVersion {
 		return fmt.Errorf("database schema is at version %d, newer than this build of Pemba understands (%d): upgrade Pemba", before, SchemaVersion)
@@ -152,6 +153,10 @@ func Migrate(ctx context.Context, uri string, log io.Writer) error {
 
 	fmt.Fprintf(log, "%s schema at version %d, this build needs %d\n", label, before, SchemaVersion)
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		var dirty migrate.ErrDirty
+		if errors.As(err, &dirty) {
+			return fmt.Errorf("database schema is marked dirty at version %d: a migration failed part-way; repair the database by hand, then set the version in table %s (see docs/postgres.md)", dirty.Version, migrationsTable)
+		}
 		return fmt.Errorf("apply migrations: %w", classifyErr(err))
 	}
 	if err := ctx.Err(); err != nil {

@@ -209,8 +209,12 @@ func (s *Store) ReadTransactions(ctx context.Context, tenant string, f datastore
 		before := f.Before
 		sent := 0
 		first := true
+		// Pages start small and grow: a caller that wants the newest few records
+		// does not pay for loading the changes of many.
+		size := 4
 		for {
-			n := watchBatch
+			n := size
+			size = min(size*2, watchBatch)
 			if f.Limit > 0 {
 				n = min(n, f.Limit-sent)
 			}
