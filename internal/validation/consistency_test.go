@@ -20,6 +20,9 @@ import (
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
+// pageSize is the limit used to check that paged lookups return what one call does.
+const pageSize = 2
+
 // freshSubjectID names a subject that appears in no relationship: only a wildcard can
 // grant it, so checking it tells whether a lookup must return a wildcard.
 const freshSubjectID = "pemba-fresh-subject"
@@ -175,7 +178,9 @@ func crossCheck(ctx context.Context, in consistencyInput) (int, []string, error)
 				}
 			}
 			got := map[string]answer{}
-			for res, err := range in.eng.LookupResources(ctx, engine.LookupResourcesRequest{Revision: in.rev, ResourceType: rr.typ, Permission: rr.rel, Subject: s, Context: in.ctx}) {
+			var order []string
+			req := engine.LookupResourcesRequest{Revision: in.rev, ResourceType: rr.typ, Permission: rr.rel, Subject: s, Context: in.ctx}
+			for res, err := range in.eng.LookupResources(ctx, req) {
 				if err != nil {
 					return asked, problems, fmt.Errorf("LookupResources %s#%s for %s: %w", rr.typ, rr.rel, s, err)
 				}
@@ -183,10 +188,39 @@ func crossCheck(ctx context.Context, in consistencyInput) (int, []string, error)
 					report("LookupResources %s#%s for %s returned %s twice", rr.typ, rr.rel, s, res.ResourceID)
 				}
 				got[res.ResourceID] = answerOf(res.Permissionship, res.MissingContext)
+				order = append(order, res.ResourceID)
 			}
 			asked++
 			if !maps.Equal(want, got) {
 				report("LookupResources %s#%s for %s = %v, Check says %v", rr.typ, rr.rel, s, got, want)
+			}
+			// Paging with a small limit returns the same results in the same order.
+			var paged []string
+			for page := 0; ; page++ {
+				if page > len(order)+1 {
+					report("LookupResources %s#%s for %s: paging by %d does not end", rr.typ, rr.rel, s, pageSize)
+					break
+				}
+				req.Limit = pageSize
+				n, last := 0, ""
+				for res, err := range in.eng.LookupResources(ctx, req) {
+					if err != nil {
+						return asked, problems, fmt.Errorf("LookupResources %s#%s for %s, page %d: %w", rr.typ, rr.rel, s, page+1, err)
+					}
+					paged = append(paged, res.ResourceID)
+					n, last = n+1, res.Cursor
+				}
+				asked++
+				if n > pageSize {
+					report("LookupResources %s#%s for %s: page of %d results with limit %d", rr.typ, rr.rel, s, n, pageSize)
+				}
+				if n < pageSize {
+					break
+				}
+				req.Cursor = last
+			}
+			if !slices.Equal(paged, order) {
+				report("LookupResources %s#%s for %s by pages of %d = %v, in one call %v", rr.typ, rr.rel, s, pageSize, paged, order)
 			}
 		}
 	}
@@ -211,11 +245,14 @@ func crossCheck(ctx context.Context, in consistencyInput) (int, []string, error)
 				explicit := map[string]answer{}
 				var wildcard *answer
 				excluded := map[string]bool{}
-				for res, err := range in.eng.LookupSubjects(ctx, engine.LookupSubjectsRequest{Revision: in.rev, Resource: resource, Permission: rr.rel, SubjectType: st.typ, SubjectRelation: st.rel, Context: in.ctx}) {
+				var order []string
+				lsReq := engine.LookupSubjectsRequest{Revision: in.rev, Resource: resource, Permission: rr.rel, SubjectType: st.typ, SubjectRelation: st.rel, Context: in.ctx}
+				for res, err := range in.eng.LookupSubjects(ctx, lsReq) {
 					if err != nil {
 						return asked, problems, fmt.Errorf("LookupSubjects %s#%s for %s#%s: %w", resource, rr.rel, st.typ, st.rel, err)
 					}
 					a := answerOf(res.Permissionship, res.MissingContext)
+					order = append(order, res.SubjectID)
 					if res.SubjectID == tuple.Wildcard {
 						wildcard = &a
 						for _, x := range res.Excluded {
@@ -227,6 +264,33 @@ func crossCheck(ctx context.Context, in consistencyInput) (int, []string, error)
 						report("LookupSubjects %s#%s for %s returned %s twice", resource, rr.rel, st.typ, res.SubjectID)
 					}
 					explicit[res.SubjectID] = a
+				}
+				var paged []string
+				for page := 0; ; page++ {
+					if page > len(order)+1 {
+						report("LookupSubjects %s#%s for %s: paging by %d does not end", resource, rr.rel, st.typ, pageSize)
+						break
+					}
+					lsReq.Limit = pageSize
+					n, last := 0, ""
+					for res, err := range in.eng.LookupSubjects(ctx, lsReq) {
+						if err != nil {
+							return asked, problems, fmt.Errorf("LookupSubjects %s#%s for %s, page %d: %w", resource, rr.rel, st.typ, page+1, err)
+						}
+						paged = append(paged, res.SubjectID)
+						n, last = n+1, res.Cursor
+					}
+					asked++
+					if n > pageSize {
+						report("LookupSubjects %s#%s for %s: page of %d results with limit %d", resource, rr.rel, st.typ, n, pageSize)
+					}
+					if n < pageSize {
+						break
+					}
+					lsReq.Cursor = last
+				}
+				if !slices.Equal(paged, order) {
+					report("LookupSubjects %s#%s for %s by pages of %d = %v, in one call %v", resource, rr.rel, st.typ, pageSize, paged, order)
 				}
 				asked++
 				// The engine's contract: a subject listed on its own has the answer given
