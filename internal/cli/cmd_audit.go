@@ -83,7 +83,7 @@ lines), ready for export to other tools.`,
 				req.PageSize, req.PageToken = size, pageToken
 				res, err := client.ReadAuditLog(ctx, req)
 				if err != nil {
-					return 0, "", o.rpcError(err)
+					return 0, "", err
 				}
 				var got uint32
 				for _, tx := range res.GetTransactions() {
@@ -103,7 +103,7 @@ lines), ready for export to other tools.`,
 				return got, res.GetNextPageToken(), nil
 			})
 			if err != nil {
-				return err
+				return o.rpcError(err)
 			}
 			if next != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "older transactions follow: --page-token %s (or --all)\n", next)

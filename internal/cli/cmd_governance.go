@@ -133,14 +133,14 @@ and through which organisation the actor held the right to grant it.`,
 			_, next, err := fetchTokenPages(limit, "", func(size uint32, pageToken string) (uint32, string, error) {
 				res, err := client.ListActorGrants(ctx, &pb.ListActorGrantsRequest{Tenant: o.tenant, Consistency: cons, Actor: actor, PageSize: size, PageToken: pageToken})
 				if err != nil {
-					return 0, "", o.rpcError(err)
+					return 0, "", err
 				}
 				token = res.GetToken()
 				grants = append(grants, res.GetGrants()...)
 				return uint32(len(res.GetGrants())), res.GetNextPageToken(), nil
 			})
 			if err != nil {
-				return err
+				return o.rpcError(err)
 			}
 			out := cmd.OutOrStdout()
 			if o.json() {
@@ -230,14 +230,14 @@ the review.`,
 				req.Consistency, req.PageSize, req.PageToken = cons, size, pageToken
 				res, err := client.ReviewAccess(ctx, req)
 				if err != nil {
-					return 0, "", o.rpcError(err)
+					return 0, "", err
 				}
 				token = res.GetToken()
 				entries = append(entries, res.GetEntries()...)
 				return uint32(len(res.GetEntries())), res.GetNextPageToken(), nil
 			})
 			if err != nil {
-				return err
+				return o.rpcError(err)
 			}
 			out := cmd.OutOrStdout()
 			if o.json() {

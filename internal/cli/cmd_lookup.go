@@ -66,7 +66,7 @@ may follow, prints on stderr the flags that continue it.`,
 					Subject: subject, Context: caveatCtx, ContextualRelationships: contextual, Limit: size, Cursor: cursor,
 				})
 				if err != nil {
-					return 0, "", o.rpcError(err)
+					return 0, "", err
 				}
 				var got uint32
 				var last string
@@ -87,10 +87,10 @@ may follow, prints on stderr the flags that continue it.`,
 					_, err := fmt.Fprintln(out, line)
 					return err
 				})
-				return got, last, o.rpcError(err)
+				return got, last, err
 			})
 			if err != nil {
-				return err
+				return o.rpcError(err)
 			}
 			if next != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "more may follow: --cursor %s --consistency at_exact_snapshot:%s\n", next, token)
@@ -175,7 +175,7 @@ lookup-resources.`,
 					Limit: size, Cursor: cursor,
 				})
 				if err != nil {
-					return 0, "", o.rpcError(err)
+					return 0, "", err
 				}
 				var got uint32
 				var last string
@@ -203,10 +203,10 @@ lookup-resources.`,
 					_, err := fmt.Fprintln(out, line)
 					return err
 				})
-				return got, last, o.rpcError(err)
+				return got, last, err
 			})
 			if err != nil {
-				return err
+				return o.rpcError(err)
 			}
 			if next != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "more may follow: --cursor %s --consistency at_exact_snapshot:%s\n", next, token)

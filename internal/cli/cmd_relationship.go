@@ -458,7 +458,7 @@ printed on stderr (pass it with --cursor).`,
 					Tenant: o.tenant, Consistency: cons, Filter: filter, Limit: size, Cursor: cursor,
 				})
 				if err != nil {
-					return 0, "", o.rpcError(err)
+					return 0, "", err
 				}
 				var got uint32
 				var last string
@@ -468,7 +468,7 @@ printed on stderr (pass it with --cursor).`,
 						return got, last, nil
 					}
 					if err != nil {
-						return got, last, o.rpcError(err)
+						return got, last, err
 					}
 					got++
 					last = msg.GetCursor()
@@ -483,7 +483,7 @@ printed on stderr (pass it with --cursor).`,
 				}
 			})
 			if err != nil {
-				return err
+				return o.rpcError(err)
 			}
 			if next != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "more may follow: --cursor %s\n", next)
