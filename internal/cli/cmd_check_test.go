@@ -36,11 +36,11 @@ func TestCheckWalkthrough(t *testing.T) {
 	}{
 		{"document:q3", "view", "user:alice", nil, "allowed", 0},
 		{"document:q3", "edit", "user:alice", nil, "denied", 1},
-		{"document:roadmap", "view", "user:alice", nil, "denied", 1},                                     // a sibling's project
-		{"document:q3", "edit", "user:bob", nil, "allowed", 0},                                           // the parent's admin manages the child
-		{"organization:acme", "manage", "user:carol", nil, "denied", 1},                                  // the child's admin never the parent
-		{"document:q3", "view", "user:mallory", nil, "denied", 1},                                        // another brand's user
-		{"project:apollo", "view", "user:erin", nil, "conditional (missing: client_ip)", 1},              // partner, no context
+		{"document:roadmap", "view", "user:alice", nil, "denied", 1},                        // a sibling's project
+		{"document:q3", "edit", "user:bob", nil, "allowed", 0},                              // the parent's admin manages the child
+		{"organization:acme", "manage", "user:carol", nil, "denied", 1},                     // the child's admin never the parent
+		{"document:q3", "view", "user:mallory", nil, "denied", 1},                           // another brand's user
+		{"project:apollo", "view", "user:erin", nil, "conditional (missing: client_ip)", 1}, // partner, no context
 		{"project:apollo", "view", "user:erin", []string{"--context", `{"client_ip": "10.1.2.3"}`}, "allowed", 0},
 		{"project:apollo", "view", "user:erin", []string{"--context", `{"client_ip": "192.168.1.1"}`}, "denied", 1},
 	}
