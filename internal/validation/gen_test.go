@@ -260,6 +260,8 @@ type genCheck struct {
 	permission string
 	subject    tuple.SubjectRef
 	ctx        int // index into checkContexts
+	// contextual relationships are sent with the check, used for it only.
+	contextual []tuple.Relationship
 }
 
 func (c genCheck) String() string {
@@ -267,7 +269,49 @@ func (c genCheck) String() string {
 	if ctx := checkContexts[c.ctx]; ctx != nil {
 		s += " with " + string(tuple.MarshalContext(ctx))
 	}
+	if len(c.contextual) > 0 {
+		parts := make([]string, len(c.contextual))
+		for i, r := range c.contextual {
+			parts[i] = tuple.Format(r)
+		}
+		s += " and contextual relationships " + strings.Join(parts, ", ")
+	}
 	return s
+}
+
+// genContextual draws one or two relationships that are not stored, to send with check
+// c as contextual relationships. The first is on c's resource and, when its relation
+// allows, names c's subject, so that it often matters.
+func genContextual(r *rand.Rand, w *world, stored []tuple.Relationship, c genCheck) []tuple.Relationship {
+	taken := map[tuple.Key]bool{}
+	for _, rl := range stored {
+		taken[rl.Key()] = true
+	}
+	var out []tuple.Relationship
+	for n := 1 + r.IntN(2); n > 0; n-- {
+		d := w.defs[r.IntN(len(w.defs))]
+		if len(out) == 0 {
+			for _, dd := range w.defs {
+				if dd.name == c.resource.Type {
+					d = dd
+				}
+			}
+		}
+		rel := d.relations[r.IntN(len(d.relations))]
+		rl := tuple.Relationship{Resource: tuple.ObjectRef{Type: d.name, ID: w.ids[d.name][r.IntN(len(w.ids[d.name]))]}, Relation: rel.name}
+		genSubject(r, w, rel.allowed[r.IntN(len(rel.allowed))], &rl)
+		if len(out) == 0 {
+			rl.Resource = c.resource
+			if rl.Subject.Type == c.subject.Type && rl.Subject.Relation == c.subject.Relation && !rl.Subject.IsWildcard() {
+				rl.Subject.ID = c.subject.ID
+			}
+		}
+		if !taken[rl.Key()] {
+			taken[rl.Key()] = true
+			out = append(out, rl)
+		}
+	}
+	return out
 }
 
 // genChecks draws n questions: any relation or permission of any object, for a user

@@ -235,6 +235,9 @@ type refAnswers struct {
 }
 
 func (a *refAnswers) answer(c genCheck) (tri, error) {
+	if len(c.contextual) > 0 {
+		return vFalse, fmt.Errorf("refAnswers does not take contextual relationships; use refFor")
+	}
 	key := c.subject.String() + "|" + fmt.Sprint(c.ctx)
 	tab, ok := a.tables[key]
 	if !ok {
@@ -261,6 +264,7 @@ func TestPropertyCheckMatchesReference(t *testing.T) {
 	worlds := max(1, *flagCases/checksPerWorld)
 	ctx := context.Background()
 	checks, reported := 0, 0
+	withContextual, changedByContextual := 0, 0
 	for i := 0; i < worlds && reported < maxReported; i++ {
 		caseSeed := seed + uint64(i)
 		r := rand.New(rand.NewPCG(caseSeed, caseSeed^0x9e3779b97f4a7c15))
@@ -270,9 +274,9 @@ func TestPropertyCheckMatchesReference(t *testing.T) {
 			rev  datastore.Revision
 			c    genCheck
 			want tri
+			ref  *refEval
 		}
 		var history []past
-		refs := map[datastore.Revision]*refEval{lw.rev: ref}
 		const rounds = 4
 		for round := 0; round < rounds && reported < maxReported; round++ {
 			if round > 0 {
@@ -284,10 +288,25 @@ func TestPropertyCheckMatchesReference(t *testing.T) {
 					t.Fatal(err)
 				}
 				answers = &refAnswers{ref: next, tables: map[string]map[pairKey]tri{}}
-				refs[lw.rev] = next
 			}
 			for _, c := range genChecks(r, lw.w, checksPerWorld/rounds) {
-				want, err := answers.answer(c)
+				if r.IntN(4) == 0 {
+					c.contextual = genContextual(r, lw.w, lw.rels, c)
+				}
+				cref := refFor(t, answers.ref, lw.rels, c)
+				var want tri
+				var err error
+				if cref == answers.ref {
+					want, err = answers.answer(c)
+				} else {
+					want, err = cref.check(c.resource, c.permission, c.subject, checkContexts[c.ctx])
+					withContextual++
+					plain := c
+					plain.contextual = nil
+					if without, perr := answers.answer(plain); perr == nil && without != want {
+						changedByContextual++
+					}
+				}
 				if err != nil {
 					t.Fatalf("seed %d: reference: %s: %v", caseSeed, c, err)
 				}
@@ -302,13 +321,13 @@ func TestPropertyCheckMatchesReference(t *testing.T) {
 						reportDisagreement(t, caseSeed, lw, c, want, got, err.Error(), e.name)
 						break
 					}
-					if ok, why := agrees(want, got, decider(answers.ref, c)); !ok {
+					if ok, why := agrees(want, got, decider(cref, c)); !ok {
 						reported++
 						reportDisagreement(t, caseSeed, lw, c, want, got, why, e.name)
 						break
 					}
 				}
-				history = append(history, past{lw.rev, c, want})
+				history = append(history, past{lw.rev, c, want, cref})
 			}
 		}
 		// Earlier revisions answer as they did, whatever was written since.
@@ -320,7 +339,7 @@ func TestPropertyCheckMatchesReference(t *testing.T) {
 			checks++
 			ok, why := false, ""
 			if err == nil {
-				ok, why = agrees(h.want, got, decider(refs[h.rev], h.c))
+				ok, why = agrees(h.want, got, decider(h.ref, h.c))
 			}
 			if !ok {
 				reported++
@@ -329,11 +348,27 @@ func TestPropertyCheckMatchesReference(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d engine checks over %d worlds", checks, worlds)
+	t.Logf("%d engine checks over %d worlds; %d questions sent contextual relationships, which changed the answer of %d",
+		checks, worlds, withContextual, changedByContextual)
 }
 
 func checkRequest(rev datastore.Revision, c genCheck) engine.CheckRequest {
-	return engine.CheckRequest{Revision: rev, Resource: c.resource, Permission: c.permission, Subject: c.subject, Context: checkContexts[c.ctx]}
+	return engine.CheckRequest{Revision: rev, Resource: c.resource, Permission: c.permission, Subject: c.subject, Context: checkContexts[c.ctx], Contextual: c.contextual}
+}
+
+// refFor returns the reference evaluator for check c over the stored relationships
+// rels: ref itself, or, when c carries contextual relationships, one over rels and
+// those.
+func refFor(t *testing.T, ref *refEval, rels []tuple.Relationship, c genCheck) *refEval {
+	t.Helper()
+	if len(c.contextual) == 0 {
+		return ref
+	}
+	withCtx, err := newRefEval(ref.sch, append(slices.Clone(rels), c.contextual...), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return withCtx
 }
 
 // reportDisagreement shrinks the relationships of a failing check to a minimal set
@@ -353,7 +388,7 @@ func reportDisagreement(t *testing.T, seed uint64, lw *liveWorld, c genCheck, wa
 // failsFresh reports whether a fresh uncached engine over schemaText and rels
 // disagrees with the reference on c.
 func failsFresh(t *testing.T, sch *schema.Schema, schemaText string, rels []tuple.Relationship, c genCheck) bool {
-	ref, err := newRefEval(sch, rels, time.Now())
+	ref, err := newRefEval(sch, append(slices.Clone(rels), c.contextual...), time.Now())
 	if err != nil {
 		return false
 	}
@@ -404,6 +439,10 @@ func validationYAML(schemaText string, rels []tuple.Relationship, c genCheck, wa
 		b.WriteString("  " + tuple.Format(r) + "\n")
 	}
 	kind := map[triState]string{triTrue: "assertTrue", triFalse: "assertFalse", triCond: "assertCaveated"}[want.state]
+	if len(c.contextual) > 0 {
+		b.WriteString("# the check sends contextual relationships; they are listed in the message above\n")
+		c.contextual = nil
+	}
 	fmt.Fprintf(&b, "assertions:\n  %s:\n    - '%s'\n", kind, c)
 	return b.String()
 }
