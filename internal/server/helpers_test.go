@@ -76,7 +76,7 @@ func (b *syncBuffer) String() string {
 
 // startServer starts a server; edit may change the configuration first (it gets a
 // config with test keys, a memory store, the engine and the writer).
-func startServer(t *testing.T, edit func(*Config)) *testServer {
+func startServer(t testing.TB, edit func(*Config)) *testServer {
 	t.Helper()
 	ds := memory.New(datastore.Options{})
 	eng := engine.New(ds, engine.Config{})
@@ -108,7 +108,9 @@ func startServer(t *testing.T, edit func(*Config)) *testServer {
 	ts := &testServer{Server: srv, ds: cfg.Datastore, conn: conn, base: "http://" + srv.HTTPAddr(), logs: logs}
 	t.Cleanup(func() {
 		conn.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// More than the 5s an HTTP server waits for a connection that never sent a
+		// request.
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
@@ -145,7 +147,7 @@ func (ts *testServer) governance() pb.GovernanceServiceClient {
 }
 
 // writeSchema writes testdata/docs.zed to a tenant as admin.
-func (ts *testServer) writeSchema(t *testing.T, tenant string) string {
+func (ts *testServer) writeSchema(t testing.TB, tenant string) string {
 	t.Helper()
 	text, err := os.ReadFile("testdata/docs.zed")
 	if err != nil {
@@ -159,7 +161,7 @@ func (ts *testServer) writeSchema(t *testing.T, tenant string) string {
 }
 
 // touch writes relationships in text form as admin and returns the token.
-func (ts *testServer) touch(t *testing.T, tenant string, rels ...string) string {
+func (ts *testServer) touch(t testing.TB, tenant string, rels ...string) string {
 	t.Helper()
 	req := &pb.WriteRelationshipsRequest{Tenant: tenant}
 	for _, r := range rels {
