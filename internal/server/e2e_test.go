@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -505,4 +504,3 @@ func TestOffboard(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument, "reason is required")
 }
 
-var _ = time.Second
