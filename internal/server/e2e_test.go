@@ -503,4 +503,3 @@ func TestOffboard(t *testing.T) {
 	_, err = ts.governance().Offboard(as(adminSecret), &pb.OffboardRequest{Subject: &pb.SubjectReference{Type: "user", Id: "pete"}})
 	wantCode(t, err, codes.InvalidArgument, "reason is required")
 }
-
