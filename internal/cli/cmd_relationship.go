@@ -312,39 +312,60 @@ func (f *filterFlags) any() bool {
 	return f.resourceType != "" || len(f.resourceIDs) > 0 || f.resourceIDPrefix != "" || f.relation != "" || f.subject != ""
 }
 
-// build returns the filter from a FILTER argument or from the flags; required says
-// whether one must be given.
+// build returns the filter from a FILTER argument and the flags, which may add parts
+// the argument leaves out; required says whether a filter must be given.
 func (f *filterFlags) build(args []string, required bool) (*pb.RelationshipFilter, error) {
+	out := &pb.RelationshipFilter{}
 	if len(args) > 0 {
-		if f.any() {
-			return nil, usageErrorf("give either a FILTER argument or the --resource-type/--resource-id/--relation/--subject flags, not both")
+		var err error
+		if out, err = parseFilter("filter", args[0]); err != nil {
+			return nil, err
 		}
-		return parseFilter("filter", args[0])
-	}
-	if !f.any() {
+	} else if !f.any() {
 		if required {
 			return nil, usageErrorf("a filter is required: give FILTER (e.g. document:q3#viewer) or --resource-type")
 		}
 		return nil, nil
 	}
-	if f.resourceType == "" {
-		return nil, usageErrorf("--resource-type is required when filtering")
+	both := func(flag string) error {
+		return usageErrorf("the FILTER argument already sets what %s gives: use one or the other", flag)
 	}
-	if err := tuple.ValidateTypeName("--resource-type", f.resourceType); err != nil {
-		return nil, usageErrorf("%v", err)
-	}
-	out := &pb.RelationshipFilter{ResourceType: f.resourceType, ResourceIds: f.resourceIDs, ResourceIdPrefix: f.resourceIDPrefix, Relation: f.relation}
-	for _, id := range f.resourceIDs {
-		if err := tuple.ValidateObjectID("--resource-id", id); err != nil {
+	if f.resourceType != "" {
+		if out.ResourceType != "" {
+			return nil, both("--resource-type")
+		}
+		if err := tuple.ValidateTypeName("--resource-type", f.resourceType); err != nil {
 			return nil, usageErrorf("%v", err)
 		}
+		out.ResourceType = f.resourceType
+	}
+	if out.ResourceType == "" {
+		return nil, usageErrorf("--resource-type is required when filtering")
+	}
+	if len(f.resourceIDs) > 0 || f.resourceIDPrefix != "" {
+		if len(out.ResourceIds) > 0 || out.ResourceIdPrefix != "" {
+			return nil, both("--resource-id/--resource-id-prefix")
+		}
+		for _, id := range f.resourceIDs {
+			if err := tuple.ValidateObjectID("--resource-id", id); err != nil {
+				return nil, usageErrorf("%v", err)
+			}
+		}
+		out.ResourceIds, out.ResourceIdPrefix = f.resourceIDs, f.resourceIDPrefix
 	}
 	if f.relation != "" {
+		if out.Relation != "" {
+			return nil, both("--relation")
+		}
 		if err := tuple.ValidateRelationName("--relation", f.relation); err != nil {
 			return nil, usageErrorf("%v", err)
 		}
+		out.Relation = f.relation
 	}
 	if f.subject != "" {
+		if out.SubjectFilter != nil {
+			return nil, both("--subject")
+		}
 		sf, err := parseSubjectFilter("--subject", f.subject)
 		if err != nil {
 			return nil, err
