@@ -43,27 +43,27 @@ func (lr *resourceLookup) fixpoint(ctx context.Context, members []relKey) error 
 	// one of ids (of type subjType with subject relation subjRel), and adds a fact for
 	// each resource to target, combining the subject's certainty, the caveat and extra.
 	reverse := func(subjType string, subjRel string, ids []string, certainty func(id string) tag, resType, relation string, target relKey, extra tag) error {
-		if len(ids) == 0 {
-			return nil
-		}
-		sf := datastore.SubjectFilter{Type: subjType, IDs: ids, Relations: []string{subjRel}}
-		for r, err := range lr.c.reader.ReverseQueryRelationships(ctx, sf, datastore.ReverseQueryOptions{ResourceType: resType, Relation: relation}) {
-			if err != nil {
-				return err
-			}
-			t := both(certainty(r.Subject.ID), extra)
-			if r.Caveat != nil {
-				res := lr.c.caveatResult(r)
-				switch {
-				case res.err != nil:
-					return res.err
-				case res.no():
-					continue
-				case res.cond():
-					t = tagCheck
+		// Bounded id lists keep each query cheap to plan and match.
+		for chunk := range slices.Chunk(ids, maxIDsPerQuery) {
+			sf := datastore.SubjectFilter{Type: subjType, IDs: chunk, Relations: []string{subjRel}}
+			for r, err := range lr.c.reader.ReverseQueryRelationships(ctx, sf, datastore.ReverseQueryOptions{ResourceType: resType, Relation: relation}) {
+				if err != nil {
+					return err
 				}
+				t := both(certainty(r.Subject.ID), extra)
+				if r.Caveat != nil {
+					res := lr.c.caveatResult(r)
+					switch {
+					case res.err != nil:
+						return res.err
+					case res.no():
+						continue
+					case res.cond():
+						t = tagCheck
+					}
+				}
+				add(target, r.Resource.ID, t)
 			}
-			add(target, r.Resource.ID, t)
 		}
 		return nil
 	}

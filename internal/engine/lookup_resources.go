@@ -16,6 +16,8 @@ const (
 	// confirmBatch is how many uncertain candidates are confirmed with one batched
 	// check.
 	confirmBatch = 64
+	// maxIDsPerQuery bounds the ids one batched reverse query names.
+	maxIDsPerQuery = 64
 )
 
 // LookupResources streams the ids of the resources of req.ResourceType on which
