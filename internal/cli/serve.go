@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/datastore/index"
 	"github.com/pemba-authz/pemba/internal/datastore/memory"
 	"github.com/pemba-authz/pemba/internal/datastore/postgres"
 	"github.com/pemba-authz/pemba/internal/engine"
@@ -31,6 +32,7 @@ type serveOptions struct {
 	grpcAddr, httpAddr string
 
 	datastore          string
+	index              bool
 	datastorePath      string
 	datastoreURI       string
 	gcInterval         time.Duration
@@ -91,6 +93,7 @@ flight finish (up to --shutdown-grace) and closes the datastore.`,
 	f.StringVar(&o.datastoreURI, "datastore-uri", "", "PostgreSQL/CockroachDB connection URI (--datastore postgres)")
 	f.DurationVar(&o.gcInterval, "gc-interval", 5*time.Minute, "how often old revisions are garbage-collected (0 disables)")
 	f.DurationVar(&o.gcWindow, "gc-window", datastore.DefaultGCWindow, "how long a superseded revision stays readable")
+	f.BoolVar(&o.index, "index", true, "keep an in-memory index of relationships, fed by the store's change log, and answer checks from it (bolt and postgres)")
 	f.DurationVar(&o.quantizationWindow, "quantization-window", datastore.DefaultQuantizationWindow, "how stale a minimize_latency read may be (shared revisions make caches hit)")
 	f.DurationVar(&o.auditRetention, "audit-retention", 0, "how long audit records are kept (0 keeps them forever)")
 
@@ -157,6 +160,17 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var idx *index.Store
+	if o.index && strings.ToLower(o.datastore) != "memory" {
+		// Serve the engine's reads from memory; the store stays the system of record.
+		idx = index.New(ds, index.Options{Logger: log})
+		ds = idx
+		go func() {
+			if err := idx.Warm(ctx, datastore.DefaultTenant); err != nil && ctx.Err() == nil {
+				log.Warn("index: warming the default tenant", "error", err)
+			}
+		}()
+	}
 	closeStore := sync.OnceValue(func() error {
 		err := ds.Close()
 		if err != nil {
@@ -179,6 +193,9 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	})
 	registry := server.NewRegistry()
 	registry.MustRegister(eng.Collector())
+	if idx != nil {
+		registry.MustRegister(idx.Collector())
+	}
 
 	var tp trace.TracerProvider
 	if o.tracingEndpoint != "" {
