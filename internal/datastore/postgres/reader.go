@@ -83,9 +83,18 @@ func (r *reader) checkTenant(ctx context.Context) error {
 	return r.s.checkTenant(ctx, r.tenant)
 }
 
-// checkTenant returns TenantNotFound when tenant does not exist. Reads call it only
-// when they found nothing, to tell an empty tenant from a missing one.
+// tenantSeenFor is how long a tenant found to exist is trusted without asking again.
+// Reads that find nothing check that their tenant exists, to tell an empty tenant from
+// a missing one; remembering the answer briefly spares most of them a round trip.
+// Deleting a tenant forgets it at once in this process; another process may, for this
+// long, see an empty answer where it would see "tenant not found".
+const tenantSeenFor = time.Second
+
+// checkTenant returns TenantNotFound when tenant does not exist.
 func (s *Store) checkTenant(ctx context.Context, tenant string) error {
+	if at, ok := s.tenantSeen.Load(tenant); ok && time.Since(at.(time.Time)) < tenantSeenFor {
+		return nil
+	}
 	var exists bool
 	err := s.retry(ctx, func(ctx context.Context) error {
 		return s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenants WHERE name = $1)`, tenant).Scan(&exists)
@@ -96,6 +105,7 @@ func (s *Store) checkTenant(ctx context.Context, tenant string) error {
 	if !exists {
 		return datastore.TenantNotFound(tenant)
 	}
+	s.tenantSeen.Store(tenant, time.Now())
 	return nil
 }
 

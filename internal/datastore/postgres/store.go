@@ -78,6 +78,8 @@ type Store struct {
 	notify   map[string]chan struct{} // closed and removed on every local commit
 
 	retries atomic.Int64
+
+	tenantSeen sync.Map // tenant name → time.Time it was last found to exist
 }
 
 var _ datastore.Datastore = (*Store)(nil)
@@ -326,6 +328,7 @@ func (s *Store) DeleteTenant(ctx context.Context, name string) error {
 	if err != nil {
 		return classifyErr(err)
 	}
+	s.tenantSeen.Delete(name)
 	s.quantizer.Forget(name)
 	s.wake(name)
 	return nil
