@@ -26,6 +26,18 @@ type TxMetadata struct {
 	Organizations []tuple.ObjectRef
 	// Grants explains, per authorised update, which grant rule allowed it.
 	Grants []GrantRecord
+	// Denied is set on the record of a refused delegated write: such a transaction
+	// changes nothing and keeps what was attempted and why it was refused, so every
+	// attempt, allowed or not, is in the audit trail.
+	Denied *Denial
+}
+
+// Denial is a refused delegated write.
+type Denial struct {
+	// Message is the refusal as the caller saw it.
+	Message string
+	// Updates are the updates that were attempted.
+	Updates []Update
 }
 
 // GrantRecord says why one update of a delegated write was allowed.
@@ -146,10 +158,19 @@ func objectMatches(want, got tuple.ObjectRef) bool {
 	return want.Type == got.Type && (want.ID == "" || want.ID == got.ID)
 }
 
+// anyChange reports whether a change of the transaction, or an update a denied
+// transaction attempted, satisfies pred.
 func anyChange(t *Transaction, pred func(tuple.Relationship) bool) bool {
 	for _, c := range t.Changes {
 		if pred(c.Relationship) {
 			return true
+		}
+	}
+	if t.Metadata.Denied != nil {
+		for _, u := range t.Metadata.Denied.Updates {
+			if pred(u.Relationship) {
+				return true
+			}
 		}
 	}
 	return false

@@ -2,6 +2,7 @@ package write
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -96,4 +97,22 @@ func grantingObject(n *engine.ExplainNode) *tuple.ObjectRef {
 		}
 	}
 	return nil
+}
+
+// recordDenial keeps a refused delegated write in the audit trail, as a transaction
+// that changes nothing and names what was attempted and why it was refused, and
+// returns the refusal. Other errors pass through unrecorded.
+func (w *Writer) recordDenial(ctx context.Context, tenant string, meta txMeta, attempted []datastore.Update, refusal error) error {
+	var pd *PermissionDeniedError
+	var le *LifetimeError
+	if meta.Actor == nil || !(errors.As(refusal, &pd) || errors.As(refusal, &le)) {
+		return refusal
+	}
+	m := datastore.TxMetadata(meta)
+	m.Denied = &datastore.Denial{Message: refusal.Error(), Updates: attempted}
+	_, err := w.ds.ReadWriteTx(ctx, tenant, m, func(context.Context, datastore.ReadWriteTx) error { return nil })
+	if err != nil {
+		return fmt.Errorf("%w (and recording the refusal in the audit trail failed: %v)", refusal, err)
+	}
+	return refusal
 }

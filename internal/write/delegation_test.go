@@ -87,6 +87,28 @@ func TestDelegatedAdministration(t *testing.T) {
 	if !found {
 		t.Fatal("no audit record of eve's grant to carol")
 	}
+
+	// Refused attempts are in the audit trail too, findable by actor and by resource.
+	parent := tuple.ObjectRef{Type: "organization", ID: "acme"}
+	var denials []string
+	for tx, err := range f.ds.ReadTransactions(ctx, datastore.DefaultTenant, datastore.TransactionFilter{Actor: actor("user:eve"), Resource: &parent}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tx.Metadata.Denied == nil || len(tx.Changes) != 0 {
+			t.Errorf("eve's writes on acme were all refused, but revision %d records %+v", tx.Revision, tx)
+			continue
+		}
+		denials = append(denials, tx.Metadata.Denied.Message)
+		if len(tx.Metadata.Denied.Updates) == 0 || tx.Metadata.Reason != "onboarding" {
+			t.Errorf("denial record without the attempt or the reason: %+v", tx.Metadata)
+		}
+	}
+	// Creating acme#member@bob, the two-update write including acme#member@gus, and
+	// deleting acme#admin@root.
+	if len(denials) != 3 {
+		t.Fatalf("denied attempts on acme in the audit trail: %q", denials)
+	}
 }
 
 func TestRevocationEndsDelegationImmediately(t *testing.T) {

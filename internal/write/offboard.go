@@ -43,6 +43,7 @@ func (w *Writer) Offboard(ctx context.Context, req Request, subject tuple.Subjec
 	}
 	tenant := req.tenant()
 	var res OffboardResult
+	var attempted []datastore.Update
 	rev, err := w.ds.ReadWriteTx(ctx, tenant, datastore.TxMetadata(meta), func(ctx context.Context, tx datastore.ReadWriteTx) error {
 		res = OffboardResult{}
 		snap := tx.Snapshot()
@@ -71,6 +72,7 @@ func (w *Writer) Offboard(ctx context.Context, req Request, subject tuple.Subjec
 				ups = append(ups, datastore.Update{Op: datastore.OpDelete, Relationship: rel})
 			}
 		}
+		attempted = ups
 		if req.Actor != nil && len(ups) > 0 {
 			grants, err := w.authorize(ctx, tenant, snap.Revision(), sch, *req.Actor, ups)
 			if err != nil {
@@ -88,7 +90,7 @@ func (w *Writer) Offboard(ctx context.Context, req Request, subject tuple.Subjec
 		return tx.WriteRelationships(ctx, ups)
 	})
 	if err != nil {
-		return OffboardResult{}, w.translate(tenant, err)
+		return OffboardResult{}, w.recordDenial(ctx, tenant, meta, attempted, w.translate(tenant, err))
 	}
 	res.Revision = rev
 	return res, nil

@@ -47,7 +47,7 @@ func (w *Writer) WriteRelationships(ctx context.Context, req Request, updates []
 		return tx.WriteRelationships(ctx, updates)
 	})
 	if err != nil {
-		return 0, w.translate(tenant, err)
+		return 0, w.recordDenial(ctx, tenant, meta, updates, w.translate(tenant, err))
 	}
 	return rev, nil
 }
@@ -76,6 +76,7 @@ func (w *Writer) DeleteRelationships(ctx context.Context, req Request, f datasto
 	meta := req.metadata("delete")
 	tenant := req.tenant()
 	var res DeleteResult
+	var attempted []datastore.Update
 	rev, err := w.ds.ReadWriteTx(ctx, tenant, datastore.TxMetadata(meta), func(ctx context.Context, tx datastore.ReadWriteTx) error {
 		snap := tx.Snapshot()
 		if err := checkPreconditions(ctx, snap, pre); err != nil {
@@ -94,6 +95,7 @@ func (w *Writer) DeleteRelationships(ctx context.Context, req Request, f datasto
 			for i, rel := range deleted {
 				ups[i] = datastore.Update{Op: datastore.OpDelete, Relationship: rel}
 			}
+			attempted = ups
 			grants, err := w.authorize(ctx, tenant, snap.Revision(), sch, *req.Actor, ups)
 			if err != nil {
 				return err
@@ -104,7 +106,7 @@ func (w *Writer) DeleteRelationships(ctx context.Context, req Request, f datasto
 		return nil
 	})
 	if err != nil {
-		return DeleteResult{}, w.translate(tenant, err)
+		return DeleteResult{}, w.recordDenial(ctx, tenant, meta, attempted, w.translate(tenant, err))
 	}
 	res.Revision = rev
 	return res, nil
