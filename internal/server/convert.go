@@ -407,6 +407,14 @@ func transactionToProto(t *datastore.Transaction, token string) *pb.Transaction 
 	for _, g := range t.Metadata.Grants {
 		out.Metadata.Grants = append(out.Metadata.Grants, grantToProto(g))
 	}
+	if d := t.Metadata.Denied; d != nil {
+		out.Metadata.Denied = &pb.Denial{Message: d.Message}
+		for _, u := range d.Updates {
+			out.Metadata.Denied.Updates = append(out.Metadata.Denied.Updates, &pb.RelationshipUpdate{
+				Operation: operationToProto(u.Op), Relationship: relationshipToProto(u.Relationship),
+			})
+		}
+	}
 	for _, c := range t.Changes {
 		out.Changes = append(out.Changes, changeToProto(c))
 	}
@@ -448,4 +456,16 @@ func optionalObjectFromProto(field string, o *pb.ObjectReference) (*tuple.Object
 		return nil, err
 	}
 	return &ref, nil
+}
+
+func operationToProto(op datastore.Operation) pb.RelationshipUpdate_Operation {
+	switch op {
+	case datastore.OpCreate:
+		return pb.RelationshipUpdate_OPERATION_CREATE
+	case datastore.OpTouch:
+		return pb.RelationshipUpdate_OPERATION_TOUCH
+	case datastore.OpDelete:
+		return pb.RelationshipUpdate_OPERATION_DELETE
+	}
+	return pb.RelationshipUpdate_OPERATION_UNSPECIFIED
 }

@@ -241,7 +241,7 @@ func (x RelationshipChange_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RelationshipChange_Kind.Descriptor instead.
 func (RelationshipChange_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{12, 0}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{13, 0}
 }
 
 // ObjectReference names one object: a type from the schema and an id.
@@ -1027,7 +1027,9 @@ type TransactionMetadata struct {
 	// Organisations the transaction acted through or on.
 	Organizations []*ObjectReference `protobuf:"bytes,5,rep,name=organizations,proto3" json:"organizations,omitempty"`
 	// Per update of a delegated write, the grant rule that allowed it.
-	Grants        []*GrantRecord `protobuf:"bytes,6,rep,name=grants,proto3" json:"grants,omitempty"`
+	Grants []*GrantRecord `protobuf:"bytes,6,rep,name=grants,proto3" json:"grants,omitempty"`
+	// Set on the record of a refused delegated write: the transaction changed nothing.
+	Denied        *Denial `protobuf:"bytes,7,opt,name=denied,proto3" json:"denied,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1104,6 +1106,69 @@ func (x *TransactionMetadata) GetGrants() []*GrantRecord {
 	return nil
 }
 
+func (x *TransactionMetadata) GetDenied() *Denial {
+	if x != nil {
+		return x.Denied
+	}
+	return nil
+}
+
+// Denial is a refused delegated write, kept in the audit trail so every attempt is
+// traceable.
+type Denial struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The refusal as the caller saw it: the update, the rule and the actor.
+	Message string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// The updates that were attempted.
+	Updates       []*RelationshipUpdate `protobuf:"bytes,2,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Denial) Reset() {
+	*x = Denial{}
+	mi := &file_pemba_v1_core_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Denial) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Denial) ProtoMessage() {}
+
+func (x *Denial) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_core_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Denial.ProtoReflect.Descriptor instead.
+func (*Denial) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Denial) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Denial) GetUpdates() []*RelationshipUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
 // RelationshipChange is one change inside a committed transaction.
 type RelationshipChange struct {
 	state         protoimpl.MessageState  `protogen:"open.v1"`
@@ -1115,7 +1180,7 @@ type RelationshipChange struct {
 
 func (x *RelationshipChange) Reset() {
 	*x = RelationshipChange{}
-	mi := &file_pemba_v1_core_proto_msgTypes[12]
+	mi := &file_pemba_v1_core_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1127,7 +1192,7 @@ func (x *RelationshipChange) String() string {
 func (*RelationshipChange) ProtoMessage() {}
 
 func (x *RelationshipChange) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_core_proto_msgTypes[12]
+	mi := &file_pemba_v1_core_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1140,7 +1205,7 @@ func (x *RelationshipChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelationshipChange.ProtoReflect.Descriptor instead.
 func (*RelationshipChange) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{12}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RelationshipChange) GetKind() RelationshipChange_Kind {
@@ -1179,7 +1244,7 @@ type Transaction struct {
 
 func (x *Transaction) Reset() {
 	*x = Transaction{}
-	mi := &file_pemba_v1_core_proto_msgTypes[13]
+	mi := &file_pemba_v1_core_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1191,7 +1256,7 @@ func (x *Transaction) String() string {
 func (*Transaction) ProtoMessage() {}
 
 func (x *Transaction) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_core_proto_msgTypes[13]
+	mi := &file_pemba_v1_core_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1204,7 +1269,7 @@ func (x *Transaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transaction.ProtoReflect.Descriptor instead.
 func (*Transaction) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{13}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Transaction) GetToken() string {
@@ -1309,14 +1374,18 @@ const file_pemba_v1_core_proto_rawDesc = "" +
 	"\vGrantRecord\x12:\n" +
 	"\frelationship\x18\x01 \x01(\v2\x16.pemba.v1.RelationshipR\frelationship\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\x12+\n" +
-	"\x03via\x18\x03 \x01(\v2\x19.pemba.v1.ObjectReferenceR\x03via\"\x8b\x02\n" +
+	"\x03via\x18\x03 \x01(\v2\x19.pemba.v1.ObjectReferenceR\x03via\"\xb5\x02\n" +
 	"\x13TransactionMetadata\x12\x1c\n" +
 	"\tprincipal\x18\x01 \x01(\tR\tprincipal\x120\n" +
 	"\x05actor\x18\x02 \x01(\v2\x1a.pemba.v1.SubjectReferenceR\x05actor\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1c\n" +
 	"\toperation\x18\x04 \x01(\tR\toperation\x12?\n" +
 	"\rorganizations\x18\x05 \x03(\v2\x19.pemba.v1.ObjectReferenceR\rorganizations\x12-\n" +
-	"\x06grants\x18\x06 \x03(\v2\x15.pemba.v1.GrantRecordR\x06grants\"\xdb\x01\n" +
+	"\x06grants\x18\x06 \x03(\v2\x15.pemba.v1.GrantRecordR\x06grants\x12(\n" +
+	"\x06denied\x18\a \x01(\v2\x10.pemba.v1.DenialR\x06denied\"Z\n" +
+	"\x06Denial\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x126\n" +
+	"\aupdates\x18\x02 \x03(\v2\x1c.pemba.v1.RelationshipUpdateR\aupdates\"\xdb\x01\n" +
 	"\x12RelationshipChange\x125\n" +
 	"\x04kind\x18\x01 \x01(\x0e2!.pemba.v1.RelationshipChange.KindR\x04kind\x12:\n" +
 	"\frelationship\x18\x02 \x01(\v2\x16.pemba.v1.RelationshipR\frelationship\"R\n" +
@@ -1351,7 +1420,7 @@ func file_pemba_v1_core_proto_rawDescGZIP() []byte {
 }
 
 var file_pemba_v1_core_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_pemba_v1_core_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_pemba_v1_core_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_pemba_v1_core_proto_goTypes = []any{
 	(Permissionship)(0),               // 0: pemba.v1.Permissionship
 	(Precondition_Operation)(0),       // 1: pemba.v1.Precondition.Operation
@@ -1369,17 +1438,18 @@ var file_pemba_v1_core_proto_goTypes = []any{
 	(*RelationshipUpdate)(nil),        // 13: pemba.v1.RelationshipUpdate
 	(*GrantRecord)(nil),               // 14: pemba.v1.GrantRecord
 	(*TransactionMetadata)(nil),       // 15: pemba.v1.TransactionMetadata
-	(*RelationshipChange)(nil),        // 16: pemba.v1.RelationshipChange
-	(*Transaction)(nil),               // 17: pemba.v1.Transaction
-	(*structpb.Struct)(nil),           // 18: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),     // 19: google.protobuf.Timestamp
+	(*Denial)(nil),                    // 16: pemba.v1.Denial
+	(*RelationshipChange)(nil),        // 17: pemba.v1.RelationshipChange
+	(*Transaction)(nil),               // 18: pemba.v1.Transaction
+	(*structpb.Struct)(nil),           // 19: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),     // 20: google.protobuf.Timestamp
 }
 var file_pemba_v1_core_proto_depIdxs = []int32{
-	18, // 0: pemba.v1.Caveat.context:type_name -> google.protobuf.Struct
+	19, // 0: pemba.v1.Caveat.context:type_name -> google.protobuf.Struct
 	4,  // 1: pemba.v1.Relationship.resource:type_name -> pemba.v1.ObjectReference
 	5,  // 2: pemba.v1.Relationship.subject:type_name -> pemba.v1.SubjectReference
 	6,  // 3: pemba.v1.Relationship.caveat:type_name -> pemba.v1.Caveat
-	19, // 4: pemba.v1.Relationship.expires_at:type_name -> google.protobuf.Timestamp
+	20, // 4: pemba.v1.Relationship.expires_at:type_name -> google.protobuf.Timestamp
 	11, // 5: pemba.v1.RelationshipFilter.subject_filter:type_name -> pemba.v1.SubjectFilter
 	1,  // 6: pemba.v1.Precondition.operation:type_name -> pemba.v1.Precondition.Operation
 	10, // 7: pemba.v1.Precondition.filter:type_name -> pemba.v1.RelationshipFilter
@@ -1390,16 +1460,18 @@ var file_pemba_v1_core_proto_depIdxs = []int32{
 	5,  // 12: pemba.v1.TransactionMetadata.actor:type_name -> pemba.v1.SubjectReference
 	4,  // 13: pemba.v1.TransactionMetadata.organizations:type_name -> pemba.v1.ObjectReference
 	14, // 14: pemba.v1.TransactionMetadata.grants:type_name -> pemba.v1.GrantRecord
-	3,  // 15: pemba.v1.RelationshipChange.kind:type_name -> pemba.v1.RelationshipChange.Kind
-	7,  // 16: pemba.v1.RelationshipChange.relationship:type_name -> pemba.v1.Relationship
-	19, // 17: pemba.v1.Transaction.committed_at:type_name -> google.protobuf.Timestamp
-	15, // 18: pemba.v1.Transaction.metadata:type_name -> pemba.v1.TransactionMetadata
-	16, // 19: pemba.v1.Transaction.changes:type_name -> pemba.v1.RelationshipChange
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	16, // 15: pemba.v1.TransactionMetadata.denied:type_name -> pemba.v1.Denial
+	13, // 16: pemba.v1.Denial.updates:type_name -> pemba.v1.RelationshipUpdate
+	3,  // 17: pemba.v1.RelationshipChange.kind:type_name -> pemba.v1.RelationshipChange.Kind
+	7,  // 18: pemba.v1.RelationshipChange.relationship:type_name -> pemba.v1.Relationship
+	20, // 19: pemba.v1.Transaction.committed_at:type_name -> google.protobuf.Timestamp
+	15, // 20: pemba.v1.Transaction.metadata:type_name -> pemba.v1.TransactionMetadata
+	17, // 21: pemba.v1.Transaction.changes:type_name -> pemba.v1.RelationshipChange
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_pemba_v1_core_proto_init() }
@@ -1419,7 +1491,7 @@ func file_pemba_v1_core_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pemba_v1_core_proto_rawDesc), len(file_pemba_v1_core_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
