@@ -22,7 +22,8 @@
 #                                  (negative needs root; gives them the CPU on a shared machine) [0]
 #   -- ARGS                        passed on to pemba-bench
 #
-# Writes DIR/result.json, DIR/result.txt, DIR/cpu.pprof, DIR/heap.pprof, DIR/server.log.
+# Writes DIR/result.json, DIR/result.txt, DIR/cpu.pprof, DIR/heap.pprof, DIR/server.log and
+# DIR/build.txt (the commit measured, and any uncommitted changes in the tree).
 # The server listens on loopback only and is always stopped when the script ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +57,8 @@ bin="$out/bin"
 mkdir -p "$bin"
 
 echo "== building" >&2
+# The numbers belong to the code they were measured on.
+{ git rev-parse HEAD 2>/dev/null || echo "not a git checkout"; git status --porcelain 2>/dev/null | sed 's/^/changed: /'; } >"$out/build.txt"
 go build -o "$bin/pemba" ./cmd/pemba
 go build -o "$bin/pemba-bench" ./bench/cmd/pemba-bench
 
