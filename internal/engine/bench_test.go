@@ -162,7 +162,7 @@ func BenchmarkCheckUncached(b *testing.B) {
 		})
 	}
 	fanned := &fixture{t: b, ds: f.ds, e: New(f.ds, Config{CacheSize: -1, ParallelReadLatency: -1, Now: f.clock.Now}), clock: f.clock, rev: f.rev}
-	b.Run("depth=8/always-fan-out", func(b *testing.B) {
+	b.Run("always-fan-out-depth=8", func(b *testing.B) {
 		reportPercentiles(b, benchCheck(b, fanned, "chain-8", "chain-member", HasPermission))
 	})
 	b.Run("tree-leaf-allowed", func(b *testing.B) {
