@@ -282,15 +282,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 				b.Duration = o.sweepDuration
 			}
 			profDone := make(chan error, 1)
+			pctx, pcancel := context.WithCancel(ctx)
 			profiling := prof != nil && !profiled[wl.Name] && slices.Contains(profWLs, wl.Name) && (c == o.profConc || wl.Name == "sweep")
 			cpuPath, heapPath := profPath(o.cpuProfile, wl.Name, profWLs), profPath(o.heapProf, wl.Name, profWLs)
 			if profiling && o.cpuProfile != "" {
-				go func() { profDone <- prof.CPU(ctx, b.Duration, cpuPath) }()
+				go func() { profDone <- prof.CPU(pctx, b.Duration, cpuPath) }()
 			} else {
 				profDone <- nil
 			}
 			res, err := loadgen.Run(ctx, wl.Name, c, b, prep.Op)
+			cutShort := res.Seconds+1 < b.Duration.Seconds()
+			if cutShort {
+				// A run bounded by its count ended early; the profiler's answer would
+				// mostly cover idle time after it, and waiting for it wastes the rest of
+				// the duration.
+				pcancel()
+			}
 			if err != nil {
+				pcancel()
 				return 1, err
 			}
 			res.Pool, res.Note = prep.Pool, prep.Note
@@ -301,7 +310,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			}
 			if profiling {
 				profiled[wl.Name] = true
-				if err := <-profDone; err != nil {
+				if err := <-profDone; cutShort && o.cpuProfile != "" {
+					res.Note = strings.TrimPrefix(res.Note+"; the run ended before its CPU profile's duration, so the profile was not kept", "; ")
+				} else if err != nil {
 					rep.Failures = append(rep.Failures, "cpu profile: "+err.Error())
 				} else if o.cpuProfile != "" {
 					rep.Profiles = append(rep.Profiles, cpuPath)
@@ -314,6 +325,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 					}
 				}
 			}
+			pcancel()
 			rep.Results = append(rep.Results, res)
 			logf("%-24s c=%-3d %8.0f qps  p50 %7.3fms  p99 %7.3fms  errors %d  mismatches %d", wl.Name, c, res.QPS, res.P50, res.P99, res.Errors, res.Mismatches)
 			if wl.Name == "sweep" && rep.Memory != nil {
