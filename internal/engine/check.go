@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"strconv"
 	"sync"
@@ -115,7 +116,7 @@ func (c *checker) record(err error) {
 	m.dispatchHist.observe(int(c.dispatches.Load()))
 	m.depthHist.observe(int(c.maxDepth.Load()))
 	if err != nil {
-		if _, ok := err.(*DepthError); ok {
+		if de := (*DepthError)(nil); errors.As(err, &de) {
 			m.depthErrors.Add(1)
 		}
 	}
