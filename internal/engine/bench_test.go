@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/datastore/index"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
@@ -231,5 +233,38 @@ func BenchmarkLookupSubjects(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// BenchmarkIndexed repeats the main measurements with the in-memory relationship
+// index (internal/datastore/index) in front of the memory store, as a server runs.
+func BenchmarkIndexed(b *testing.B) {
+	f := newBenchFixture(b, Config{CacheSize: -1})
+	idx := index.New(f.ds, index.Options{Now: f.clock.Now})
+	b.Cleanup(func() { idx.Close() })
+	if err := idx.Warm(context.Background(), datastore.DefaultTenant); err != nil {
+		b.Fatal(err)
+	}
+	fi := &fixture{t: b, ds: f.ds, clock: f.clock, rev: f.rev,
+		e: New(idx, Config{CacheSize: -1, ParallelReadLatency: DefaultParallelReadLatency, Now: f.clock.Now})}
+	for _, depth := range []int{1, 8, 16} {
+		b.Run(fmt.Sprintf("check-uncached-depth=%d", depth), func(b *testing.B) {
+			reportPercentiles(b, benchCheck(b, fi, fmt.Sprintf("chain-%d", depth), "chain-member", HasPermission))
+		})
+	}
+	b.Run("lookup-resources-10k", func(b *testing.B) {
+		req := LookupResourcesRequest{Revision: fi.rev, ResourceType: "document", Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "root-member"}}
+		reportPercentiles(b, func() {
+			n := 0
+			for _, err := range fi.e.LookupResources(context.Background(), req) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			if n != 511*20 {
+				b.Fatalf("%d documents", n)
+			}
+		})
 	})
 }
