@@ -110,7 +110,7 @@ func (s *Store) collect(ctx context.Context, tenant string, now time.Time) (data
 					return err
 				}
 				defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-				for _, table := range []string{"transaction_changes", "transaction_organizations", "transactions"} {
+				for _, table := range []string{"transaction_changes", "transaction_objects", "transactions"} {
 					if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE tenant = $1 AND revision = ANY($2::BIGINT[])`, tenant, revs); err != nil {
 						return err
 					}

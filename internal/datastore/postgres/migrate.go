@@ -77,6 +77,12 @@ func latestVersion(fsys fs.FS) (uint, error) {
 // lets one apply the migrations while the others wait (PostgreSQL) or fail with a
 // clear error (CockroachDB).
 func Migrate(ctx context.Context, uri string, log io.Writer) error {
+	return migrateTo(ctx, uri, log, SchemaVersion)
+}
+
+// migrateTo migrates up or down to version target (0 undoes every migration). Pemba
+// only ever migrates up to SchemaVersion; tests use the other targets.
+func migrateTo(ctx context.Context, uri string, log io.Writer, target uint) error {
 	if log == nil {
 		log = io.Discard
 	}
@@ -152,7 +158,15 @@ func Migrate(ctx context.Context, uri string, log io.Writer) error {
 	}()
 
 	fmt.Fprintf(log, "%s schema at version %d, this build needs %d\n", label, before, SchemaVersion)
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+	switch {
+	case target == SchemaVersion:
+		err = m.Up()
+	case target == 0:
+		err = m.Down()
+	default:
+		err = m.Migrate(target)
+	}
+	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		var dirty migrate.ErrDirty
 		if errors.As(err, &dirty) {
 			return fmt.Errorf("database schema is marked dirty at version %d: a migration failed part-way; repair the database by hand, then set the version in table %s (see docs/postgres.md)", dirty.Version, migrationsTable)
@@ -162,7 +176,7 @@ func Migrate(ctx context.Context, uri string, log io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "%s schema is at version %d\n", label, SchemaVersion)
+	fmt.Fprintf(log, "%s schema is at version %d\n", label, target)
 	return nil
 }
 

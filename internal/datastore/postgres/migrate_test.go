@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
 func TestMigrateFreshDatabaseAndRerun(t *testing.T) {
@@ -32,10 +36,13 @@ func TestMigrateFreshDatabaseAndRerun(t *testing.T) {
 	if err != nil || v != SchemaVersion || dirty {
 		t.Fatalf("version after migrate = %d dirty=%v err=%v, want %d", v, dirty, err, SchemaVersion)
 	}
-	for _, table := range []string{"tenants", "tenant_heads", "relationships", "schemas", "transactions", "transaction_changes", "transaction_organizations"} {
+	for _, table := range []string{"tenants", "tenant_heads", "relationships", "schemas", "transactions", "transaction_changes", "transaction_objects"} {
 		if _, err := conn.Exec(ctx, "SELECT 1 FROM "+table+" LIMIT 1"); err != nil {
 			t.Errorf("table %s: %v", table, err)
 		}
+	}
+	if _, err := conn.Exec(ctx, "SELECT 1 FROM transaction_organizations"); err == nil {
+		t.Error("transaction_organizations is still there after migration 5")
 	}
 	// Collation: PostgreSQL must order the key columns byte-wise.
 	var collation string
@@ -185,5 +192,82 @@ func TestRedactURI(t *testing.T) {
 		if got := redactURI(tc.in); got != tc.want {
 			t.Errorf("redactURI(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestMigrationsCarryData migrates a database holding data written under schema
+// version 3 (the audit trail indexed by change and a separate organisations table) to
+// the current version, and checks that the audit queries still find every record; then
+// it undoes every migration and applies them again.
+func TestMigrationsCarryData(t *testing.T) {
+	t.Parallel()
+	uri := freshSchema(t)
+	ctx := context.Background()
+	if err := migrateTo(ctx, uri, nil, 3); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		`INSERT INTO tenants (name, created_at) VALUES ('default', now())`,
+		`INSERT INTO tenant_heads (tenant, head) VALUES ('default', 2)`,
+		`INSERT INTO transactions (tenant, revision, committed_at, principal, reason, operation, organizations) VALUES
+			('default', 1, now(), 'k', '', 'write', NULL),
+			('default', 2, now(), 'k', '', 'write', '[{"Type": "organization", "ID": "acme"}]')`,
+		`INSERT INTO transaction_changes (tenant, revision, seq, kind, resource_type, resource_id, relation, subject_type, subject_id, subject_relation) VALUES
+			('default', 1, 0, 1, 'document', 'a', 'viewer', 'user', 'alice', ''),
+			('default', 2, 0, 1, 'document', 'b', 'viewer', 'group', 'eng', 'member')`,
+		`INSERT INTO transaction_organizations (tenant, org_type, org_id, revision) VALUES ('default', 'organization', 'acme', 2)`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := Migrate(ctx, uri, nil); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(ctx, uri, Options{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	revs := func(f datastore.TransactionFilter) []datastore.Revision {
+		var out []datastore.Revision
+		for tx, err := range s.ReadTransactions(ctx, "default", f) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, tx.Revision)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		f    datastore.TransactionFilter
+		want []datastore.Revision
+	}{
+		{"resource", datastore.TransactionFilter{Resource: &tuple.ObjectRef{Type: "document", ID: "a"}}, []datastore.Revision{1}},
+		{"subject", datastore.TransactionFilter{Subject: &tuple.ObjectRef{Type: "group", ID: "eng"}}, []datastore.Revision{2}},
+		{"organisation", datastore.TransactionFilter{Organization: &tuple.ObjectRef{Type: "organization", ID: "acme"}}, []datastore.Revision{2}},
+		{"all", datastore.TransactionFilter{}, []datastore.Revision{2, 1}},
+	}
+	for _, tc := range tests {
+		if got := revs(tc.f); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	s.Close()
+
+	if err := migrateTo(ctx, uri, nil, 0); err != nil {
+		t.Fatalf("undo every migration: %v", err)
+	}
+	if v, _, err := schemaVersion(ctx, conn); err != nil || v != 0 {
+		t.Fatalf("version after undoing everything = %d, %v", v, err)
+	}
+	if err := Migrate(ctx, uri, nil); err != nil {
+		t.Fatalf("migrate again after undoing: %v", err)
 	}
 }

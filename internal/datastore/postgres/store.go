@@ -293,7 +293,7 @@ var tenantTables = []struct{ table, column string }{
 	{"relationships", "tenant"},
 	{"schemas", "tenant"},
 	{"transaction_changes", "tenant"},
-	{"transaction_organizations", "tenant"},
+	{"transaction_objects", "tenant"},
 	{"transactions", "tenant"},
 	{"tenants", "name"},
 }

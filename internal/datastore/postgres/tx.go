@@ -467,20 +467,43 @@ func queueLog(batch *pgx.Batch, tenant string, rev int64, now time.Time, meta da
 			AS u (seq, kind, rt, ri, rel, st, si, sr, cn, cc, ex)`,
 			append([]any{tenant, rev, seq, kinds}, a.args()...)...)
 	}
-	if len(meta.Organizations) > 0 {
-		seen := map[tuple.ObjectRef]bool{}
-		var types, ids []string
-		for _, o := range meta.Organizations {
-			if !seen[o] {
-				seen[o] = true
-				types, ids = append(types, o.Type), append(ids, o.ID)
-			}
+	// The objects the transaction touched, once each per role, for audit queries.
+	type object struct {
+		role int16
+		ref  tuple.ObjectRef
+	}
+	seen := map[object]bool{}
+	var (
+		roles      []int16
+		types, ids []string
+	)
+	add := func(role int16, ref tuple.ObjectRef) {
+		o := object{role, ref}
+		if !seen[o] {
+			seen[o] = true
+			roles, types, ids = append(roles, role), append(types, ref.Type), append(ids, ref.ID)
 		}
-		batch.Queue(`INSERT INTO transaction_organizations (tenant, org_type, org_id, revision)
-			SELECT $1, u.t, u.i, $2 FROM unnest($3::TEXT[], $4::TEXT[]) AS u (t, i)`, tenant, rev, types, ids)
+	}
+	for _, c := range changes {
+		add(roleResource, c.Relationship.Resource)
+		add(roleSubject, c.Relationship.Subject.Object())
+	}
+	for _, o := range meta.Organizations {
+		add(roleOrganization, o)
+	}
+	if len(roles) > 0 {
+		batch.Queue(`INSERT INTO transaction_objects (tenant, role, object_type, object_id, revision)
+			SELECT $1, u.r, u.t, u.i, $2 FROM unnest($3::SMALLINT[], $4::TEXT[], $5::TEXT[]) AS u (r, t, i)`, tenant, rev, roles, types, ids)
 	}
 	return nil
 }
+
+// Roles of a row of transaction_objects.
+const (
+	roleResource     = 1 // the resource of a change
+	roleSubject      = 2 // the subject (its object) of a change
+	roleOrganization = 3 // an organisation named in the metadata
+)
 
 func jsonText(b []byte) *string {
 	if b == nil {

@@ -270,26 +270,22 @@ func (s *Store) auditPage(ctx context.Context, tenant string, f datastore.Transa
 	if a := f.Actor; a != nil {
 		b.cond("actor_type = %s AND actor_id = %s AND actor_relation = %s", a.Type, a.ID, a.Relation)
 	}
-	changeOn := func(typeCol, idCol string, o tuple.ObjectRef) string {
-		c := fmt.Sprintf("revision IN (SELECT revision FROM transaction_changes WHERE tenant = $1 AND %s = %s", typeCol, b.arg(o.Type))
+	// touched restricts to transactions that touched o in one of the roles.
+	touched := func(o tuple.ObjectRef, roles string) string {
+		c := fmt.Sprintf("revision IN (SELECT revision FROM transaction_objects WHERE tenant = $1 AND role IN (%s) AND object_type = %s", roles, b.arg(o.Type))
 		if o.ID != "" {
-			c += fmt.Sprintf(" AND %s = %s", idCol, b.arg(o.ID))
+			c += fmt.Sprintf(" AND object_id = %s", b.arg(o.ID))
 		}
 		return c + ")"
 	}
 	if f.Resource != nil {
-		b.where = append(b.where, changeOn("resource_type", "resource_id", *f.Resource))
+		b.where = append(b.where, touched(*f.Resource, fmt.Sprint(roleResource)))
 	}
 	if f.Subject != nil {
-		b.where = append(b.where, changeOn("subject_type", "subject_id", *f.Subject))
+		b.where = append(b.where, touched(*f.Subject, fmt.Sprint(roleSubject)))
 	}
-	if o := f.Organization; o != nil {
-		named := fmt.Sprintf("revision IN (SELECT revision FROM transaction_organizations WHERE tenant = $1 AND org_type = %s", b.arg(o.Type))
-		if o.ID != "" {
-			named += fmt.Sprintf(" AND org_id = %s", b.arg(o.ID))
-		}
-		named += ")"
-		b.where = append(b.where, "("+named+" OR "+changeOn("resource_type", "resource_id", *o)+")")
+	if f.Organization != nil {
+		b.where = append(b.where, touched(*f.Organization, fmt.Sprint(roleResource, ", ", roleOrganization)))
 	}
 	cond := "TRUE"
 	if len(b.where) > 0 {
