@@ -121,7 +121,20 @@ type changeJSON struct {
 	Relationship *relationshipJSON `json:"relationship"`
 }
 
-// transactionJSON is one committed transaction, as watch and audit print it.
+// updateJSON is one update of a write, as a denial lists the attempted ones.
+type updateJSON struct {
+	Operation    string            `json:"operation"`
+	Relationship *relationshipJSON `json:"relationship"`
+}
+
+// denialJSON is the refusal of a delegated write recorded in the audit trail.
+type denialJSON struct {
+	Message string       `json:"message"`
+	Updates []updateJSON `json:"updates,omitempty"`
+}
+
+// transactionJSON is one committed transaction, as watch and audit print it. A
+// refused delegated write is recorded too: it has denied set and no changes.
 type transactionJSON struct {
 	Token         string        `json:"token"`
 	CommittedAt   string        `json:"committed_at"`
@@ -131,6 +144,7 @@ type transactionJSON struct {
 	Reason        string        `json:"reason,omitempty"`
 	Organizations []string      `json:"organizations,omitempty"`
 	Grants        []*grantJSON  `json:"grants,omitempty"`
+	Denied        *denialJSON   `json:"denied,omitempty"`
 	Changes       []*changeJSON `json:"changes"`
 	SchemaChanged bool          `json:"schema_changed,omitempty"`
 	Schema        string        `json:"schema,omitempty"`
@@ -155,10 +169,29 @@ func transactionToJSON(tx *pb.Transaction) *transactionJSON {
 	for _, g := range md.GetGrants() {
 		out.Grants = append(out.Grants, grantToJSON(g))
 	}
+	if d := md.GetDenied(); d != nil {
+		out.Denied = &denialJSON{Message: d.GetMessage()}
+		for _, u := range d.GetUpdates() {
+			out.Denied.Updates = append(out.Denied.Updates, updateJSON{Operation: operationName(u.GetOperation()), Relationship: relationshipToJSON(u.GetRelationship())})
+		}
+	}
 	for _, c := range tx.GetChanges() {
 		out.Changes = append(out.Changes, &changeJSON{Kind: changeKindName(c.GetKind()), Relationship: relationshipToJSON(c.GetRelationship())})
 	}
 	return out
+}
+
+// operationName is the --op word of an update's operation.
+func operationName(op pb.RelationshipUpdate_Operation) string {
+	switch op {
+	case pb.RelationshipUpdate_OPERATION_CREATE:
+		return "create"
+	case pb.RelationshipUpdate_OPERATION_TOUCH:
+		return "touch"
+	case pb.RelationshipUpdate_OPERATION_DELETE:
+		return "delete"
+	}
+	return "unspecified"
 }
 
 func changeKindName(k pb.RelationshipChange_Kind) string {
@@ -189,13 +222,19 @@ func changeSymbol(k pb.RelationshipChange_Kind) string {
 // writeTransactionText prints a transaction for people: a header line with its
 // metadata, then one line per change.
 //
-//	2026-01-31T12:00:00Z  token GgIIAw  write  principal=admin actor=user:bob reason="quarterly access"
+//	2026-01-31T12:00:00Z  token GgIIAw  write principal=admin actor=user:bob reason="quarterly access"
 //	  + document:q3#viewer@user:alice
+//
+// A refused delegated write is marked DENIED and followed by the refusal and the
+// updates that were attempted.
 func writeTransactionText(w io.Writer, tx *pb.Transaction) {
 	md := tx.GetMetadata()
 	var meta []string
 	if op := md.GetOperation(); op != "" {
 		meta = append(meta, op)
+	}
+	if md.GetDenied() != nil {
+		meta = append(meta, "DENIED")
 	}
 	if p := md.GetPrincipal(); p != "" {
 		meta = append(meta, "principal="+p)
@@ -214,6 +253,12 @@ func writeTransactionText(w io.Writer, tx *pb.Transaction) {
 		meta = append(meta, "orgs="+strings.Join(orgs, ","))
 	}
 	fmt.Fprintf(w, "%s  token %s  %s\n", formatTimeText(tx.GetCommittedAt()), tx.GetToken(), strings.Join(meta, " "))
+	if d := md.GetDenied(); d != nil {
+		fmt.Fprintln(w, "  refused: "+d.GetMessage())
+		for _, u := range d.GetUpdates() {
+			fmt.Fprintf(w, "  attempted %s %s\n", operationName(u.GetOperation()), formatRelationship(u.GetRelationship()))
+		}
+	}
 	if tx.GetSchemaChanged() {
 		fmt.Fprintln(w, "  schema written")
 	}

@@ -112,11 +112,13 @@ func writeExplainTree(w io.Writer, root *pb.ExplainNode, full bool) {
 		fmt.Fprintf(w, "%s%s  %s\n", linePrefix, label, explainResult(n))
 		children := n.GetChildren()
 		if p := n.GetProvenance(); p != nil {
-			pad := treeSpace
+			// Under the node's label, two columns in, keeping the line to its
+			// children unbroken.
+			pad := "  "
 			if len(children) > 0 {
-				pad = treePipe
+				pad = "│ "
 			}
-			fmt.Fprintf(w, "%s%s  %s\n", belowPrefix, pad, provenanceText(p))
+			fmt.Fprintf(w, "%s%s%s\n", belowPrefix, pad, provenanceText(p))
 		}
 		hidden := 0
 		if !full && n.GetResult() == pb.Permissionship_PERMISSIONSHIP_ALLOWED && prunable(n.GetKind()) {

@@ -119,11 +119,24 @@ func TestGovernanceWalkthrough(t *testing.T) {
 	if strings.Index(r.stdout, "contract ended") > strings.Index(r.stdout, "new hire") {
 		t.Fatalf("audit is not newest first:\n%s", r)
 	}
-	lines := decodeJSONLines[transactionJSON](t, admin.ok("audit", "--subject", "user:dan", "-o", "json"))
-	if len(lines) != 4 || lines[0].Operation != "offboard" || lines[0].Reason != "contract ended" || lines[0].Actor != "user:carol" ||
-		lines[0].Principal != "portal" || len(lines[0].Changes) != 2 || lines[0].Changes[0].Kind != "deleted" ||
-		lines[3].Operation != "write" || lines[3].Reason != "walkthrough data" {
-		t.Fatalf("audit JSON lines for user:dan: %+v", lines)
+	mustContain(t, r, r.stdout, "write DENIED principal=portal actor=user:carol\n  refused: user:carol may not touch organization:acme#member@user:dan",
+		"  attempted touch organization:acme#member@user:dan\n")
+	// Every attempt is traceable: the refused ones are recorded with the refusal and
+	// the attempted updates, and change nothing.
+	committed, refused := splitDenied(decodeJSONLines[transactionJSON](t, admin.ok("audit", "--subject", "user:dan", "-o", "json")))
+	if len(committed) != 4 || committed[0].Operation != "offboard" || committed[0].Reason != "contract ended" || committed[0].Actor != "user:carol" ||
+		committed[0].Principal != "portal" || len(committed[0].Changes) != 2 || committed[0].Changes[0].Kind != "deleted" ||
+		committed[1].Reason != "cover for carol" || committed[2].Reason != "new hire" || committed[3].Reason != "walkthrough data" {
+		t.Fatalf("audit JSON lines for user:dan: %+v", committed)
+	}
+	if len(refused) != 4 { // the parent, the sibling, the role, the unbounded admin
+		t.Fatalf("audit for user:dan has %d refused attempts, want 4: %+v", len(refused), refused)
+	}
+	for _, d := range refused {
+		if d.Actor != "user:carol" || d.Principal != "portal" || len(d.Changes) != 0 || !strings.HasPrefix(d.Denied.Message, "user:carol may not ") ||
+			len(d.Denied.Updates) != 1 || d.Denied.Updates[0].Relationship.SubjectID != "dan" {
+			t.Fatalf("refused attempt in the audit trail: %+v", d)
+		}
 	}
 	r = admin.ok("audit", "--limit", "1")
 	if strings.Count(r.stdout, "token ") != 1 || !strings.Contains(r.stderr, "older transactions follow: --page-token ") {
@@ -134,17 +147,30 @@ func TestGovernanceWalkthrough(t *testing.T) {
 		t.Fatalf("audit --page-token does not continue:\n%s\n%s", r, older)
 	}
 	// The schema, the data, dan's membership, dan's admin delegation and the
-	// offboarding; denied attempts commit nothing.
-	all := decodeJSONLines[transactionJSON](t, admin.ok("audit", "--all", "-o", "json"))
-	if len(all) != 5 || all[4].Operation != "schema" || all[4].Reason != "reference model" {
-		t.Fatalf("audit --all has %d transactions: %+v", len(all), all)
+	// offboarding, and the seven refused attempts.
+	committed, refused = splitDenied(decodeJSONLines[transactionJSON](t, admin.ok("audit", "--all", "-o", "json")))
+	if len(committed) != 5 || committed[4].Operation != "schema" || committed[4].Reason != "reference model" || len(refused) != 7 {
+		t.Fatalf("audit --all: %d committed, %d refused: %+v %+v", len(committed), len(refused), committed, refused)
 	}
-	if got := decodeJSONLines[transactionJSON](t, admin.ok("audit", "--resource", "organization:acme-us", "--since", "1h", "-o", "json")); len(got) != 1 || got[0].Reason != "walkthrough data" {
-		t.Fatalf("audit --resource organization:acme-us: %+v", got)
+	committed, refused = splitDenied(decodeJSONLines[transactionJSON](t, admin.ok("audit", "--resource", "organization:acme-us", "--since", "1h", "-o", "json")))
+	if len(committed) != 1 || committed[0].Reason != "walkthrough data" || len(refused) != 1 || !strings.Contains(refused[0].Denied.Message, "organization:acme-us#member@user:dan") {
+		t.Fatalf("audit --resource organization:acme-us: %+v %+v", committed, refused)
 	}
 	if r := admin.ok("audit", "--until", "2000-01-01"); r.stdout != "" || !strings.Contains(r.stderr, "no transactions match") {
 		t.Fatalf("audit --until 2000-01-01:\n%s", r)
 	}
 	r = admin.expect(exitError, "audit", "--since", "2030-01-02", "--until", "2030-01-01")
 	mustContain(t, r, r.stderr, "INVALID_ARGUMENT", "since")
+}
+
+// splitDenied separates committed transactions from recorded refusals, keeping order.
+func splitDenied(txs []transactionJSON) (committed, refused []transactionJSON) {
+	for _, tx := range txs {
+		if tx.Denied != nil {
+			refused = append(refused, tx)
+		} else {
+			committed = append(committed, tx)
+		}
+	}
+	return committed, refused
 }

@@ -434,7 +434,7 @@ the limit, the output says so and the command can be repeated.`,
 
 // readLineJSON is one line of `rel read -o json`.
 type readLineJSON struct {
-	*relationshipJSON
+	relationshipJSON
 	Token  string `json:"token"`
 	Cursor string `json:"cursor"`
 }
@@ -494,7 +494,7 @@ printed on stderr (pass it with --cursor).`,
 					got++
 					last = msg.GetCursor()
 					if o.json() {
-						err = writeJSONLine(out, readLineJSON{relationshipToJSON(msg.GetRelationship()), msg.GetToken(), msg.GetCursor()})
+						err = writeJSONLine(out, readLineJSON{relationshipValueJSON(msg.GetRelationship()), msg.GetToken(), msg.GetCursor()})
 					} else {
 						_, err = fmt.Fprintln(out, formatRelationship(msg.GetRelationship()))
 					}
@@ -517,4 +517,13 @@ printed on stderr (pass it with --cursor).`,
 	cmd.Flags().Uint32Var(&limit, "limit", 0, "stop after this many (0: print all)")
 	cmd.Flags().StringVar(&cursor, "cursor", "", "continue after the relationship that carried this cursor")
 	return cmd
+}
+
+// relationshipValueJSON is relationshipToJSON as a value (empty for a missing
+// relationship), for embedding.
+func relationshipValueJSON(r *pb.Relationship) relationshipJSON {
+	if j := relationshipToJSON(r); j != nil {
+		return *j
+	}
+	return relationshipJSON{}
 }
