@@ -39,6 +39,14 @@ func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 }
 
+// cell is a table cell: "-" when empty, so columns stay readable.
+func cell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 // relationshipJSON is a relationship in JSON output: its text form and its parts.
 type relationshipJSON struct {
 	Text            string         `json:"text"`

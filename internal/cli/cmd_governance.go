@@ -161,8 +161,8 @@ and through which organisation the actor held the right to grant it.`,
 			tw := newTable(out)
 			fmt.Fprintln(tw, "RELATIONSHIP\tGRANTED\tKEY\tRULE\tVIA\tREASON")
 			for _, g := range grants {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", formatRelationship(g.GetRelationship()), formatTimeText(g.GetGrantedAt()),
-					g.GetPrincipal(), g.GetGrant().GetRule(), formatObject(g.GetGrant().GetVia()), g.GetReason())
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", formatRelationship(g.GetRelationship()), cell(formatTimeText(g.GetGrantedAt())),
+					cell(g.GetPrincipal()), cell(g.GetGrant().GetRule()), cell(formatObject(g.GetGrant().GetVia())), cell(g.GetReason()))
 			}
 			if err := tw.Flush(); err != nil {
 				return err

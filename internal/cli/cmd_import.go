@@ -176,15 +176,16 @@ func runImport(cmd *cobra.Command, o *clientOptions, file, reason string, batchS
 		cancel()
 		return &ExitError{Code: exitError, Err: fmt.Errorf("%v; the import stopped there after %d relationship(s) were sent, and batches already sent may be committed: fix the input and run the same import again (it is idempotent)", exit.Err, sent)}
 	}
-	if scanErr != nil && !errors.Is(scanErr, io.EOF) {
-		// io.EOF from Send means the server ended the stream: its error comes from
-		// CloseAndRecv below.
+	// io.EOF from Send means the server ended the stream: its error comes from
+	// CloseAndRecv below.
+	serverEnded := errors.Is(scanErr, io.EOF)
+	if scanErr != nil && !serverEnded {
 		return importFailed(o, scanErr, skip, file)
 	}
-	if sent == 0 && skip > 0 {
-		return usageErrorf("--skip %d skips every relationship of %s (it has %d)", skip, name, seen)
-	}
-	if sent == 0 {
+	if !serverEnded && sent == 0 {
+		if skip > 0 {
+			return usageErrorf("--skip %d skips every relationship of %s (it has %d)", skip, name, seen)
+		}
 		return usageErrorf("%s holds no relationships", name)
 	}
 	res, err := stream.CloseAndRecv()

@@ -138,7 +138,12 @@ keys can only write this way).`,
 			defer cancel()
 			res, err := pb.NewRelationshipServiceClient(conn).WriteRelationships(ctx, req)
 			if err != nil {
-				return o.rpcError(err)
+				err = o.rpcError(err)
+				if strings.Contains(err.Error(), "max-updates-per-write") {
+					// One write is atomic and bounded; bulk loads go through import.
+					err = &ExitError{Code: exitError, Err: fmt.Errorf("%v\nto load more relationships than one write allows, use: pemba import FILE", err)}
+				}
+				return err
 			}
 			if o.json() {
 				return writeJSON(cmd.OutOrStdout(), map[string]any{"token": res.GetToken(), "updates": len(req.Updates), "operation": op})

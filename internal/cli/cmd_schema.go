@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/pemba-authz/pemba/internal/schema"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
@@ -81,30 +83,8 @@ func runSchemaWrite(cmd *cobra.Command, o *clientOptions, file, text string, dry
 	req := &pb.WriteSchemaRequest{Tenant: o.tenant, Schema: text, DryRun: dryRun, Reason: reason}
 	res, err := client.WriteSchema(ctx, req)
 	if err != nil {
-		switch status.Code(err) {
-		case codes.InvalidArgument:
-			// Compile locally to show the errors against the user's file name rather
-			// than the server's "schema.zed"; fall back to the server's message.
-			if _, cerr := schema.Compile(file, text); cerr != nil {
-				return compileFailure(cmd, cerr)
-			}
-		case codes.FailedPrecondition:
-			// A refused write carries only the refusal; a dry run adds the diff. If
-			// the dry run does not refuse, the state changed meanwhile: report the
-			// original error.
-			req.DryRun = true
-			if dry, derr := client.WriteSchema(ctx, req); derr == nil && dry.GetRefusal() != "" {
-				res = dry
-				res.Applied = false
-				dryRun = false
-				break
-			}
-			return o.rpcError(err)
-		default:
-			return o.rpcError(err)
-		}
-		if res == nil {
-			return o.rpcError(err)
+		if res, err = schemaWriteFailed(ctx, cmd, o, client, req, file, err); err != nil {
+			return err
 		}
 	}
 	out := cmd.OutOrStdout()
@@ -134,6 +114,31 @@ func runSchemaWrite(cmd *cobra.Command, o *clientOptions, file, text string, dry
 		return &ExitError{Code: exitNo}
 	}
 	return nil
+}
+
+// schemaWriteFailed turns a failed schema write into what the user needs to see. A
+// compile error is shown against the user's file (compiled locally, since the server
+// names it "schema.zed"). A refused write carries only the refusal, so a dry run
+// fetches the diff to print with it; if the dry run no longer refuses, the stored
+// relationships changed meanwhile and the original error stands.
+func schemaWriteFailed(ctx context.Context, cmd *cobra.Command, o *clientOptions, client pb.SchemaServiceClient, req *pb.WriteSchemaRequest, file string, err error) (*pb.WriteSchemaResponse, error) {
+	switch status.Code(err) {
+	case codes.InvalidArgument:
+		if file == "-" {
+			file = "stdin"
+		}
+		if _, cerr := schema.Compile(file, req.GetSchema()); cerr != nil {
+			return nil, compileFailure(cmd, cerr)
+		}
+	case codes.FailedPrecondition:
+		dry := proto.Clone(req).(*pb.WriteSchemaRequest)
+		dry.DryRun = true
+		if res, derr := client.WriteSchema(ctx, dry); derr == nil && res.GetRefusal() != "" {
+			res.Applied = false
+			return res, nil
+		}
+	}
+	return nil, o.rpcError(err)
 }
 
 // diffLines splits the server's diff text into its lines; "no changes" is none.
