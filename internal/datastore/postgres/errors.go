@@ -83,5 +83,7 @@ func isConnectionError(err error) bool {
 // connection broke after the commit was sent. Pemba never retries such a transaction,
 // since it may have been applied.
 func ambiguousCommit(err error) error {
-	return fmt.Errorf("%w: the connection failed while committing, so the write may or may not have been applied; read it back before retrying: %w", datastore.ErrUnavailable, err)
+	return fmt.Errorf("%w: %w: %w", datastore.ErrUnavailable, errAmbiguousCommit, err)
 }
+
+var errAmbiguousCommit = errors.New("the connection failed while committing, so the write may or may not have been applied; read it back before retrying")

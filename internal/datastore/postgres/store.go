@@ -201,8 +201,13 @@ func (s *Store) leave() { s.inflight.Done() }
 // again after a short randomised pause. Each call of fn must be a whole transaction,
 // begun and committed inside it, so a retry starts from a fresh snapshot on both
 // databases (see docs/postgres.md for why the helper's savepoint form is not used).
+//
+// A failed connection is retried once as well, after a short pause: when the database
+// has just come back, the first attempt may meet a pooled connection that broke while
+// it was away. A commit whose outcome is unknown is never retried.
 func (s *Store) retry(ctx context.Context, fn func(ctx context.Context) error) error {
 	attempt := 0
+	connRetried := false
 	var last error
 	return crdb.ExecuteCtx(crdb.WithMaxRetries(ctx, s.opts.MaxRetries), func(ctx context.Context, _ ...any) error {
 		if attempt > 0 {
@@ -216,15 +221,23 @@ func (s *Store) retry(ctx context.Context, fn func(ctx context.Context) error) e
 		}
 		attempt++
 		last = fn(ctx)
-		if isDeadlock(last) {
+		switch {
+		case isDeadlock(last):
+			return retryableError{last}
+		case !connRetried && ctx.Err() == nil && isConnectionError(last) && !errors.Is(last, errAmbiguousCommit):
+			// Every pooled connection probably broke the same way: drop them all,
+			// so the retry dials afresh instead of meeting the next broken one.
+			connRetried = true
+			s.pool.Reset()
 			return retryableError{last}
 		}
 		return last
 	})
 }
 
-// retryableError marks a deadlock, which PostgreSQL resolves by aborting one party,
-// as retryable for the retry helper, which looks for SQLSTATE 40001.
+// retryableError marks a deadlock, which PostgreSQL resolves by aborting one party, or
+// a failed connection, as retryable for the retry helper, which looks for SQLSTATE
+// 40001.
 type retryableError struct{ err error }
 
 func (e retryableError) Error() string    { return e.err.Error() }
