@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -86,7 +87,11 @@ func (e *Engine) CheckBulk(ctx context.Context, reqs []CheckRequest) []BulkResul
 		if len(items) == 0 {
 			return
 		}
-		rs := c.dispatch(ctx, def, rel, items, 1)
+		// Batches of bounded size keep each store query's id list reasonable.
+		rs := make([]result, 0, len(items))
+		for chunk := range slices.Chunk(items, maxIDsPerQuery) {
+			rs = append(rs, c.dispatch(ctx, def, rel, chunk, 1)...)
+		}
 		stats := c.stats()
 		for j, r := range rs {
 			c.record(r.err)
