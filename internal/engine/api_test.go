@@ -334,6 +334,23 @@ func TestCheckBulk(t *testing.T) {
 			t.Errorf("result %d (%+v) = %s, want %s", i, reqs[i].Resource, got, want[i])
 		}
 	}
+	// A group larger than one batch.
+	var many []CheckRequest
+	var rels []string
+	for i := range 150 {
+		if i%3 == 0 {
+			rels = append(rels, fmt.Sprintf("document:m%03d#viewer@user:alice", i))
+		}
+	}
+	f.touch(rels...)
+	for i := range 150 {
+		many = append(many, mk(fmt.Sprintf("document:m%03d#view@user:alice", i)))
+	}
+	for i, r := range f.e.CheckBulk(context.Background(), many) {
+		if want := i%3 == 0; r.Err != nil || (r.Result.Permissionship == HasPermission) != want {
+			t.Errorf("many[%d] = %v %v, want allowed=%v", i, answer(r.Result), r.Err, want)
+		}
+	}
 	if out[8].Result.Explanation == nil {
 		t.Error("the explained entry has no explanation")
 	}
