@@ -256,20 +256,27 @@ func flagError(cmd *cobra.Command, err error) error {
 	return &ExitError{Code: exitError, Err: fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())}
 }
 
-// exactArgs requires n arguments and names them when they are missing.
+// exactArgs requires n arguments and names them when they are missing. For n = 0,
+// names is an optional hint (where the input goes instead).
 func exactArgs(n int, names string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != n {
-			return usageErrorf("%s needs %d argument(s): %s (got %d; see %s --help)", cmd.CommandPath(), n, names, len(args), cmd.CommandPath())
+		switch {
+		case len(args) == n:
+			return nil
+		case n == 0:
+			if names != "" {
+				names = "; " + names
+			}
+			return usageErrorf("%s takes no arguments (got %q%s; see %s --help)", cmd.CommandPath(), args, names, cmd.CommandPath())
 		}
-		return nil
+		return usageErrorf("%s needs %d argument(s): %s (got %d; see %s --help)", cmd.CommandPath(), n, names, len(args), cmd.CommandPath())
 	}
 }
 
-// rangeArgs requires between min and max arguments.
-func rangeArgs(min, max int, names string) cobra.PositionalArgs {
+// rangeArgs requires between lo and hi arguments.
+func rangeArgs(lo, hi int, names string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if len(args) < min || len(args) > max {
+		if len(args) < lo || len(args) > hi {
 			return usageErrorf("%s takes %s (got %d argument(s); see %s --help)", cmd.CommandPath(), names, len(args), cmd.CommandPath())
 		}
 		return nil

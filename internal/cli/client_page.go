@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+	"io"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -112,6 +114,28 @@ func fetchTokenPages(limit uint32, pageToken string, fetch tokenPageFunc) (total
 		pageToken = next
 		if limit > 0 && total >= limit {
 			return total, next, nil
+		}
+	}
+}
+
+// errStop ends a stream early without an error.
+var errStop = errors.New("stop")
+
+// recvAll reads a server stream to its end, calling each for every message.
+func recvAll[T any](recv func() (T, error), each func(T) error) error {
+	for {
+		msg, err := recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := each(msg); err != nil {
+			if errors.Is(err, errStop) {
+				return nil
+			}
+			return err
 		}
 	}
 }

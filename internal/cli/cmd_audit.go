@@ -33,7 +33,7 @@ lines), ready for export to other tools.`,
   pemba audit --actor user:bob --since 7d
   pemba audit --org organization:acme --all -o json > acme-audit.jsonl
   pemba audit --resource document:q3 --limit 5`,
-		Args: exactArgs(0, "no arguments (filters are flags)"),
+		Args: exactArgs(0, "filters are flags such as --actor and --since"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req := &pb.ReadAuditLogRequest{Tenant: o.tenant, Principal: principal, PageToken: pageToken}
 			var err error

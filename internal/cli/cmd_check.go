@@ -2,9 +2,7 @@ package cli
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -345,26 +343,4 @@ func writeBulk(cmd *cobra.Command, o *clientOptions, lines []bulkLine, res *pb.C
 		return &ExitError{Code: code}
 	}
 	return nil
-}
-
-// errStop ends a stream early without an error.
-var errStop = errors.New("stop")
-
-// recvAll reads a server stream to its end, calling each for every message.
-func recvAll[T any](recv func() (T, error), each func(T) error) error {
-	for {
-		msg, err := recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := each(msg); err != nil {
-			if errors.Is(err, errStop) {
-				return nil
-			}
-			return err
-		}
-	}
 }

@@ -183,7 +183,7 @@ func newSchemaReadCommand(o *clientOptions) *cobra.Command {
 redirected to a file; JSON adds the token it was read at).`,
 		Example: `  pemba schema read > schema.zed
   pemba schema read -o json --consistency fully_consistent`,
-		Args: exactArgs(0, "no arguments"),
+		Args: exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cons, err := parseConsistency(consistency)
 			if err != nil {

@@ -41,7 +41,7 @@ one with --tenant or PEMBA_TENANT; without it they use the "default" tenant.`,
 		Use:     "list",
 		Short:   "List every tenant",
 		Example: "  pemba tenant list -o json",
-		Args:    exactArgs(0, "no arguments"),
+		Args:    exactArgs(0, ""),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return tenantCall(cmd, o, func(c pb.TenantServiceClient, ctx context.Context) error {
 				res, err := c.ListTenants(ctx, &pb.ListTenantsRequest{})

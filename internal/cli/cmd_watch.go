@@ -28,7 +28,7 @@ losing or repeating a transaction.`,
 		Example: `  pemba watch
   pemba watch --from "$TOKEN" -o json
   pemba watch --filter 'organization#member' --filter document`,
-		Args: exactArgs(0, "no arguments"),
+		Args: exactArgs(0, "filters are --filter flags"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req := &pb.WatchRequest{Tenant: o.tenant, AfterToken: from}
 			for _, f := range filters {
