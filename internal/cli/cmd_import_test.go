@@ -99,6 +99,15 @@ func TestImportExportRoundTrip(t *testing.T) {
 	if r := broken.ok("export", "--no-progress"); r.stdout != "" {
 		t.Fatalf("a rejected import wrote:\n%s", r.stdout)
 	}
+	// From stdin the import stops at the bad line and says what may have been sent.
+	r = broken.runStdin("organization:acme#member@user:alice\nnot a relationship\n", "import", "-")
+	if r.code != exitError {
+		t.Fatalf("import of a bad stdin line:\n%s", r)
+	}
+	mustContain(t, r, r.stderr, "stdin:2: invalid relationship \"not a relationship\"", "the import stopped there after 0 relationship(s) were sent")
+	if r := broken.ok("export", "--no-progress"); r.stdout != "" {
+		t.Fatalf("an import stopped before its first batch wrote:\n%s", r.stdout)
+	}
 	// A relationship the schema refuses stops the import on the server; the error
 	// says how to resume.
 	os.WriteFile(badFile, []byte("organization:acme#member@user:alice\norganization:acme#owner@user:alice\n"), 0o600)
