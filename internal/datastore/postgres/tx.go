@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/tuple"
@@ -44,6 +45,9 @@ func (s *Store) ReadWriteTx(ctx context.Context, tenant string, meta datastore.T
 	s.wake(tenant)
 	return rev, nil
 }
+
+// commitTimeout bounds the wait for COMMIT's answer.
+const commitTimeout = 30 * time.Second
 
 // attempt runs one try of a write transaction.
 func (s *Store) attempt(ctx context.Context, tenant string, meta datastore.TxMetadata, fn func(context.Context, datastore.ReadWriteTx) error) (datastore.Revision, error) {
@@ -85,13 +89,19 @@ func (s *Store) attempt(ctx context.Context, tenant string, meta datastore.TxMet
 	if err := tx.flush(ctx, s.opts.Now()); err != nil {
 		return 0, err
 	}
-	if err := dbtx.Commit(ctx); err != nil {
-		if isConnectionError(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-			return 0, ambiguousCommit(err)
+	// Once COMMIT is sent its outcome must be learnt: a caller's cancellation would
+	// cut the connection and leave the write's fate unknown, so it is not passed on.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	err = dbtx.Commit(cctx)
+	cancel()
+	committed = true // committed or rolled back: there is nothing left to roll back
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxCommitRollback) {
+			return 0, err // the server refused the commit or rolled back: nothing was written
 		}
-		return 0, err
+		return 0, ambiguousCommit(err)
 	}
-	committed = true
 	return tx.rev, nil
 }
 
