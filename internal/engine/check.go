@@ -427,7 +427,10 @@ func (b batch) subset(idx []int) batch {
 // tryAcquire takes a goroutine slot if one is free. It never waits: a recursive step
 // that waited for a slot held by its own ancestors would deadlock.
 func (c *checker) tryAcquire() bool {
-	if !c.e.fanOut() {
+	// An explanation is evaluated on one goroutine: a branch cancelled because a
+	// sibling decided first would otherwise stay in the tree with the value it had
+	// when it stopped.
+	if c.explain || !c.e.fanOut() {
 		return false
 	}
 	select {

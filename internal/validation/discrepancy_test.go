@@ -71,7 +71,7 @@ func explainedTruthfully(t *testing.T, fixture string, cfg engine.Config, runs, 
 func TestEngineDiscrepancyExplainCancelledBranch(t *testing.T) {
 	for _, fixture := range []string{"explain-cancelled-branch.yaml", "explain-cancelled-exclusion.yaml"} {
 		t.Run(fixture, func(t *testing.T) {
-			explainedTruthfully(t, "testdata/discrepancies/"+fixture, engine.Config{CacheSize: -1}, 20, 200)
+			explainedTruthfully(t, "testdata/discrepancies/"+fixture, engine.Config{CacheSize: -1, ParallelReadLatency: -1}, 20, 200)
 		})
 	}
 }
@@ -82,5 +82,5 @@ func TestEngineDiscrepancyExplainCancelledBranch(t *testing.T) {
 // explanation contradicts itself and the data. The answer itself stays right. It
 // shows within a few hundred checks on a fresh engine, so the test runs many.
 func TestEngineDiscrepancyExplainCachedBranch(t *testing.T) {
-	explainedTruthfully(t, "testdata/discrepancies/explain-cached-branch.yaml", engine.Config{}, 100, 200)
+	explainedTruthfully(t, "testdata/discrepancies/explain-cached-branch.yaml", engine.Config{ParallelReadLatency: -1}, 100, 200)
 }
