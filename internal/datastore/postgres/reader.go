@@ -43,6 +43,16 @@ type reader struct {
 
 func (r *reader) Revision() datastore.Revision { return r.rev }
 
+// run runs one query. Queries on the pool are retried like any statement; a query on a
+// write transaction's own connection is not, since a failed statement aborts that
+// transaction: its error goes up so the whole transaction is retried.
+func (r *reader) run(ctx context.Context, fn func(ctx context.Context) error) error {
+	if r.q != querier(r.s.pool) {
+		return fn(ctx)
+	}
+	return r.s.retry(ctx, fn)
+}
+
 const relColumns = `resource_type, resource_id, relation, subject_type, subject_id, subject_relation, caveat_name, caveat_context, expires_at`
 
 // ReadSchema implements datastore.Reader.
@@ -53,7 +63,7 @@ func (r *reader) ReadSchema(ctx context.Context) (datastore.StoredSchema, error)
 	defer r.s.leave()
 	var out datastore.StoredSchema
 	found := false
-	err := r.s.retry(ctx, func(ctx context.Context) error {
+	err := r.run(ctx, func(ctx context.Context) error {
 		var rev int64
 		err := r.q.QueryRow(ctx, `SELECT revision, schema_text FROM schemas WHERE tenant = $1 AND revision <= $2 ORDER BY revision DESC LIMIT 1`,
 			r.tenant, int64(r.rev)).Scan(&rev, &out.Text)
@@ -278,7 +288,7 @@ func (r *reader) page(ctx context.Context, order string, build func(*sqlBuilder)
 	sql := "SELECT " + relColumns + " FROM relationships WHERE " + strings.Join(b.where, " AND ") +
 		" ORDER BY " + order + " LIMIT " + strconv.Itoa(n)
 	var out []tuple.Relationship
-	err := r.s.retry(ctx, func(ctx context.Context) error {
+	err := r.run(ctx, func(ctx context.Context) error {
 		out = out[:0]
 		rows, err := r.q.Query(ctx, sql, b.args...)
 		if err != nil {
