@@ -97,7 +97,12 @@ func (s *Store) attempt(ctx context.Context, tenant string, meta datastore.TxMet
 	committed = true // committed or rolled back: there is nothing left to roll back
 	if err != nil {
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxCommitRollback) {
+		switch {
+		case errors.As(err, &pgErr) && pgErr.Code == "40003":
+			// statement_completion_unknown: CockroachDB could not learn whether
+			// the commit applied (a node failed during it).
+			return 0, ambiguousCommit(err)
+		case errors.As(err, &pgErr), errors.Is(err, pgx.ErrTxCommitRollback):
 			return 0, err // the server refused the commit or rolled back: nothing was written
 		}
 		return 0, ambiguousCommit(err)
