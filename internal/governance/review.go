@@ -38,6 +38,8 @@ type Grant struct {
 	Rule   string
 	Via    *tuple.ObjectRef
 	Reason string
+	// Principal is the API key the actor's write came through.
+	Principal string
 }
 
 // GrantsInForce lists the relationships actor created or touched through delegated
@@ -68,7 +70,7 @@ func (r *Reviewer) GrantsInForce(ctx context.Context, tenant string, rev datasto
 			if current == nil || !current.Equal(c.Relationship) {
 				continue // deleted or rewritten since
 			}
-			g := Grant{Relationship: c.Relationship, Revision: tx.Revision, Time: tx.Time, Reason: tx.Metadata.Reason}
+			g := Grant{Relationship: c.Relationship, Revision: tx.Revision, Time: tx.Time, Reason: tx.Metadata.Reason, Principal: tx.Metadata.Principal}
 			for _, rec := range tx.Metadata.Grants {
 				if rec.Relationship == key {
 					g.Rule, g.Via = rec.Rule, rec.Via

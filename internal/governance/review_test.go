@@ -69,7 +69,7 @@ func TestGrantsInForce(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	eve := tuple.SubjectRef{Type: "user", ID: "eve"}
-	req := write.Request{Actor: &eve, Reason: "new hire"}
+	req := write.Request{Actor: &eve, Reason: "new hire", Principal: "portal"}
 	f.write(t, req, "organization:acme-eu#member@user:bob")
 	f.write(t, req, "organization:acme-eu#member@user:carl")
 	f.write(t, req, "project:eu-plan#viewer@user:bob[expiration:2030-06-02T00:00:00Z]")
@@ -85,6 +85,9 @@ func TestGrantsInForce(t *testing.T) {
 	var got []string
 	for _, g := range grants {
 		got = append(got, g.Relationship.String()+" via "+g.Via.String()+" by "+g.Rule)
+		if g.Principal != "portal" || g.Reason != "new hire" {
+			t.Errorf("grant %s: principal %q reason %q", g.Relationship, g.Principal, g.Reason)
+		}
 	}
 	want := []string{
 		"project:eu-plan#viewer@user:bob[expiration:2030-06-02T00:00:00Z] via organization:acme-eu by grant viewer by manage expiring within 365d",

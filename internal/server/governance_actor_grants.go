@@ -37,6 +37,7 @@ func (s *governanceService) ListActorGrants(ctx context.Context, req *pb.ListAct
 			Relationship: relationshipToProto(g.Relationship),
 			GrantedToken: s.token(tenant, g.Revision),
 			Reason:       g.Reason,
+			Principal:    g.Principal,
 			Grant:        &pb.GrantRecord{Relationship: keyToProto(g.Relationship.Key()), Rule: g.Rule},
 		}
 		if !g.Time.IsZero() {

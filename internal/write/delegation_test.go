@@ -228,6 +228,19 @@ func TestOffboarding(t *testing.T) {
 	if f.check("project:us-plan", "view", "user:ann") != engine.HasPermission {
 		t.Error("offboarding from acme-eu removed access in acme-us")
 	}
+	// A delegated offboarding names the organisation once in its audit record.
+	f.admin("organization:acme-eu-sales#member@user:ann", "organization:acme-eu#member@user:ann")
+	if _, err := f.w.Offboard(ctx, Request{Actor: actor("user:eve"), Reason: "left"}, tuple.SubjectRef{Type: "user", ID: "ann"}, &org); err != nil {
+		t.Fatal(err)
+	}
+	for tx, err := range f.ds.ReadTransactions(ctx, datastore.DefaultTenant, datastore.TransactionFilter{Limit: 1}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(tx.Metadata.Organizations) != 1 || tx.Metadata.Organizations[0] != org || len(tx.Metadata.Grants) != 2 {
+			t.Errorf("delegated offboarding metadata: %+v", tx.Metadata)
+		}
+	}
 	// Everywhere.
 	res, err = f.w.Offboard(ctx, Request{}, tuple.SubjectRef{Type: "user", ID: "ann"}, nil)
 	if err != nil || len(res.Removed) != 3 {

@@ -78,11 +78,7 @@ func (w *Writer) Offboard(ctx context.Context, req Request, subject tuple.Subjec
 			if err != nil {
 				return err
 			}
-			m := meta.withGrants(grants)
-			if org != nil {
-				m.Organizations = append([]tuple.ObjectRef{*org}, m.Organizations...)
-			}
-			tx.SetMetadata(m)
+			tx.SetMetadata(meta.withGrants(grants))
 		}
 		if len(ups) == 0 {
 			return nil

@@ -3,6 +3,7 @@ package write
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
@@ -98,7 +99,11 @@ type txMeta datastore.TxMetadata
 func (m txMeta) withGrants(grants []datastore.GrantRecord) datastore.TxMetadata {
 	out := datastore.TxMetadata(m)
 	out.Grants = grants
+	out.Organizations = slices.Clone(m.Organizations)
 	seen := map[tuple.ObjectRef]bool{}
+	for _, o := range out.Organizations {
+		seen[o] = true
+	}
 	for _, g := range grants {
 		if g.Via != nil && !seen[*g.Via] {
 			seen[*g.Via] = true
