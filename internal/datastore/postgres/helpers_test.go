@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +45,8 @@ func newSchema(t testing.TB, dropAtEnd bool) string {
 	base := baseURI(t)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	name := "pemba_test_" + hex.EncodeToString(b[:])
+	// The creation time in the name lets a later run drop schemas a crashed run left.
+	name := fmt.Sprintf("pemba_test_%d_%s", time.Now().Unix(), hex.EncodeToString(b[:]))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
@@ -97,8 +99,10 @@ var migratedSchemas = struct {
 	all  []string // schema names, to drop at the end
 }{}
 
-// TestMain runs the tests and drops the schemas kept for reuse.
+// TestMain runs the tests and drops the schemas kept for reuse. It first drops test
+// schemas more than an hour old, which only a test binary that crashed leaves behind.
 func TestMain(m *testing.M) {
+	dropStaleSchemas()
 	code := m.Run()
 	if base := os.Getenv("PEMBA_TEST_POSTGRES_URI"); base != "" && len(migratedSchemas.all) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -117,6 +121,42 @@ func TestMain(m *testing.M) {
 		cancel()
 	}
 	os.Exit(code)
+}
+
+func dropStaleSchemas() {
+	base := os.Getenv("PEMBA_TEST_POSTGRES_URI")
+	if base == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return // the tests report an unreachable database themselves
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'pemba\_test\_%'`)
+	if err != nil {
+		return
+	}
+	var stale []string
+	for rows.Next() {
+		var name string
+		if rows.Scan(&name) != nil {
+			continue
+		}
+		parts := strings.Split(name, "_") // pemba, test, unix seconds, random
+		if len(parts) != 4 {
+			continue
+		}
+		if created, err := strconv.ParseInt(parts[2], 10, 64); err == nil && time.Since(time.Unix(created, 0)) > time.Hour {
+			stale = append(stale, name)
+		}
+	}
+	rows.Close()
+	for _, name := range stale {
+		_, _ = conn.Exec(ctx, "DROP SCHEMA "+name+" CASCADE")
+	}
 }
 
 // dataTables are emptied between tests that reuse a schema; the migration version
