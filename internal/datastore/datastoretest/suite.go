@@ -53,6 +53,7 @@ var conformanceCases = []struct {
 	{"TransactionLog", testTransactionLog},
 	{"ReadTransactions", testReadTransactions},
 	{"ReadTransactionsPaging", testReadTransactionsPaging},
+	{"Denials", testDenials},
 	{"Watch", testWatch},
 	{"WatchResume", testWatchResume},
 	{"WatchWaits", testWatchWaits},

@@ -436,6 +436,18 @@ type grantJSON struct {
 	Via          *tuple.ObjectRef `json:"via,omitempty"`
 }
 
+// deniedJSON is the stored form of a datastore.Denial; updates keep the relationship
+// text form, caveat and expiry included.
+type deniedJSON struct {
+	Message string       `json:"message"`
+	Updates []updateJSON `json:"updates,omitempty"`
+}
+
+type updateJSON struct {
+	Op           int    `json:"op"`
+	Relationship string `json:"relationship"`
+}
+
 // queueLog queues the statements recording a transaction in the log.
 func queueLog(batch *pgx.Batch, tenant string, rev int64, now time.Time, meta datastore.TxMetadata, schema *string, changes []datastore.Change) error {
 	var actorType, actorID, actorRel *string
@@ -461,10 +473,22 @@ func queueLog(batch *pgx.Batch, tenant string, rev int64, now time.Time, meta da
 		}
 		grants = b
 	}
-	batch.Queue(`INSERT INTO transactions (tenant, revision, committed_at, principal, actor_type, actor_id, actor_relation, reason, operation, organizations, grants, schema_text)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::TEXT::JSONB, $11::TEXT::JSONB, $12)`,
+	var denied []byte
+	if d := meta.Denied; d != nil {
+		dj := deniedJSON{Message: d.Message}
+		for _, u := range d.Updates {
+			dj.Updates = append(dj.Updates, updateJSON{Op: int(u.Op), Relationship: tuple.Format(u.Relationship)})
+		}
+		b, err := json.Marshal(dj)
+		if err != nil {
+			return err
+		}
+		denied = b
+	}
+	batch.Queue(`INSERT INTO transactions (tenant, revision, committed_at, principal, actor_type, actor_id, actor_relation, reason, operation, organizations, grants, schema_text, denied)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::TEXT::JSONB, $11::TEXT::JSONB, $12, $13::TEXT::JSONB)`,
 		tenant, rev, now, meta.Principal, actorType, actorID, actorRel, meta.Reason, meta.Operation,
-		jsonText(orgs), jsonText(grants), schema)
+		jsonText(orgs), jsonText(grants), schema, jsonText(denied))
 	if len(changes) > 0 {
 		var (
 			a     relArrays
@@ -502,6 +526,13 @@ func queueLog(batch *pgx.Batch, tenant string, rev int64, now time.Time, meta da
 	for _, c := range changes {
 		add(roleResource, c.Relationship.Resource)
 		add(roleSubject, c.Relationship.Subject.Object())
+	}
+	if d := meta.Denied; d != nil {
+		// A refused attempt is found by the objects it tried to change.
+		for _, u := range d.Updates {
+			add(roleResource, u.Relationship.Resource)
+			add(roleSubject, u.Relationship.Subject.Object())
+		}
 	}
 	for _, o := range meta.Organizations {
 		add(roleOrganization, o)

@@ -106,7 +106,7 @@ func (s *Store) oldestLogged(ctx context.Context, tenant string) (datastore.Revi
 	return datastore.Revision(*oldest - 1), nil
 }
 
-const txColumns = `revision, committed_at, principal, actor_type, actor_id, actor_relation, reason, operation, organizations, grants, schema_text`
+const txColumns = `revision, committed_at, principal, actor_type, actor_id, actor_relation, reason, operation, organizations, grants, schema_text, denied`
 
 // loadTransactions reads whole transactions (metadata and changes) of a tenant; cond
 // continues the WHERE clause after "tenant = $1" and may order and limit.
@@ -125,10 +125,10 @@ func (s *Store) loadTransactions(ctx context.Context, tenant, cond string, args 
 			t                           datastore.Transaction
 			rev                         int64
 			actorType, actorID, actorRl *string
-			orgs, grants                []byte
+			orgs, grants, denied        []byte
 		)
 		if err := rows.Scan(&rev, &t.Time, &t.Metadata.Principal, &actorType, &actorID, &actorRl,
-			&t.Metadata.Reason, &t.Metadata.Operation, &orgs, &grants, &t.Schema); err != nil {
+			&t.Metadata.Reason, &t.Metadata.Operation, &orgs, &grants, &t.Schema, &denied); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -159,6 +159,14 @@ func (s *Store) loadTransactions(ctx context.Context, tenant, cond string, args 
 			for _, g := range gs {
 				t.Metadata.Grants = append(t.Metadata.Grants, datastore.GrantRecord{Relationship: g.Key, Rule: g.Rule, Via: g.Via})
 			}
+		}
+		if len(denied) > 0 {
+			d, err := decodeDenial(denied)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("stored refusal of revision %d: %w", rev, err)
+			}
+			t.Metadata.Denied = d
 		}
 		out = append(out, &t)
 		revs = append(revs, rev)
@@ -302,4 +310,20 @@ func (s *Store) auditPage(ctx context.Context, tenant string, f datastore.Transa
 		return nil, classifyErr(err)
 	}
 	return page, nil
+}
+
+func decodeDenial(b []byte) (*datastore.Denial, error) {
+	var dj deniedJSON
+	if err := json.Unmarshal(b, &dj); err != nil {
+		return nil, err
+	}
+	d := &datastore.Denial{Message: dj.Message}
+	for _, u := range dj.Updates {
+		rel, err := tuple.Parse(u.Relationship)
+		if err != nil {
+			return nil, err
+		}
+		d.Updates = append(d.Updates, datastore.Update{Op: datastore.Operation(u.Op), Relationship: rel})
+	}
+	return d, nil
 }
