@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,11 +81,22 @@ func BenchmarkImport(b *testing.B) {
 // readBenchSize is how many relationships the read benchmarks preload.
 const readBenchSize = 200_000
 
-func preloaded(b *testing.B) *Store {
+// preloaded returns a store holding readBenchSize relationships. With merged set the
+// reverse-index buffer is merged into the file first (the steady state); otherwise
+// reverse reads also search the buffer of recent writes.
+func preloaded(b *testing.B, merged bool) *Store {
 	b.Helper()
 	s := openTemp(b, datastore.Options{})
 	if err := importRange(context.Background(), s, 0, readBenchSize); err != nil {
 		b.Fatal(err)
+	}
+	if merged {
+		s.commitMu.Lock()
+		err := s.flushReverse()
+		s.commitMu.Unlock()
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 	return s
 }
@@ -114,15 +126,18 @@ func latencies(b *testing.B, op func(i int) int) {
 // BenchmarkPointRead looks up one relationship by its full key at a revision: the
 // check path's direct lookup.
 func BenchmarkPointRead(b *testing.B) {
-	s := preloaded(b)
+	s := preloaded(b, true)
 	ctx := context.Background()
 	r := s.SnapshotReader(datastore.DefaultTenant, readBenchSize/importBatch)
-	latencies(b, func(i int) int {
-		rel := benchRel((i * 7) % readBenchSize)
-		f := datastore.RelationshipFilter{ResourceType: rel.Resource.Type, ResourceIDs: []string{rel.Resource.ID}, Relation: rel.Relation,
+	filters := make([]datastore.RelationshipFilter, 1<<16)
+	for i := range filters {
+		rel := benchRel((i * 7919) % readBenchSize)
+		filters[i] = datastore.RelationshipFilter{ResourceType: rel.Resource.Type, ResourceIDs: []string{rel.Resource.ID}, Relation: rel.Relation,
 			Subject: &datastore.SubjectFilter{Type: rel.Subject.Type, IDs: []string{rel.Subject.ID}, Relations: []string{""}}}
+	}
+	latencies(b, func(i int) int {
 		n := 0
-		for _, err := range r.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
+		for _, err := range r.QueryRelationships(ctx, filters[i%len(filters)], datastore.QueryOptions{}) {
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -133,23 +148,31 @@ func BenchmarkPointRead(b *testing.B) {
 }
 
 // BenchmarkReverseRead lists what one user may view directly at a revision: the
-// lookup path's reverse read.
+// lookup path's reverse read, with the reverse index merged into the file and with
+// all of it still in the buffer of recent writes.
 func BenchmarkReverseRead(b *testing.B) {
-	s := preloaded(b)
-	ctx := context.Background()
-	r := s.SnapshotReader(datastore.DefaultTenant, readBenchSize/importBatch)
-	latencies(b, func(i int) int {
-		rel := benchRel((i * 7) % readBenchSize)
-		n := 0
-		for _, err := range r.ReverseQueryRelationships(ctx, datastore.SubjectFilter{Type: "user", IDs: []string{rel.Subject.ID}},
-			datastore.ReverseQueryOptions{ResourceType: "document", Relation: "viewer"}) {
-			if err != nil {
-				b.Fatal(err)
+	for _, merged := range []bool{true, false} {
+		b.Run(fmt.Sprintf("merged=%v", merged), func(b *testing.B) {
+			s := preloaded(b, merged)
+			ctx := context.Background()
+			r := s.SnapshotReader(datastore.DefaultTenant, readBenchSize/importBatch)
+			users := make([][]string, 1<<16)
+			for i := range users {
+				users[i] = []string{benchRel((i * 7919) % readBenchSize).Subject.ID}
 			}
-			n++
-		}
-		return n
-	})
+			latencies(b, func(i int) int {
+				n := 0
+				for _, err := range r.ReverseQueryRelationships(ctx, datastore.SubjectFilter{Type: "user", IDs: users[i%len(users)]},
+					datastore.ReverseQueryOptions{ResourceType: "document", Relation: "viewer"}) {
+					if err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
+				return n
+			})
+		})
+	}
 }
 
 // millionRels is the size of the resident-memory benchmark's import.
@@ -158,28 +181,55 @@ const millionRels = 1_000_000
 // childImport imports millionRels relationships into a fresh store and prints its
 // peak resident memory, the file size and the elapsed time.
 func childImport(dir string) int {
-	s, err := Open(dir, Options{})
+	buffer, _ := strconv.Atoi(os.Getenv("PEMBA_BOLT_TEST_REVERSE_BUFFER"))
+	s, err := Open(dir, Options{ReverseBuffer: buffer})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
+	// Sample the anonymous (heap) and file-backed (mapped database pages) parts of
+	// the resident set while the import runs.
+	var peakAnon, peakFile atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if a := procStatus("RssAnon:"); a > peakAnon.Load() {
+				peakAnon.Store(a)
+			}
+			if f := procStatus("RssFile:"); f > peakFile.Load() {
+				peakFile.Store(f)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	start := time.Now()
 	if err := importRange(context.Background(), s, 0, millionRels); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 4
 	}
-	elapsed := time.Since(start)
-	hwm, rss := procStatus("VmHWM:"), procStatus("VmRSS:")
+	// Close merges the buffered reverse-index writes: part of the import's cost.
 	if err := s.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 5
 	}
+	elapsed := time.Since(start)
+	close(stop)
+	<-sampled
+	hwm := procStatus("VmHWM:")
 	fi, err := os.Stat(filepath.Join(dir, FileName))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 6
 	}
-	fmt.Printf("hwm_kb %d rss_kb %d file_bytes %d seconds %f\n", hwm, rss, fi.Size(), elapsed.Seconds())
+	fmt.Printf("hwm_kb %d anon_kb %d file_kb %d file_bytes %d seconds %f\n", hwm, peakAnon.Load(), peakFile.Load(), fi.Size(), elapsed.Seconds())
 	return 0
 }
 
@@ -205,16 +255,18 @@ func procStatus(field string) int64 {
 // -benchtime 1x.
 func BenchmarkImportMillionRSS(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		out, err := child("import", b.TempDir()).Output()
+		out, err := child("import", b.TempDir(), "PEMBA_BOLT_TEST_REVERSE_BUFFER="+os.Getenv("PEMBA_BOLT_TEST_REVERSE_BUFFER")).Output()
 		if err != nil {
 			b.Fatalf("import child: %v: %s", err, out)
 		}
-		var hwm, rss, size int64
+		var hwm, anon, file, size int64
 		var secs float64
-		if _, err := fmt.Sscanf(string(out), "hwm_kb %d rss_kb %d file_bytes %d seconds %f", &hwm, &rss, &size, &secs); err != nil {
+		if _, err := fmt.Sscanf(string(out), "hwm_kb %d anon_kb %d file_kb %d file_bytes %d seconds %f", &hwm, &anon, &file, &size, &secs); err != nil {
 			b.Fatalf("import child printed %q", out)
 		}
 		b.ReportMetric(float64(hwm)/1024, "peak-RSS-MB")
+		b.ReportMetric(float64(anon)/1024, "peak-anon-MB")
+		b.ReportMetric(float64(file)/1024, "peak-mapped-file-MB")
 		b.ReportMetric(float64(size)/(1<<20), "file-MB")
 		b.ReportMetric(millionRels/secs, "rels/s")
 	}

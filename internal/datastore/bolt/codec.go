@@ -157,6 +157,17 @@ func (d *decoder) uvarint() uint64 {
 	return v
 }
 
+// count reads a number of elements, each at least one byte long, so a corrupt count
+// cannot make the caller allocate more than the record holds.
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+
 func (d *decoder) bytes() []byte {
 	n := d.uvarint()
 	if uint64(len(d.b)) < n {
@@ -235,18 +246,54 @@ func appendTransaction(b []byte, t *datastore.Transaction) []byte {
 			b = append(b, 0)
 		}
 	}
+	if d := m.Denied; d != nil {
+		b = appendString(append(b, 1), d.Message)
+		b = binary.AppendUvarint(b, uint64(len(d.Updates)))
+		for i := range d.Updates {
+			u := &d.Updates[i]
+			b = appendExtras(appendKey(append(b, byte(u.Op)), u.Relationship.Key()), &u.Relationship)
+		}
+	} else {
+		b = append(b, 0)
+	}
 	if t.Schema != nil {
 		b = appendString(append(b, 1), *t.Schema)
 	} else {
 		b = append(b, 0)
 	}
 	b = binary.AppendUvarint(b, uint64(len(t.Changes)))
+	var prev []byte
 	for i := range t.Changes {
 		c := &t.Changes[i]
-		b = append(b, byte(c.Kind))
-		b = appendExtras(appendKey(b, c.Relationship.Key()), &c.Relationship)
+		k := c.Relationship.Key()
+		fields := appendForwardFields(nil, &k)
+		b = appendChange(b, prev, c.Kind, fields, appendExtras(nil, &c.Relationship))
+		prev = fields
 	}
 	return b
+}
+
+// appendChange encodes one change of a log record: its kind, the key's encoded
+// forward fields front-coded against the previous change's (changes are in key order,
+// so neighbours share long prefixes) and the relationship's encoded extras.
+func appendChange(b, prev []byte, kind datastore.ChangeKind, fields, extras []byte) []byte {
+	shared := 0
+	for shared < len(prev) && shared < len(fields) && prev[shared] == fields[shared] {
+		shared++
+	}
+	b = binary.AppendUvarint(append(b, byte(kind)), uint64(shared))
+	b = appendBytes(b, fields[shared:])
+	return append(b, extras...)
+}
+
+// appendLogRecord encodes a log record whose changes are already encoded (n of them),
+// the form commits write.
+func appendLogRecord(b []byte, t *datastore.Transaction, n int, changes []byte) []byte {
+	head := *t
+	head.Changes = nil
+	b = appendTransaction(b, &head)
+	b = b[:len(b)-1] // drop the zero change count
+	return append(binary.AppendUvarint(b, uint64(n)), changes...)
 }
 
 // recordTime reads a log record's commit time.
@@ -265,13 +312,13 @@ func decodeTransaction(rev datastore.Revision, v []byte) (*datastore.Transaction
 	if d.byte() == 1 {
 		m.Actor = &tuple.SubjectRef{Type: d.string(), ID: d.string(), Relation: d.string()}
 	}
-	if n := d.uvarint(); n > 0 && n <= uint64(len(d.b)) {
+	if n := d.count(); n > 0 {
 		m.Organizations = make([]tuple.ObjectRef, n)
 		for i := range m.Organizations {
 			m.Organizations[i] = d.object()
 		}
 	}
-	if n := d.uvarint(); n > 0 && n <= uint64(len(d.b)) {
+	if n := d.count(); n > 0 {
 		m.Grants = make([]datastore.GrantRecord, n)
 		for i := range m.Grants {
 			g := &m.Grants[i]
@@ -283,15 +330,39 @@ func decodeTransaction(rev datastore.Revision, v []byte) (*datastore.Transaction
 		}
 	}
 	if d.byte() == 1 {
+		den := &datastore.Denial{Message: d.string()}
+		if n := d.count(); n > 0 {
+			den.Updates = make([]datastore.Update, n)
+			for i := range den.Updates {
+				u := &den.Updates[i]
+				u.Op = datastore.Operation(d.byte())
+				u.Relationship = relFromKey(d.key())
+				d.extras(&u.Relationship)
+			}
+		}
+		m.Denied = den
+	}
+	if d.byte() == 1 {
 		s := d.string()
 		t.Schema = &s
 	}
-	if n := d.uvarint(); n > 0 && n <= uint64(len(d.b)) {
+	if n := d.count(); n > 0 {
 		t.Changes = make([]datastore.Change, n)
+		var prev []byte
 		for i := range t.Changes {
 			c := &t.Changes[i]
 			c.Kind = datastore.ChangeKind(d.byte())
-			c.Relationship = relFromKey(d.key())
+			shared := d.uvarint()
+			suffix := d.bytes()
+			if d.err != nil || shared > uint64(len(prev)) {
+				return nil, fmt.Errorf("log record %d: corrupt change %d", rev, i)
+			}
+			prev = append(prev[:shared], suffix...)
+			var f [6]string
+			if err := splitFields(prev, f[:]); err != nil {
+				return nil, fmt.Errorf("log record %d: change %d: %v", rev, i, err)
+			}
+			c.Relationship = relFromKey(tuple.Key{ResourceType: f[0], ResourceID: f[1], Relation: f[2], SubjectType: f[3], SubjectID: f[4], SubjectRel: f[5]})
 			d.extras(&c.Relationship)
 			if d.err != nil {
 				break

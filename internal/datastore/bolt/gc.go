@@ -54,12 +54,16 @@ func (s *Store) collect(ctx context.Context, t *tenant, now time.Time) (datastor
 	if err != nil {
 		return st, err
 	}
-	steps := []func(*bbolt.Tx) (int, bool, error){
-		func(tx *bbolt.Tx) (int, bool, error) { return collectDead(tx, t.id, horizon) },
-		func(tx *bbolt.Tx) (int, bool, error) { return collectExpired(tx, t.id, now) },
+	steps := []func(*bbolt.Tx, *[][]byte) (int, bool, error){
+		func(tx *bbolt.Tx, removed *[][]byte) (int, bool, error) {
+			return collectDead(tx, t.id, horizon, removed)
+		},
+		func(tx *bbolt.Tx, removed *[][]byte) (int, bool, error) {
+			return collectExpired(tx, t.id, now, removed)
+		},
 	}
 	for _, step := range steps {
-		n, err := s.batches(ctx, step)
+		n, err := s.versionBatches(ctx, step)
 		st.Relationships += int64(n)
 		if err != nil {
 			return st, err
@@ -94,6 +98,38 @@ func (s *Store) batches(ctx context.Context, step func(*bbolt.Tx) (int, bool, er
 			n, more, err = step(tx)
 			return err
 		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// versionBatches is batches for steps that remove relationship versions: each batch
+// runs under commitMu and then drops the removed versions' reverse-index entries from
+// the overlay, so a later merge cannot write them back.
+func (s *Store) versionBatches(ctx context.Context, step func(*bbolt.Tx, *[][]byte) (int, bool, error)) (int, error) {
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		var n int
+		var more bool
+		var removed [][]byte
+		s.commitMu.Lock()
+		err := s.db.Update(func(tx *bbolt.Tx) (err error) {
+			removed = removed[:0]
+			n, more, err = step(tx, &removed)
+			return err
+		})
+		if err == nil {
+			s.overlay.remove(removed)
+		}
+		s.commitMu.Unlock()
 		if err != nil {
 			return total, err
 		}
@@ -164,7 +200,7 @@ func (s *Store) advanceHorizon(ctx context.Context, t *tenant, cutoff time.Time)
 // removeVersion deletes one relationship version from both indexes and from the
 // GC indexes that point at it, and keeps the live count right. It returns false when
 // the version was already gone.
-func removeVersion(tx *bbolt.Tx, tenant uint32, key *tuple.Key, created datastore.Revision) (bool, error) {
+func removeVersion(tx *bbolt.Tx, tenant uint32, key *tuple.Key, created datastore.Revision, removed *[][]byte) (bool, error) {
 	rels := tx.Bucket(bucketRels)
 	fk := appendRev(forwardPrefix(nil, tenant, key), created)
 	v := rels.Get(fk)
@@ -190,7 +226,9 @@ func removeVersion(tx *bbolt.Tx, tenant uint32, key *tuple.Key, created datastor
 	if err := rels.Delete(fk); err != nil {
 		return false, err
 	}
-	return true, tx.Bucket(bucketRevRels).Delete(appendRev(reversePrefix(nil, tenant, key), created))
+	rk := appendRev(reversePrefix(nil, tenant, key), created)
+	*removed = append(*removed, rk)
+	return true, tx.Bucket(bucketRevRels).Delete(rk)
 }
 
 func addCount(tx *bbolt.Tx, tenant uint32, typ string, d int64) error {
@@ -208,7 +246,7 @@ func addCount(tx *bbolt.Tx, tenant uint32, typ string, d int64) error {
 
 // collectIndex removes, in one batch, the versions an index (dead or expiry) lists
 // before limit, and the index entries themselves.
-func collectIndex(tx *bbolt.Tx, bucket []byte, tenant uint32, headLen int, limit []byte) (int, bool, error) {
+func collectIndex(tx *bbolt.Tx, bucket []byte, tenant uint32, headLen int, limit []byte, removed *[][]byte) (int, bool, error) {
 	c := tx.Bucket(bucket).Cursor()
 	var entries [][]byte
 	for k, _ := c.Seek(tenantPrefix(tenant)); hasTenant(k, tenant) && len(entries) < gcBatch; k, _ = c.Next() {
@@ -217,35 +255,35 @@ func collectIndex(tx *bbolt.Tx, bucket []byte, tenant uint32, headLen int, limit
 		}
 		entries = append(entries, bytes.Clone(k))
 	}
-	removed := 0
+	count := 0
 	for _, e := range entries {
 		key, created, err := decodeIndexTail(e, headLen)
 		if err != nil {
-			return removed, false, err
+			return count, false, err
 		}
-		ok, err := removeVersion(tx, tenant, &key, created)
+		ok, err := removeVersion(tx, tenant, &key, created, removed)
 		if err != nil {
-			return removed, false, err
+			return count, false, err
 		}
 		if ok {
-			removed++
+			count++
 		}
 		if err := tx.Bucket(bucket).Delete(e); err != nil {
-			return removed, false, err
+			return count, false, err
 		}
 	}
-	return removed, len(entries) == gcBatch, nil
+	return count, len(entries) == gcBatch, nil
 }
 
 // collectDead removes versions deleted at or before the horizon.
-func collectDead(tx *bbolt.Tx, tenant uint32, horizon datastore.Revision) (int, bool, error) {
-	return collectIndex(tx, bucketDead, tenant, tenantIDLen+revLen, appendRev(tenantPrefix(tenant), horizon))
+func collectDead(tx *bbolt.Tx, tenant uint32, horizon datastore.Revision, removed *[][]byte) (int, bool, error) {
+	return collectIndex(tx, bucketDead, tenant, tenantIDLen+revLen, appendRev(tenantPrefix(tenant), horizon), removed)
 }
 
 // collectExpired removes versions whose expiry is at or before now: no revision can
 // see them any more.
-func collectExpired(tx *bbolt.Tx, tenant uint32, now time.Time) (int, bool, error) {
-	return collectIndex(tx, bucketExpiry, tenant, tenantIDLen+timeLen, appendTime(tenantPrefix(tenant), now))
+func collectExpired(tx *bbolt.Tx, tenant uint32, now time.Time, removed *[][]byte) (int, bool, error) {
+	return collectIndex(tx, bucketExpiry, tenant, tenantIDLen+timeLen, appendTime(tenantPrefix(tenant), now), removed)
 }
 
 // collectSchemas drops the schemas older than the newest one at or before the

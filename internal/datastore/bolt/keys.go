@@ -26,9 +26,11 @@ var (
 	bucketTimes   = []byte("times")
 	bucketSchemas = []byte("schemas")
 	bucketCounts  = []byte("counts")
+	// bucketRevPending is the reverse index's write-behind journal (see overlay.go).
+	bucketRevPending = []byte("rpend")
 
 	allBuckets = [][]byte{bucketMeta, bucketTenants, bucketDropped, bucketRels, bucketRevRels,
-		bucketDead, bucketExpiry, bucketLog, bucketTimes, bucketSchemas, bucketCounts}
+		bucketDead, bucketExpiry, bucketLog, bucketTimes, bucketSchemas, bucketCounts, bucketRevPending}
 	// tenantBuckets are the buckets whose keys start with a tenant id.
 	tenantBuckets = [][]byte{bucketRels, bucketRevRels, bucketDead, bucketExpiry, bucketLog,
 		bucketTimes, bucketSchemas, bucketCounts}
@@ -206,6 +208,9 @@ func decodeIndexTail(k []byte, skip int) (tuple.Key, datastore.Revision, error) 
 func countKey(tenant uint32, typ string) []byte {
 	return append(appendTenant(make([]byte, 0, tenantIDLen+len(typ)), tenant), typ...)
 }
+
+// tenantOf returns the tenant id a key starts with.
+func tenantOf(k []byte) uint32 { return binary.BigEndian.Uint32(k) }
 
 // hasTenant reports whether k belongs to the tenant.
 func hasTenant(k []byte, tenant uint32) bool {

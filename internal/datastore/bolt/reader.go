@@ -124,10 +124,18 @@ func (r *reader) scan(ctx context.Context, idx *index, spans [][]byte, after []b
 
 // chunk reads up to chunkRows entries with the prefix from start on in one read
 // transaction and appends the visible matching ones to out. It returns where the next
-// chunk starts, or nil when the prefix is exhausted or want rows were found.
+// chunk starts, or nil when the prefix is exhausted or want rows were found. Reverse
+// reads merge the overlay of reverse-index writes not yet in the file; the overlay is
+// read before the file, so an entry merged into the file in between is found in one
+// or the other.
 func (r *reader) chunk(idx *index, prefix, start []byte, now time.Time, match func(tuple.Relationship) bool, out []tuple.Relationship, want int) ([]tuple.Relationship, []byte, error) {
 	if _, _, _, gone := r.t.state(); gone != nil {
 		return out, nil, gone
+	}
+	var ov []ovItem
+	ovCapped := false
+	if idx == reverseIndex {
+		ov, ovCapped = r.s.overlay.rangeFrom(start, prefix, chunkRows)
 	}
 	tx, err := r.s.db.Begin(false)
 	if err != nil {
@@ -135,12 +143,49 @@ func (r *reader) chunk(idx *index, prefix, start []byte, now time.Time, match fu
 	}
 	defer func() { _ = tx.Rollback() }()
 	c := tx.Bucket(idx.bucket).Cursor()
-	scanned := 0
-	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	fk, fv := c.Seek(start)
+	if fk != nil && !bytes.HasPrefix(fk, prefix) {
+		fk = nil
+	}
+	oi, scanned := 0, 0
+	for {
+		if oi == len(ov) && ovCapped {
+			// Every overlay entry fetched is used and more may follow: resume just
+			// after the last one (the file is consumed up to it as well).
+			return out, append(bytes.Clone(ov[len(ov)-1].key), 0), nil
+		}
+		// The next entry in key order; on equal keys the overlay's value is newer.
+		var k, v []byte
+		advFile, advOv := false, false
+		switch {
+		case fk == nil && oi == len(ov):
+			return out, nil, nil
+		case oi == len(ov):
+			k, v, advFile = fk, fv, true
+		case fk == nil:
+			k, v, advOv = ov[oi].key, ov[oi].val, true
+		default:
+			switch cmp := bytes.Compare(fk, ov[oi].key); {
+			case cmp < 0:
+				k, v, advFile = fk, fv, true
+			case cmp > 0:
+				k, v, advOv = ov[oi].key, ov[oi].val, true
+			default:
+				k, v, advFile, advOv = fk, ov[oi].val, true, true
+			}
+		}
 		if scanned == chunkRows || (want > 0 && len(out) >= want) {
 			return out, bytes.Clone(k), nil
 		}
 		scanned++
+		if advFile {
+			if fk, fv = c.Next(); fk != nil && !bytes.HasPrefix(fk, prefix) {
+				fk = nil
+			}
+		}
+		if advOv {
+			oi++
+		}
 		if createdOf(k) > r.rev {
 			continue
 		}
@@ -165,11 +210,13 @@ func (r *reader) chunk(idx *index, prefix, start []byte, now time.Time, match fu
 			out = append(out, rel)
 		}
 	}
-	return out, nil, nil
 }
 
 // sortedUnique returns the distinct values of xs in byte order.
 func sortedUnique(xs []string) []string {
+	if len(xs) <= 1 {
+		return xs
+	}
 	xs = slices.Clone(xs)
 	slices.Sort(xs)
 	return slices.Compact(xs)
@@ -178,6 +225,12 @@ func sortedUnique(xs []string) []string {
 // extend appends each value (as a terminated field) to each span, keeping the spans
 // in ascending order.
 func extend(spans [][]byte, vals []string) [][]byte {
+	if len(spans) == 1 && len(vals) == 1 {
+		// The common narrowing step: extend the one span in place (spans own their
+		// bytes) and keep spare capacity for the next step.
+		spans[0] = appendField(spans[0], vals[0])
+		return spans
+	}
 	out := make([][]byte, 0, len(spans)*len(vals))
 	for _, s := range spans {
 		for _, v := range vals {
@@ -191,7 +244,7 @@ func extend(spans [][]byte, vals []string) [][]byte {
 // resource type, then each resource id (or the id prefix), the relation, the subject
 // type, each subject id and each subject relation, as far as the filter fixes them.
 func forwardSpans(tenant uint32, f *datastore.RelationshipFilter) [][]byte {
-	spans := [][]byte{appendTenant(nil, tenant)}
+	spans := [][]byte{appendTenant(make([]byte, 0, 96), tenant)}
 	if f.ResourceType == "" {
 		return spans
 	}
@@ -237,7 +290,7 @@ func forwardSpans(tenant uint32, f *datastore.RelationshipFilter) [][]byte {
 // reverseSpans narrows a reverse query: subject type, each subject id, each subject
 // relation, then the resource type.
 func reverseSpans(tenant uint32, sf *datastore.SubjectFilter, opts *datastore.ReverseQueryOptions) [][]byte {
-	spans := extend([][]byte{appendTenant(nil, tenant)}, []string{sf.Type})
+	spans := extend([][]byte{appendTenant(make([]byte, 0, 96), tenant)}, []string{sf.Type})
 	if len(sf.IDs) == 0 || len(sf.IDs) > maxSpans {
 		return spans
 	}

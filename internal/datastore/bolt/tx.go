@@ -14,6 +14,11 @@ import (
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
+// fillPercent is how full bbolt fills split pages of the relationship indexes. Commits
+// insert in key order, so splits mostly happen at the right edge of a run of new keys,
+// where filling pages beyond bbolt's default of half keeps the file small.
+var fillPercent = 1.0
+
 // lookupBatch is how many keys one read transaction checks for a batch of creates.
 const lookupBatch = 1024
 
@@ -36,12 +41,11 @@ func (s *Store) ReadWriteTx(ctx context.Context, name string, meta datastore.TxM
 		return 0, gone
 	}
 	tx := &boltTx{
-		meta:    meta,
-		s:       s,
-		t:       t,
-		rev:     head + 1,
-		snap:    &reader{s: s, t: t, rev: head},
-		pending: map[tuple.Key]*tuple.Relationship{},
+		meta: meta,
+		s:    s,
+		t:    t,
+		rev:  head + 1,
+		snap: &reader{s: s, t: t, rev: head},
 	}
 	if err := fn(ctx, tx); err != nil {
 		return 0, err
@@ -61,21 +65,44 @@ type boltTx struct {
 	t    *tenant
 	rev  datastore.Revision
 	snap *reader
-	// pending is the final state of every key the transaction wrote: the relationship
-	// to store, or nil for a deletion.
-	pending map[tuple.Key]*tuple.Relationship
-	order   []tuple.Key
+	// pending is the final state of every key the transaction wrote, by the key's
+	// encoded forward fields (whose byte order is key order); order lists them in
+	// first-write order.
+	pending map[string]*pendingWrite
+	order   []string
+	slab    []pendingWrite // allocation pool for pending entries
+	buf     []byte
 	schema  *string
+}
+
+// pendingWrite is the final state of one key: a relationship to store or a deletion.
+type pendingWrite struct {
+	rel     tuple.Relationship
+	deleted bool
 }
 
 func (tx *boltTx) Revision() datastore.Revision { return tx.rev }
 func (tx *boltTx) Snapshot() datastore.Reader   { return tx.snap }
 
-func (tx *boltTx) set(key tuple.Key, rel *tuple.Relationship) {
-	if _, ok := tx.pending[key]; !ok {
-		tx.order = append(tx.order, key)
+// fieldsOf returns the key's encoded forward fields, the pending map's key.
+func (tx *boltTx) fieldsOf(k *tuple.Key) string {
+	tx.buf = appendForwardFields(tx.buf[:0], k)
+	return string(tx.buf)
+}
+
+func (tx *boltTx) set(fields string, rel *tuple.Relationship, deleted bool) {
+	if p, ok := tx.pending[fields]; ok {
+		p.rel, p.deleted = *rel, deleted
+		return
 	}
-	tx.pending[key] = rel
+	if len(tx.slab) == 0 {
+		tx.slab = make([]pendingWrite, 256)
+	}
+	p := &tx.slab[0]
+	tx.slab = tx.slab[1:]
+	p.rel, p.deleted = *rel, deleted
+	tx.pending[fields] = p
+	tx.order = append(tx.order, fields)
 }
 
 func (tx *boltTx) SetMetadata(meta datastore.TxMetadata) { tx.meta = meta }
@@ -86,17 +113,19 @@ func (tx *boltTx) WriteSchema(_ context.Context, text string) error {
 }
 
 func (tx *boltTx) WriteRelationships(ctx context.Context, updates []datastore.Update) error {
-	var lookup []tuple.Key
+	fields := make([]string, len(updates))
+	var lookup []string
 	for i := range updates {
 		u := &updates[i]
 		key := u.Relationship.Key()
 		if err := checkKey(key); err != nil {
 			return err
 		}
+		fields[i] = tx.fieldsOf(&key)
 		switch u.Op {
 		case datastore.OpCreate:
-			if _, ok := tx.pending[key]; !ok {
-				lookup = append(lookup, key)
+			if _, ok := tx.pending[fields[i]]; !ok {
+				lookup = append(lookup, fields[i])
 			}
 		case datastore.OpTouch, datastore.OpDelete:
 		default:
@@ -107,39 +136,41 @@ func (tx *boltTx) WriteRelationships(ctx context.Context, updates []datastore.Up
 	if err != nil {
 		return err
 	}
+	if tx.pending == nil {
+		tx.pending = make(map[string]*pendingWrite, len(updates))
+	}
 	for i := range updates {
 		u := &updates[i]
-		key := u.Relationship.Key()
 		switch u.Op {
 		case datastore.OpCreate:
-			if p, ok := tx.pending[key]; ok {
-				if p != nil {
-					return &datastore.RelationshipExistsError{Relationship: key}
+			if p, ok := tx.pending[fields[i]]; ok {
+				if !p.deleted {
+					return &datastore.RelationshipExistsError{Relationship: u.Relationship.Key()}
 				}
-			} else if live[key] {
-				return &datastore.RelationshipExistsError{Relationship: key}
+			} else if live[fields[i]] {
+				return &datastore.RelationshipExistsError{Relationship: u.Relationship.Key()}
 			}
-			fallthrough
+			tx.set(fields[i], &u.Relationship, false)
 		case datastore.OpTouch:
-			rel := u.Relationship
-			tx.set(key, &rel)
+			tx.set(fields[i], &u.Relationship, false)
 		case datastore.OpDelete:
-			tx.set(key, nil)
+			tx.set(fields[i], &u.Relationship, true)
 		}
 	}
 	return nil
 }
 
-// liveInSnapshot reports which keys have a live, unexpired version in the snapshot.
-func (tx *boltTx) liveInSnapshot(ctx context.Context, keys []tuple.Key) (map[tuple.Key]bool, error) {
+// liveInSnapshot reports which keys (encoded forward fields) have a live, unexpired
+// version in the snapshot.
+func (tx *boltTx) liveInSnapshot(ctx context.Context, keys []string) (map[string]bool, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
 	sorted := slices.Clone(keys)
-	slices.SortFunc(sorted, tuple.Key.Compare)
-	live := map[tuple.Key]bool{}
+	slices.Sort(sorted)
+	live := map[string]bool{}
 	now := tx.s.opts.Now()
-	var prefix []byte
+	prefix := appendTenant(nil, tx.t.id)
 	for len(sorted) > 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -148,15 +179,15 @@ func (tx *boltTx) liveInSnapshot(ctx context.Context, keys []tuple.Key) (map[tup
 		sorted = sorted[len(batch):]
 		err := tx.s.db.View(func(btx *bbolt.Tx) error {
 			c := btx.Bucket(bucketRels).Cursor()
-			for i := range batch {
-				prefix = forwardPrefix(prefix[:0], tx.t.id, &batch[i])
+			for _, f := range batch {
+				prefix = append(prefix[:tenantIDLen], f...)
 				for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+revLen; k, v = c.Next() {
 					deleted, ex, err := valueDeleted(v)
 					if err != nil {
 						return err
 					}
 					if deleted == 0 && !expiredAt(ex, now) {
-						live[batch[i]] = true
+						live[f] = true
 					}
 				}
 			}
@@ -173,9 +204,9 @@ func (tx *boltTx) DeleteRelationships(ctx context.Context, f datastore.Relations
 	// The transaction's view is the snapshot overlaid with its pending writes; walk
 	// both in key order and stop once limit+1 matches prove there are more.
 	var mine []tuple.Relationship
-	for _, key := range tx.order {
-		if p := tx.pending[key]; p != nil && f.Matches(*p) {
-			mine = append(mine, *p)
+	for _, fields := range tx.order {
+		if p := tx.pending[fields]; !p.deleted && f.Matches(p.rel) {
+			mine = append(mine, p.rel)
 		}
 	}
 	tuple.Sort(mine)
@@ -186,7 +217,7 @@ func (tx *boltTx) DeleteRelationships(ctx context.Context, f datastore.Relations
 			return nil, false, err
 		}
 		key := rel.Key()
-		if _, ok := tx.pending[key]; ok {
+		if _, ok := tx.pending[tx.fieldsOf(&key)]; ok {
 			continue // the pending state decides
 		}
 		for len(mine) > 0 && mine[0].Key().Compare(key) < 0 && !full() {
@@ -204,8 +235,12 @@ func (tx *boltTx) DeleteRelationships(ctx context.Context, f datastore.Relations
 	if limit > 0 && len(found) > limit {
 		found, more = found[:limit], true
 	}
-	for _, rel := range found {
-		tx.set(rel.Key(), nil)
+	if tx.pending == nil {
+		tx.pending = map[string]*pendingWrite{}
+	}
+	for i := range found {
+		key := found[i].Key()
+		tx.set(tx.fieldsOf(&key), &found[i], true)
 	}
 	return found, more, nil
 }
@@ -218,11 +253,23 @@ func (s *Store) commit(t *tenant, tx *boltTx) error {
 		now = t.last // commit times never go backwards, so the log is ordered by time too
 	}
 	rec := &datastore.Transaction{Revision: tx.rev, Time: now, Metadata: tx.meta, Schema: tx.schema}
-	err := s.db.Update(func(btx *bbolt.Tx) error {
-		return s.apply(btx, t, tx, rec)
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	var reverse *run
+	err := s.db.Update(func(btx *bbolt.Tx) (err error) {
+		reverse, err = s.apply(btx, t, tx, rec)
+		return err
 	})
 	if err != nil {
 		return mapErr(err)
+	}
+	// The overlay gets the reverse-index entries before the head moves, so a reader
+	// at the new head finds them.
+	s.overlay.add(reverse)
+	if s.overlay.len() >= s.reverseBuffer {
+		// The commit is durable already (the journal holds the entries); a merge
+		// that fails is retried by the next commit or replayed by the next Open.
+		_ = s.flushReverse()
 	}
 	t.last = now
 	t.mu.Lock()
@@ -233,127 +280,145 @@ func (s *Store) commit(t *tenant, tx *boltTx) error {
 	return nil
 }
 
-// apply writes the transaction's rows, log record, schema and counters.
-func (s *Store) apply(btx *bbolt.Tx, t *tenant, tx *boltTx, rec *datastore.Transaction) error {
+// apply writes the transaction's rows, log record, schema and counters, journals its
+// reverse-index entries and returns them for the overlay.
+func (s *Store) apply(btx *bbolt.Tx, t *tenant, tx *boltTx, rec *datastore.Transaction) (*run, error) {
 	tenants := btx.Bucket(bucketTenants)
 	v := tenants.Get([]byte(t.name))
 	if v == nil {
-		return datastore.TenantNotFound(t.name)
+		return nil, datastore.TenantNotFound(t.name)
 	}
 	trec, err := decodeTenantRecord(v)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if trec.id != t.id {
-		return datastore.TenantNotFound(t.name)
+		return nil, datastore.TenantNotFound(t.name)
 	}
 	if trec.head+1 != tx.rev {
-		return fmt.Errorf("tenant %q: commit at revision %d but the head is %d", t.name, tx.rev, trec.head)
+		return nil, fmt.Errorf("tenant %q: commit at revision %d but the head is %d", t.name, tx.rev, trec.head)
 	}
+	btx.Bucket(bucketRels).FillPercent = fillPercent
 	w := rowWriter{
 		btx: btx, tenant: t.id, rev: tx.rev, now: rec.Time,
-		rels: btx.Bucket(bucketRels), rrels: btx.Bucket(bucketRevRels),
+		rels: btx.Bucket(bucketRels),
 		dead: btx.Bucket(bucketDead), expiry: btx.Bucket(bucketExpiry),
 		counts: map[string]int64{},
 	}
-	keys := slices.Clone(tx.order)
-	slices.SortFunc(keys, tuple.Key.Compare)
-	for i := range keys {
-		c, err := w.write(&keys[i], tx.pending[keys[i]])
-		if err != nil {
-			return err
-		}
-		if c != nil {
-			rec.Changes = append(rec.Changes, *c)
+	order := slices.Clone(tx.order)
+	slices.Sort(order) // byte order of the encoded fields is key order
+	w.reverse = &run{ents: make([]ent, 0, len(order)), data: make([]byte, 0, 64*len(order))}
+	for _, fields := range order {
+		if err := w.write(fields, tx.pending[fields]); err != nil {
+			return nil, err
 		}
 	}
 	if err := w.flushCounts(); err != nil {
-		return err
+		return nil, err
+	}
+	w.reverse.sort()
+	if err := journal(btx, w.reverse); err != nil {
+		return nil, err
 	}
 	rk := tenantRevKey(t.id, tx.rev)
-	if err := btx.Bucket(bucketLog).Put(rk, appendTransaction(nil, rec)); err != nil {
-		return err
+	if err := btx.Bucket(bucketLog).Put(rk, appendLogRecord(nil, rec, w.nChanges, w.changes)); err != nil {
+		return nil, err
 	}
 	if err := btx.Bucket(bucketTimes).Put(rk, appendTime(nil, rec.Time)); err != nil {
-		return err
+		return nil, err
 	}
 	if tx.schema != nil {
 		if err := btx.Bucket(bucketSchemas).Put(rk, []byte(*tx.schema)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	trec.head, trec.last = tx.rev, rec.Time
 	trec.txCount++
-	return tenants.Put([]byte(t.name), trec.encode())
+	return w.reverse, tenants.Put([]byte(t.name), trec.encode())
 }
 
 // rowWriter applies relationship writes inside one bbolt write transaction. Keys and
 // values handed to bbolt must stay untouched until the commit, so each is built in
 // its own slice.
 type rowWriter struct {
-	btx                       *bbolt.Tx
-	tenant                    uint32
-	rev                       datastore.Revision
-	now                       time.Time
-	rels, rrels, dead, expiry *bbolt.Bucket
-	counts                    map[string]int64
-	prefix, extras            []byte
+	btx                *bbolt.Tx
+	tenant             uint32
+	rev                datastore.Revision
+	now                time.Time
+	rels, dead, expiry *bbolt.Bucket
+	counts             map[string]int64
+	prefix, extras, rk []byte
+	// reverse collects the rrels writes, which go to the journal and the overlay.
+	reverse *run
+	// changes holds the encoded changes of the log record.
+	changes    []byte
+	nChanges   int
+	prevFields []byte
 }
 
-// write makes rel (nil: nothing) the live state of key and returns the change it
-// makes, if any.
-func (w *rowWriter) write(key *tuple.Key, rel *tuple.Relationship) (*datastore.Change, error) {
-	w.prefix = forwardPrefix(w.prefix[:0], w.tenant, key)
+// change records a change of the key whose encoded fields are in w.prefix (after the
+// tenant id); keys come in order, so each is front-coded against the previous one.
+func (w *rowWriter) change(kind datastore.ChangeKind, extras []byte) {
+	fields := w.prefix[tenantIDLen:]
+	w.changes = appendChange(w.changes, w.prevFields, kind, fields, extras)
+	w.prevFields = append(w.prevFields[:0], fields...)
+	w.nChanges++
+}
+
+// write makes p the state of the key with the given encoded fields and records the
+// change it makes, if any.
+func (w *rowWriter) write(fields string, p *pendingWrite) error {
+	w.prefix = append(appendTenant(w.prefix[:0], w.tenant), fields...)
+	key := p.rel.Key()
 	// The live version, if any, is the one not yet deleted.
 	var liveKey, liveVal []byte
 	c := w.rels.Cursor()
 	for k, v := c.Seek(w.prefix); k != nil && bytes.HasPrefix(k, w.prefix) && len(k) == len(w.prefix)+revLen; k, v = c.Next() {
 		deleted, _, err := valueDeleted(v)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if deleted == 0 {
 			liveKey, liveVal = k, v
 		}
 	}
-	var prev *tuple.Relationship // the live version as readers see it now
+	// prevExtras are the extras of the live version as readers see it now (nil when
+	// there is none or it has expired).
 	var prevExtras []byte
 	if liveVal != nil {
 		_, ex, _ := valueDeleted(liveVal)
 		if !expiredAt(ex, w.now) {
-			p := relFromKey(*key)
-			if err := decodeExtras(ex, &p); err != nil {
-				return nil, err
-			}
-			prev, prevExtras = &p, ex
+			prevExtras = ex
 		}
 	}
-	if rel != nil {
-		w.extras = appendExtras(w.extras[:0], rel)
-		if prev != nil && bytes.Equal(prevExtras, w.extras) {
+	if !p.deleted {
+		w.extras = appendExtras(w.extras[:0], &p.rel)
+		if prevExtras != nil && bytes.Equal(prevExtras, w.extras) {
 			// Rewriting an identical relationship changes nothing a reader can see.
-			return &datastore.Change{Kind: datastore.ChangeTouched, Relationship: *rel}, nil
+			w.change(datastore.ChangeTouched, w.extras)
+			return nil
 		}
 	}
 	if liveVal != nil {
-		if err := w.markDeleted(key, liveKey, liveVal); err != nil {
-			return nil, err
+		if err := w.markDeleted(&key, liveKey, liveVal); err != nil {
+			return err
 		}
 	}
-	if rel == nil {
-		if prev == nil {
-			return nil, nil
+	if p.deleted {
+		if prevExtras != nil {
+			w.change(datastore.ChangeDeleted, prevExtras)
 		}
-		return &datastore.Change{Kind: datastore.ChangeDeleted, Relationship: *prev}, nil
+		return nil
 	}
-	if err := w.insert(key, rel); err != nil {
-		return nil, err
+	if err := w.insert(&key, &p.rel); err != nil {
+		return err
 	}
-	kind := datastore.ChangeCreated
-	if prev != nil {
-		kind = datastore.ChangeTouched
+	if prevExtras != nil {
+		w.change(datastore.ChangeTouched, w.extras)
+	} else {
+		w.change(datastore.ChangeCreated, w.extras)
 	}
-	return &datastore.Change{Kind: kind, Relationship: *rel}, nil
+	return nil
 }
 
 // markDeleted ends a live version at the writer's revision in both indexes and queues
@@ -367,10 +432,8 @@ func (w *rowWriter) markDeleted(key *tuple.Key, fk, val []byte) error {
 	if err := w.rels.Put(bytes.Clone(fk), nv); err != nil {
 		return err
 	}
-	rk := appendRev(reversePrefix(nil, w.tenant, key), created)
-	if err := w.rrels.Put(rk, nv); err != nil {
-		return err
-	}
+	w.rk = appendRev(reversePrefix(w.rk[:0], w.tenant, key), created)
+	w.reverse.put(w.rk, nv)
 	if err := w.dead.Put(deadKey(nil, w.tenant, w.rev, key, created), nil); err != nil {
 		return err
 	}
@@ -378,17 +441,16 @@ func (w *rowWriter) markDeleted(key *tuple.Key, fk, val []byte) error {
 	return nil
 }
 
-// insert stores a new version created at the writer's revision.
+// insert stores a new version created at the writer's revision; w.prefix and
+// w.extras hold the key's forward prefix and the relationship's encoded extras.
 func (w *rowWriter) insert(key *tuple.Key, rel *tuple.Relationship) error {
-	val := appendValue(nil, 0, rel)
-	fk := appendRev(forwardPrefix(nil, w.tenant, key), w.rev)
+	val := append(binary.AppendUvarint(make([]byte, 0, 1+len(w.extras)), 0), w.extras...)
+	fk := appendRev(append(make([]byte, 0, len(w.prefix)+revLen), w.prefix...), w.rev)
 	if err := w.rels.Put(fk, val); err != nil {
 		return err
 	}
-	rk := appendRev(reversePrefix(nil, w.tenant, key), w.rev)
-	if err := w.rrels.Put(rk, val); err != nil {
-		return err
-	}
+	w.rk = appendRev(reversePrefix(w.rk[:0], w.tenant, key), w.rev)
+	w.reverse.put(w.rk, val)
 	if rel.HasExpiration() {
 		if err := w.expiry.Put(expiryKey(nil, w.tenant, rel.Expiration, key, w.rev), nil); err != nil {
 			return err
