@@ -27,7 +27,8 @@
 // from a counter and never reused, so a re-created tenant never sees old rows). Names
 // and ids inside keys end with a 0 byte, which no valid name or id contains, so byte
 // order is field-by-field string order. Revisions are 8-byte big-endian; times are 12
-// bytes (seconds since 1970 with the sign bit flipped, then nanoseconds).
+// bytes (seconds since 1970 with the sign bit flipped, then nanoseconds). The created
+// revision that ends a version key takes 5 bytes (a trillion commits per tenant).
 //
 //	meta     "format" → layout version, "id" → UniqueID, "next_tenant" → next tenant id
 //	tenants  name → id, created, head, oldest readable revision, audit count, last commit
@@ -40,14 +41,29 @@
 //	times    T | revision → commit time         kept apart from log: audit retention differs
 //	schemas  T | revision → schema text
 //	counts   T | resource type → live relationships (int64)
+//	rpend    sequence → the rrels keys one commit changed   (reverse-index journal)
 //
-// extras are a flag byte, the expiry, the caveat name and its context as JSON.
+// extras are a flag byte, the expiry, the caveat name and its context as JSON. Log
+// records front-code each change's key against the previous one (changes are in key
+// order).
 //
 // A relationship is stored as versions: the version written at revision C is visible
 // to readers at revisions R with C <= R < deleted and, at every revision, only until
 // its expiry. rels answers forward queries in tuple.Key order; rrels answers reverse
 // queries in subject order. A write marks the live version deleted in both indexes
 // and inserts a new one; rewriting an identical relationship writes nothing.
+//
+// # The reverse index is written behind
+//
+// Subject ids arrive in random order, so writing rrels directly would dirty one page
+// per relationship in every commit. Instead a commit appends the rrels keys it
+// changed to the rpend journal (one entry, so a few sequential pages) and adds the
+// new values to an in-memory overlay of sorted runs, which reverse queries merge with
+// rrels (the overlay is read first, then the file, so a merge in between is never
+// missed). When the overlay holds Options.ReverseBuffer entries (default 400,000,
+// about 30 MB) they are written into rrels in key-ordered chunks and the journal is
+// emptied. rels and the journal are the record: Open rebuilds the journalled rrels
+// entries from rels after a crash.
 //
 // # Garbage collection
 //

@@ -202,7 +202,7 @@ func (s *Store) advanceHorizon(ctx context.Context, t *tenant, cutoff time.Time)
 // the version was already gone.
 func removeVersion(tx *bbolt.Tx, tenant uint32, key *tuple.Key, created datastore.Revision, removed *[][]byte) (bool, error) {
 	rels := tx.Bucket(bucketRels)
-	fk := appendRev(forwardPrefix(nil, tenant, key), created)
+	fk := appendVer(forwardPrefix(nil, tenant, key), created)
 	v := rels.Get(fk)
 	if v == nil {
 		return false, nil
@@ -226,7 +226,7 @@ func removeVersion(tx *bbolt.Tx, tenant uint32, key *tuple.Key, created datastor
 	if err := rels.Delete(fk); err != nil {
 		return false, err
 	}
-	rk := appendRev(reversePrefix(nil, tenant, key), created)
+	rk := appendVer(reversePrefix(nil, tenant, key), created)
 	*removed = append(*removed, rk)
 	return true, tx.Bucket(bucketRevRels).Delete(rk)
 }

@@ -39,7 +39,12 @@ var (
 const (
 	tenantIDLen = 4
 	revLen      = 8
-	timeLen     = 12
+	// verLen is the size of the created revision that ends the keys of rels, rrels,
+	// dead and expiry: 40 bits, a trillion commits per tenant.
+	verLen = 5
+	// maxVersionRevision is the last revision a version key can hold.
+	maxVersionRevision = datastore.Revision(1<<40 - 1)
+	timeLen            = 12
 	// sep ends every name and id inside a key. Names and ids never contain it, so
 	// byte order of the keys is field-by-field string order.
 	sep = 0
@@ -65,6 +70,17 @@ func appendTenant(b []byte, id uint32) []byte { return binary.BigEndian.AppendUi
 
 func appendRev(b []byte, rev datastore.Revision) []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(rev))
+}
+
+// appendVer appends a version's created revision (verLen bytes, big-endian).
+func appendVer(b []byte, rev datastore.Revision) []byte {
+	v := uint64(rev)
+	return append(b, byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+func readVer(b []byte) datastore.Revision {
+	_ = b[4]
+	return datastore.Revision(uint64(b[0])<<32 | uint64(b[1])<<24 | uint64(b[2])<<16 | uint64(b[3])<<8 | uint64(b[4]))
 }
 
 func appendField(b []byte, s string) []byte { return append(append(b, s...), sep) }
@@ -100,9 +116,9 @@ func reversePrefix(b []byte, tenant uint32, k *tuple.Key) []byte {
 }
 
 // afterAllVersions returns the smallest key greater than every version of a key
-// with the given prefix (versions end in 8 revision bytes, never all 0xff).
+// with the given prefix (versions end in verLen revision bytes, never all 0xff).
 func afterAllVersions(prefix []byte) []byte {
-	return append(slices.Clip(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+	return append(slices.Clip(prefix), 0xff, 0xff, 0xff, 0xff, 0xff)
 }
 
 // splitFields cuts n separator-terminated fields off the front of b, sharing one
@@ -124,34 +140,32 @@ func splitFields(b []byte, out []string) error {
 
 // decodeForwardKey reads a rels key (tenant | fields | created).
 func decodeForwardKey(k []byte) (tuple.Key, datastore.Revision, error) {
-	if len(k) < tenantIDLen+revLen+6 {
+	if len(k) < tenantIDLen+verLen+6 {
 		return tuple.Key{}, 0, fmt.Errorf("corrupt relationship key of %d bytes", len(k))
 	}
 	var f [6]string
-	if err := splitFields(k[tenantIDLen:len(k)-revLen], f[:]); err != nil {
+	if err := splitFields(k[tenantIDLen:len(k)-verLen], f[:]); err != nil {
 		return tuple.Key{}, 0, err
 	}
 	return tuple.Key{ResourceType: f[0], ResourceID: f[1], Relation: f[2], SubjectType: f[3], SubjectID: f[4], SubjectRel: f[5]},
-		datastore.Revision(binary.BigEndian.Uint64(k[len(k)-revLen:])), nil
+		createdOf(k), nil
 }
 
 // decodeReverseKey reads a rrels key.
 func decodeReverseKey(k []byte) (tuple.Key, datastore.Revision, error) {
-	if len(k) < tenantIDLen+revLen+6 {
+	if len(k) < tenantIDLen+verLen+6 {
 		return tuple.Key{}, 0, fmt.Errorf("corrupt reverse key of %d bytes", len(k))
 	}
 	var f [6]string
-	if err := splitFields(k[tenantIDLen:len(k)-revLen], f[:]); err != nil {
+	if err := splitFields(k[tenantIDLen:len(k)-verLen], f[:]); err != nil {
 		return tuple.Key{}, 0, err
 	}
 	return tuple.Key{SubjectType: f[0], SubjectID: f[1], SubjectRel: f[2], ResourceType: f[3], ResourceID: f[4], Relation: f[5]},
-		datastore.Revision(binary.BigEndian.Uint64(k[len(k)-revLen:])), nil
+		createdOf(k), nil
 }
 
 // createdOf returns the version revision at the end of a rels or rrels key.
-func createdOf(k []byte) datastore.Revision {
-	return datastore.Revision(binary.BigEndian.Uint64(k[len(k)-revLen:]))
-}
+func createdOf(k []byte) datastore.Revision { return readVer(k[len(k)-verLen:]) }
 
 // appendTime appends t as 12 bytes that sort like the times: seconds since the Unix
 // epoch with the sign bit flipped, then nanoseconds. Unlike UnixNano it covers every
@@ -181,27 +195,27 @@ func tenantPrefix(tenant uint32) []byte { return appendTenant(nil, tenant) }
 // deleted at that revision, which GC walks in deletion order.
 func deadKey(b []byte, tenant uint32, deleted datastore.Revision, k *tuple.Key, created datastore.Revision) []byte {
 	b = appendRev(appendTenant(b, tenant), deleted)
-	return appendRev(appendForwardFields(b, k), created)
+	return appendVer(appendForwardFields(b, k), created)
 }
 
 // expiryKey is tenant | expiry time | forward fields | created.
 func expiryKey(b []byte, tenant uint32, at time.Time, k *tuple.Key, created datastore.Revision) []byte {
 	b = appendTime(appendTenant(b, tenant), at)
-	return appendRev(appendForwardFields(b, k), created)
+	return appendVer(appendForwardFields(b, k), created)
 }
 
 // decodeIndexTail reads the forward fields and created revision after a fixed-size
 // head of skip bytes (the dead and expiry buckets).
 func decodeIndexTail(k []byte, skip int) (tuple.Key, datastore.Revision, error) {
-	if len(k) < skip+revLen+6 {
+	if len(k) < skip+verLen+6 {
 		return tuple.Key{}, 0, fmt.Errorf("corrupt index key of %d bytes", len(k))
 	}
 	var f [6]string
-	if err := splitFields(k[skip:len(k)-revLen], f[:]); err != nil {
+	if err := splitFields(k[skip:len(k)-verLen], f[:]); err != nil {
 		return tuple.Key{}, 0, err
 	}
 	return tuple.Key{ResourceType: f[0], ResourceID: f[1], Relation: f[2], SubjectType: f[3], SubjectID: f[4], SubjectRel: f[5]},
-		datastore.Revision(binary.BigEndian.Uint64(k[len(k)-revLen:])), nil
+		createdOf(k), nil
 }
 
 // countKey is tenant | resource type: the live-relationship counter of a type.

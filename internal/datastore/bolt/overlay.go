@@ -198,9 +198,23 @@ func (o *overlay) remove(keys [][]byte) {
 	if len(keys) == 0 || o.len() == 0 {
 		return
 	}
+	// Versions old enough to collect are usually merged already: rebuild the runs
+	// only when one of the keys is still buffered.
 	drop := make(map[string]bool, len(keys))
+	o.mu.RLock()
 	for _, k := range keys {
-		drop[string(k)] = true
+		for _, r := range o.runs {
+			if _, found := slices.BinarySearchFunc(r.ents, k, func(e ent, k []byte) int {
+				return bytes.Compare(r.data[e.off:e.off+e.klen], k)
+			}); found {
+				drop[string(k)] = true
+				break
+			}
+		}
+	}
+	o.mu.RUnlock()
+	if len(drop) == 0 {
+		return
 	}
 	o.filter(func(k []byte) bool { return !drop[string(k)] })
 }
@@ -332,7 +346,7 @@ func replayReverse(tx *bbolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		fk = appendRev(forwardPrefix(fk[:0], tenantOf([]byte(rk)), &k), created)
+		fk = appendVer(forwardPrefix(fk[:0], tenantOf([]byte(rk)), &k), created)
 		if v := rels.Get(fk); v != nil {
 			if err := rrels.Put([]byte(rk), bytes.Clone(v)); err != nil {
 				return err

@@ -181,7 +181,7 @@ func (tx *boltTx) liveInSnapshot(ctx context.Context, keys []string) (map[string
 			c := btx.Bucket(bucketRels).Cursor()
 			for _, f := range batch {
 				prefix = append(prefix[:tenantIDLen], f...)
-				for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+revLen; k, v = c.Next() {
+				for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+verLen; k, v = c.Next() {
 					deleted, ex, err := valueDeleted(v)
 					if err != nil {
 						return err
@@ -295,6 +295,9 @@ func (s *Store) apply(btx *bbolt.Tx, t *tenant, tx *boltTx, rec *datastore.Trans
 	if trec.id != t.id {
 		return nil, datastore.TenantNotFound(t.name)
 	}
+	if tx.rev > maxVersionRevision {
+		return nil, fmt.Errorf("tenant %q has used every revision the embedded store can number", t.name)
+	}
 	if trec.head+1 != tx.rev {
 		return nil, fmt.Errorf("tenant %q: commit at revision %d but the head is %d", t.name, tx.rev, trec.head)
 	}
@@ -373,7 +376,7 @@ func (w *rowWriter) write(fields string, p *pendingWrite) error {
 	// The live version, if any, is the one not yet deleted.
 	var liveKey, liveVal []byte
 	c := w.rels.Cursor()
-	for k, v := c.Seek(w.prefix); k != nil && bytes.HasPrefix(k, w.prefix) && len(k) == len(w.prefix)+revLen; k, v = c.Next() {
+	for k, v := c.Seek(w.prefix); k != nil && bytes.HasPrefix(k, w.prefix) && len(k) == len(w.prefix)+verLen; k, v = c.Next() {
 		deleted, _, err := valueDeleted(v)
 		if err != nil {
 			return err
@@ -432,7 +435,7 @@ func (w *rowWriter) markDeleted(key *tuple.Key, fk, val []byte) error {
 	if err := w.rels.Put(bytes.Clone(fk), nv); err != nil {
 		return err
 	}
-	w.rk = appendRev(reversePrefix(w.rk[:0], w.tenant, key), created)
+	w.rk = appendVer(reversePrefix(w.rk[:0], w.tenant, key), created)
 	w.reverse.put(w.rk, nv)
 	if err := w.dead.Put(deadKey(nil, w.tenant, w.rev, key, created), nil); err != nil {
 		return err
@@ -445,11 +448,11 @@ func (w *rowWriter) markDeleted(key *tuple.Key, fk, val []byte) error {
 // w.extras hold the key's forward prefix and the relationship's encoded extras.
 func (w *rowWriter) insert(key *tuple.Key, rel *tuple.Relationship) error {
 	val := append(binary.AppendUvarint(make([]byte, 0, 1+len(w.extras)), 0), w.extras...)
-	fk := appendRev(append(make([]byte, 0, len(w.prefix)+revLen), w.prefix...), w.rev)
+	fk := appendVer(append(make([]byte, 0, len(w.prefix)+verLen), w.prefix...), w.rev)
 	if err := w.rels.Put(fk, val); err != nil {
 		return err
 	}
-	w.rk = appendRev(reversePrefix(w.rk[:0], w.tenant, key), w.rev)
+	w.rk = appendVer(reversePrefix(w.rk[:0], w.tenant, key), w.rev)
 	w.reverse.put(w.rk, val)
 	if rel.HasExpiration() {
 		if err := w.expiry.Put(expiryKey(nil, w.tenant, rel.Expiration, key, w.rev), nil); err != nil {
