@@ -68,17 +68,21 @@ func (r *run) sort() {
 // mergeIter walks runs in key order; on equal keys the newest run's entry wins and
 // the others are skipped.
 type mergeIter struct {
-	runs  []*run
-	pos   []int
-	local [24]int // pos for up to 24 runs without an allocation
+	runs []*run
+	pos  []int
+	// pos and runs for up to 24 runs without allocating
+	local     [24]int
+	localRuns [24]*run
 }
 
 func newMergeIter(runs []*run, start []byte) *mergeIter {
-	it := &mergeIter{runs: runs}
+	it := &mergeIter{}
 	if len(runs) <= len(it.local) {
 		it.pos = it.local[:len(runs)]
+		it.runs = append(it.localRuns[:0], runs...)
 	} else {
 		it.pos = make([]int, len(runs))
+		it.runs = slices.Clone(runs)
 	}
 	if start != nil {
 		for i, r := range runs {
@@ -177,6 +181,16 @@ func (o *overlay) rangeFrom(start, prefix []byte, max int) ([]ovItem, bool) {
 	defer o.mu.RUnlock()
 	var out []ovItem
 	it := newMergeIter(o.runs, start)
+	// Most runs hold nothing under the prefix (a subject's writes come from few
+	// commits): leave those out of the merge.
+	n := 0
+	for i, r := range it.runs {
+		if p := it.pos[i]; p < len(r.ents) && bytes.HasPrefix(r.key(p), prefix) {
+			it.runs[n], it.pos[n] = r, p
+			n++
+		}
+	}
+	it.runs, it.pos = it.runs[:n], it.pos[:n]
 	for item, ok := it.next(); ok && bytes.HasPrefix(item.key, prefix); item, ok = it.next() {
 		if len(out) == max {
 			return out, true
