@@ -302,11 +302,12 @@ func (lr *resourceLookup) exprStream(ctx context.Context, def *schema.Definition
 		}
 		return newUnion(ss), nil
 	case *schema.Intersection:
-		ss, err := children(e.Children)
+		// Stream the first child; evaluate the others per candidate.
+		base, err := lr.exprStream(ctx, def, rel, e.Children[0], after)
 		if err != nil {
 			return nil, err
 		}
-		return &intersectStream{streams: ss}, nil
+		return &filterStream{c: lr.c, base: base, def: def, rel: rel, others: e.Children[1:]}, nil
 	case *schema.Exclusion:
 		ss, err := children([]schema.Expr{e.Base, e.Subtract})
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/schema"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
@@ -231,73 +232,6 @@ func (u *unionStream) next(ctx context.Context) (cand, bool, error) {
 	return out, true, nil
 }
 
-// intersectStream yields the ids every stream has; certain only if all are.
-type intersectStream struct {
-	streams []stream
-	heads   []cand
-	started bool
-}
-
-func (s *intersectStream) next(ctx context.Context) (cand, bool, error) {
-	if !s.started {
-		s.started = true
-		s.heads = make([]cand, len(s.streams))
-		for i, st := range s.streams {
-			c, ok, err := st.next(ctx)
-			if err != nil || !ok {
-				s.streams = nil
-				return cand{}, false, err
-			}
-			s.heads[i] = c
-		}
-	}
-	if s.streams == nil {
-		return cand{}, false, nil
-	}
-	for {
-		maxID := s.heads[0].id
-		for _, h := range s.heads[1:] {
-			if h.id > maxID {
-				maxID = h.id
-			}
-		}
-		aligned := true
-		for i := range s.heads {
-			for s.heads[i].id < maxID {
-				c, ok, err := s.streams[i].next(ctx)
-				if err != nil || !ok {
-					s.streams = nil
-					return cand{}, false, err
-				}
-				s.heads[i] = c
-			}
-			if s.heads[i].id != maxID {
-				aligned = false
-			}
-		}
-		if !aligned {
-			continue
-		}
-		out := cand{id: maxID, tag: tagYes}
-		for _, h := range s.heads {
-			out.tag = both(out.tag, h.tag)
-		}
-		// Advance every stream past this id.
-		for i := range s.heads {
-			c, ok, err := s.streams[i].next(ctx)
-			if err != nil {
-				return cand{}, false, err
-			}
-			if !ok {
-				s.streams = nil
-				return out, true, nil
-			}
-			s.heads[i] = c
-		}
-		return out, true, nil
-	}
-}
-
 // exclusionStream yields the base stream's ids minus those the subtracted stream is
 // certain of; an id the subtracted stream only might have becomes tagCheck.
 type exclusionStream struct {
@@ -336,4 +270,93 @@ func (s *exclusionStream) next(ctx context.Context) (cand, bool, error) {
 		}
 		return b, true, nil
 	}
+}
+
+// filterStream yields the candidates of base that the other children of an
+// intersection also grant. Rather than enumerating those children, which are often
+// far broader than the first (a portal or tenant filter such as
+// `& owner->portal_user` covers everything a brand's users may see), it evaluates them
+// for a batch of base candidates at a time, the way Check would, so a lookup's cost
+// follows the size of its first child.
+type filterStream struct {
+	c      *checker
+	base   stream
+	def    *schema.Definition
+	rel    *schema.Relation
+	others []schema.Expr
+	buf    []cand
+	pos    int
+	done   bool
+}
+
+func (s *filterStream) next(ctx context.Context) (cand, bool, error) {
+	for {
+		if s.pos < len(s.buf) {
+			c := s.buf[s.pos]
+			s.pos++
+			return c, true, nil
+		}
+		if s.done {
+			return cand{}, false, nil
+		}
+		var pulled []cand
+		for len(pulled) < confirmBatch {
+			c, ok, err := s.base.next(ctx)
+			if err != nil {
+				return cand{}, false, err
+			}
+			if !ok {
+				s.done = true
+				break
+			}
+			pulled = append(pulled, c)
+		}
+		if err := s.filter(ctx, pulled); err != nil {
+			return cand{}, false, err
+		}
+	}
+}
+
+// filter evaluates the other children for the pulled candidates and keeps, in order,
+// those every child grants (conditionally granted ones become tagCheck).
+func (s *filterStream) filter(ctx context.Context, pulled []cand) error {
+	s.buf, s.pos = s.buf[:0], 0
+	alive := make([]int, len(pulled))
+	for i := range alive {
+		alive[i] = i
+	}
+	tags := make([]tag, len(pulled))
+	for i, c := range pulled {
+		tags[i] = c.tag
+	}
+	for _, e := range s.others {
+		if len(alive) == 0 {
+			break
+		}
+		b := batch{def: s.def, rel: s.rel, depth: 1, ids: make([]string, len(alive)), paths: make([]*pathNode, len(alive))}
+		for k, i := range alive {
+			id := pulled[i].id
+			b.ids[k] = id
+			b.paths[k] = &pathNode{typ: s.def.Name, id: id, rel: s.rel.Name, depth: 1}
+		}
+		rs := s.c.evalExpr(ctx, b, e)
+		kept := alive[:0]
+		for k, i := range alive {
+			r := rs[k]
+			switch {
+			case r.err != nil:
+				return r.err
+			case r.no():
+				continue
+			case r.cond():
+				tags[i] = tagCheck
+			}
+			kept = append(kept, i)
+		}
+		alive = kept
+	}
+	for _, i := range alive {
+		s.buf = append(s.buf, cand{id: pulled[i].id, tag: tags[i]})
+	}
+	return nil
 }

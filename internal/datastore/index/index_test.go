@@ -123,6 +123,16 @@ func TestMatchesBackingStore(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Fatalf("reverse %+v %+v at %d (-backing +index):\n%s", sf, ro, rev, diff)
 			}
+			// The next page, resuming after the last result.
+			if len(want) > 0 {
+				k := tuple.MustParse(want[len(want)-1]).Key()
+				ro.After = &k
+				want = collectAll(theirs.ReverseQueryRelationships(ctx, sf, ro))
+				got = collectAll(mine.ReverseQueryRelationships(ctx, sf, ro))
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("reverse %+v after %v at %d (-backing +index):\n%s", sf, k, rev, diff)
+				}
+			}
 			checked++
 		}
 	}

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
@@ -150,6 +151,22 @@ func (t *table) queryReverse(sf datastore.SubjectFilter, opts datastore.ReverseQ
 			probe := row{subRel: onlyRel, resType: resType}
 			start, _ = slices.BinarySearchFunc(list, &probe, func(x uint32, target *row) int { return t.cmpResource(&t.rows[x], target) })
 		}
+		if a := opts.After; a != nil {
+			// Resume after the cursor with a binary search rather than by skipping
+			// rows, so paging through a long list stays linear.
+			switch c := cmp.Compare(sf.Type, a.SubjectType); {
+			case c == 0:
+				c = cmp.Compare(sid, a.SubjectID)
+				if c < 0 {
+					continue
+				}
+				if c == 0 {
+					start = max(start, t.searchAfter(list, a))
+				}
+			case c < 0:
+				continue
+			}
+		}
 		for i := start; i < len(list); i++ {
 			r := &t.rows[list[i]]
 			if narrow && (r.subRel != onlyRel || r.resType != resType) {
@@ -177,4 +194,27 @@ func (t *table) queryReverse(sf datastore.SubjectFilter, opts datastore.ReverseQ
 		}
 	}
 	return out
+}
+
+// searchAfter returns the first position in one subject's list whose row orders after
+// the cursor a (which names that subject): rows are ordered by subject relation, then
+// resource, then relation.
+func (t *table) searchAfter(list []uint32, a *tuple.Key) int {
+	i, _ := slices.BinarySearchFunc(list, a, func(x uint32, a *tuple.Key) int {
+		r := &t.rows[x]
+		if c := cmp.Compare(t.strs[r.subRel], a.SubjectRel); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(t.strs[r.resType], a.ResourceType); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(t.strs[r.resID], a.ResourceID); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(t.strs[r.rel], a.Relation); c != 0 {
+			return c
+		}
+		return -1 // versions of the cursor's own key come before what follows it
+	})
+	return i
 }
