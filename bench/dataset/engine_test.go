@@ -69,7 +69,7 @@ func loadStore(t testing.TB, ds datastore.Datastore, m *Model) datastore.Revisio
 		batch = batch[:0]
 	}
 	for r := range m.Relationships() {
-		batch = append(batch, datastore.Update{Op: datastore.OpCreate, Relationship: r})
+		batch = append(batch, datastore.Update{Op: datastore.OpTouch, Relationship: r})
 		if len(batch) == cap(batch) {
 			flush()
 		}

@@ -62,11 +62,13 @@ type checker struct {
 	rev     datastore.Revision
 	subject tuple.SubjectRef
 	context map[string]any
-	ctxFP   fingerprint
-	relFP   fingerprint
-	explain bool
-	now     time.Time
-	slots   chan struct{} // extra goroutines this request may run
+	// contextual are the request's contextual relationships (already in reader).
+	contextual []tuple.Relationship
+	ctxFP      fingerprint
+	relFP      fingerprint
+	explain    bool
+	now        time.Time
+	slots      chan struct{} // extra goroutines this request may run
 	// subjectIDs is {subject id, "*"} and subjectRels {subject relation}: the subject
 	// filter of direct reads, built once.
 	subjectIDs  []string
@@ -94,7 +96,7 @@ func (e *Engine) newChecker(ctx context.Context, q query) (*checker, error) {
 	return &checker{
 		e: e, cs: cs, tenant: tenant, epoch: e.epoch(tenant), rev: q.rev,
 		reader:  withContextual(e.ds.SnapshotReader(tenant, q.rev), q.contextual, now),
-		subject: q.subject, context: q.context,
+		subject: q.subject, context: q.context, contextual: q.contextual,
 		ctxFP: contextFingerprint(cs, q.context), relFP: contextualFingerprint(q.contextual),
 		explain: q.explain, now: now,
 		slots:       make(chan struct{}, e.cfg.MaxConcurrency-1),
@@ -181,6 +183,7 @@ func (c *checker) dispatch(ctx context.Context, def *schema.Definition, rel *sch
 			break
 		}
 	}
+	cacheable := c.cacheable(rel)
 	for i, it := range items {
 		switch {
 		case c.subject.Relation == rel.Name && c.subject.ID == it.id && c.subject.Type == def.Name:
@@ -201,6 +204,10 @@ func (c *checker) dispatch(ctx context.Context, def *schema.Definition, rel *sch
 		case depth > c.e.cfg.MaxDepth:
 			results[i] = errResult(&DepthError{Limit: c.e.cfg.MaxDepth, At: describe(def.Name, it.id, rel.Name)})
 		default:
+			if !cacheable {
+				pending = append(pending, i)
+				continue
+			}
 			if ent, ok := c.e.cacheGet(c.key(def.Name, it.id, rel.Name), c.now); ok && c.fits(depth, ent.height) {
 				m.hits.Add(1)
 				c.hits.Add(1)
@@ -362,13 +369,14 @@ func (c *checker) evaluate(ctx context.Context, def *schema.Definition, rel *sch
 		elapsed = time.Since(start)
 	}
 	cancelled := ctx.Err() != nil
+	cacheable := c.cacheable(rel)
 	for i := range rs {
 		r := &rs[i]
 		r.height++
 		if r.cut >= depth {
 			r.cut = noCut // only cycles back to this very node: the answer is complete
 		}
-		if !cancelled && r.err == nil && r.cut == noCut {
+		if cacheable && !cancelled && r.err == nil && r.cut == noCut {
 			c.e.cachePut(c.key(def.Name, ids[i], rel.Name), *r)
 		}
 		if c.explain {
@@ -464,4 +472,15 @@ func (c *checker) parallel(n int, fn func(i int)) {
 		fn(i)
 	}
 	wg.Wait()
+}
+
+// cacheable reports whether answers for rel are worth the shared cache. A relation
+// the subject can only appear in directly is answered by one indexed read, which costs
+// less than a cache lookup and insertion; permissions and relations that lead through
+// subject sets (nested groups) are cached.
+func (c *checker) cacheable(rel *schema.Relation) bool {
+	if c.e.results == nil {
+		return false
+	}
+	return rel.Kind != schema.KindRelation || len(c.cs.relationPlan(rel, c.subject.Type, c.subject.Relation).sets) > 0
 }

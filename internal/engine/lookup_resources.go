@@ -101,6 +101,10 @@ func (e *Engine) LookupResources(ctx context.Context, req LookupResourcesRequest
 			return true
 		}
 		for {
+			if err := ctx.Err(); err != nil {
+				fail(err)
+				return
+			}
 			cd, ok, err := s.next(ctx)
 			if err != nil {
 				fail(err)

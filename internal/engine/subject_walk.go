@@ -6,6 +6,7 @@ import (
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/schema"
+	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
 type lsKey struct{ typ, id, rel string }
@@ -133,6 +134,9 @@ func (ls *subjectLookup) relation(ctx context.Context, b batch) ([]lsOut, error)
 		if err != nil {
 			return nil, err
 		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		i := index(r.Resource.ID)
 		if i < 0 {
 			continue
@@ -215,7 +219,7 @@ func (ls *subjectLookup) expr(ctx context.Context, b batch, e schema.Expr) ([]ls
 	case *schema.Union:
 		return fold(e.Children, "union")
 	case *schema.Intersection:
-		return fold(e.Children, "intersection")
+		return ls.intersect(ctx, b, e.Children, fold)
 	case *schema.Exclusion:
 		return fold([]schema.Expr{e.Base, e.Subtract}, "exclusion")
 	case *schema.Arrow:
@@ -277,6 +281,82 @@ func (ls *subjectLookup) arrow(ctx context.Context, b batch, a *schema.Arrow) ([
 		for k, i := range g.parents {
 			combine(i, restrict(children[k].set, g.via[k]), children[k].cut)
 		}
+	}
+	return outs, nil
+}
+
+// maxFilteredSubjects bounds the subjects an intersection filters by checking them one
+// by one; beyond it (or with a wildcard) every child's subjects are enumerated.
+const maxFilteredSubjects = 4096
+
+// intersect computes the first child's subjects and keeps those every other child
+// grants, checking each subject against the other children rather than enumerating
+// them: the other sides of an intersection are typically broad filters (every user of
+// a brand's portal), far larger than the answer.
+func (ls *subjectLookup) intersect(ctx context.Context, b batch, children []schema.Expr, fold func([]schema.Expr, string) ([]lsOut, error)) ([]lsOut, error) {
+	outs, err := ls.expr(ctx, b, children[0])
+	if err != nil {
+		return nil, err
+	}
+	total := 0
+	for _, o := range outs {
+		if o.set.wild != nil {
+			return fold(children, "intersection")
+		}
+		total += len(o.set.concrete)
+	}
+	if total > maxFilteredSubjects {
+		return fold(children, "intersection")
+	}
+	// Which objects of the batch list each subject.
+	bySubject := map[string][]int{}
+	for i, o := range outs {
+		for id, r := range o.set.concrete {
+			if !r.no() {
+				bySubject[id] = append(bySubject[id], i)
+			}
+		}
+	}
+	kept := make([]*subjectSet, len(outs))
+	for i := range kept {
+		kept[i] = newSubjectSet()
+	}
+	for id, objs := range bySubject {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		c := ls.c
+		subject := tuple.SubjectRef{Type: ls.typ, ID: id, Relation: ls.rel}
+		chk, err := c.e.newChecker(ctx, query{tenant: c.tenant, rev: c.rev, subject: subject, context: c.context, contextual: c.contextual})
+		if err != nil {
+			return nil, err
+		}
+		sub := batch{def: b.def, rel: b.rel, depth: 1, ids: make([]string, len(objs)), paths: make([]*pathNode, len(objs))}
+		for k, i := range objs {
+			sub.ids[k] = b.ids[i]
+			sub.paths[k] = &pathNode{typ: b.def.Name, id: b.ids[i], rel: b.rel.Name, depth: 1}
+		}
+		acc := make([]result, len(objs))
+		for k, i := range objs {
+			acc[k] = outs[i].set.concrete[id]
+		}
+		for _, ce := range children[1:] {
+			rs := chk.evalExpr(ctx, sub, ce)
+			for k := range acc {
+				if rs[k].err != nil {
+					return nil, rs[k].err
+				}
+				acc[k] = and(acc[k], rs[k])
+			}
+		}
+		for k, i := range objs {
+			if !acc[k].no() {
+				kept[i].concrete[id] = acc[k]
+			}
+		}
+	}
+	for i := range outs {
+		outs[i].set = kept[i]
 	}
 	return outs, nil
 }
