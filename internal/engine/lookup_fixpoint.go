@@ -222,6 +222,37 @@ func (lr *resourceLookup) fixpoint(ctx context.Context, members []relKey) error 
 			}
 		}
 	}
+	// Facts reached through an exclusion, an intersection, an .all arrow or a caveat are
+	// only candidates. Confirm them here with one batched check per member and chunk:
+	// the cycle's objects (organisations, folders) are far fewer than the resources
+	// below them, which would otherwise all inherit the doubt and be checked one by one.
+	for _, m := range members {
+		def := cs.s.Definitions[m.typ]
+		rel := def.Relations[m.rel]
+		var doubtful []string
+		for id, t := range facts[m] {
+			if t == tagCheck {
+				doubtful = append(doubtful, id)
+			}
+		}
+		slices.Sort(doubtful)
+		for chunk := range slices.Chunk(doubtful, confirmBatch) {
+			items := make([]item, len(chunk))
+			for i, id := range chunk {
+				items[i] = item{id: id}
+			}
+			for i, r := range lr.c.dispatch(ctx, def, rel, items, 1) {
+				switch {
+				case r.err != nil:
+					return r.err
+				case r.no():
+					delete(facts[m], chunk[i])
+				case r.yes():
+					facts[m][chunk[i]] = tagYes
+				}
+			}
+		}
+	}
 	for _, m := range members {
 		cands := make([]cand, 0, len(facts[m]))
 		for id, t := range facts[m] {
