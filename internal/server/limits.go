@@ -25,9 +25,14 @@ type Limits struct {
 	// MaxContextualRelationships bounds the contextual relationships of one request.
 	// Default 100.
 	MaxContextualRelationships int
-	// MaxPageSize bounds the limit or page size of lookups, reads, audit queries and
-	// reviews; a request asking for 0 gets this many. Default 1000.
+	// MaxPageSize bounds the limit or page size of reads, audit queries and reviews;
+	// a request asking for 0 gets this many. Default 1000.
 	MaxPageSize int
+	// MaxLookupLimit bounds the limit of LookupResources and LookupSubjects; a request
+	// asking for 0 gets this many. Lookups stream their results, so a large limit
+	// costs no server memory, while every continuation from a cursor recomputes the
+	// lookup's intermediate sets. Default 10000.
+	MaxLookupLimit int
 	// MaxDeleteLimit bounds how many relationships one DeleteRelationships removes; a
 	// request with limit 0 gets this many. Default 10000.
 	MaxDeleteLimit int
@@ -44,6 +49,7 @@ const (
 	DefaultMaxCheckBulkItems          = 1000
 	DefaultMaxContextualRelationships = 100
 	DefaultMaxPageSize                = 1000
+	DefaultMaxLookupLimit             = 10000
 	DefaultMaxDeleteLimit             = 10000
 	DefaultDeadline                   = 30 * time.Second
 )
@@ -61,6 +67,7 @@ func (l Limits) WithDefaults() Limits {
 	set(&l.MaxCheckBulkItems, DefaultMaxCheckBulkItems)
 	set(&l.MaxContextualRelationships, DefaultMaxContextualRelationships)
 	set(&l.MaxPageSize, DefaultMaxPageSize)
+	set(&l.MaxLookupLimit, DefaultMaxLookupLimit)
 	set(&l.MaxDeleteLimit, DefaultMaxDeleteLimit)
 	if l.DefaultDeadline <= 0 {
 		l.DefaultDeadline = DefaultDeadline
@@ -85,6 +92,9 @@ func (l Limits) check(msg any) error {
 	page := func(field string, got uint32) error {
 		return count(field, int(got), l.MaxPageSize, "max-page-size")
 	}
+	lookup := func(got uint32) error {
+		return count("limit", int(got), l.MaxLookupLimit, "max-lookup-limit")
+	}
 	contextual := func(n int) error {
 		return count("contextual_relationships", n, l.MaxContextualRelationships, "max-contextual-relationships")
 	}
@@ -107,12 +117,12 @@ func (l Limits) check(msg any) error {
 		}
 		return contextual(len(m.GetContextualRelationships()))
 	case *pb.LookupResourcesRequest:
-		if err := page("limit", m.GetLimit()); err != nil {
+		if err := lookup(m.GetLimit()); err != nil {
 			return err
 		}
 		return contextual(len(m.GetContextualRelationships()))
 	case *pb.LookupSubjectsRequest:
-		if err := page("limit", m.GetLimit()); err != nil {
+		if err := lookup(m.GetLimit()); err != nil {
 			return err
 		}
 		return contextual(len(m.GetContextualRelationships()))
@@ -128,6 +138,15 @@ func (l Limits) check(msg any) error {
 		return page("page_size", m.GetPageSize())
 	}
 	return nil
+}
+
+// lookupLimit is the number of lookup results to return for a requested limit (0 =
+// the lookup limit).
+func (l Limits) lookupLimit(requested uint32) int {
+	if requested == 0 {
+		return l.MaxLookupLimit
+	}
+	return int(requested)
 }
 
 // pageSize is the number of results to return for a requested limit (0 = the page
@@ -170,6 +189,6 @@ func (s *limitedStream) RecvMsg(m any) error {
 
 // String describes the limits for the startup log.
 func (l Limits) String() string {
-	return fmt.Sprintf("message %dB, updates/write %d, preconditions %d, check-bulk items %d, contextual relationships %d, page %d, delete %d, deadline %s",
-		l.MaxMessageSize, l.MaxUpdatesPerWrite, l.MaxPreconditions, l.MaxCheckBulkItems, l.MaxContextualRelationships, l.MaxPageSize, l.MaxDeleteLimit, l.DefaultDeadline)
+	return fmt.Sprintf("message %dB, updates/write %d, preconditions %d, check-bulk items %d, contextual relationships %d, page %d, lookup %d, delete %d, deadline %s",
+		l.MaxMessageSize, l.MaxUpdatesPerWrite, l.MaxPreconditions, l.MaxCheckBulkItems, l.MaxContextualRelationships, l.MaxPageSize, l.MaxLookupLimit, l.MaxDeleteLimit, l.DefaultDeadline)
 }

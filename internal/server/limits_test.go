@@ -27,6 +27,7 @@ func TestLimits(t *testing.T) {
 			MaxCheckBulkItems:          2,
 			MaxContextualRelationships: 1,
 			MaxPageSize:                5,
+			MaxLookupLimit:             5,
 			MaxDeleteLimit:             4,
 		}
 	})
@@ -82,7 +83,7 @@ func TestLimits(t *testing.T) {
 	if err == nil {
 		_, err = lookup.Recv()
 	}
-	wantCode(t, err, codes.InvalidArgument, "limit: 6 exceeds the limit of 5", "--max-page-size")
+	wantCode(t, err, codes.InvalidArgument, "limit: 6 exceeds the limit of 5", "--max-lookup-limit")
 
 	_, err = ts.audit().ReadAuditLog(ctx, &pb.ReadAuditLogRequest{PageSize: 9})
 	wantCode(t, err, codes.InvalidArgument, "page_size: 9 exceeds the limit of 5")

@@ -43,7 +43,7 @@ func (s *permissionService) LookupResources(req *pb.LookupResourcesRequest, stre
 		Subject:      subject,
 		Context:      contextFromProto(req.GetContext()),
 		Contextual:   contextual,
-		Limit:        s.limits.pageSize(req.GetLimit()),
+		Limit:        s.limits.lookupLimit(req.GetLimit()),
 		Cursor:       req.GetCursor(),
 	})
 	for r, err := range results {

@@ -52,7 +52,7 @@ func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream
 		SubjectRelation: subjectRelation,
 		Context:         contextFromProto(req.GetContext()),
 		Contextual:      contextual,
-		Limit:           s.limits.pageSize(req.GetLimit()),
+		Limit:           s.limits.lookupLimit(req.GetLimit()),
 		Cursor:          req.GetCursor(),
 	})
 	for r, err := range results {

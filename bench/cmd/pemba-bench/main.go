@@ -75,7 +75,7 @@ func parse(args []string, stderr io.Writer) (*options, *dataset.FlagValues, erro
 	fs.DurationVar(&o.reqTO, "request-timeout", 30*time.Second, "deadline of one request")
 	fs.IntVar(&o.conns, "conns", 2, "gRPC connections shared by the workers")
 	fs.IntVar(&o.pool, "pool", 100_000, "questions drawn for each fresh-check run")
-	fs.IntVar(&o.pageSize, "page-size", 1000, "lookup page size (the server caps it at its --max-page-size)")
+	fs.IntVar(&o.pageSize, "page-size", 10000, "lookup page size (the server caps it at its --max-lookup-limit, default 10000)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to this file")
 	fs.StringVar(&o.label, "label", "", "name of the setup measured (e.g. the server's datastore), kept in the report")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "the server's pprof address (pemba serve --pprof-addr), for --cpuprofile and --heapprofile")
