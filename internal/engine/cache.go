@@ -2,8 +2,10 @@ package engine
 
 import (
 	"crypto/sha256"
+	"hash/maphash"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
@@ -85,17 +87,73 @@ func (e *Engine) cacheGet(k cacheKey, now time.Time) (cacheEntry, bool) {
 	return ent, true
 }
 
+// cachePut offers an answer to the cache. An answer enters it the second time it is
+// computed: a one-off question (most of a workload of fresh checks) then costs no
+// insertion and evicts nothing, while anything asked again is cached from its second
+// asking on.
 func (e *Engine) cachePut(k cacheKey, r result) {
 	if e.results == nil {
 		return
 	}
+	if !e.door.admit(e.hashKey(k)) {
+		return
+	}
 	e.results.Add(k, cacheEntry{perm: r.perm, missing: r.missing, height: r.height, expires: r.expires})
 }
+
+func (e *Engine) hashKey(k cacheKey) uint64 { return maphash.Comparable(e.seed, k) }
 
 // PurgeCache empties the shared result cache (for tests and benchmarks that need
 // cold evaluations).
 func (e *Engine) PurgeCache() {
 	if e.results != nil {
 		e.results.Purge()
+		e.door.clear()
+	}
+}
+
+// doorkeeper remembers, approximately and without locks, which keys were offered to
+// the cache: a bit set probed at two positions per key. It is cleared once it has
+// admitted as many keys as the cache holds, so it forgets old one-offs; a false
+// positive only admits a key one sighting early.
+type doorkeeper struct {
+	bits  []atomic.Uint64
+	mask  uint64
+	adds  atomic.Int64
+	limit int64
+}
+
+func newDoorkeeper(cacheSize int) *doorkeeper {
+	n := uint64(1 << 10)
+	for n < uint64(cacheSize)*16 {
+		n <<= 1
+	}
+	return &doorkeeper{bits: make([]atomic.Uint64, n/64), mask: n - 1, limit: int64(cacheSize)}
+}
+
+func (d *doorkeeper) positions(h uint64) (uint64, uint64) {
+	return h & d.mask, (h >> 32) & d.mask
+}
+
+func (d *doorkeeper) has(p uint64) bool { return d.bits[p/64].Load()&(1<<(p%64)) != 0 }
+
+// admit records h and reports whether it had been offered before.
+func (d *doorkeeper) admit(h uint64) bool {
+	a, b := d.positions(h)
+	if d.has(a) && d.has(b) {
+		return true
+	}
+	d.bits[a/64].Or(1 << (a % 64))
+	d.bits[b/64].Or(1 << (b % 64))
+	if d.adds.Add(1) >= d.limit {
+		d.clear()
+	}
+	return false
+}
+
+func (d *doorkeeper) clear() {
+	d.adds.Store(0)
+	for i := range d.bits {
+		d.bits[i].Store(0)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,8 @@ type Engine struct {
 	cfg Config
 
 	results *lru.Cache[cacheKey, cacheEntry] // nil when the cache is disabled
+	door    *doorkeeper                      // admits results to the cache on their second computation
+	seed    maphash.Seed
 	flights singleflight.Group
 	metrics metrics
 
@@ -136,6 +139,8 @@ func New(ds datastore.Datastore, cfg Config) *Engine {
 	e := &Engine{ds: ds, cfg: cfg, epochs: map[string]uint64{}}
 	if cfg.CacheSize > 0 {
 		e.results, _ = lru.New[cacheKey, cacheEntry](cfg.CacheSize)
+		e.door = newDoorkeeper(cfg.CacheSize)
+		e.seed = maphash.MakeSeed()
 	}
 	e.compiled, _ = lru.New[schemaKey, *compiledSchema](cfg.SchemaCacheSize)
 	e.atRevision, _ = lru.New[schemaKey, *compiledSchema](cfg.SchemaCacheSize * 8)
