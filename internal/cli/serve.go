@@ -165,10 +165,16 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 	if o.index && strings.ToLower(o.datastore) != "memory" {
 		// Serve the engine's reads from memory; the store stays the system of record.
 		idx = index.New(ds, index.Options{Logger: log})
+		releaser, _ := ds.(pageReleaser)
 		ds = idx
 		go func() {
 			if err := idx.Warm(ctx, datastore.DefaultTenant); err != nil && ctx.Err() == nil {
 				log.Warn("index: warming the default tenant", "error", err)
+			}
+			if releaser != nil {
+				// Once the index holds the relationships, the embedded store's mapped
+				// pages need not stay resident (see releasePages).
+				releasePages(ctx, releaser, time.Minute, log)
 			}
 		}()
 	}
@@ -360,4 +366,26 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q is not one of text, json", format)
+}
+
+// pageReleaser is a store whose memory-mapped pages can be dropped from the resident
+// set (the embedded store).
+type pageReleaser interface{ ReleaseMappedPages() error }
+
+// releasePages releases the store's mapped pages now and then every interval until
+// ctx ends: reads that fall back to the store, imports and garbage collection bring
+// pages back, and the index already holds what checks need.
+func releasePages(ctx context.Context, r pageReleaser, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := r.ReleaseMappedPages(); err != nil {
+			log.Warn("releasing the datastore's mapped pages", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
