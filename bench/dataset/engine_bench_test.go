@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
@@ -39,7 +41,7 @@ func BenchmarkEngineMix(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng, rev, _ := loadIndexedEngine(b, m)
+	eng, rev, ix := loadIndexedEngine(b, m)
 	qs := m.RandomChecks(1, 200_000)
 	req := func(i int) engine.CheckRequest {
 		q := qs[i%len(qs)]
@@ -70,4 +72,36 @@ func BenchmarkEngineMix(b *testing.B) {
 	b.Run(fmt.Sprintf("hot100/size=%d", benchSize(b)), func(b *testing.B) {
 		run(b, func(i int) int { return i % 100 })
 	})
+	// One check at a time with the result cache off, on the chain organisations, so
+	// each answer walks exactly level parent links: the latency of an uncached check
+	// by depth, without the transport.
+	uncached := engine.New(ix, engine.Config{CacheSize: -1})
+	for _, level := range []int{2, 8, 16} {
+		deep := m.DeepChecks(2, level, 5000)
+		if deep == nil {
+			continue
+		}
+		b.Run(fmt.Sprintf("uncached-depth=%d/size=%d", level, benchSize(b)), func(b *testing.B) {
+			times := make([]time.Duration, 0, b.N)
+			i := 0
+			for b.Loop() {
+				q := deep[i%len(deep)]
+				i++
+				start := time.Now()
+				res, err := uncached.Check(context.Background(), engine.CheckRequest{Tenant: datastore.DefaultTenant, Revision: rev,
+					Resource: q.Resource, Permission: q.Permission, Subject: q.Subject,
+					Context: map[string]any{"client_ip": q.ClientIP.String()}})
+				times = append(times, time.Since(start))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if (res.Permissionship == engine.HasPermission) != q.Expected {
+					b.Fatalf("%s: engine says %v", q, res.Permissionship)
+				}
+			}
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)/2].Nanoseconds()), "p50-ns")
+			b.ReportMetric(float64(times[len(times)*99/100].Nanoseconds()), "p99-ns")
+		})
+	}
 }

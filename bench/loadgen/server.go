@@ -39,6 +39,67 @@ func ResidentMemory(pid int) (uint64, error) {
 	return 0, fmt.Errorf("process %d reports no VmRSS", pid)
 }
 
+// clockTicks is the unit of the CPU times in /proc/<pid>/stat (USER_HZ), 100 on
+// every Linux architecture Go supports.
+const clockTicks = 100
+
+// ServerCPU reads the user plus system CPU time process pid has used, from /proc.
+func ServerCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading the server's CPU time: %w", err)
+	}
+	// The command name (field 2) may hold spaces; the fields after it are plain.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// After the name: state (field 3) ... utime (14) and stime (15).
+	if len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	var ticks uint64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("unexpected /proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// WaitIdle waits until process pid uses less than 5% of a core over one second, or
+// until max has passed, and returns how long it waited. Work a server does after an
+// import (flushing buffers, collecting garbage, warming caches) would otherwise be
+// measured as part of whatever runs first, the health baseline included.
+func WaitIdle(ctx context.Context, pid int, max time.Duration) (time.Duration, error) {
+	start := time.Now()
+	prev, err := ServerCPU(pid)
+	if err != nil {
+		return 0, err
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for time.Since(start) < max {
+		select {
+		case <-ctx.Done():
+			return time.Since(start), ctx.Err()
+		case <-t.C:
+		}
+		cur, err := ServerCPU(pid)
+		if err != nil {
+			return time.Since(start), err
+		}
+		if cur-prev < 50*time.Millisecond {
+			return time.Since(start), nil
+		}
+		prev = cur
+	}
+	return time.Since(start), nil
+}
+
 // Profiler fetches profiles from the server's pprof endpoint (pemba serve
 // --pprof-addr), which must be on loopback.
 type Profiler struct {

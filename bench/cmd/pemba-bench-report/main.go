@@ -110,6 +110,9 @@ func table(w io.Writer, r *report) {
 	if r.Import != nil {
 		fmt.Fprintf(w, " Import: %d relationships in %.1f s = **%.0f/s**.", r.Import.Relationships, r.Import.Seconds, r.Import.PerSecond)
 	}
+	if s, ok := r.Settings["server_settle_seconds"]; ok {
+		fmt.Fprintf(w, " The server went idle %v s after the import, before the first run.", s)
+	}
 	if m := r.Memory; m != nil && m.AfterSweepBytes > 0 {
 		fmt.Fprintf(w, " Server RSS after the sweep: %.0f MiB = **%.0f bytes per relationship** (after the load: %.0f MiB).",
 			float64(m.AfterSweepBytes)/(1<<20), m.BytesPerRelationship, float64(m.AfterLoadBytes)/(1<<20))

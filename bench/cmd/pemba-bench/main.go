@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -248,6 +249,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		}
 		rep.Memory = &loadgen.MemoryResult{PID: o.serverPID, AfterLoadBytes: rss, Relationships: relCount,
 			BytesPerRelationshipLd: float64(rss) / float64(relCount)}
+	}
+
+	if o.serverPID > 0 {
+		waited, err := loadgen.WaitIdle(ctx, o.serverPID, 2*time.Minute)
+		if err != nil {
+			return 1, err
+		}
+		rep.Settings["server_settle_seconds"] = math.Round(waited.Seconds()*10) / 10
+		logf("server idle after %.1fs", waited.Seconds())
 	}
 
 	health := map[int]float64{}
