@@ -80,6 +80,8 @@ type Store struct {
 	retries atomic.Int64
 
 	tenantSeen sync.Map // tenant name → time.Time it was last found to exist
+
+	headReads headReads
 }
 
 var _ datastore.Datastore = (*Store)(nil)
@@ -380,8 +382,7 @@ func (s *Store) HeadRevision(ctx context.Context, tenant string) (datastore.Revi
 		return 0, err
 	}
 	defer s.leave()
-	head, _, err := s.heads(ctx, tenant)
-	return head, err
+	return s.sharedHead(ctx, tenant)
 }
 
 // heads reads a tenant's head and oldest readable revision.
