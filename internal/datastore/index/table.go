@@ -3,6 +3,7 @@ package index
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
@@ -69,6 +70,9 @@ func (t *table) intern(s string) uint32 {
 	if id, ok := t.ids[s]; ok {
 		return id
 	}
+	// A copy: s is often a slice of a larger buffer (a decoded key or transaction),
+	// which the table would otherwise keep alive for as long as it holds the string.
+	s = strings.Clone(s)
 	id := uint32(len(t.strs))
 	t.strs = append(t.strs, s)
 	t.ids[s] = id
