@@ -55,6 +55,7 @@ type options struct {
 	profWorkload                    string
 	profConc                        int
 	serverPID                       int
+	pairedHealth                    time.Duration
 }
 
 func parse(args []string, stderr io.Writer) (*options, *dataset.FlagValues, error) {
@@ -84,6 +85,7 @@ func parse(args []string, stderr io.Writer) (*options, *dataset.FlagValues, erro
 	fs.StringVar(&o.heapProf, "heapprofile", "", "save the server's heap profile after the --profile-workload runs to this file (FILE-<workload> likewise)")
 	fs.StringVar(&o.profWorkload, "profile-workload", "check", "comma-separated workloads during which profiles are taken; import profiles the import's first --duration")
 	fs.IntVar(&o.profConc, "profile-concurrency", 0, "concurrency of the profiled run (default: the highest)")
+	fs.DurationVar(&o.pairedHealth, "paired-health", 0, "before each run, measure the health baseline again at the same concurrency for this long and take the run's ratio against that (0: every ratio uses the health workload's run)")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "the server's process id, to report its resident memory (VmRSS) after the load and the sweep")
 	dp := dataset.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -154,6 +156,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 	if o.pool < 1 || o.pageSize < 1 || o.conns < 1 {
 		return 2, fmt.Errorf("--pool, --page-size and --conns must be at least 1")
+	}
+	if o.pairedHealth < 0 || o.pairedHealth > 30*time.Minute {
+		return 2, fmt.Errorf("--paired-health %s: must be from 0 to 30m", o.pairedHealth)
 	}
 	var prof *loadgen.Profiler
 	if o.cpuProfile != "" || o.heapProf != "" {
@@ -261,6 +266,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 
 	health := map[int]float64{}
+	paired := map[string]float64{} // workload/concurrency → health QPS measured just before it
+	var healthOp loadgen.Op
+	if o.pairedHealth > 0 {
+		for _, w := range loadgen.Workloads() {
+			if w.Name == "health" {
+				p, err := w.Prepare(ctx, suite, 1)
+				if err != nil {
+					return 1, fmt.Errorf("health: %w", err)
+				}
+				healthOp = p.Op
+			}
+		}
+	}
 	for _, wl := range wls {
 		levels := concs
 		if wl.Name == "sweep" {
@@ -291,6 +309,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			if wl.Name == "sweep" {
 				b.Duration = o.sweepDuration
 			}
+			if o.pairedHealth > 0 && wl.Name != "health" && wl.Name != "sweep" {
+				hb := loadgen.Bounds{Duration: o.pairedHealth, RequestTimeout: o.reqTO}
+				hres, err := loadgen.Run(ctx, "health", c, hb, healthOp)
+				if err != nil {
+					return 1, fmt.Errorf("paired health run before %s: %w", wl.Name, err)
+				}
+				paired[wl.Name+"/"+strconv.Itoa(c)] = hres.QPS
+			}
 			profDone := make(chan error, 1)
 			pctx, pcancel := context.WithCancel(ctx)
 			profiling := prof != nil && !profiled[wl.Name] && slices.Contains(profWLs, wl.Name) && (c == o.profConc || wl.Name == "sweep")
@@ -315,8 +341,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			res.Pool, res.Note = prep.Pool, prep.Note
 			if wl.Name == "health" {
 				health[c] = res.QPS
-			} else if h := health[c]; h > 0 {
+			} else if h := health[c]; h > 0 && paired[wl.Name+"/"+strconv.Itoa(c)] == 0 {
 				res.HealthQPS, res.Ratio = h, res.QPS/h
+			} else if h := paired[wl.Name+"/"+strconv.Itoa(c)]; h > 0 {
+				res.HealthQPS, res.Ratio = h, res.QPS/h
+				res.Note = strings.TrimPrefix(res.Note+fmt.Sprintf("; ratio against a health run of %s just before", o.pairedHealth), "; ")
 			}
 			if profiling {
 				profiled[wl.Name] = true

@@ -28,6 +28,8 @@ func TestRefusesBadInvocations(t *testing.T) {
 		{[]string{"--size", "10"}, "out of range"},
 		{[]string{"--profile-workload", "check,imports"}, `unknown workload "imports"`},
 		{[]string{"--fan-out", "0"}, "fan_out"},
+		{[]string{"--paired-health", "-1s"}, "--paired-health"},
+		{[]string{"--paired-health", "2h"}, "--paired-health"},
 		{[]string{"stray"}, "unexpected argument"},
 	} {
 		var out, errb bytes.Buffer
