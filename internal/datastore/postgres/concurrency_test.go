@@ -192,11 +192,14 @@ func readAll(ctx context.Context, s *Store, rev datastore.Revision) ([]string, e
 	return out, nil
 }
 
-// waitForLockWaiter waits until some session of the database waits for a lock.
-func waitForLockWaiter(ctx context.Context, s *Store) error {
+// waitForLockWaiter waits until a session waits for a lock that the transaction tx
+// holds. Counting any waiting session would also count other tests' writers, which run
+// in parallel on the same database, and let tx commit before its own rival queued.
+func waitForLockWaiter(ctx context.Context, s *Store, tx datastore.ReadWriteTx) error {
+	holder := tx.(*pgTx).db.Conn().PgConn().PID()
 	for {
 		var waiting int
-		err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%tenant_heads%'`).Scan(&waiting)
+		err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))`, holder).Scan(&waiting)
 		if err != nil {
 			return err
 		}
@@ -249,7 +252,7 @@ func TestSerializationFailureIsRetried(t *testing.T) {
 						close(holding)
 					}
 					// Hold the counter row until the second writer queues behind it.
-					return waitForLockWaiter(ctx, s)
+					return waitForLockWaiter(ctx, s, tx)
 				})
 			}()
 			go func() {
