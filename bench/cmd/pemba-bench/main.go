@@ -398,7 +398,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		if err != nil {
 			return 1, err
 		}
-		if err := rep.WriteJSON(f); err != nil {
+		// The report names its profiles relative to itself, so it can be moved,
+		// committed or shared without naming this machine's directories.
+		saved := *rep
+		saved.Profiles = make([]string, len(rep.Profiles))
+		for i, p := range rep.Profiles {
+			saved.Profiles[i] = relativeTo(filepath.Dir(o.jsonPath), p)
+		}
+		if err := saved.WriteJSON(f); err != nil {
 			f.Close()
 			return 1, err
 		}
@@ -467,4 +474,19 @@ func waitServing(ctx context.Context, c *loadgen.Client, wait time.Duration) err
 		}
 	}
 	return fmt.Errorf("the server at the target is not serving after %s: %v", wait, last)
+}
+
+// relativeTo returns path relative to dir when path lies inside dir, and path
+// unchanged otherwise.
+func relativeTo(dir, path string) string {
+	absDir, err1 := filepath.Abs(dir)
+	absPath, err2 := filepath.Abs(path)
+	if err1 != nil || err2 != nil {
+		return path
+	}
+	rel, err := filepath.Rel(absDir, absPath)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return path
+	}
+	return rel
 }

@@ -39,3 +39,16 @@ func TestRefusesBadInvocations(t *testing.T) {
 		}
 	}
 }
+
+func TestProfilesAreNamedRelativeToTheReport(t *testing.T) {
+	for _, tc := range []struct{ dir, path, want string }{
+		{"/runs/row", "/runs/row/cpu.pprof", "cpu.pprof"},
+		{"/runs/row", "/runs/row/prof/heap.pprof", "prof/heap.pprof"},
+		{"/runs/row", "/elsewhere/cpu.pprof", "/elsewhere/cpu.pprof"},
+		{"/runs/row", "/runs/row-2/cpu.pprof", "/runs/row-2/cpu.pprof"},
+	} {
+		if got := relativeTo(tc.dir, tc.path); got != tc.want {
+			t.Errorf("relativeTo(%q, %q) = %q, want %q", tc.dir, tc.path, got, tc.want)
+		}
+	}
+}
