@@ -266,18 +266,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 
 	health := map[int]float64{}
-	paired := map[string]float64{} // workload/concurrency → health QPS measured just before it
 	var healthOp loadgen.Op
 	if o.pairedHealth > 0 {
-		for _, w := range loadgen.Workloads() {
-			if w.Name == "health" {
-				p, err := w.Prepare(ctx, suite, 1)
-				if err != nil {
-					return 1, fmt.Errorf("health: %w", err)
-				}
-				healthOp = p.Op
-			}
+		i := slices.IndexFunc(loadgen.Workloads(), func(w loadgen.Workload) bool { return w.Name == "health" })
+		p, err := loadgen.Workloads()[i].Prepare(ctx, suite, 1)
+		if err != nil {
+			return 1, fmt.Errorf("health: %w", err)
 		}
+		healthOp = p.Op
 	}
 	for _, wl := range wls {
 		levels := concs
@@ -309,13 +305,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			if wl.Name == "sweep" {
 				b.Duration = o.sweepDuration
 			}
-			if o.pairedHealth > 0 && wl.Name != "health" && wl.Name != "sweep" {
+			baseline := health[c] // the health throughput this run's ratio is taken against
+			paired := o.pairedHealth > 0 && wl.Name != "health" && wl.Name != "sweep"
+			if paired {
 				hb := loadgen.Bounds{Duration: o.pairedHealth, RequestTimeout: o.reqTO}
 				hres, err := loadgen.Run(ctx, "health", c, hb, healthOp)
 				if err != nil {
 					return 1, fmt.Errorf("paired health run before %s: %w", wl.Name, err)
 				}
-				paired[wl.Name+"/"+strconv.Itoa(c)] = hres.QPS
+				baseline = hres.QPS
 			}
 			profDone := make(chan error, 1)
 			pctx, pcancel := context.WithCancel(ctx)
@@ -341,11 +339,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 			res.Pool, res.Note = prep.Pool, prep.Note
 			if wl.Name == "health" {
 				health[c] = res.QPS
-			} else if h := health[c]; h > 0 && paired[wl.Name+"/"+strconv.Itoa(c)] == 0 {
-				res.HealthQPS, res.Ratio = h, res.QPS/h
-			} else if h := paired[wl.Name+"/"+strconv.Itoa(c)]; h > 0 {
-				res.HealthQPS, res.Ratio = h, res.QPS/h
-				res.Note = strings.TrimPrefix(res.Note+fmt.Sprintf("; ratio against a health run of %s just before", o.pairedHealth), "; ")
+			} else if baseline > 0 {
+				res.HealthQPS, res.Ratio = baseline, res.QPS/baseline
+				if paired {
+					res.Note = strings.TrimPrefix(res.Note+fmt.Sprintf("; ratio against a health run of %s just before", o.pairedHealth), "; ")
+				}
 			}
 			if profiling {
 				profiled[wl.Name] = true
