@@ -1,24 +1,16 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
 	"github.com/pemba-authz/pemba/bench/dataset"
+	"github.com/pemba-authz/pemba/bench/internal/servetest"
 )
 
 const testKey = "bench-test-key-0123456789"
@@ -32,11 +24,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	pembaBin = filepath.Join(dir, "pemba")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", pembaBin, "github.com/pemba-authz/pemba/cmd/pemba")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building pemba:", err)
+	pembaBin, err = servetest.Build(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -45,54 +35,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startServer runs `pemba serve` on a memory store on free loopback ports and returns
-// its gRPC address once it serves.
+// startServer runs `pemba serve` on a memory store and returns its gRPC address once
+// it serves.
 func startServer(t *testing.T) string {
 	t.Helper()
-	grpcAddr := freePort(t)
-	cmd := exec.Command(pembaBin, "serve", "--datastore", "memory", "--grpc-addr", grpcAddr,
-		"--http-addr", freePort(t), "--preshared-key", testKey, "--log-level", "warn", "--gc-interval", "0")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	c, err := Dial(grpcAddr, 1, testKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := c.Health().Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
-		cancel()
-		if err == nil {
-			return grpcAddr
-		}
-	}
-	t.Fatalf("pemba serve did not come up: %s", logs.String())
-	return ""
+	return servetest.Start(t, pembaBin, testKey)
 }
 
 // loadedSuite starts a server and imports a small dataset into it.

@@ -4,55 +4,27 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/pemba-authz/pemba/bench/internal/servetest"
 	"github.com/pemba-authz/pemba/bench/loadgen"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // TestPairedHealthRatios runs the command against a real server: with
 // --paired-health, each run's ratio is taken against a health run measured just
 // before it at the same concurrency, and the report says so.
 func TestPairedHealthRatios(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "pemba")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "github.com/pemba-authz/pemba/cmd/pemba")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building pemba: %v\n%s", err, out)
-	}
-	const key = "paired-health-test-key-0123456789"
-	grpcAddr := freeAddr(t)
-	srv := exec.Command(bin, "serve", "--datastore", "memory", "--grpc-addr", grpcAddr, "--http-addr", freeAddr(t),
-		"--preshared-key", key, "--log-level", "warn", "--gc-interval", "0")
-	var logs bytes.Buffer
-	srv.Stdout, srv.Stderr = &logs, &logs
-	if err := srv.Start(); err != nil {
+	bin, err := servetest.Build(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		srv.Process.Signal(syscall.SIGTERM)
-		srv.Wait()
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
+	const key = "paired-health-test-key-0123456789"
+	grpcAddr := servetest.Start(t, bin, key)
 
 	jsonPath := filepath.Join(dir, "result.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
