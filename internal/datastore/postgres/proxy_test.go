@@ -144,8 +144,11 @@ func viaProxy(t *testing.T, uri, addr string) string {
 	return u.String()
 }
 
-func TestConnectionLossIsUnavailableAndRecovers(t *testing.T) {
-	t.Parallel()
+// storeBehindProxy opens a store on a fresh migrated schema whose connections all go
+// through a TCP proxy the test can cut, and returns the schema's direct URI too; the
+// store is closed when the test ends.
+func storeBehindProxy(t *testing.T) (*Store, *cutProxy, string) {
+	t.Helper()
 	uri := freshSchema(t)
 	ctx := context.Background()
 	if err := Migrate(ctx, uri, nil); err != nil {
@@ -160,7 +163,14 @@ func TestConnectionLossIsUnavailableAndRecovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return s, proxy, uri
+}
+
+func TestConnectionLossIsUnavailableAndRecovers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, proxy, _ := storeBehindProxy(t)
 	r1 := write(t, s, "default", datastore.OpTouch, "document:a#viewer@user:x")
 
 	proxy.cut()
@@ -230,23 +240,10 @@ func TestConnectionLossIsUnavailableAndRecovers(t *testing.T) {
 
 func TestConnectionLossMidTransactionAppliesNothing(t *testing.T) {
 	t.Parallel()
-	uri := freshSchema(t)
 	ctx := context.Background()
-	if err := Migrate(ctx, uri, nil); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := pgx.ParseConfig(uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := startProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
-	s, err := New(ctx, withParam(viaProxy(t, uri, proxy.addr()), "connect_timeout", "2"), Options{MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, proxy, uri := storeBehindProxy(t)
 	head := write(t, s, "default", datastore.OpTouch, "document:a#viewer@user:x")
-	_, err = s.ReadWriteTx(ctx, "default", datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+	_, err := s.ReadWriteTx(ctx, "default", datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
 		if err := tx.WriteRelationships(ctx, []datastore.Update{{Op: datastore.OpTouch, Relationship: tuple.MustParse("document:b#viewer@user:x")}}); err != nil {
 			return err
 		}
@@ -278,24 +275,11 @@ func TestConnectionLossMidTransactionAppliesNothing(t *testing.T) {
 // applied twice.
 func TestConnectionLossDuringCommitIsNotRetried(t *testing.T) {
 	t.Parallel()
-	uri := freshSchema(t)
 	ctx := context.Background()
-	if err := Migrate(ctx, uri, nil); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := pgx.ParseConfig(uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := startProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
-	s, err := New(ctx, withParam(viaProxy(t, uri, proxy.addr()), "connect_timeout", "2"), Options{MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, proxy, _ := storeBehindProxy(t)
 	calls := 0
 	proxy.cutAfter([]byte("commit\x00"))
-	_, err = s.ReadWriteTx(ctx, "default", datastore.TxMetadata{Principal: "p"}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+	_, err := s.ReadWriteTx(ctx, "default", datastore.TxMetadata{Principal: "p"}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
 		calls++
 		return tx.WriteRelationships(ctx, []datastore.Update{{Op: datastore.OpTouch, Relationship: tuple.MustParse("document:a#viewer@user:x")}})
 	})
