@@ -50,19 +50,13 @@ func (lr *resourceLookup) fixpoint(ctx context.Context, members []relKey) error 
 				if err != nil {
 					return err
 				}
-				t := both(certainty(r.Subject.ID), extra)
-				if r.Caveat != nil {
-					res := lr.c.caveatResult(r)
-					switch {
-					case res.err != nil:
-						return res.err
-					case res.no():
-						continue
-					case res.cond():
-						t = tagCheck
-					}
+				t, keep, err := lr.c.caveatTag(r, both(certainty(r.Subject.ID), extra))
+				if err != nil {
+					return err
 				}
-				add(target, r.Resource.ID, t)
+				if keep {
+					add(target, r.Resource.ID, t)
+				}
 			}
 		}
 		return nil

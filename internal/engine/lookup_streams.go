@@ -34,6 +34,25 @@ func either(a, b tag) tag {
 	return tagCheck
 }
 
+// caveatTag is the tag of a candidate reached through relationship r with tag t,
+// after r's caveat: keep is false when the caveat rules the relationship out, and an
+// answer that needs context the request lacks makes the candidate one to check.
+func (c *checker) caveatTag(r tuple.Relationship, t tag) (_ tag, keep bool, _ error) {
+	if r.Caveat == nil {
+		return t, true, nil
+	}
+	res := c.caveatResult(r)
+	switch {
+	case res.err != nil:
+		return t, false, res.err
+	case res.no():
+		return t, false, nil
+	case res.cond():
+		return tagCheck, true, nil
+	}
+	return t, true, nil
+}
+
 // cand is one lookup candidate.
 type cand struct {
 	id  string
@@ -138,19 +157,13 @@ func (s *reverseStream) fetch(ctx context.Context) error {
 		}
 		n++
 		last = r.Key()
-		t := s.base
-		if r.Caveat != nil {
-			res := s.c.caveatResult(r)
-			switch {
-			case res.err != nil:
-				return res.err
-			case res.no():
-				continue
-			case res.cond():
-				t = tagCheck
-			}
+		t, keep, err := s.c.caveatTag(r, s.base)
+		if err != nil {
+			return err
 		}
-		s.buf = append(s.buf, cand{id: r.Resource.ID, tag: t})
+		if keep {
+			s.buf = append(s.buf, cand{id: r.Resource.ID, tag: t})
+		}
 	}
 	if n < s.page {
 		s.done = true
