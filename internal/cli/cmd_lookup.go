@@ -89,19 +89,12 @@ may follow, prints on stderr the flags that continue it.`,
 				})
 				return got, last, err
 			})
-			if err != nil {
-				return o.rpcError(err)
-			}
-			if next != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "more may follow: --cursor %s --consistency at_exact_snapshot:%s\n", next, token)
-			}
-			return nil
+			return o.endLookup(cmd, err, next, token)
 		},
 	}
 	o = addClientFlags(cmd)
 	q.register(cmd.Flags())
-	cmd.Flags().Uint32Var(&limit, "limit", 0, "stop after this many (0: list all)")
-	cmd.Flags().StringVar(&cursor, "cursor", "", "continue after the result that carried this cursor (with --consistency at_exact_snapshot:TOKEN)")
+	addPagingFlags(cmd, &limit, &cursor)
 	return cmd
 }
 
@@ -205,18 +198,29 @@ lookup-resources.`,
 				})
 				return got, last, err
 			})
-			if err != nil {
-				return o.rpcError(err)
-			}
-			if next != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "more may follow: --cursor %s --consistency at_exact_snapshot:%s\n", next, token)
-			}
-			return nil
+			return o.endLookup(cmd, err, next, token)
 		},
 	}
 	o = addClientFlags(cmd)
 	q.register(cmd.Flags())
-	cmd.Flags().Uint32Var(&limit, "limit", 0, "stop after this many (0: list all)")
-	cmd.Flags().StringVar(&cursor, "cursor", "", "continue after the result that carried this cursor (with --consistency at_exact_snapshot:TOKEN)")
+	addPagingFlags(cmd, &limit, &cursor)
 	return cmd
+}
+
+// endLookup finishes a paged lookup command: an RPC error becomes the command's error,
+// and a listing cut short by --limit says how to continue it.
+func (o *clientOptions) endLookup(cmd *cobra.Command, err error, next, token string) error {
+	if err != nil {
+		return o.rpcError(err)
+	}
+	if next != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "more may follow: --cursor %s --consistency at_exact_snapshot:%s\n", next, token)
+	}
+	return nil
+}
+
+// addPagingFlags registers --limit and --cursor of the lookup commands.
+func addPagingFlags(cmd *cobra.Command, limit *uint32, cursor *string) {
+	cmd.Flags().Uint32Var(limit, "limit", 0, "stop after this many (0: list all)")
+	cmd.Flags().StringVar(cursor, "cursor", "", "continue after the result that carried this cursor (with --consistency at_exact_snapshot:TOKEN)")
 }
