@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
 // benchSize is the dataset size of the in-process mix benchmarks:
@@ -45,7 +45,7 @@ func BenchmarkEngineMix(b *testing.B) {
 	qs := m.RandomChecks(1, 200_000)
 	req := func(i int) engine.CheckRequest {
 		q := qs[i%len(qs)]
-		return engine.CheckRequest{Tenant: datastore.DefaultTenant, Revision: rev, Resource: q.Resource, Permission: q.Permission,
+		return engine.CheckRequest{Tenant: tuple.DefaultTenant, Revision: rev, Resource: q.Resource, Permission: q.Permission,
 			Subject: q.Subject, Context: map[string]any{"client_ip": q.ClientIP.String()}}
 	}
 	run := func(b *testing.B, pick func(i int) int) {
@@ -88,7 +88,7 @@ func BenchmarkEngineMix(b *testing.B) {
 				q := deep[i%len(deep)]
 				i++
 				start := time.Now()
-				res, err := uncached.Check(context.Background(), engine.CheckRequest{Tenant: datastore.DefaultTenant, Revision: rev,
+				res, err := uncached.Check(context.Background(), engine.CheckRequest{Tenant: tuple.DefaultTenant, Revision: rev,
 					Resource: q.Resource, Permission: q.Permission, Subject: q.Subject,
 					Context: map[string]any{"client_ip": q.ClientIP.String()}})
 				times = append(times, time.Since(start))

@@ -37,7 +37,7 @@ func loadIndexedEngine(t testing.TB, m *Model) (*engine.Engine, datastore.Revisi
 	t.Cleanup(func() { ix.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := ix.Warm(ctx, datastore.DefaultTenant); err != nil {
+	if err := ix.Warm(ctx, tuple.DefaultTenant); err != nil {
 		t.Fatal(err)
 	}
 	return engine.New(ix, engine.Config{}), rev, ix
@@ -49,7 +49,7 @@ func loadStore(t testing.TB, ds datastore.Datastore, m *Model) datastore.Revisio
 	t.Helper()
 	text, _ := loadSchema(t)
 	ctx := context.Background()
-	rev, err := ds.ReadWriteTx(ctx, datastore.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+	rev, err := ds.ReadWriteTx(ctx, tuple.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
 		return tx.WriteSchema(ctx, text)
 	})
 	if err != nil {
@@ -60,7 +60,7 @@ func loadStore(t testing.TB, ds datastore.Datastore, m *Model) datastore.Revisio
 		if len(batch) == 0 {
 			return
 		}
-		rev, err = ds.ReadWriteTx(ctx, datastore.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		rev, err = ds.ReadWriteTx(ctx, tuple.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
 			return tx.WriteRelationships(ctx, batch)
 		})
 		if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/governance"
 	"github.com/pemba-authz/pemba/internal/server"
+	"github.com/pemba-authz/pemba/internal/tuple"
 	"github.com/pemba-authz/pemba/internal/write"
 )
 
@@ -168,7 +169,7 @@ func runServe(ctx context.Context, o *serveOptions, stderr io.Writer) error {
 		releaser, _ := ds.(pageReleaser)
 		ds = idx
 		go func() {
-			if err := idx.Warm(ctx, datastore.DefaultTenant); err != nil && ctx.Err() == nil {
+			if err := idx.Warm(ctx, tuple.DefaultTenant); err != nil && ctx.Err() == nil {
 				log.Warn("index: warming the default tenant", "error", err)
 			}
 			if releaser != nil {

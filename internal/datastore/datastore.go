@@ -19,7 +19,7 @@ type Datastore interface {
 	// revision tokens carry it, so a token minted by another store is refused.
 	UniqueID() string
 
-	// CreateTenant creates an empty tenant. The tenant DefaultTenant always exists.
+	// CreateTenant creates an empty tenant. The tenant tuple.DefaultTenant always exists.
 	CreateTenant(ctx context.Context, name string) error
 	// DeleteTenant removes a tenant and every row it owns: relationships, schemas and
 	// audit records.

@@ -20,8 +20,10 @@ var (
 	ErrUnavailable = errors.New("datastore unavailable")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("datastore closed")
-	// ErrInvalidArgument: a value handed to the store breaks its rules.
-	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrInvalidArgument: a value handed to the store breaks its rules. It is
+	// tuple.ErrInvalid, so a bad name that package finds and a bad value a store finds
+	// are one kind of error.
+	ErrInvalidArgument = tuple.ErrInvalid
 )
 
 // TenantNotFound returns an error for a missing tenant that names it.

@@ -185,7 +185,7 @@ func TestConsistencyModes(t *testing.T) {
 	e := New(ds, Config{Now: clk.Now})
 	ctx := context.Background()
 	write := func(fn func(ctx context.Context, tx datastore.ReadWriteTx) error) datastore.Revision {
-		rev, err := ds.ReadWriteTx(ctx, datastore.DefaultTenant, datastore.TxMetadata{}, fn)
+		rev, err := ds.ReadWriteTx(ctx, tuple.DefaultTenant, datastore.TxMetadata{}, fn)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/datastore/index"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
@@ -242,7 +241,7 @@ func BenchmarkIndexed(b *testing.B) {
 	f := newBenchFixture(b, Config{CacheSize: -1})
 	idx := index.New(f.ds, index.Options{Now: f.clock.Now})
 	b.Cleanup(func() { idx.Close() })
-	if err := idx.Warm(context.Background(), datastore.DefaultTenant); err != nil {
+	if err := idx.Warm(context.Background(), tuple.DefaultTenant); err != nil {
 		b.Fatal(err)
 	}
 	fi := &fixture{t: b, ds: f.ds, clock: f.clock, rev: f.rev,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/schema"
+	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
 // Defaults for Config. A zero field in Config means its default.
@@ -152,7 +153,7 @@ func (e *Engine) Config() Config { return e.cfg }
 
 func tenantName(t string) string {
 	if t == "" {
-		return datastore.DefaultTenant
+		return tuple.DefaultTenant
 	}
 	return t
 }

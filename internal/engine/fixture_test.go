@@ -63,7 +63,7 @@ func newFixtureConfig(t testing.TB, cfg Config, schemaText string, rels ...strin
 		cfg.ParallelReadLatency = -1
 	}
 	f := &fixture{t: t, ds: ds, e: New(ds, cfg), clock: clk}
-	rev, err := ds.ReadWriteTx(context.Background(), datastore.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+	rev, err := ds.ReadWriteTx(context.Background(), tuple.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
 		return tx.WriteSchema(ctx, schemaText)
 	})
 	if err != nil {
@@ -97,7 +97,7 @@ func (f *fixture) write(op datastore.Operation, rels ...string) datastore.Revisi
 		}
 		ups = append(ups, datastore.Update{Op: op, Relationship: tuple.MustParse(line)})
 	}
-	rev, err := f.ds.ReadWriteTx(context.Background(), datastore.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+	rev, err := f.ds.ReadWriteTx(context.Background(), tuple.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
 		return tx.WriteRelationships(ctx, ups)
 	})
 	if err != nil {

@@ -77,8 +77,8 @@ func TestGrantsInForce(t *testing.T) {
 	if _, err := f.w.WriteRelationships(ctx, write.Request{}, []datastore.Update{{Op: datastore.OpDelete, Relationship: tuple.MustParse("organization:acme-eu#member@user:carl")}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	head, _ := f.ds.HeadRevision(ctx, datastore.DefaultTenant)
-	grants, err := f.r.GrantsInForce(ctx, datastore.DefaultTenant, head, eve, 0)
+	head, _ := f.ds.HeadRevision(ctx, tuple.DefaultTenant)
+	grants, err := f.r.GrantsInForce(ctx, tuple.DefaultTenant, head, eve, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestGrantsInForce(t *testing.T) {
 	}
 	// Once the viewer grant expires it is no longer in force.
 	f.now = f.now.Add(24 * time.Hour)
-	grants, err = f.r.GrantsInForce(ctx, datastore.DefaultTenant, head, eve, 0)
+	grants, err = f.r.GrantsInForce(ctx, tuple.DefaultTenant, head, eve, 0)
 	if err != nil || len(grants) != 1 {
 		t.Fatalf("after expiry: %v %v", grants, err)
 	}
@@ -110,9 +110,9 @@ func TestAccessReviewAndProvenance(t *testing.T) {
 	eve := tuple.SubjectRef{Type: "user", ID: "eve"}
 	f.write(t, write.Request{Actor: &eve, Principal: "portal", Reason: "project team"}, "project:eu-plan#editor@user:bob")
 	f.write(t, write.Request{Principal: "provisioning"}, "project:us-plan#viewer@user:bob")
-	head, _ := f.ds.HeadRevision(ctx, datastore.DefaultTenant)
+	head, _ := f.ds.HeadRevision(ctx, tuple.DefaultTenant)
 	org := tuple.ObjectRef{Type: "organization", ID: "acme-eu"}
-	access, err := f.r.Access(ctx, AccessRequest{Tenant: datastore.DefaultTenant, Revision: head, Subject: tuple.SubjectRef{Type: "user", ID: "bob"}, Organization: &org, ResourceTypes: []string{"project"}, Permissions: []string{"edit", "view"}})
+	access, err := f.r.Access(ctx, AccessRequest{Tenant: tuple.DefaultTenant, Revision: head, Subject: tuple.SubjectRef{Type: "user", ID: "bob"}, Organization: &org, ResourceTypes: []string{"project"}, Permissions: []string{"edit", "view"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,12 +127,12 @@ func TestAccessReviewAndProvenance(t *testing.T) {
 		t.Fatalf("bob's access in acme-eu: %v", got)
 	}
 
-	res, err := f.eng.Check(ctx, engine.CheckRequest{Tenant: datastore.DefaultTenant, Revision: head,
+	res, err := f.eng.Check(ctx, engine.CheckRequest{Tenant: tuple.DefaultTenant, Revision: head,
 		Resource: tuple.ObjectRef{Type: "project", ID: "eu-plan"}, Permission: "edit", Subject: tuple.SubjectRef{Type: "user", ID: "bob"}, Explain: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.r.AddProvenance(ctx, datastore.DefaultTenant, head, res.Explanation); err != nil {
+	if err := f.r.AddProvenance(ctx, tuple.DefaultTenant, head, res.Explanation); err != nil {
 		t.Fatal(err)
 	}
 	var prov *engine.Provenance

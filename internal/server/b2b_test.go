@@ -293,7 +293,7 @@ func TestRevocationRacesDelegatedGrants(t *testing.T) {
 
 func tokenRevision(t *testing.T, ts *testServer, token string) datastore.Revision {
 	t.Helper()
-	rev, err := datastore.DecodeToken(token, ts.ds.UniqueID(), datastore.DefaultTenant)
+	rev, err := datastore.DecodeToken(token, ts.ds.UniqueID(), tuple.DefaultTenant)
 	if err != nil {
 		t.Fatal(err)
 	}

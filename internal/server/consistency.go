@@ -5,6 +5,7 @@ import (
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -12,9 +13,9 @@ import (
 // checking the name.
 func tenantName(t string) (string, error) {
 	if t == "" {
-		return datastore.DefaultTenant, nil
+		return tuple.DefaultTenant, nil
 	}
-	if err := datastore.ValidateTenantName(t); err != nil {
+	if err := tuple.ValidateTenantName(t); err != nil {
 		return "", invalidErr(err)
 	}
 	return t, nil

@@ -10,7 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
 // Role is what a preshared key may do.
@@ -101,7 +101,7 @@ func (k *Key) validate() error {
 		return fmt.Errorf("a key has no name")
 	}
 	for _, t := range k.Tenants {
-		if err := datastore.ValidateTenantName(t); err != nil {
+		if err := tuple.ValidateTenantName(t); err != nil {
 			return fmt.Errorf("key %q: %v", k.Name, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -55,7 +56,7 @@ func (s *tenantService) DeleteTenant(ctx context.Context, req *pb.DeleteTenantRe
 	if err != nil {
 		return nil, err
 	}
-	if name == datastore.DefaultTenant {
+	if name == tuple.DefaultTenant {
 		return nil, invalidf("tenant %q cannot be deleted: it always exists", name)
 	}
 	if err := s.ds.DeleteTenant(ctx, name); err != nil {

@@ -1,6 +1,7 @@
 package tuple
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -16,6 +17,12 @@ const (
 	MaxNameSegment = 64
 )
 
+// ErrInvalid is matched by every error that says a name, id or value breaks Pemba's
+// rules: the errors of this package, and those of the layers above that reject a
+// request's content (errors.Is(err, ErrInvalid)). The server maps it to
+// INVALID_ARGUMENT.
+var ErrInvalid = errors.New("invalid argument")
+
 // ValidationError says which part of a relationship or reference is wrong and why.
 type ValidationError struct {
 	Field  string // "resource type", "subject id", "relation", ...
@@ -25,6 +32,37 @@ type ValidationError struct {
 
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("%s %q %s", e.Field, truncate(e.Value, 80), e.Reason)
+}
+
+// Is makes a ValidationError match ErrInvalid.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+// DefaultTenant is the tenant a request without a tenant name uses. It always exists,
+// so single-tenant deployments never need to know about tenants.
+const DefaultTenant = "default"
+
+// MaxTenantNameLength is the longest tenant name.
+const MaxTenantNameLength = 63
+
+// ValidateTenantName checks a tenant name: 1 to 63 characters of a-z, 0-9, - and _,
+// starting with a letter or digit. The empty name is refused here; the server resolves
+// an absent tenant to DefaultTenant before anything below it sees the request.
+func ValidateTenantName(name string) error {
+	const field = "tenant name"
+	if name == "" {
+		return &ValidationError{field, name, "is empty"}
+	}
+	if len(name) > MaxTenantNameLength {
+		return &ValidationError{field, name, fmt.Sprintf("is longer than %d characters", MaxTenantNameLength)}
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || (i > 0 && (c == '-' || c == '_'))
+		if !ok {
+			return &ValidationError{field, name, "may only contain a-z, 0-9, - and _ and must start with a letter or digit"}
+		}
+	}
+	return nil
 }
 
 func truncate(s string, n int) string {

@@ -18,6 +18,9 @@ func (e *ParseError) Error() string {
 	return fmt.Sprintf("invalid relationship %q: %s", truncate(e.Input, 200), e.Reason)
 }
 
+// Is makes a ParseError match ErrInvalid.
+func (e *ParseError) Is(target error) bool { return target == ErrInvalid }
+
 // Parse reads one relationship in the text form
 //
 //	resource_type:resource_id#relation@subject_type:subject_id[#subject_relation][caveat[:{json}]][expiration:RFC3339]

@@ -99,7 +99,7 @@ func (lw *liveWorld) write(t *testing.T, schemaText string, creates, touches, de
 	for _, r := range touches {
 		updates = append(updates, datastore.Update{Op: datastore.OpTouch, Relationship: r})
 	}
-	rev, err := lw.store.ReadWriteTx(context.Background(), datastore.DefaultTenant, datastore.TxMetadata{Operation: "test"},
+	rev, err := lw.store.ReadWriteTx(context.Background(), tuple.DefaultTenant, datastore.TxMetadata{Operation: "test"},
 		func(ctx context.Context, tx datastore.ReadWriteTx) error {
 			if schemaText != "" {
 				if err := tx.WriteSchema(ctx, schemaText); err != nil {

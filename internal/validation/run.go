@@ -9,6 +9,7 @@ import (
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/datastore/memory"
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
 // Options tune RunFiles and Run. The zero value runs each file on its own and prints
@@ -36,7 +37,7 @@ const writeBatch = 1000
 // transaction, as creates, exactly as checked by Build.
 func (d *DataSet) Load(ctx context.Context) (*memory.Store, datastore.Revision, error) {
 	store := memory.New(datastore.Options{})
-	rev, err := store.ReadWriteTx(ctx, datastore.DefaultTenant, datastore.TxMetadata{Operation: "validate"},
+	rev, err := store.ReadWriteTx(ctx, tuple.DefaultTenant, datastore.TxMetadata{Operation: "validate"},
 		func(ctx context.Context, tx datastore.ReadWriteTx) error {
 			if err := tx.WriteSchema(ctx, d.SchemaText); err != nil {
 				return err

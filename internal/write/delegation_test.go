@@ -68,7 +68,7 @@ func TestDelegatedAdministration(t *testing.T) {
 
 	// The audit trail names the actor, the rule and the organisation that granted.
 	var found bool
-	for tx, err := range f.ds.ReadTransactions(ctx, datastore.DefaultTenant, datastore.TransactionFilter{Actor: actor("user:eve")}) {
+	for tx, err := range f.ds.ReadTransactions(ctx, tuple.DefaultTenant, datastore.TransactionFilter{Actor: actor("user:eve")}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func TestDelegatedAdministration(t *testing.T) {
 	// Refused attempts are in the audit trail too, findable by actor and by resource.
 	parent := tuple.ObjectRef{Type: "organization", ID: "acme"}
 	var denials []string
-	for tx, err := range f.ds.ReadTransactions(ctx, datastore.DefaultTenant, datastore.TransactionFilter{Actor: actor("user:eve"), Resource: &parent}) {
+	for tx, err := range f.ds.ReadTransactions(ctx, tuple.DefaultTenant, datastore.TransactionFilter{Actor: actor("user:eve"), Resource: &parent}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,7 +236,7 @@ func TestOffboarding(t *testing.T) {
 	if _, err := f.w.Offboard(ctx, Request{Actor: actor("user:eve"), Reason: "left"}, tuple.SubjectRef{Type: "user", ID: "ann"}, &org); err != nil {
 		t.Fatal(err)
 	}
-	for tx, err := range f.ds.ReadTransactions(ctx, datastore.DefaultTenant, datastore.TransactionFilter{Limit: 1}) {
+	for tx, err := range f.ds.ReadTransactions(ctx, tuple.DefaultTenant, datastore.TransactionFilter{Limit: 1}) {
 		if err != nil {
 			t.Fatal(err)
 		}

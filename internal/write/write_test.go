@@ -61,7 +61,7 @@ func (f *fixture) admin(rels ...string) datastore.Revision {
 func (f *fixture) check(resource, permission, subject string) engine.Permissionship {
 	f.t.Helper()
 	ctx := context.Background()
-	rev, err := f.ds.HeadRevision(ctx, datastore.DefaultTenant)
+	rev, err := f.ds.HeadRevision(ctx, tuple.DefaultTenant)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func (f *fixture) check(resource, permission, subject string) engine.Permissions
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	res, err := f.eng.Check(ctx, engine.CheckRequest{Tenant: datastore.DefaultTenant, Revision: rev, Resource: obj, Permission: permission, Subject: sub})
+	res, err := f.eng.Check(ctx, engine.CheckRequest{Tenant: tuple.DefaultTenant, Revision: rev, Resource: obj, Permission: permission, Subject: sub})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestImportIsIdempotentAndBatched(t *testing.T) {
 	if err != nil || res.Count != 7 {
 		t.Fatalf("resumed import: %+v %v", res, err)
 	}
-	st, _ := f.ds.Statistics(ctx, datastore.DefaultTenant)
+	st, _ := f.ds.Statistics(ctx, tuple.DefaultTenant)
 	if st.ByResourceType["group"] != 7 {
 		t.Fatalf("after import: %+v", st)
 	}

@@ -82,7 +82,7 @@ type Request struct {
 
 func (r Request) tenant() string {
 	if r.Tenant == "" {
-		return datastore.DefaultTenant
+		return tuple.DefaultTenant
 	}
 	return r.Tenant
 }

@@ -55,7 +55,7 @@ func importRange(ctx context.Context, s datastore.Datastore, from, to int) error
 		for i := start; i < min(start+importBatch, to); i++ {
 			ups = append(ups, datastore.Update{Op: datastore.OpTouch, Relationship: benchRel(i)})
 		}
-		if _, err := s.ReadWriteTx(ctx, datastore.DefaultTenant, datastore.TxMetadata{Operation: "import"}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		if _, err := s.ReadWriteTx(ctx, tuple.DefaultTenant, datastore.TxMetadata{Operation: "import"}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
 			return tx.WriteRelationships(ctx, ups)
 		}); err != nil {
 			return err
@@ -128,7 +128,7 @@ func latencies(b *testing.B, op func(i int) int) {
 func BenchmarkPointRead(b *testing.B) {
 	s := preloaded(b, true)
 	ctx := context.Background()
-	r := s.SnapshotReader(datastore.DefaultTenant, readBenchSize/importBatch)
+	r := s.SnapshotReader(tuple.DefaultTenant, readBenchSize/importBatch)
 	filters := make([]datastore.RelationshipFilter, 1<<16)
 	for i := range filters {
 		rel := benchRel((i * 7919) % readBenchSize)
@@ -155,7 +155,7 @@ func BenchmarkReverseRead(b *testing.B) {
 		b.Run(fmt.Sprintf("merged=%v", merged), func(b *testing.B) {
 			s := preloaded(b, merged)
 			ctx := context.Background()
-			r := s.SnapshotReader(datastore.DefaultTenant, readBenchSize/importBatch)
+			r := s.SnapshotReader(tuple.DefaultTenant, readBenchSize/importBatch)
 			users := make([][]string, 1<<16)
 			for i := range users {
 				users[i] = []string{benchRel((i * 7919) % readBenchSize).Subject.ID}

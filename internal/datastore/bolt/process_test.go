@@ -74,10 +74,10 @@ func childWriter(dir string) int {
 		return 3
 	}
 	ctx := context.Background()
-	head, _ := s.HeadRevision(ctx, datastore.DefaultTenant)
+	head, _ := s.HeadRevision(ctx, tuple.DefaultTenant)
 	out := bufio.NewWriter(os.Stdout)
 	for i := int(head) + 1; i < 1_000_000; i++ {
-		rev, err := s.ReadWriteTx(ctx, datastore.DefaultTenant, datastore.TxMetadata{Principal: "crash", Reason: strconv.Itoa(i)}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		rev, err := s.ReadWriteTx(ctx, tuple.DefaultTenant, datastore.TxMetadata{Principal: "crash", Reason: strconv.Itoa(i)}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
 			var ups []datastore.Update
 			for j := range crashBatch {
 				ups = append(ups, datastore.Update{Op: datastore.OpCreate, Relationship: tuple.MustParse(fmt.Sprintf("batch:b%06d#member@user:u%d", i, j))})
@@ -170,7 +170,7 @@ func verifyAfterCrash(t *testing.T, dir string, acked map[datastore.Revision]int
 		t.Fatalf("reopening after the crash: %v", err)
 	}
 	defer s.Close()
-	head, err := s.HeadRevision(ctx, datastore.DefaultTenant)
+	head, err := s.HeadRevision(ctx, tuple.DefaultTenant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func verifyAfterCrash(t *testing.T, dir string, acked map[datastore.Revision]int
 	batches := map[string]int{}
 	bulk := map[string]int{}
 	markers := 0
-	for r, err := range s.SnapshotReader(datastore.DefaultTenant, head).QueryRelationships(ctx, datastore.RelationshipFilter{}, datastore.QueryOptions{}) {
+	for r, err := range s.SnapshotReader(tuple.DefaultTenant, head).QueryRelationships(ctx, datastore.RelationshipFilter{}, datastore.QueryOptions{}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +220,7 @@ func verifyAfterCrash(t *testing.T, dir string, acked map[datastore.Revision]int
 	}
 	// The reverse index agrees: every batch has member user:u3, the marker points at
 	// the newest batch only, and each bulk user has its rows.
-	reader := s.SnapshotReader(datastore.DefaultTenant, head)
+	reader := s.SnapshotReader(tuple.DefaultTenant, head)
 	n := 0
 	for r, err := range reader.ReverseQueryRelationships(ctx, datastore.SubjectFilter{Type: "user", IDs: []string{"u3"}}, datastore.ReverseQueryOptions{ResourceType: "batch"}) {
 		if err != nil {
@@ -263,7 +263,7 @@ func verifyAfterCrash(t *testing.T, dir string, acked map[datastore.Revision]int
 	}
 	// The audit trail has every transaction up to the head and nothing else.
 	n = 0
-	for txn, err := range s.ReadTransactions(ctx, datastore.DefaultTenant, datastore.TransactionFilter{}) {
+	for txn, err := range s.ReadTransactions(ctx, tuple.DefaultTenant, datastore.TransactionFilter{}) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +286,7 @@ func TestSecondProcessIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(t, s, datastore.DefaultTenant, datastore.OpTouch, "document:a#viewer@user:x")
+	write(t, s, tuple.DefaultTenant, datastore.OpTouch, "document:a#viewer@user:x")
 	start := time.Now()
 	out, err := child("open", dir).CombinedOutput()
 	elapsed := time.Since(start)
@@ -300,8 +300,8 @@ func TestSecondProcessIsRefused(t *testing.T) {
 		t.Fatalf("the second process took %s to give up", elapsed)
 	}
 	// The first process is unaffected and keeps writing.
-	write(t, s, datastore.DefaultTenant, datastore.OpTouch, "document:b#viewer@user:x")
-	if got := all(t, s, datastore.DefaultTenant, 2); len(got) != 2 {
+	write(t, s, tuple.DefaultTenant, datastore.OpTouch, "document:b#viewer@user:x")
+	if got := all(t, s, tuple.DefaultTenant, 2); len(got) != 2 {
 		t.Fatalf("after the refused open: %v", got)
 	}
 	if err := s.Close(); err != nil {

@@ -39,7 +39,7 @@ func TestReleaseMappedPages(t *testing.T) {
 	for i := range 60000 {
 		ups = append(ups, datastore.Update{Op: datastore.OpTouch, Relationship: tuple.MustParse(fmt.Sprintf("document:d%06d#viewer@user:u%06d", i, i%977))})
 		if len(ups) == 5000 {
-			if _, err := s.ReadWriteTx(ctx, datastore.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+			if _, err := s.ReadWriteTx(ctx, tuple.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
 				return tx.WriteRelationships(ctx, ups)
 			}); err != nil {
 				t.Fatal(err)
@@ -47,10 +47,10 @@ func TestReleaseMappedPages(t *testing.T) {
 			ups = ups[:0]
 		}
 	}
-	head, _ := s.HeadRevision(ctx, datastore.DefaultTenant)
+	head, _ := s.HeadRevision(ctx, tuple.DefaultTenant)
 	count := func() int {
 		n := 0
-		for _, err := range s.SnapshotReader(datastore.DefaultTenant, head).QueryRelationships(ctx, datastore.RelationshipFilter{}, datastore.QueryOptions{}) {
+		for _, err := range s.SnapshotReader(tuple.DefaultTenant, head).QueryRelationships(ctx, datastore.RelationshipFilter{}, datastore.QueryOptions{}) {
 			if err != nil {
 				t.Fatal(err)
 			}

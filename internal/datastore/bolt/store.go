@@ -17,6 +17,7 @@ import (
 	bberrors "go.etcd.io/bbolt/errors"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
 // FileName is the name of the database file inside the datastore directory.
@@ -178,8 +179,8 @@ func (s *Store) init() error {
 		if err := replayReverse(tx); err != nil {
 			return fmt.Errorf("replaying the reverse-index journal: %w", err)
 		}
-		if tx.Bucket(bucketTenants).Get([]byte(datastore.DefaultTenant)) == nil {
-			if _, err := createTenant(tx, datastore.DefaultTenant, s.opts.Now()); err != nil {
+		if tx.Bucket(bucketTenants).Get([]byte(tuple.DefaultTenant)) == nil {
+			if _, err := createTenant(tx, tuple.DefaultTenant, s.opts.Now()); err != nil {
 				return err
 			}
 		}
@@ -280,7 +281,7 @@ func mapErr(err error) error {
 
 // CreateTenant implements datastore.Datastore.
 func (s *Store) CreateTenant(_ context.Context, name string) error {
-	if err := datastore.ValidateTenantName(name); err != nil {
+	if err := tuple.ValidateTenantName(name); err != nil {
 		return err
 	}
 	if err := s.enter(); err != nil {
@@ -309,7 +310,7 @@ func (s *Store) CreateTenant(_ context.Context, name string) error {
 // its rows are then removed in bounded batches (and the removal resumes on the next
 // Open if the process stops first).
 func (s *Store) DeleteTenant(_ context.Context, name string) error {
-	if name == datastore.DefaultTenant {
+	if name == tuple.DefaultTenant {
 		return fmt.Errorf("the %q tenant cannot be deleted: %w", name, datastore.ErrInvalidArgument)
 	}
 	if err := s.enter(); err != nil {

@@ -86,7 +86,7 @@ func TestReopen(t *testing.T) {
 		t.Fatalf("UniqueID changed across reopening: %q then %q", id, s.UniqueID())
 	}
 	ts, err := s.ListTenants(ctx)
-	if err != nil || len(ts) != 2 || ts[0].Name != "acme" || ts[1].Name != datastore.DefaultTenant {
+	if err != nil || len(ts) != 2 || ts[0].Name != "acme" || ts[1].Name != tuple.DefaultTenant {
 		t.Fatalf("tenants after reopening: %+v, %v", ts, err)
 	}
 	if head, _ := s.HeadRevision(ctx, "acme"); head != 4 {
@@ -150,7 +150,7 @@ func TestPurgeResumes(t *testing.T) {
 	exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	write(t, s, "doomed", datastore.OpTouch, "document:a#viewer@user:x", "document:b#viewer@user:x[expiration:"+exp+"]")
 	write(t, s, "doomed", datastore.OpDelete, "document:a#viewer@user:x")
-	write(t, s, datastore.DefaultTenant, datastore.OpTouch, "document:a#viewer@user:x")
+	write(t, s, tuple.DefaultTenant, datastore.OpTouch, "document:a#viewer@user:x")
 	s.mu.Lock()
 	id := s.tenants["doomed"].id
 	s.mu.Unlock()
@@ -177,7 +177,7 @@ func TestPurgeResumes(t *testing.T) {
 	if n := countTenantKeys(t, s.db, id); n != 0 {
 		t.Fatalf("%d keys of the deleted tenant remain after reopening", n)
 	}
-	if got := all(t, s, datastore.DefaultTenant, 1); !slices.Equal(got, []string{"document:a#viewer@user:x"}) {
+	if got := all(t, s, tuple.DefaultTenant, 1); !slices.Equal(got, []string{"document:a#viewer@user:x"}) {
 		t.Fatalf("the default tenant after the purge: %v", got)
 	}
 	// A new tenant never reuses the id.
@@ -252,14 +252,14 @@ func TestBadKeys(t *testing.T) {
 		{Resource: tuple.ObjectRef{Type: "document", ID: ""}, Relation: "viewer", Subject: tuple.SubjectRef{Type: "user", ID: "x"}},
 		{Resource: tuple.ObjectRef{Type: "document", ID: "a"}, Relation: "viewer", Subject: tuple.SubjectRef{Type: "user", ID: "x", Relation: "a\x00"}},
 	} {
-		_, err := s.ReadWriteTx(context.Background(), datastore.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		_, err := s.ReadWriteTx(context.Background(), tuple.DefaultTenant, datastore.TxMetadata{}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
 			return tx.WriteRelationships(ctx, []datastore.Update{{Op: datastore.OpTouch, Relationship: rel}})
 		})
 		if !errors.Is(err, datastore.ErrInvalidArgument) {
 			t.Fatalf("writing %q: %v, want ErrInvalidArgument", fmt.Sprint(rel.Key()), err)
 		}
 	}
-	if head, _ := s.HeadRevision(context.Background(), datastore.DefaultTenant); head != 0 {
+	if head, _ := s.HeadRevision(context.Background(), tuple.DefaultTenant); head != 0 {
 		t.Fatalf("refused writes moved the head to %d", head)
 	}
 }

@@ -101,7 +101,7 @@ func setup(t *testing.T, newStore NewStoreFunc, opts datastore.Options) *harness
 	return &harness{t: t, ds: ds, clock: clock}
 }
 
-const def = datastore.DefaultTenant
+const def = tuple.DefaultTenant
 
 func (h *harness) ctx() context.Context { return h.t.Context() }
 

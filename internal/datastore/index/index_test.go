@@ -24,7 +24,7 @@ func TestMatchesBackingStore(t *testing.T) {
 	backing := memory.New(datastore.Options{Now: now})
 	idx := New(backing, Options{Now: now, CatchUpWait: time.Second})
 	defer idx.Close()
-	tenant := datastore.DefaultTenant
+	tenant := tuple.DefaultTenant
 	if err := idx.Warm(ctx, tenant); err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func New(opts datastore.Options) *Store {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	s := &Store{opts: opts, id: "mem-" + hex.EncodeToString(b[:]), tenants: map[string]*tenant{}}
-	s.tenants[datastore.DefaultTenant] = newTenant(opts.Now())
+	s.tenants[tuple.DefaultTenant] = newTenant(opts.Now())
 	s.quantizer = &datastore.Quantizer{Window: opts.QuantizationWindow, Now: opts.Now, Head: s.HeadRevision}
 	return s
 }
@@ -58,7 +58,7 @@ func (s *Store) tenant(name string) (*tenant, error) {
 
 // CreateTenant implements datastore.Datastore.
 func (s *Store) CreateTenant(_ context.Context, name string) error {
-	if err := datastore.ValidateTenantName(name); err != nil {
+	if err := tuple.ValidateTenantName(name); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -75,7 +75,7 @@ func (s *Store) CreateTenant(_ context.Context, name string) error {
 
 // DeleteTenant implements datastore.Datastore.
 func (s *Store) DeleteTenant(_ context.Context, name string) error {
-	if name == datastore.DefaultTenant {
+	if name == tuple.DefaultTenant {
 		return fmt.Errorf("the %q tenant cannot be deleted: %w", name, datastore.ErrInvalidArgument)
 	}
 	s.mu.Lock()

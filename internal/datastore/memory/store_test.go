@@ -25,7 +25,7 @@ func TestSnapshotsAndCreate(t *testing.T) {
 	ctx := context.Background()
 	s := New(datastore.Options{})
 	write := func(op datastore.Operation, rels ...string) (datastore.Revision, error) {
-		return s.ReadWriteTx(ctx, datastore.DefaultTenant, datastore.TxMetadata{Principal: "test"}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		return s.ReadWriteTx(ctx, tuple.DefaultTenant, datastore.TxMetadata{Principal: "test"}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
 			var ups []datastore.Update
 			for _, r := range rels {
 				ups = append(ups, datastore.Update{Op: op, Relationship: tuple.MustParse(r)})

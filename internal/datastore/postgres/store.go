@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
 // Options configure a Store. The zero value means the documented defaults.
@@ -158,7 +159,7 @@ func (s *Store) init(ctx context.Context, uri string) error {
 			if err := tx.QueryRow(ctx, `SELECT unique_id FROM pemba_store WHERE id = 1`).Scan(&s.id); err != nil {
 				return err
 			}
-			if err := insertTenant(ctx, tx, datastore.DefaultTenant, now); err != nil && !errors.Is(err, errTenantExists) {
+			if err := insertTenant(ctx, tx, tuple.DefaultTenant, now); err != nil && !errors.Is(err, errTenantExists) {
 				return err
 			}
 			return nil
@@ -279,7 +280,7 @@ func (s *Store) UniqueID() string { return s.id }
 
 // CreateTenant implements datastore.Datastore.
 func (s *Store) CreateTenant(ctx context.Context, name string) error {
-	if err := datastore.ValidateTenantName(name); err != nil {
+	if err := tuple.ValidateTenantName(name); err != nil {
 		return err
 	}
 	if err := s.enter(); err != nil {
@@ -316,7 +317,7 @@ var tenantTables = []struct{ table, column string }{
 // DeleteTenant implements datastore.Datastore. It deletes the counter row first: that
 // waits for the tenant's write in progress, and every later write finds no tenant.
 func (s *Store) DeleteTenant(ctx context.Context, name string) error {
-	if name == datastore.DefaultTenant {
+	if name == tuple.DefaultTenant {
 		return fmt.Errorf("the %q tenant cannot be deleted: %w", name, datastore.ErrInvalidArgument)
 	}
 	if err := s.enter(); err != nil {
