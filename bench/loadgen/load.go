@@ -6,6 +6,7 @@ import (
 	"iter"
 	"time"
 
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -49,11 +50,7 @@ func (s *Suite) Import(ctx context.Context, rels iter.Seq[tuple.Relationship], b
 		return nil
 	}
 	for r := range rels {
-		p, err := relationshipPB(r)
-		if err != nil {
-			return ImportResult{}, fmt.Errorf("relationship %s: %w", r, err)
-		}
-		msg.Relationships = append(msg.Relationships, p)
+		msg.Relationships = append(msg.Relationships, protoconv.RelationshipToProto(r))
 		if len(msg.Relationships) == batch {
 			if err := flush(); err != nil {
 				break // the server's reason comes from CloseAndRecv

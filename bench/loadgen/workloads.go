@@ -10,10 +10,12 @@ import (
 	"strings"
 	"sync/atomic"
 
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/pemba-authz/pemba/bench/dataset"
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // Suite runs workloads for one dataset against one server.
@@ -98,8 +100,8 @@ func prepareHealth(_ context.Context, s *Suite, _ int) (*Prepared, error) {
 
 func (s *Suite) checkRequest(q dataset.CheckQuery, cons *pb.Consistency) *pb.CheckRequest {
 	return &pb.CheckRequest{
-		Tenant: s.Tenant, Consistency: cons, Resource: objectPB(q.Resource), Permission: q.Permission,
-		Subject: subjectPB(q.Subject), Context: clientContext(q.ClientIP),
+		Tenant: s.Tenant, Consistency: cons, Resource: protoconv.ObjectToProto(q.Resource), Permission: q.Permission,
+		Subject: protoconv.SubjectToProto(q.Subject), Context: clientContext(q.ClientIP),
 	}
 }
 
@@ -173,7 +175,7 @@ func prepareBulk(_ context.Context, s *Suite, _ int) (*Prepared, error) {
 			q := qs[(i*BulkSize+int64(k))%int64(len(qs))]
 			batch[k] = q
 			req.Items = append(req.Items, &pb.CheckBulkRequestItem{
-				Resource: objectPB(q.Resource), Permission: q.Permission, Subject: subjectPB(q.Subject), Context: clientContext(q.ClientIP),
+				Resource: protoconv.ObjectToProto(q.Resource), Permission: q.Permission, Subject: protoconv.SubjectToProto(q.Subject), Context: clientContext(q.ClientIP),
 			})
 		}
 		resp, err := s.Client.Permissions().CheckBulk(ctx, req)
@@ -246,7 +248,7 @@ func (s *Suite) LookupResources(ctx context.Context, q dataset.LookupQuery) ([]s
 	for range maxPages {
 		stream, err := client.LookupResources(ctx, &pb.LookupResourcesRequest{
 			Tenant: s.Tenant, Consistency: cons, ResourceType: q.ResourceType, Permission: q.Permission,
-			Subject: subjectPB(q.Subject), Context: clientContext(q.ClientIP), Limit: s.PageSize, Cursor: cursor,
+			Subject: protoconv.SubjectToProto(q.Subject), Context: clientContext(q.ClientIP), Limit: s.PageSize, Cursor: cursor,
 		})
 		if err != nil {
 			return nil, err
@@ -270,7 +272,7 @@ func (s *Suite) LookupResources(ctx context.Context, q dataset.LookupQuery) ([]s
 		if n < int(s.PageSize) {
 			return ids, nil
 		}
-		cons = atExactSnapshot(token)
+		cons = protoconv.AtExactSnapshot(token)
 	}
 	return nil, fmt.Errorf("lookup did not end within %d pages", maxPages)
 }
@@ -304,7 +306,7 @@ func (s *Suite) LookupSubjects(ctx context.Context, q dataset.SubjectsQuery) ([]
 	client := s.Client.Permissions()
 	for range maxPages {
 		stream, err := client.LookupSubjects(ctx, &pb.LookupSubjectsRequest{
-			Tenant: s.Tenant, Consistency: cons, Resource: objectPB(q.Resource), Permission: q.Permission,
+			Tenant: s.Tenant, Consistency: cons, Resource: protoconv.ObjectToProto(q.Resource), Permission: q.Permission,
 			SubjectType: dataset.TypeUser, Context: clientContext(q.ClientIP), Limit: s.PageSize, Cursor: cursor,
 		})
 		if err != nil {
@@ -329,7 +331,7 @@ func (s *Suite) LookupSubjects(ctx context.Context, q dataset.SubjectsQuery) ([]
 		if n < int(s.PageSize) {
 			return ids, nil
 		}
-		cons = atExactSnapshot(token)
+		cons = protoconv.AtExactSnapshot(token)
 	}
 	return nil, fmt.Errorf("lookup did not end within %d pages", maxPages)
 }
@@ -381,7 +383,7 @@ func prepareMixed(_ context.Context, s *Suite, conc int) (*Prepared, error) {
 		if !grant {
 			opn = pb.RelationshipUpdate_OPERATION_DELETE
 		}
-		rp, _ := relationshipPB(r)
+		rp := protoconv.RelationshipToProto(r)
 		wr, err := s.Client.Relationships().WriteRelationships(ctx, &pb.WriteRelationshipsRequest{
 			Tenant: s.Tenant, Updates: []*pb.RelationshipUpdate{{Operation: opn, Relationship: rp}}, Reason: "benchmark mixed_rw",
 		})
@@ -389,7 +391,7 @@ func prepareMixed(_ context.Context, s *Suite, conc int) (*Prepared, error) {
 			return Outcome{Err: fmt.Errorf("write: %w", err)}
 		}
 		q := dataset.CheckQuery{Resource: doc, Permission: "viewer", Subject: user, ClientIP: s.Model.ClientIP(dataset.User{Staff: true}), Expected: grant}
-		resp, err := s.Client.Permissions().Check(ctx, s.checkRequest(q, atLeastAsFresh(wr.GetToken())))
+		resp, err := s.Client.Permissions().Check(ctx, s.checkRequest(q, protoconv.AtLeastAsFresh(wr.GetToken())))
 		if err != nil {
 			return Outcome{Err: fmt.Errorf("read after write: %w", err)}
 		}

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+
+	"github.com/pemba-authz/pemba/internal/protoconv"
 )
 
 // Exit codes of the client commands.
@@ -207,7 +209,7 @@ func (o *clientOptions) rpcError(err error) error {
 			return &ExitError{Code: exitError, Err: err}
 		}
 	}
-	msg := codeName(st.Code()) + ": " + st.Message()
+	msg := protoconv.CodeName(st.Code()) + ": " + st.Message()
 	switch st.Code() {
 	case codes.Unavailable:
 		msg += fmt.Sprintf(" (is a Pemba server listening on %s? set --endpoint or PEMBA_ENDPOINT", o.endpoint)
@@ -225,25 +227,6 @@ func (o *clientOptions) rpcError(err error) error {
 		}
 	}
 	return &ExitError{Code: exitError, Err: errors.New(msg)}
-}
-
-// codeName returns the canonical upper-case name of a status code, as the API
-// documentation and REST error bodies spell it.
-func codeName(c codes.Code) string {
-	names := [...]string{
-		codes.OK: "OK", codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN",
-		codes.InvalidArgument: "INVALID_ARGUMENT", codes.DeadlineExceeded: "DEADLINE_EXCEEDED",
-		codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
-		codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
-		codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED",
-		codes.OutOfRange: "OUT_OF_RANGE", codes.Unimplemented: "UNIMPLEMENTED",
-		codes.Internal: "INTERNAL", codes.Unavailable: "UNAVAILABLE", codes.DataLoss: "DATA_LOSS",
-		codes.Unauthenticated: "UNAUTHENTICATED",
-	}
-	if int(c) < len(names) {
-		return names[c]
-	}
-	return fmt.Sprintf("CODE_%d", c)
 }
 
 // usageErrorf is bad input on the command line or in a file: exit status 2.

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -24,7 +25,7 @@ func parseObjectArg(what, s string) (*pb.ObjectReference, error) {
 	if err != nil {
 		return nil, usageErrorf("%s: %v", what, err)
 	}
-	return objectToProto(o), nil
+	return protoconv.ObjectToProto(o), nil
 }
 
 // parseSubjectArg reads "type:id", "type:id#relation" or "type:*".
@@ -33,7 +34,7 @@ func parseSubjectArg(what, s string) (*pb.SubjectReference, error) {
 	if err != nil {
 		return nil, usageErrorf("%s: %v", what, err)
 	}
-	return subjectToProto(sub), nil
+	return protoconv.SubjectToProto(sub), nil
 }
 
 // parseObjectPattern reads "type" or "type:id" (audit queries match any object of a
@@ -49,6 +50,29 @@ func parseObjectPattern(what, s string) (*pb.ObjectReference, error) {
 	return parseObjectArg(what, s)
 }
 
+// relationshipToProto converts a relationship given on the command line or in a
+// file. A caveat context the API cannot carry (a number beyond the double range) is an
+// error here rather than a surprise at the server.
+func relationshipToProto(r tuple.Relationship) (*pb.Relationship, error) {
+	if r.Caveat != nil {
+		if _, err := protoconv.ContextToProto(r.Caveat.Context); err != nil {
+			return nil, fmt.Errorf("caveat %s context: %v", r.Caveat.Name, err)
+		}
+	}
+	return protoconv.RelationshipToProto(r), nil
+}
+
+// parseConsistency reads --consistency: minimize_latency, fully_consistent,
+// at_least_as_fresh:TOKEN or at_exact_snapshot:TOKEN. Empty leaves it to the server
+// (minimize_latency).
+func parseConsistency(s string) (*pb.Consistency, error) {
+	c, err := protoconv.ParseConsistency(s)
+	if err != nil {
+		return nil, usageErrorf("--consistency %v", err)
+	}
+	return c, nil
+}
+
 // parseRelationshipArg reads one relationship in the text form.
 func parseRelationshipArg(what, s string) (tuple.Relationship, error) {
 	r, err := tuple.Parse(s)
@@ -58,71 +82,12 @@ func parseRelationshipArg(what, s string) (tuple.Relationship, error) {
 	return r, nil
 }
 
-func objectToProto(o tuple.ObjectRef) *pb.ObjectReference {
-	return &pb.ObjectReference{Type: o.Type, Id: o.ID}
-}
-
-func subjectToProto(s tuple.SubjectRef) *pb.SubjectReference {
-	return &pb.SubjectReference{Type: s.Type, Id: s.ID, Relation: s.Relation}
-}
-
-func relationshipToProto(r tuple.Relationship) (*pb.Relationship, error) {
-	out := &pb.Relationship{
-		Resource: objectToProto(r.Resource),
-		Relation: r.Relation,
-		Subject:  subjectToProto(r.Subject),
-	}
-	if r.Caveat != nil {
-		ctx, err := contextToProto(r.Caveat.Context)
-		if err != nil {
-			return nil, fmt.Errorf("caveat %s context: %v", r.Caveat.Name, err)
-		}
-		out.Caveat = &pb.Caveat{Name: r.Caveat.Name, Context: ctx}
-	}
-	if r.HasExpiration() {
-		out.ExpiresAt = timestamppb.New(r.Expiration)
-	}
-	return out, nil
-}
-
-// relationshipFromProto turns an API relationship back into the domain type, for
-// printing in the text form.
-func relationshipFromProto(r *pb.Relationship) tuple.Relationship {
-	out := tuple.Relationship{
-		Resource: objectFromProto(r.GetResource()),
-		Relation: r.GetRelation(),
-		Subject:  subjectFromProto(r.GetSubject()),
-	}
-	if c := r.GetCaveat(); c != nil {
-		out.Caveat = &tuple.Caveat{Name: c.GetName()}
-		if len(c.GetContext().GetFields()) > 0 {
-			out.Caveat.Context = c.GetContext().AsMap()
-		}
-	}
-	if ts := r.GetExpiresAt(); ts != nil {
-		out.Expiration = ts.AsTime().UTC()
-	}
-	return out
-}
-
-func objectFromProto(o *pb.ObjectReference) tuple.ObjectRef {
-	return tuple.ObjectRef{Type: o.GetType(), ID: o.GetId()}
-}
-
-func subjectFromProto(s *pb.SubjectReference) tuple.SubjectRef {
-	rel := s.GetRelation()
-	if rel == tuple.Ellipsis {
-		rel = ""
-	}
-	return tuple.SubjectRef{Type: s.GetType(), ID: s.GetId(), Relation: rel}
-}
-
 // formatRelationship prints an API relationship in the text form.
 func formatRelationship(r *pb.Relationship) string {
 	if r == nil {
 		return ""
 	}
-	return tuple.Format(relationshipFromProto(r))
+	return tuple.Format(protoconv.DecodeRelationship(r))
 }
 
 // formatObject prints "type:id", or "type" when the id is empty.
@@ -141,7 +106,7 @@ func formatSubject(s *pb.SubjectReference) string {
 	if s == nil {
 		return ""
 	}
-	return subjectFromProto(s).String()
+	return protoconv.DecodeSubject(s).String()
 }
 
 // parseContextJSON reads a caveat context given as a JSON object.
@@ -161,94 +126,11 @@ func parseContextJSON(what, s string) (*structpb.Struct, error) {
 	if dec.More() {
 		return nil, usageErrorf("%s: unexpected text after the JSON object", what)
 	}
-	out, err := contextToProto(m)
+	out, err := protoconv.ContextToProto(m)
 	if err != nil {
 		return nil, usageErrorf("%s: %v", what, err)
 	}
 	return out, nil
-}
-
-// contextToProto converts a caveat context to a protobuf Struct. JSON numbers (kept as
-// json.Number by the parsers) become doubles, the only number a Struct holds.
-func contextToProto(m map[string]any) (*structpb.Struct, error) {
-	if len(m) == 0 {
-		return nil, nil
-	}
-	v, err := normalizeJSON(m)
-	if err != nil {
-		return nil, err
-	}
-	return structpb.NewStruct(v.(map[string]any))
-}
-
-func normalizeJSON(v any) (any, error) {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			n, err := normalizeJSON(e)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = n
-		}
-		return out, nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			n, err := normalizeJSON(e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = n
-		}
-		return out, nil
-	case json.Number:
-		f, err := x.Float64()
-		if err != nil {
-			return nil, fmt.Errorf("number %s: %v", x, err)
-		}
-		return f, nil
-	}
-	return v, nil
-}
-
-// parseConsistency reads --consistency: minimize_latency, fully_consistent,
-// at_least_as_fresh:TOKEN or at_exact_snapshot:TOKEN. Empty leaves it to the server
-// (minimize_latency).
-func parseConsistency(s string) (*pb.Consistency, error) {
-	mode, token, hasToken := strings.Cut(strings.TrimSpace(s), ":")
-	needToken := func() error {
-		if !hasToken || token == "" {
-			return usageErrorf("--consistency %s needs a token: %s:TOKEN (a token printed by an earlier command)", mode, mode)
-		}
-		return nil
-	}
-	switch mode {
-	case "":
-		return nil, nil
-	case "minimize_latency":
-		if hasToken {
-			break
-		}
-		return &pb.Consistency{Requirement: &pb.Consistency_MinimizeLatency{MinimizeLatency: true}}, nil
-	case "fully_consistent":
-		if hasToken {
-			break
-		}
-		return &pb.Consistency{Requirement: &pb.Consistency_FullyConsistent{FullyConsistent: true}}, nil
-	case "at_least_as_fresh":
-		if err := needToken(); err != nil {
-			return nil, err
-		}
-		return &pb.Consistency{Requirement: &pb.Consistency_AtLeastAsFresh{AtLeastAsFresh: token}}, nil
-	case "at_exact_snapshot":
-		if err := needToken(); err != nil {
-			return nil, err
-		}
-		return &pb.Consistency{Requirement: &pb.Consistency_AtExactSnapshot{AtExactSnapshot: token}}, nil
-	}
-	return nil, usageErrorf("--consistency %q is not one of minimize_latency, fully_consistent, at_least_as_fresh:TOKEN, at_exact_snapshot:TOKEN", s)
 }
 
 // parseFilter reads a relationship filter in the text form

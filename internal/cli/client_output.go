@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -65,7 +66,7 @@ func relationshipToJSON(r *pb.Relationship) *relationshipJSON {
 	if r == nil {
 		return nil
 	}
-	rel := relationshipFromProto(r)
+	rel := protoconv.DecodeRelationship(r)
 	out := &relationshipJSON{
 		Text:            formatRelationship(r),
 		ResourceType:    rel.Resource.Type,

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -16,16 +17,16 @@ func (s *auditService) ReadAuditLog(ctx context.Context, req *pb.ReadAuditLogReq
 		return nil, err
 	}
 	filter := datastore.TransactionFilter{Principal: req.GetPrincipal()}
-	if filter.Actor, err = optionalSubjectFromProto("actor", req.GetActor()); err != nil {
+	if filter.Actor, err = protoconv.OptionalSubjectFromProto("actor", req.GetActor()); err != nil {
 		return nil, err
 	}
-	if filter.Resource, err = objectPatternFromProto("resource", req.GetResource()); err != nil {
+	if filter.Resource, err = protoconv.ObjectPatternFromProto("resource", req.GetResource()); err != nil {
 		return nil, err
 	}
-	if filter.Subject, err = objectPatternFromProto("subject", req.GetSubject()); err != nil {
+	if filter.Subject, err = protoconv.ObjectPatternFromProto("subject", req.GetSubject()); err != nil {
 		return nil, err
 	}
-	if filter.Organization, err = objectPatternFromProto("organization", req.GetOrganization()); err != nil {
+	if filter.Organization, err = protoconv.ObjectPatternFromProto("organization", req.GetOrganization()); err != nil {
 		return nil, err
 	}
 	if ts := req.GetSince(); ts != nil {

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -168,7 +169,7 @@ func TestRoles(t *testing.T) {
 	ts.writeSchema(t, "")
 	write := &pb.WriteRelationshipsRequest{Updates: []*pb.RelationshipUpdate{{
 		Operation:    pb.RelationshipUpdate_OPERATION_TOUCH,
-		Relationship: relationshipToProto(mustParse("document:d1#viewer@user:bob")),
+		Relationship: protoconv.RelationshipToProto(mustParse("document:d1#viewer@user:bob")),
 	}}}
 
 	_, err := ts.relationships().WriteRelationships(as(readerSecret), write)
@@ -208,14 +209,14 @@ func TestRoles(t *testing.T) {
 	grant := &pb.WriteRelationshipsRequest{
 		Updates: []*pb.RelationshipUpdate{{
 			Operation:    pb.RelationshipUpdate_OPERATION_TOUCH,
-			Relationship: relationshipToProto(mustParse("organization:acme#member@user:dave[expiration:2099-01-01T00:00:00Z]")),
+			Relationship: protoconv.RelationshipToProto(mustParse("organization:acme#member@user:dave[expiration:2099-01-01T00:00:00Z]")),
 		}},
 		Actor:  &pb.SubjectReference{Type: "user", Id: "carol"},
 		Reason: "onboarding",
 	}
 	_, err = ts.relationships().WriteRelationships(as(delegateSecret), grant)
 	wantCode(t, err, codes.PermissionDenied, "expire within")
-	grant.Updates[0].Relationship = relationshipToProto(mustParse("organization:acme#member@user:dave"))
+	grant.Updates[0].Relationship = protoconv.RelationshipToProto(mustParse("organization:acme#member@user:dave"))
 	grant.Updates[0].Relationship.ExpiresAt = nil
 	_, err = ts.relationships().WriteRelationships(as(delegateSecret), grant)
 	wantCode(t, err, codes.PermissionDenied, "expire within")

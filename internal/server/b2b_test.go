@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -131,8 +132,8 @@ func delegated(op pb.RelationshipUpdate_Operation, rel, actor, reason string) *p
 		panic(err)
 	}
 	return &pb.WriteRelationshipsRequest{
-		Updates: []*pb.RelationshipUpdate{{Operation: op, Relationship: relationshipToProto(tuple.MustParse(rel))}},
-		Actor:   subjectToProto(sub),
+		Updates: []*pb.RelationshipUpdate{{Operation: op, Relationship: protoconv.RelationshipToProto(tuple.MustParse(rel))}},
+		Actor:   protoconv.SubjectToProto(sub),
 		Reason:  reason,
 	}
 }
@@ -266,7 +267,7 @@ func TestRevocationRacesDelegatedGrants(t *testing.T) {
 	}
 	var revoked pb.WriteRelationshipsResponse
 	revoke := &pb.WriteRelationshipsRequest{Updates: []*pb.RelationshipUpdate{{
-		Operation: pb.RelationshipUpdate_OPERATION_DELETE, Relationship: relationshipToProto(tuple.MustParse("organization:acme-eu#admin@user:eve")),
+		Operation: pb.RelationshipUpdate_OPERATION_DELETE, Relationship: protoconv.RelationshipToProto(tuple.MustParse("organization:acme-eu#admin@user:eve")),
 	}}}
 	if code, msg := tr.call(t, adminSecret, writeMethod, revoke, &revoked); code != codes.OK {
 		t.Fatal(code, msg)

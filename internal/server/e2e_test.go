@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -111,7 +112,7 @@ func TestCheckEndToEnd(t *testing.T) {
 
 	// Contextual relationships count for one request only.
 	ctxReq := checkReq("", "document:q3", "edit", "user:zoe")
-	ctxReq.ContextualRelationships = []*pb.Relationship{relationshipToProto(mustParse("document:q3#owner@user:zoe"))}
+	ctxReq.ContextualRelationships = []*pb.Relationship{protoconv.RelationshipToProto(mustParse("document:q3#owner@user:zoe"))}
 	if r, err := ts.permissions().Check(as(readerSecret), ctxReq); err != nil || r.GetPermissionship() != pb.Permissionship_PERMISSIONSHIP_ALLOWED {
 		t.Errorf("contextual check: %v %v", r, err)
 	}
@@ -160,7 +161,7 @@ func explainMentions(n *pb.ExplainNode, rel string) bool {
 }
 
 func relationshipFromProtoText(r *pb.Relationship) string {
-	rel, err := relationshipFromProto("r", r)
+	rel, err := protoconv.RelationshipFromProto("r", r)
 	if err != nil {
 		return err.Error()
 	}
@@ -370,7 +371,7 @@ func TestWritesWatchAuditImportExport(t *testing.T) {
 
 	// Create, then create again: ALREADY_EXISTS.
 	create := &pb.WriteRelationshipsRequest{Reason: "ticket 42", Updates: []*pb.RelationshipUpdate{{
-		Operation: pb.RelationshipUpdate_OPERATION_CREATE, Relationship: relationshipToProto(mustParse("document:d1#viewer@user:ann")),
+		Operation: pb.RelationshipUpdate_OPERATION_CREATE, Relationship: protoconv.RelationshipToProto(mustParse("document:d1#viewer@user:ann")),
 	}}}
 	wr, err := ts.relationships().WriteRelationships(admin, create)
 	if err != nil {
@@ -391,7 +392,7 @@ func TestWritesWatchAuditImportExport(t *testing.T) {
 
 	// Preconditions.
 	_, err = ts.relationships().WriteRelationships(admin, &pb.WriteRelationshipsRequest{
-		Updates:       []*pb.RelationshipUpdate{{Operation: pb.RelationshipUpdate_OPERATION_TOUCH, Relationship: relationshipToProto(mustParse("document:d2#viewer@user:ann"))}},
+		Updates:       []*pb.RelationshipUpdate{{Operation: pb.RelationshipUpdate_OPERATION_TOUCH, Relationship: protoconv.RelationshipToProto(mustParse("document:d2#viewer@user:ann"))}},
 		Preconditions: []*pb.Precondition{{Operation: pb.Precondition_OPERATION_MUST_MATCH, Filter: &pb.RelationshipFilter{ResourceType: "document", ResourceIds: []string{"d9"}}}},
 	})
 	wantCode(t, err, codes.FailedPrecondition, "precondition 0 failed")
@@ -428,8 +429,8 @@ func TestWritesWatchAuditImportExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	imp.Send(&pb.ImportRelationshipsRequest{Relationships: []*pb.Relationship{relationshipToProto(mustParse("document:x1#viewer@user:ivan"))}})
-	imp.Send(&pb.ImportRelationshipsRequest{Tenant: "other", Relationships: []*pb.Relationship{relationshipToProto(mustParse("document:x2#viewer@user:ivan"))}})
+	imp.Send(&pb.ImportRelationshipsRequest{Relationships: []*pb.Relationship{protoconv.RelationshipToProto(mustParse("document:x1#viewer@user:ivan"))}})
+	imp.Send(&pb.ImportRelationshipsRequest{Tenant: "other", Relationships: []*pb.Relationship{protoconv.RelationshipToProto(mustParse("document:x2#viewer@user:ivan"))}})
 	_, err = imp.CloseAndRecv()
 	wantCode(t, err, codes.InvalidArgument, `names tenant "other"`)
 

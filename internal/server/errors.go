@@ -22,6 +22,9 @@ func toStatus(err error) error {
 	if err == nil {
 		return nil
 	}
+	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
+		return err // already a status: its code and message stand
+	}
 	return status.Error(codeOf(err), err.Error())
 }
 

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -122,7 +123,7 @@ func (s *Server) writeHTTPError(ctx context.Context, mux *runtime.ServeMux, m ru
 		code, httpStatus = codes.ResourceExhausted, http.StatusRequestEntityTooLarge
 		msg = fmt.Sprintf("request body exceeds the limit of %d bytes (server flag --max-message-size)", s.limits.MaxMessageSize)
 	}
-	body, merr := m.Marshal(&pb.Error{Code: int32(code), Status: codeName(code), Message: msg})
+	body, merr := m.Marshal(&pb.Error{Code: int32(code), Status: protoconv.CodeName(code), Message: msg})
 	if merr != nil {
 		body = []byte(`{"code":13,"status":"INTERNAL","message":"failed to encode the error"}`)
 		httpStatus = http.StatusInternalServerError
@@ -135,45 +136,4 @@ func (s *Server) writeHTTPError(ctx context.Context, mux *runtime.ServeMux, m ru
 	}
 	w.WriteHeader(httpStatus)
 	w.Write(body)
-}
-
-// codeName returns the canonical upper-case name of a gRPC code ("INVALID_ARGUMENT").
-func codeName(c codes.Code) string {
-	switch c {
-	case codes.OK:
-		return "OK"
-	case codes.Canceled:
-		return "CANCELLED"
-	case codes.Unknown:
-		return "UNKNOWN"
-	case codes.InvalidArgument:
-		return "INVALID_ARGUMENT"
-	case codes.DeadlineExceeded:
-		return "DEADLINE_EXCEEDED"
-	case codes.NotFound:
-		return "NOT_FOUND"
-	case codes.AlreadyExists:
-		return "ALREADY_EXISTS"
-	case codes.PermissionDenied:
-		return "PERMISSION_DENIED"
-	case codes.ResourceExhausted:
-		return "RESOURCE_EXHAUSTED"
-	case codes.FailedPrecondition:
-		return "FAILED_PRECONDITION"
-	case codes.Aborted:
-		return "ABORTED"
-	case codes.OutOfRange:
-		return "OUT_OF_RANGE"
-	case codes.Unimplemented:
-		return "UNIMPLEMENTED"
-	case codes.Internal:
-		return "INTERNAL"
-	case codes.Unavailable:
-		return "UNAVAILABLE"
-	case codes.DataLoss:
-		return "DATA_LOSS"
-	case codes.Unauthenticated:
-		return "UNAUTHENTICATED"
-	}
-	return c.String()
 }

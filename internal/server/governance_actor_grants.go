@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -16,7 +17,7 @@ func (s *governanceService) ListActorGrants(ctx context.Context, req *pb.ListAct
 	if err != nil {
 		return nil, err
 	}
-	actor, err := subjectFromProto("actor", req.GetActor())
+	actor, err := protoconv.SubjectFromProto("actor", req.GetActor())
 	if err != nil {
 		return nil, err
 	}
@@ -34,17 +35,17 @@ func (s *governanceService) ListActorGrants(ctx context.Context, req *pb.ListAct
 	grants, out.NextPageToken = pageOf(grants, offset, size, func(next int) string { return s.reviewPageToken(tenant, rev, next) })
 	for _, g := range grants {
 		ag := &pb.ActorGrant{
-			Relationship: relationshipToProto(g.Relationship),
+			Relationship: protoconv.RelationshipToProto(g.Relationship),
 			GrantedToken: s.token(tenant, g.Revision),
 			Reason:       g.Reason,
 			Principal:    g.Principal,
-			Grant:        &pb.GrantRecord{Relationship: keyToProto(g.Relationship.Key()), Rule: g.Rule},
+			Grant:        &pb.GrantRecord{Relationship: protoconv.KeyToProto(g.Relationship.Key()), Rule: g.Rule},
 		}
 		if !g.Time.IsZero() {
 			ag.GrantedAt = timestamppb.New(g.Time)
 		}
 		if g.Via != nil {
-			ag.Grant.Via = objectToProto(*g.Via)
+			ag.Grant.Via = protoconv.ObjectToProto(*g.Via)
 		}
 		out.Grants = append(out.Grants, ag)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -14,21 +15,21 @@ func (s *governanceService) Offboard(ctx context.Context, req *pb.OffboardReques
 	if err != nil {
 		return nil, err
 	}
-	subject, err := subjectFromProto("subject", req.GetSubject())
+	subject, err := protoconv.SubjectFromProto("subject", req.GetSubject())
 	if err != nil {
 		return nil, err
 	}
 	if subject.Relation != "" || subject.IsWildcard() {
 		return nil, invalidf("subject %s: offboarding names one object (such as user:alice), without a relation or wildcard", subject)
 	}
-	org, err := optionalObjectFromProto("organization", req.GetOrganization())
+	org, err := protoconv.OptionalObjectFromProto("organization", req.GetOrganization())
 	if err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(req.GetReason()) == "" {
 		return nil, invalidf("reason is required: say why the subject is offboarded (it is kept in the audit trail)")
 	}
-	actor, err := optionalSubjectFromProto("actor", req.GetActor())
+	actor, err := protoconv.OptionalSubjectFromProto("actor", req.GetActor())
 	if err != nil {
 		return nil, err
 	}
@@ -37,5 +38,5 @@ func (s *governanceService) Offboard(ctx context.Context, req *pb.OffboardReques
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.OffboardResponse{Token: s.token(tenant, res.Revision), Removed: relationshipsToProto(res.Removed)}, nil
+	return &pb.OffboardResponse{Token: s.token(tenant, res.Revision), Removed: protoconv.RelationshipsToProto(res.Removed)}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/governance"
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -21,11 +22,11 @@ func (s *governanceService) ReviewAccess(ctx context.Context, req *pb.ReviewAcce
 	if err != nil {
 		return nil, err
 	}
-	subject, err := subjectFromProto("subject", req.GetSubject())
+	subject, err := protoconv.SubjectFromProto("subject", req.GetSubject())
 	if err != nil {
 		return nil, err
 	}
-	org, err := optionalObjectFromProto("organization", req.GetOrganization())
+	org, err := protoconv.OptionalObjectFromProto("organization", req.GetOrganization())
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +36,7 @@ func (s *governanceService) ReviewAccess(ctx context.Context, req *pb.ReviewAcce
 		}
 	}
 	for i, p := range req.GetPermissions() {
-		if err := relationNameFromProto(fmt.Sprintf("permissions[%d]", i), p); err != nil {
+		if err := tuple.ValidateRelationName(fmt.Sprintf("permissions[%d]", i), p); err != nil {
 			return nil, err
 		}
 	}
@@ -61,12 +62,12 @@ func (s *governanceService) ReviewAccess(ctx context.Context, req *pb.ReviewAcce
 	access, out.NextPageToken = pageOf(access, offset, size, func(next int) string { return s.reviewPageToken(tenant, rev, next) })
 	for _, a := range access {
 		e := &pb.AccessEntry{
-			Resource:       objectToProto(a.Resource),
+			Resource:       protoconv.ObjectToProto(a.Resource),
 			Permission:     a.Permission,
 			Permissionship: permissionshipToProto(a.Permissionship),
 		}
 		if len(a.Path) > 0 {
-			e.Paths = []*pb.AccessPath{{Relationships: relationshipsToProto(a.Path)}}
+			e.Paths = []*pb.AccessPath{{Relationships: protoconv.RelationshipsToProto(a.Path)}}
 		}
 		out.Entries = append(out.Entries, e)
 	}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -24,7 +25,7 @@ func TestDelegatedGrantIsTraceable(t *testing.T) {
 	grant := &pb.WriteRelationshipsRequest{
 		Updates: []*pb.RelationshipUpdate{{
 			Operation:    pb.RelationshipUpdate_OPERATION_TOUCH,
-			Relationship: relationshipToProto(mustParse("organization:acme#member@user:dave")),
+			Relationship: protoconv.RelationshipToProto(mustParse("organization:acme#member@user:dave")),
 		}},
 		Actor:  &pb.SubjectReference{Type: "user", Id: "carol"},
 		Reason: "new hire",

@@ -23,6 +23,7 @@ import (
 	"github.com/pemba-authz/pemba/internal/datastore/memory"
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/governance"
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	"github.com/pemba-authz/pemba/internal/write"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
@@ -167,7 +168,7 @@ func (ts *testServer) touch(t testing.TB, tenant string, rels ...string) string 
 	for _, r := range rels {
 		req.Updates = append(req.Updates, &pb.RelationshipUpdate{
 			Operation:    pb.RelationshipUpdate_OPERATION_TOUCH,
-			Relationship: relationshipToProto(tuple.MustParse(r)),
+			Relationship: protoconv.RelationshipToProto(tuple.MustParse(r)),
 		})
 	}
 	resp, err := ts.relationships().WriteRelationships(as(adminSecret), req)
@@ -235,8 +236,8 @@ func wantHTTPError(t *testing.T, gotStatus int, body map[string]any, wantStatus 
 	if got, _ := body["code"].(float64); int(got) != int(code) {
 		t.Errorf("body code %v, want %d (%v)", body["code"], code, body)
 	}
-	if body["status"] != codeName(code) {
-		t.Errorf("body status %v, want %s", body["status"], codeName(code))
+	if body["status"] != protoconv.CodeName(code) {
+		t.Errorf("body status %v, want %s", body["status"], protoconv.CodeName(code))
 	}
 	msg, _ := body["message"].(string)
 	for _, f := range fragments {
@@ -257,9 +258,9 @@ func checkReq(tenant, resource, permission, subject string) *pb.CheckRequest {
 	}
 	return &pb.CheckRequest{
 		Tenant:      tenant,
-		Resource:    objectToProto(res),
+		Resource:    protoconv.ObjectToProto(res),
 		Permission:  permission,
-		Subject:     subjectToProto(sub),
+		Subject:     protoconv.SubjectToProto(sub),
 		Consistency: &pb.Consistency{Requirement: &pb.Consistency_FullyConsistent{FullyConsistent: true}},
 	}
 }

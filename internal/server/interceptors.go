@@ -51,6 +51,8 @@ func callInfoFrom(ctx context.Context) *callInfo {
 
 // observer records every RPC in the metrics and the log. It is the outermost
 // interceptor, so it sees the final status code, panics and auth failures included.
+// It also gives every error a status code (toStatus), so handlers may return the
+// errors of the layers below as they are.
 type observer struct {
 	metrics   *metrics
 	log       *slog.Logger
@@ -64,6 +66,7 @@ func (o *observer) unary(ctx context.Context, req any, si *grpc.UnaryServerInfo,
 	o.metrics.inFlight.WithLabelValues(method, o.transport).Inc()
 	start := time.Now()
 	resp, err := handler(ctx, req)
+	err = toStatus(err)
 	o.done(ctx, method, info, start, err)
 	return resp, err
 }
@@ -74,7 +77,7 @@ func (o *observer) stream(srv any, ss grpc.ServerStream, si *grpc.StreamServerIn
 	method := strings.TrimPrefix(si.FullMethod, "/")
 	o.metrics.inFlight.WithLabelValues(method, o.transport).Inc()
 	start := time.Now()
-	err := handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
+	err := toStatus(handler(srv, &contextStream{ServerStream: ss, ctx: ctx}))
 	o.done(ctx, method, info, start, err)
 	return err
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -33,7 +34,7 @@ func TestLimits(t *testing.T) {
 	})
 	ts.writeSchema(t, "")
 	rel := func(i int) *pb.Relationship {
-		return relationshipToProto(mustParse(fmt.Sprintf("document:d%d#viewer@user:u%d", i, i)))
+		return protoconv.RelationshipToProto(mustParse(fmt.Sprintf("document:d%d#viewer@user:u%d", i, i)))
 	}
 	updates := func(n int) []*pb.RelationshipUpdate {
 		var out []*pb.RelationshipUpdate

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/protoconv"
+	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -13,18 +15,18 @@ func (s *permissionService) Check(ctx context.Context, req *pb.CheckRequest) (*p
 	if err != nil {
 		return nil, err
 	}
-	resource, err := objectFromProto("resource", req.GetResource())
+	resource, err := protoconv.ObjectFromProto("resource", req.GetResource())
 	if err != nil {
 		return nil, err
 	}
-	if err := relationNameFromProto("permission", req.GetPermission()); err != nil {
+	if err := tuple.ValidateRelationName("permission", req.GetPermission()); err != nil {
 		return nil, err
 	}
-	subject, err := subjectFromProto("subject", req.GetSubject())
+	subject, err := protoconv.SubjectFromProto("subject", req.GetSubject())
 	if err != nil {
 		return nil, err
 	}
-	contextual, err := relationshipsFromProto("contextual_relationships", req.GetContextualRelationships())
+	contextual, err := protoconv.RelationshipsFromProto("contextual_relationships", req.GetContextualRelationships())
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +41,7 @@ func (s *permissionService) Check(ctx context.Context, req *pb.CheckRequest) (*p
 		Resource:   resource,
 		Permission: req.GetPermission(),
 		Subject:    subject,
-		Context:    contextFromProto(req.GetContext()),
+		Context:    protoconv.ContextFromProto(req.GetContext()),
 		Contextual: contextual,
 		Explain:    req.GetExplain(),
 	})

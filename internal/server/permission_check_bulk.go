@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/protoconv"
+	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -21,7 +23,7 @@ func (s *permissionService) CheckBulk(ctx context.Context, req *pb.CheckBulkRequ
 	if len(req.GetItems()) == 0 {
 		return nil, invalidf("items is empty: a CheckBulk needs at least one item")
 	}
-	contextual, err := relationshipsFromProto("contextual_relationships", req.GetContextualRelationships())
+	contextual, err := protoconv.RelationshipsFromProto("contextual_relationships", req.GetContextualRelationships())
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +32,7 @@ func (s *permissionService) CheckBulk(ctx context.Context, req *pb.CheckBulkRequ
 		return nil, err
 	}
 
-	shared := contextFromProto(req.GetContext())
+	shared := protoconv.ContextFromProto(req.GetContext())
 	items := make([]*pb.CheckBulkResponseItem, len(req.GetItems()))
 	var checks []engine.CheckRequest
 	var positions []int // checks[i] answers items[positions[i]]
@@ -41,7 +43,7 @@ func (s *permissionService) CheckBulk(ctx context.Context, req *pb.CheckBulkRequ
 			continue
 		}
 		check.Tenant, check.Revision, check.Contextual = tenant, rev, contextual
-		check.Context = mergeContext(shared, contextFromProto(it.GetContext()))
+		check.Context = mergeContext(shared, protoconv.ContextFromProto(it.GetContext()))
 		checks = append(checks, check)
 		positions = append(positions, i)
 	}
@@ -49,7 +51,7 @@ func (s *permissionService) CheckBulk(ctx context.Context, req *pb.CheckBulkRequ
 		for j, r := range s.engine.CheckBulk(ctx, checks) {
 			item := &pb.CheckBulkResponseItem{}
 			if r.Err != nil {
-				item.Error = errorToProto(toStatus(r.Err))
+				item.Error = errorToProto(r.Err)
 			} else {
 				item.Permissionship = permissionshipToProto(r.Result.Permissionship)
 				item.MissingContext = r.Result.MissingContext
@@ -64,14 +66,14 @@ func (s *permissionService) CheckBulk(ctx context.Context, req *pb.CheckBulkRequ
 }
 
 func bulkItem(field string, it *pb.CheckBulkRequestItem) (engine.CheckRequest, error) {
-	resource, err := objectFromProto(field+".resource", it.GetResource())
+	resource, err := protoconv.ObjectFromProto(field+".resource", it.GetResource())
 	if err != nil {
 		return engine.CheckRequest{}, err
 	}
-	if err := relationNameFromProto(field+".permission", it.GetPermission()); err != nil {
+	if err := tuple.ValidateRelationName(field+".permission", it.GetPermission()); err != nil {
 		return engine.CheckRequest{}, err
 	}
-	subject, err := subjectFromProto(field+".subject", it.GetSubject())
+	subject, err := protoconv.SubjectFromProto(field+".subject", it.GetSubject())
 	if err != nil {
 		return engine.CheckRequest{}, err
 	}
@@ -91,8 +93,9 @@ func mergeContext(shared, own map[string]any) map[string]any {
 	return out
 }
 
-// errorToProto turns a status error into the per-item error message.
+// errorToProto turns an error into the per-item error message, with the code
+// toStatus gives it.
 func errorToProto(err error) *pb.Error {
-	st := status.Convert(err)
-	return &pb.Error{Code: int32(st.Code()), Status: codeName(st.Code()), Message: st.Message()}
+	st := status.Convert(toStatus(err))
+	return &pb.Error{Code: int32(st.Code()), Status: protoconv.CodeName(st.Code()), Message: st.Message()}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/protoconv"
+	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -13,11 +15,11 @@ func (s *permissionService) Expand(ctx context.Context, req *pb.ExpandRequest) (
 	if err != nil {
 		return nil, err
 	}
-	resource, err := objectFromProto("resource", req.GetResource())
+	resource, err := protoconv.ObjectFromProto("resource", req.GetResource())
 	if err != nil {
 		return nil, err
 	}
-	if err := relationNameFromProto("permission", req.GetPermission()); err != nil {
+	if err := tuple.ValidateRelationName("permission", req.GetPermission()); err != nil {
 		return nil, err
 	}
 	rev, err := s.readRevision(ctx, tenant, req.GetConsistency())

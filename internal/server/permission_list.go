@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -13,15 +14,15 @@ func (s *permissionService) ListPermissions(ctx context.Context, req *pb.ListPer
 	if err != nil {
 		return nil, err
 	}
-	resource, err := objectFromProto("resource", req.GetResource())
+	resource, err := protoconv.ObjectFromProto("resource", req.GetResource())
 	if err != nil {
 		return nil, err
 	}
-	subject, err := subjectFromProto("subject", req.GetSubject())
+	subject, err := protoconv.SubjectFromProto("subject", req.GetSubject())
 	if err != nil {
 		return nil, err
 	}
-	contextual, err := relationshipsFromProto("contextual_relationships", req.GetContextualRelationships())
+	contextual, err := protoconv.RelationshipsFromProto("contextual_relationships", req.GetContextualRelationships())
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +36,7 @@ func (s *permissionService) ListPermissions(ctx context.Context, req *pb.ListPer
 		Revision:   rev,
 		Resource:   resource,
 		Subject:    subject,
-		Context:    contextFromProto(req.GetContext()),
+		Context:    protoconv.ContextFromProto(req.GetContext()),
 		Contextual: contextual,
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -18,14 +19,14 @@ func (s *permissionService) LookupResources(req *pb.LookupResourcesRequest, stre
 	if err := tuple.ValidateTypeName("resource_type", req.GetResourceType()); err != nil {
 		return invalidErr(err)
 	}
-	if err := relationNameFromProto("permission", req.GetPermission()); err != nil {
+	if err := tuple.ValidateRelationName("permission", req.GetPermission()); err != nil {
 		return err
 	}
-	subject, err := subjectFromProto("subject", req.GetSubject())
+	subject, err := protoconv.SubjectFromProto("subject", req.GetSubject())
 	if err != nil {
 		return err
 	}
-	contextual, err := relationshipsFromProto("contextual_relationships", req.GetContextualRelationships())
+	contextual, err := protoconv.RelationshipsFromProto("contextual_relationships", req.GetContextualRelationships())
 	if err != nil {
 		return err
 	}
@@ -41,7 +42,7 @@ func (s *permissionService) LookupResources(req *pb.LookupResourcesRequest, stre
 		ResourceType: req.GetResourceType(),
 		Permission:   req.GetPermission(),
 		Subject:      subject,
-		Context:      contextFromProto(req.GetContext()),
+		Context:      protoconv.ContextFromProto(req.GetContext()),
 		Contextual:   contextual,
 		Limit:        s.limits.lookupLimit(req.GetLimit()),
 		Cursor:       req.GetCursor(),

@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -14,11 +15,11 @@ func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream
 	if err != nil {
 		return err
 	}
-	resource, err := objectFromProto("resource", req.GetResource())
+	resource, err := protoconv.ObjectFromProto("resource", req.GetResource())
 	if err != nil {
 		return err
 	}
-	if err := relationNameFromProto("permission", req.GetPermission()); err != nil {
+	if err := tuple.ValidateRelationName("permission", req.GetPermission()); err != nil {
 		return err
 	}
 	if err := tuple.ValidateTypeName("subject_type", req.GetSubjectType()); err != nil {
@@ -29,11 +30,11 @@ func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream
 		subjectRelation = ""
 	}
 	if subjectRelation != "" {
-		if err := relationNameFromProto("subject_relation", subjectRelation); err != nil {
+		if err := tuple.ValidateRelationName("subject_relation", subjectRelation); err != nil {
 			return err
 		}
 	}
-	contextual, err := relationshipsFromProto("contextual_relationships", req.GetContextualRelationships())
+	contextual, err := protoconv.RelationshipsFromProto("contextual_relationships", req.GetContextualRelationships())
 	if err != nil {
 		return err
 	}
@@ -50,7 +51,7 @@ func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream
 		Permission:      req.GetPermission(),
 		SubjectType:     req.GetSubjectType(),
 		SubjectRelation: subjectRelation,
-		Context:         contextFromProto(req.GetContext()),
+		Context:         protoconv.ContextFromProto(req.GetContext()),
 		Contextual:      contextual,
 		Limit:           s.limits.lookupLimit(req.GetLimit()),
 		Cursor:          req.GetCursor(),

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -20,7 +21,7 @@ func (s *relationshipService) DeleteRelationships(ctx context.Context, req *pb.D
 	if err != nil {
 		return nil, err
 	}
-	actor, err := optionalSubjectFromProto("actor", req.GetActor())
+	actor, err := protoconv.OptionalSubjectFromProto("actor", req.GetActor())
 	if err != nil {
 		return nil, err
 	}

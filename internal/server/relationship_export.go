@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -38,7 +39,7 @@ func (s *relationshipService) ExportRelationships(req *pb.ExportRelationshipsReq
 		last := batch[len(batch)-1].Key()
 		err := stream.Send(&pb.ExportRelationshipsResponse{
 			Token:         token,
-			Relationships: relationshipsToProto(batch),
+			Relationships: protoconv.RelationshipsToProto(batch),
 			Cursor:        s.readCursor(tenant, rev, last),
 		})
 		batch = batch[:0]

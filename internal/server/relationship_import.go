@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -40,7 +41,7 @@ func (s *relationshipService) ImportRelationships(stream pb.RelationshipService_
 			}
 			for j, r := range msg.GetRelationships() {
 				n++
-				rel, err := relationshipFromProto(fmt.Sprintf("message %d relationships[%d] (relationship %d of the import)", i, j, n), r)
+				rel, err := protoconv.RelationshipFromProto(fmt.Sprintf("message %d relationships[%d] (relationship %d of the import)", i, j, n), r)
 				if !yield(rel, err) || err != nil {
 					return
 				}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -37,7 +38,7 @@ func (s *relationshipService) ReadRelationships(req *pb.ReadRelationshipsRequest
 		}
 		if err := stream.Send(&pb.ReadRelationshipsResponse{
 			Token:        token,
-			Relationship: relationshipToProto(rel),
+			Relationship: protoconv.RelationshipToProto(rel),
 			Cursor:       s.readCursor(tenant, rev, rel.Key()),
 		}); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	"github.com/pemba-authz/pemba/internal/write"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
@@ -26,7 +27,7 @@ func (s *relationshipService) WriteRelationships(ctx context.Context, req *pb.Wr
 		if err != nil {
 			return nil, err
 		}
-		rel, err := relationshipFromProto(field+".relationship", u.GetRelationship())
+		rel, err := protoconv.RelationshipFromProto(field+".relationship", u.GetRelationship())
 		if err != nil {
 			return nil, err
 		}
@@ -36,7 +37,7 @@ func (s *relationshipService) WriteRelationships(ctx context.Context, req *pb.Wr
 	if err != nil {
 		return nil, err
 	}
-	actor, err := optionalSubjectFromProto("actor", req.GetActor())
+	actor, err := protoconv.OptionalSubjectFromProto("actor", req.GetActor())
 	if err != nil {
 		return nil, err
 	}

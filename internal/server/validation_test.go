@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -78,22 +79,22 @@ func TestMalformedRequests(t *testing.T) {
 		}, []string{"consistency.at_exact_snapshot", "different tenant"}},
 		{"write without operation", func() error {
 			_, err := ts.relationships().WriteRelationships(ctx, &pb.WriteRelationshipsRequest{Updates: []*pb.RelationshipUpdate{
-				{Relationship: relationshipToProto(mustParse("document:d1#viewer@user:bob"))},
+				{Relationship: protoconv.RelationshipToProto(mustParse("document:d1#viewer@user:bob"))},
 			}})
 			return err
 		}, []string{"updates[0].operation is required"}},
 		{"write with a bad subject", func() error {
-			r := relationshipToProto(mustParse("document:d1#viewer@user:bob"))
+			r := protoconv.RelationshipToProto(mustParse("document:d1#viewer@user:bob"))
 			r.Subject.Id = "bob smith"
 			_, err := ts.relationships().WriteRelationships(ctx, &pb.WriteRelationshipsRequest{Updates: []*pb.RelationshipUpdate{
-				{Operation: pb.RelationshipUpdate_OPERATION_CREATE, Relationship: relationshipToProto(mustParse("document:d1#viewer@user:carl"))},
+				{Operation: pb.RelationshipUpdate_OPERATION_CREATE, Relationship: protoconv.RelationshipToProto(mustParse("document:d1#viewer@user:carl"))},
 				{Operation: pb.RelationshipUpdate_OPERATION_CREATE, Relationship: r},
 			}})
 			return err
 		}, []string{"updates[1].relationship.subject.id", `"bob smith"`}},
 		{"write of an undefined relation", func() error {
 			_, err := ts.relationships().WriteRelationships(ctx, &pb.WriteRelationshipsRequest{Updates: []*pb.RelationshipUpdate{
-				{Operation: pb.RelationshipUpdate_OPERATION_CREATE, Relationship: relationshipToProto(mustParse("document:d1#reader@user:bob"))},
+				{Operation: pb.RelationshipUpdate_OPERATION_CREATE, Relationship: protoconv.RelationshipToProto(mustParse("document:d1#reader@user:bob"))},
 			}})
 			return err
 		}, []string{"reader"}},
