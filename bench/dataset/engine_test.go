@@ -13,6 +13,8 @@ import (
 	"github.com/pemba-authz/pemba/internal/datastore/index"
 	"github.com/pemba-authz/pemba/internal/datastore/memory"
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/serve"
+	"github.com/pemba-authz/pemba/internal/server"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
@@ -26,21 +28,27 @@ func loadEngine(t testing.TB, m *Model) (*engine.Engine, datastore.Revision) {
 	return engine.New(ds, engine.Config{}), rev
 }
 
-// loadIndexedEngine is loadEngine with the in-memory index in front of the store, as
-// the server runs it: the engine's reads are answered by the index.
+// loadIndexedEngine is loadEngine with the in-memory index in front of the store, built
+// by the stack constructor the server runs: the engine's reads are answered by the
+// index.
 func loadIndexedEngine(t testing.TB, m *Model) (*engine.Engine, datastore.Revision, *index.Store) {
 	t.Helper()
 	ds := memory.New(datastore.Options{})
-	t.Cleanup(func() { ds.Close() })
 	rev := loadStore(t, ds, m)
-	ix := index.New(ds, index.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	t.Cleanup(func() { ix.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := ix.Warm(ctx, tuple.DefaultTenant); err != nil {
+	st, err := serve.NewStack(ds, serve.StackOptions{Index: true, Server: server.Config{
+		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return engine.New(ix, engine.Config{}), rev, ix
+	t.Cleanup(func() { st.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := st.Index.Warm(ctx, tuple.DefaultTenant); err != nil {
+		t.Fatal(err)
+	}
+	return st.Engine, rev, st.Index
 }
 
 // loadStore writes the reference schema and the dataset of m into ds and returns the

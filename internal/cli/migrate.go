@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
-	"github.com/pemba-authz/pemba/internal/datastore/postgres"
+	"github.com/pemba-authz/pemba/internal/serve"
 )
 
 func newMigrateCommand() *cobra.Command {
@@ -18,18 +16,7 @@ func newMigrateCommand() *cobra.Command {
 		Example: `  pemba migrate --datastore-uri 'postgres://pemba@127.0.0.1:5432/pemba?sslmode=disable'`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch kind {
-			case "postgres", "postgresql", "cockroachdb":
-			default:
-				return fmt.Errorf("--datastore %q has no migrations: only postgres (PostgreSQL or CockroachDB) is migrated; the embedded and memory stores need none", kind)
-			}
-			if uri == "" {
-				return fmt.Errorf("--datastore-uri (or PEMBA_DATASTORE_URI) is required: the PostgreSQL or CockroachDB connection URI")
-			}
-			if err := postgres.Migrate(cmd.Context(), uri, cmd.OutOrStdout()); err != nil {
-				return fmt.Errorf("migrating: %w", err)
-			}
-			return nil
+			return serve.Migrate(cmd.Context(), kind, uri, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&kind, "datastore", "postgres", "datastore to migrate; only postgres (PostgreSQL or CockroachDB) has migrations")

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"io"
@@ -9,6 +9,7 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/pemba-authz/pemba/internal/server"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -64,7 +65,7 @@ func setupBench(b *testing.B, ts *testServer) {
 
 // quietLogs logs at info, as a production server does, so successful requests are
 // not logged.
-func quietLogs(c *Config) {
+func quietLogs(c *server.Config) {
 	c.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"bytes"
@@ -21,11 +21,10 @@ import (
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/datastore/memory"
-	"github.com/pemba-authz/pemba/internal/engine"
-	"github.com/pemba-authz/pemba/internal/governance"
 	"github.com/pemba-authz/pemba/internal/protoconv"
+	"github.com/pemba-authz/pemba/internal/serve"
+	"github.com/pemba-authz/pemba/internal/server"
 	"github.com/pemba-authz/pemba/internal/tuple"
-	"github.com/pemba-authz/pemba/internal/write"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -38,20 +37,20 @@ const (
 	tenantAdmin    = "tenant-a-admin-0005"
 )
 
-func testKeys() []Key {
-	return []Key{
-		NewKey("admin", RoleAdmin, nil, adminSecret),
-		NewKey("reader", RoleReader, nil, readerSecret),
-		NewKey("delegate", RoleDelegate, nil, delegateSecret),
-		NewKey("tenant-a-reader", RoleReader, []string{"tenant-a"}, tenantASecret),
-		NewKey("tenant-a-admin", RoleAdmin, []string{"tenant-a"}, tenantAdmin),
+func testKeys() []server.Key {
+	return []server.Key{
+		server.NewKey("admin", server.RoleAdmin, nil, adminSecret),
+		server.NewKey("reader", server.RoleReader, nil, readerSecret),
+		server.NewKey("delegate", server.RoleDelegate, nil, delegateSecret),
+		server.NewKey("tenant-a-reader", server.RoleReader, []string{"tenant-a"}, tenantASecret),
+		server.NewKey("tenant-a-admin", server.RoleAdmin, []string{"tenant-a"}, tenantAdmin),
 	}
 }
 
 // testServer is a real server on loopback ports with a memory store, the real engine
-// and the real write path.
+// and the real write path, built as `pemba serve` builds them.
 type testServer struct {
-	*Server
+	*server.Server
 	ds   datastore.Datastore
 	conn *grpc.ClientConn
 	base string // http://127.0.0.1:port
@@ -75,30 +74,26 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// startServer starts a server; edit may change the configuration first (it gets a
-// config with test keys, a memory store, the engine and the writer).
-func startServer(t testing.TB, edit func(*Config)) *testServer {
+// startServer starts a server; edit may change the server's configuration first (it
+// gets one with test keys and loopback addresses; the stack fills in the memory store,
+// the engine, the write path and governance where edit leaves them nil).
+func startServer(t testing.TB, edit func(*server.Config)) *testServer {
 	t.Helper()
-	ds := memory.New(datastore.Options{})
-	eng := engine.New(ds, engine.Config{})
 	logs := &syncBuffer{}
-	cfg := Config{
-		Datastore: ds,
-		Engine:    eng,
-		Writer:    write.New(ds, eng, write.Config{}),
-		Reviewer:  governance.New(ds, eng, nil),
-		GRPCAddr:  "127.0.0.1:0",
-		HTTPAddr:  "127.0.0.1:0",
-		Keys:      testKeys(),
-		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	cfg := server.Config{
+		GRPCAddr: "127.0.0.1:0",
+		HTTPAddr: "127.0.0.1:0",
+		Keys:     testKeys(),
+		Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if edit != nil {
 		edit(&cfg)
 	}
-	srv, err := New(cfg)
+	st, err := serve.NewStack(memory.New(datastore.Options{}), serve.StackOptions{Server: cfg})
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		t.Fatalf("NewStack: %v", err)
 	}
+	srv := st.Server
 	if err := srv.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -106,7 +101,7 @@ func startServer(t testing.TB, edit func(*Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{Server: srv, ds: cfg.Datastore, conn: conn, base: "http://" + srv.HTTPAddr(), logs: logs}
+	ts := &testServer{Server: srv, ds: st.Store, conn: conn, base: "http://" + srv.HTTPAddr(), logs: logs}
 	t.Cleanup(func() {
 		conn.Close()
 		// More than the 5s an HTTP server waits for a connection that never sent a
@@ -116,7 +111,7 @@ func startServer(t testing.TB, edit func(*Config)) *testServer {
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
-		cfg.Datastore.Close()
+		st.Close()
 		if os.Getenv("PEMBA_TEST_SERVER_LOGS") != "" {
 			t.Log(logs.String())
 		}

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -26,8 +25,8 @@ import (
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/datastore/memory"
 	"github.com/pemba-authz/pemba/internal/engine"
-	"github.com/pemba-authz/pemba/internal/governance"
-	"github.com/pemba-authz/pemba/internal/write"
+	"github.com/pemba-authz/pemba/internal/serve"
+	"github.com/pemba-authz/pemba/internal/server"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -89,39 +88,46 @@ func TestUnknownRouteIsJSON404(t *testing.T) {
 }
 
 func TestLoopbackRule(t *testing.T) {
-	ds := memory.New(datastore.Options{})
-	defer ds.Close()
-	eng := engine.New(ds, engine.Config{})
-	base := Config{Datastore: ds, Engine: eng, Writer: write.New(ds, eng, write.Config{}), Reviewer: governance.New(ds, eng, nil)}
+	// New checks the rule; build the whole stack as serve does to reach it.
+	newServer := func(cfg server.Config) (*server.Server, error) {
+		ds := memory.New(datastore.Options{})
+		defer ds.Close()
+		st, err := serve.NewStack(ds, serve.StackOptions{Server: cfg})
+		if err != nil {
+			return nil, err
+		}
+		return st.Server, nil
+	}
+	var base server.Config
 
 	cfg := base
 	cfg.GRPCAddr, cfg.HTTPAddr = "0.0.0.0:0", "127.0.0.1:0"
-	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "refusing to listen on 0.0.0.0:0 without authentication") {
+	if _, err := newServer(cfg); err == nil || !strings.Contains(err.Error(), "refusing to listen on 0.0.0.0:0 without authentication") {
 		t.Errorf("no keys on 0.0.0.0: %v", err)
 	}
 	cfg.HTTPAddr = ":8080"
 	cfg.GRPCAddr = "[::1]:0"
-	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "refusing to listen on :8080") {
+	if _, err := newServer(cfg); err == nil || !strings.Contains(err.Error(), "refusing to listen on :8080") {
 		t.Errorf("no keys on :8080: %v", err)
 	}
 	cfg.InsecureNoAuth = true
-	if _, err := New(cfg); err != nil {
+	if _, err := newServer(cfg); err != nil {
 		t.Errorf("with --insecure-no-auth: %v", err)
 	}
 	cfg = base
 	cfg.GRPCAddr, cfg.HTTPAddr = "0.0.0.0:0", "0.0.0.0:0"
 	cfg.Keys = testKeys()
-	if _, err := New(cfg); err != nil {
+	if _, err := newServer(cfg); err != nil {
 		t.Errorf("with keys: %v", err)
 	}
 	for addr, want := range map[string]bool{"127.0.0.1:1": true, "localhost:1": true, "[::1]:1": true, "127.8.9.10:1": true, "0.0.0.0:1": false, ":1": false, "10.0.0.1:1": false, "nonsense": false} {
-		if IsLoopback(addr) != want {
-			t.Errorf("IsLoopback(%q) = %v", addr, !want)
+		if server.IsLoopback(addr) != want {
+			t.Errorf("server.IsLoopback(%q) = %v", addr, !want)
 		}
 	}
 
 	// Without keys on loopback every caller is an admin, and the log says so loudly.
-	ts := startServer(t, func(c *Config) { c.Keys = nil })
+	ts := startServer(t, func(c *server.Config) { c.Keys = nil })
 	if _, err := ts.tenants().ListTenants(context.Background(), &pb.ListTenantsRequest{}); err != nil {
 		t.Errorf("open server: %v", err)
 	}
@@ -135,7 +141,7 @@ func TestGracefulShutdown(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{})
 	var once sync.Once
-	ts := startServer(t, func(c *Config) {
+	ts := startServer(t, func(c *server.Config) {
 		c.Engine = &stubEngine{check: func(ctx context.Context) (engine.CheckResult, error) {
 			once.Do(func() { close(entered) })
 			select {
@@ -204,7 +210,7 @@ func TestMutualTLS(t *testing.T) {
 	clientCert := issue(t, ca, caKey, "client", false)
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	ts := startServer(t, func(c *Config) {
+	ts := startServer(t, func(c *server.Config) {
 		c.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
 	})
 
@@ -289,23 +295,4 @@ func issue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, name str
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-func TestPprofLoopbackOnly(t *testing.T) {
-	if _, _, err := StartPprof("0.0.0.0:0", slog.Default()); err == nil || !strings.Contains(err.Error(), "not a loopback address") {
-		t.Errorf("pprof on 0.0.0.0: %v", err)
-	}
-	srv, addr, err := StartPprof("127.0.0.1:0", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("pprof: %d", resp.StatusCode)
-	}
 }

@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"context"
@@ -16,12 +16,13 @@ import (
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/protoconv"
+	"github.com/pemba-authz/pemba/internal/server"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
 func TestLimits(t *testing.T) {
-	ts := startServer(t, func(c *Config) {
-		c.Limits = Limits{
+	ts := startServer(t, func(c *server.Config) {
+		c.Limits = server.Limits{
 			MaxMessageSize:             64 << 10,
 			MaxUpdatesPerWrite:         3,
 			MaxPreconditions:           2,
@@ -172,7 +173,7 @@ func (e *stubEngine) Permissions(context.Context, engine.PermissionsRequest) ([]
 func (e *stubEngine) ForgetTenant(string) {}
 
 func TestDefaultDeadline(t *testing.T) {
-	ts := startServer(t, func(c *Config) {
+	ts := startServer(t, func(c *server.Config) {
 		c.Limits.DefaultDeadline = 50 * time.Millisecond
 		c.Engine = &stubEngine{check: func(ctx context.Context) (engine.CheckResult, error) {
 			<-ctx.Done()
@@ -193,7 +194,7 @@ func TestDefaultDeadline(t *testing.T) {
 }
 
 func TestPanicBecomesInternal(t *testing.T) {
-	ts := startServer(t, func(c *Config) {
+	ts := startServer(t, func(c *server.Config) {
 		c.Engine = &stubEngine{check: func(context.Context) (engine.CheckResult, error) {
 			panic("engine bug")
 		}}

@@ -32,9 +32,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// NewRegistry returns a metrics registry with the Go runtime and process collectors,
-// for Config.Registry (add the engine's collector to it).
-func NewRegistry() *prometheus.Registry {
+// newRegistry returns a metrics registry with the Go runtime and process collectors,
+// the default of Config.Registry.
+func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg

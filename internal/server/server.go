@@ -87,6 +87,8 @@ type Config struct {
 	// Registry receives the server's metrics and is served on /metrics; default a new
 	// registry with the Go and process collectors.
 	Registry *prometheus.Registry
+	// Collectors are registered on Registry too (the engine's and the index's).
+	Collectors []prometheus.Collector
 	// TracerProvider, when set, traces every RPC with OpenTelemetry.
 	TracerProvider trace.TracerProvider
 }
@@ -140,7 +142,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Registry == nil {
-		cfg.Registry = NewRegistry()
+		cfg.Registry = newRegistry()
+	}
+	for _, c := range cfg.Collectors {
+		if err := cfg.Registry.Register(c); err != nil {
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
 	}
 	if err := ValidateKeys(cfg.Keys); err != nil {
 		return nil, err

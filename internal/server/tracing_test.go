@@ -1,4 +1,4 @@
-package server
+package server_test
 
 import (
 	"net/http"
@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/pemba-authz/pemba/internal/server"
 )
 
 func TestTracingSpansPerRPC(t *testing.T) {
@@ -17,7 +19,7 @@ func TestTracingSpansPerRPC(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	defer tp.Shutdown(t.Context())
 	otel.SetTextMapPropagator(propagation.TraceContext{})
-	ts := startServer(t, func(c *Config) { c.TracerProvider = tp })
+	ts := startServer(t, func(c *server.Config) { c.TracerProvider = tp })
 	ts.writeSchema(t, "")
 
 	if _, err := ts.permissions().Check(as(readerSecret), checkReq("", "document:d1", "view", "user:a1")); err != nil {

@@ -1,4 +1,4 @@
-package server
+package serve
 
 import (
 	"errors"
@@ -8,13 +8,15 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/pemba-authz/pemba/internal/server"
 )
 
-// StartPprof serves the Go profiler on a loopback address. Profiles reveal memory
+// startPprof serves the Go profiler on a loopback address. Profiles reveal memory
 // contents and cost CPU, so it is off unless asked for and never reachable from the
 // network. It returns the server (stop it with Close) and the address it listens on.
-func StartPprof(addr string, log *slog.Logger) (*http.Server, string, error) {
-	if !IsLoopback(addr) {
+func startPprof(addr string, log *slog.Logger) (*http.Server, string, error) {
+	if !server.IsLoopback(addr) {
 		return nil, "", fmt.Errorf("pprof address %s is not a loopback address: the profiler may only listen on 127.0.0.1, ::1 or localhost", addr)
 	}
 	lis, err := net.Listen("tcp", addr)

@@ -1,4 +1,4 @@
-package server
+package serve
 
 import (
 	"crypto/tls"
@@ -7,9 +7,9 @@ import (
 	"os"
 )
 
-// LoadTLS builds the TLS configuration from PEM files. With a client CA, clients must
+// loadTLS builds the TLS configuration from PEM files. With a client CA, clients must
 // present a certificate it signed (mutual TLS) on both the gRPC and the HTTP port.
-func LoadTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
+func loadTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 	if certFile == "" || keyFile == "" {
 		return nil, fmt.Errorf("TLS needs both a certificate file (--tls-cert-file) and a key file (--tls-key-file)")
 	}

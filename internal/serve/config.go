@@ -1,0 +1,94 @@
+package serve
+
+import (
+	"time"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/server"
+)
+
+// Config is everything `pemba serve` is told. DefaultConfig gives the documented
+// defaults, which are the CLI's flag defaults; a zero field of a Config built by hand
+// means the layer's own default, except where a comment says zero turns a feature off.
+type Config struct {
+	// GRPCAddr and HTTPAddr are the listen addresses; port 0 picks a free port.
+	GRPCAddr, HTTPAddr string
+
+	// Datastore is bolt (embedded, durable), memory (not durable) or postgres
+	// (PostgreSQL or CockroachDB).
+	Datastore string
+	// DatastorePath is the directory of the embedded store.
+	DatastorePath string
+	// DatastoreURI is the PostgreSQL/CockroachDB connection URI.
+	DatastoreURI string
+	// Index keeps an in-memory index of relationships that answers the engine's reads
+	// (bolt and postgres; the memory store needs none).
+	Index bool
+	// GCInterval is how often old revisions are garbage-collected; zero turns
+	// collection off.
+	GCInterval time.Duration
+	// GCWindow is how long a superseded revision stays readable.
+	GCWindow time.Duration
+	// QuantizationWindow bounds how stale a minimize_latency read may be.
+	QuantizationWindow time.Duration
+	// AuditRetention is how long audit records are kept; zero keeps them forever.
+	AuditRetention time.Duration
+
+	// EngineCacheSize is how many sub-problem results the engine caches (negative:
+	// none); EngineMaxDepth the deepest nesting one check may walk.
+	EngineCacheSize, EngineMaxDepth int
+
+	// PresharedKeys are --preshared-key values (see parseKeyFlag); KeyFile a YAML or
+	// JSON key file (see loadKeyFile). With no key the server serves loopback only,
+	// unless InsecureNoAuth.
+	PresharedKeys  []string
+	KeyFile        string
+	InsecureNoAuth bool
+
+	// TLSCertFile and TLSKeyFile turn on TLS on both ports; TLSClientCAFile also
+	// requires client certificates signed by that CA.
+	TLSCertFile, TLSKeyFile, TLSClientCAFile string
+
+	// Limits bound every request; the engine and the write path get theirs from it.
+	Limits server.Limits
+	// ShutdownGrace is how long requests in flight may run after SIGTERM.
+	ShutdownGrace time.Duration
+
+	// TracingEndpoint is an OTLP/gRPC collector's host:port; empty turns tracing off.
+	TracingEndpoint    string
+	TracingInsecure    bool
+	TracingSampleRatio float64
+
+	// PprofAddr serves Go profiles on this loopback address; empty is off.
+	PprofAddr string
+}
+
+// DefaultConfig returns the documented defaults: the embedded store under
+// ./pemba-data, loopback addresses, the index on, garbage collection every 5 minutes.
+func DefaultConfig() Config {
+	return Config{
+		GRPCAddr:           server.DefaultGRPCAddr,
+		HTTPAddr:           server.DefaultHTTPAddr,
+		Datastore:          "bolt",
+		DatastorePath:      "./pemba-data",
+		Index:              true,
+		GCInterval:         5 * time.Minute,
+		GCWindow:           datastore.DefaultGCWindow,
+		QuantizationWindow: datastore.DefaultQuantizationWindow,
+		EngineCacheSize:    engine.DefaultCacheSize,
+		EngineMaxDepth:     engine.DefaultMaxDepth,
+		Limits:             server.Limits{}.WithDefaults(),
+		ShutdownGrace:      30 * time.Second,
+		TracingSampleRatio: 1,
+	}
+}
+
+// storeOptions are the options every store shares.
+func (c Config) storeOptions() datastore.Options {
+	return datastore.Options{
+		GCWindow:           c.GCWindow,
+		QuantizationWindow: c.QuantizationWindow,
+		AuditRetention:     c.AuditRetention,
+	}
+}

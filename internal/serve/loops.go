@@ -1,0 +1,102 @@
+package serve
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/tuple"
+)
+
+// loops are the process's background goroutines. Each ends when ctx does; stop
+// cancels them and waits, so none touches the store after it closes.
+type loops struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// startLoops starts the loops the stack needs: building the index of the default
+// tenant and then releasing the embedded store's mapped pages (when there is an
+// index), and garbage collection every gcEvery (when it is positive).
+func startLoops(st *Stack, backing datastore.Datastore, gcEvery time.Duration, log *slog.Logger) *loops {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &loops{cancel: cancel}
+	if st.Index != nil {
+		l.run(func() {
+			if err := st.Index.Warm(ctx, tuple.DefaultTenant); err != nil {
+				if ctx.Err() == nil {
+					log.Warn("index: warming the default tenant", "error", err)
+				}
+				return
+			}
+			if r, ok := backing.(pageReleaser); ok {
+				// Once the index holds the relationships, the embedded store's
+				// mapped pages need not stay resident (see releasePages).
+				releasePages(ctx, r, time.Minute, log)
+			}
+		})
+	}
+	if gcEvery > 0 {
+		l.run(func() { collectGarbage(ctx, st.Store, gcEvery, log) })
+	}
+	return l
+}
+
+func (l *loops) run(fn func()) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		fn()
+	}()
+}
+
+// stop ends the loops and waits for them.
+func (l *loops) stop() {
+	l.cancel()
+	l.wg.Wait()
+}
+
+// collectGarbage runs the store's garbage collection every interval until ctx ends.
+func collectGarbage(ctx context.Context, ds datastore.Datastore, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		stats, err := ds.GarbageCollect(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("garbage collection failed", "error", err)
+			}
+			continue
+		}
+		log.Debug("garbage collection", "relationships", stats.Relationships, "transactions", stats.Transactions, "schemas", stats.Schemas)
+	}
+}
+
+// pageReleaser is a store whose memory-mapped pages can be dropped from the resident
+// set (the embedded store).
+type pageReleaser interface{ ReleaseMappedPages() error }
+
+// releasePages releases the store's mapped pages now and then every interval until
+// ctx ends: reads that fall back to the store, imports and garbage collection bring
+// pages back, and the index already holds what checks need.
+func releasePages(ctx context.Context, r pageReleaser, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := r.ReleaseMappedPages(); err != nil {
+			log.Warn("releasing the datastore's mapped pages", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package serve
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/server"
+)
+
+// Run serves until ctx ends, SIGTERM or SIGINT arrives, or a listener fails. It checks
+// the configuration before it touches any data, then opens the store, builds and
+// starts the stack with its loops, and on the way out stops in order: requests drain
+// (up to ShutdownGrace), the loops end, spans are flushed, the store closes.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	keys, tlsCfg, err := checkConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var tp trace.TracerProvider
+	if cfg.TracingEndpoint != "" {
+		sdkTP, err := newTracerProvider(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := sdkTP.Shutdown(sctx); err != nil {
+				log.Warn("flushing traces", "error", err)
+			}
+		}()
+		tp = sdkTP
+		log.Info("tracing enabled", "endpoint", cfg.TracingEndpoint)
+	}
+
+	ds, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	st, err := NewStack(ds, StackOptions{
+		Index:  cfg.Index && storeKind(cfg.Datastore) != "memory",
+		Engine: engine.Config{MaxDepth: cfg.EngineMaxDepth, CacheSize: cfg.EngineCacheSize},
+		Server: server.Config{
+			GRPCAddr:       cfg.GRPCAddr,
+			HTTPAddr:       cfg.HTTPAddr,
+			Keys:           keys,
+			InsecureNoAuth: cfg.InsecureNoAuth,
+			TLS:            tlsCfg,
+			Limits:         cfg.Limits,
+			Logger:         log,
+			TracerProvider: tp,
+		},
+	})
+	if err != nil {
+		ds.Close()
+		return err
+	}
+	closeStore := sync.OnceValue(func() error {
+		err := st.Close()
+		if err != nil {
+			log.Error("closing the datastore", "error", err)
+		} else {
+			log.Info("datastore closed")
+		}
+		return err
+	})
+	defer closeStore()
+	if err := st.Server.Start(); err != nil {
+		return err
+	}
+	if cfg.PprofAddr != "" {
+		pp, _, err := startPprof(cfg.PprofAddr, log)
+		if err != nil {
+			shutdown(st.Server, cfg.ShutdownGrace, log)
+			return err
+		}
+		defer pp.Close()
+	}
+	bg := startLoops(st, ds, cfg.GCInterval, log)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("signal received; shutting down", "grace", cfg.ShutdownGrace)
+	case serveErr = <-st.Server.Errors():
+		log.Error("server failed; shutting down", "error", serveErr)
+	}
+	// In order: requests drain, the loops end, and only then the store closes.
+	shutdown(st.Server, cfg.ShutdownGrace, log)
+	bg.stop()
+	if err := closeStore(); err != nil && serveErr == nil {
+		serveErr = fmt.Errorf("closing the datastore: %w", err)
+	}
+	log.Info("stopped")
+	return serveErr
+}
+
+// checkConfig refuses a configuration that cannot serve, before any data is opened:
+// bad keys, an open API on the network, unreadable TLS files, a profiler beyond
+// loopback.
+func checkConfig(cfg Config) ([]server.Key, *tls.Config, error) {
+	keys, err := loadKeys(cfg.PresharedKeys, cfg.KeyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	grpcAddr, httpAddr := cfg.GRPCAddr, cfg.HTTPAddr
+	if grpcAddr == "" {
+		grpcAddr = server.DefaultGRPCAddr
+	}
+	if httpAddr == "" {
+		httpAddr = server.DefaultHTTPAddr
+	}
+	if err := server.CheckOpenAccess(len(keys) > 0, cfg.InsecureNoAuth, grpcAddr, httpAddr); err != nil {
+		return nil, nil, err
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" || cfg.TLSClientCAFile != "" {
+		if tlsCfg, err = loadTLS(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCAFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cfg.PprofAddr != "" && !server.IsLoopback(cfg.PprofAddr) {
+		return nil, nil, fmt.Errorf("--pprof-addr %s is not a loopback address: the profiler may only listen on 127.0.0.1, ::1 or localhost", cfg.PprofAddr)
+	}
+	return keys, tlsCfg, nil
+}
+
+// shutdown stops the server gracefully within grace.
+func shutdown(srv *server.Server, grace time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("shutdown", "error", err)
+	}
+}

@@ -1,0 +1,96 @@
+package serve
+
+import (
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/datastore/index"
+	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/governance"
+	"github.com/pemba-authz/pemba/internal/server"
+	"github.com/pemba-authz/pemba/internal/write"
+)
+
+// Stack is Pemba's serving core over one store, wired in the one direction requests
+// flow: server → engine and write path → (index →) store.
+type Stack struct {
+	// Store is what the engine and the write path read: the index when one wraps the
+	// store, the store itself otherwise.
+	Store datastore.Datastore
+	// Index is the in-memory relationship index, or nil.
+	Index    *index.Store
+	Engine   *engine.Engine
+	Writer   *write.Writer
+	Reviewer *governance.Reviewer
+	// Server serves the API; call Start to listen.
+	Server *server.Server
+}
+
+// StackOptions say how to build a Stack.
+type StackOptions struct {
+	// Index wraps the store in the in-memory relationship index.
+	Index bool
+	// Engine configures the engine. Its MaxContextualRelationships is taken from
+	// Server.Limits.
+	Engine engine.Config
+	// Server configures the server. NewStack fills in Datastore, Engine, Writer and
+	// Reviewer where they are nil, and registers the engine's and the index's metrics
+	// on its Registry.
+	Server server.Config
+}
+
+// NewStack builds the whole stack over ds, with the server's limits passed down to the
+// engine and the write path. It does not listen: call s.Server.Start, and Close once
+// the server has shut down.
+func NewStack(ds datastore.Datastore, opts StackOptions) (*Stack, error) {
+	log := opts.Server.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	limits := opts.Server.Limits.WithDefaults()
+	st := &Stack{Store: ds}
+	var collectors []prometheus.Collector
+	if opts.Index {
+		st.Index = index.New(ds, index.Options{Logger: log})
+		st.Store = st.Index
+		collectors = append(collectors, st.Index.Collector())
+	}
+	ecfg := opts.Engine
+	ecfg.MaxContextualRelationships = limits.MaxContextualRelationships
+	st.Engine = engine.New(st.Store, ecfg)
+	collectors = append(collectors, st.Engine.Collector())
+	st.Writer = write.New(st.Store, st.Engine, write.Config{
+		MaxUpdates:       limits.MaxUpdatesPerWrite,
+		MaxPreconditions: limits.MaxPreconditions,
+		Now:              ecfg.Now,
+	})
+	st.Reviewer = governance.New(st.Store, st.Engine, ecfg.Now)
+
+	scfg := opts.Server
+	scfg.Limits = limits
+	if scfg.Datastore == nil {
+		scfg.Datastore = st.Store
+	}
+	if scfg.Engine == nil {
+		scfg.Engine = st.Engine
+	}
+	if scfg.Writer == nil {
+		scfg.Writer = st.Writer
+	}
+	if scfg.Reviewer == nil {
+		scfg.Reviewer = st.Reviewer
+	}
+	scfg.Collectors = append(scfg.Collectors, collectors...)
+	srv, err := server.New(scfg)
+	if err != nil {
+		return nil, err
+	}
+	st.Server = srv
+	return st, nil
+}
+
+// Close closes the store, through the index when there is one. Call it after the
+// server has shut down.
+func (s *Stack) Close() error { return s.Store.Close() }
