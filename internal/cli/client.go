@@ -146,6 +146,21 @@ func (o *clientOptions) connect() (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
+// withConn connects to the server and runs fn with the command's deadline (see
+// context; longStream for watch, import and export). It is the one way a command
+// calls the server: a failed call comes back as the error the user sees (rpcError),
+// with its exit status, and the connection is closed when fn returns.
+func (o *clientOptions) withConn(cmd *cobra.Command, longStream bool, fn func(ctx context.Context, conn *grpc.ClientConn) error) error {
+	conn, err := o.connect()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := o.context(cmd, longStream)
+	defer cancel()
+	return o.rpcError(fn(ctx, conn))
+}
+
 // transportCredentials builds plaintext or TLS credentials from the flags.
 func (o *clientOptions) transportCredentials() (credentials.TransportCredentials, error) {
 	if !o.tls && !o.insecure && o.caFile == "" && o.certFile == "" {

@@ -165,11 +165,12 @@ func TestParseBulkLine(t *testing.T) {
 func TestFetchPages(t *testing.T) {
 	const total, serverPage = 7, 3
 	var calls []uint32
-	fetch := func(size uint32, cursor string) (uint32, string, error) {
+	fetch := func(size uint32, cursor string) (page, error) {
 		calls = append(calls, size)
 		if size > serverPage {
-			return 0, "", status.Error(codes.InvalidArgument, "limit: 10 exceeds the limit of 3 (server flag --max-page-size)")
+			return page{}, status.Error(codes.InvalidArgument, "limit: 10 exceeds the limit of 3 (server flag --max-page-size)")
 		}
+		asked := size
 		if size == 0 {
 			size = serverPage
 		}
@@ -179,9 +180,9 @@ func TestFetchPages(t *testing.T) {
 		}
 		end := min(start+int(size), total)
 		if start >= end {
-			return 0, "", nil
+			return cursorPage(asked, 0, ""), nil
 		}
-		return uint32(end - start), string(rune('0' + end)), nil
+		return cursorPage(asked, uint32(end-start), string(rune('0'+end))), nil
 	}
 	cases := []struct {
 		limit     uint32
@@ -205,7 +206,7 @@ func TestFetchPages(t *testing.T) {
 		}
 	}
 	boom := errors.New("boom")
-	if _, _, err := fetchPages(0, "", func(uint32, string) (uint32, string, error) { return 0, "", boom }); !errors.Is(err, boom) {
+	if _, _, err := fetchPages(0, "", func(uint32, string) (page, error) { return page{}, boom }); !errors.Is(err, boom) {
 		t.Fatalf("fetchPages lost the fetch error: %v", err)
 	}
 }

@@ -60,60 +60,52 @@ func isPageLimitError(err error) bool {
 	return ok && st.Code() == codes.InvalidArgument && strings.Contains(st.Message(), "max-page-size")
 }
 
-// pageFunc fetches one page of at most size results (0: the server's page size)
-// starting after cursor, prints them, and returns how many it got and the cursor of
-// the last one.
-type pageFunc func(size uint32, cursor string) (got uint32, last string, err error)
+// page is what one request of a paged listing printed.
+type page struct {
+	got  uint32 // results printed
+	next string // where the next request starts: the last result's cursor or the next page token
+	last bool   // no further page follows
+}
 
-// fetchPages follows cursors until limit results were printed (0: all of them) or the
-// server has no more. next is the cursor to continue with when the limit stopped it
-// (more may follow); it is empty when everything was printed. Errors are returned as
-// the fetch gave them.
-func fetchPages(limit uint32, cursor string, fetch pageFunc) (total uint32, next string, err error) {
+// cursorPage is a page of a stream whose results each carry a cursor: an empty page,
+// or one shorter than asked for, is the last.
+func cursorPage(size, got uint32, last string) page {
+	return page{got: got, next: last, last: got == 0 || last == "" || (size > 0 && got < size)}
+}
+
+// tokenPage is a page of a listing whose server hands out a next page token while
+// more follow.
+func tokenPage(got uint32, next string) page {
+	return page{got: got, next: next, last: got == 0 || next == ""}
+}
+
+// pageFunc fetches one page of at most size results (0: the server's page size)
+// starting at from (a cursor or page token; empty: the start), prints them and says
+// what it printed.
+type pageFunc func(size uint32, from string) (page, error)
+
+// fetchPages follows pages until limit results were printed (0: all of them) or the
+// last page. next is where to continue when the limit stopped it (more may follow);
+// it is empty when everything was printed. Errors are returned as the fetch gave them.
+func fetchPages(limit uint32, from string, fetch pageFunc) (total uint32, next string, err error) {
 	sizer := &pageSizer{limit: limit}
 	for {
 		size := sizer.size(total)
-		got, last, err := fetch(size, cursor)
-		if sizer.retry(err, size, got) {
+		p, err := fetch(size, from)
+		if sizer.retry(err, size, p.got) {
 			continue
 		}
-		total += got
+		total += p.got
 		if err != nil {
 			return total, "", err
 		}
-		sizer.observe(size, got)
-		if got == 0 || last == "" || (size > 0 && got < size) {
+		sizer.observe(size, p.got)
+		if p.last {
 			return total, "", nil
 		}
-		cursor = last
+		from = p.next
 		if limit > 0 && total >= limit {
-			return total, cursor, nil
-		}
-	}
-}
-
-// tokenPageFunc fetches one page of at most size results (0: the server's page size)
-// at pageToken, prints them, and returns how many it printed and the next page token.
-type tokenPageFunc func(size uint32, pageToken string) (got uint32, next string, err error)
-
-// fetchTokenPages follows page tokens until limit results were printed (0: all) or the
-// last page. next is the page token to continue with when the limit stopped it.
-func fetchTokenPages(limit uint32, pageToken string, fetch tokenPageFunc) (total uint32, next string, err error) {
-	sizer := &pageSizer{limit: limit}
-	for {
-		size := sizer.size(total)
-		got, next, err := fetch(size, pageToken)
-		if sizer.retry(err, size, got) {
-			continue
-		}
-		total += got
-		if err != nil || next == "" || got == 0 {
-			return total, "", err
-		}
-		sizer.observe(size, got)
-		pageToken = next
-		if limit > 0 && total >= limit {
-			return total, next, nil
+			return total, from, nil
 		}
 	}
 }

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -69,49 +71,44 @@ lines), ready for export to other tools.`,
 			} else if limit == 0 {
 				return usageErrorf("--limit 0: give a positive number, or --all for every transaction")
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			client := pb.NewAuditServiceClient(conn)
-			ctx, cancel := o.context(cmd, all)
-			defer cancel()
-			out := cmd.OutOrStdout()
-			first := true
-			printed, next, err := fetchTokenPages(limit, pageToken, func(size uint32, pageToken string) (uint32, string, error) {
-				req.PageSize, req.PageToken = size, pageToken
-				res, err := client.ReadAuditLog(ctx, req)
-				if err != nil {
-					return 0, "", err
-				}
-				var got uint32
-				for _, tx := range res.GetTransactions() {
-					if o.json() {
-						if err := writeJSONLine(out, transactionToJSON(tx)); err != nil {
-							return got, "", err
-						}
-					} else {
-						if !first {
-							fmt.Fprintln(out) // a blank line between transactions
-						}
-						first = false
-						writeTransactionText(out, tx)
+			return o.withConn(cmd, all, func(ctx context.Context, conn *grpc.ClientConn) error {
+				client := pb.NewAuditServiceClient(conn)
+				out := cmd.OutOrStdout()
+				first := true
+				printed, next, err := fetchPages(limit, pageToken, func(size uint32, pageToken string) (page, error) {
+					req.PageSize, req.PageToken = size, pageToken
+					res, err := client.ReadAuditLog(ctx, req)
+					if err != nil {
+						return page{}, err
 					}
-					got++
+					var got uint32
+					for _, tx := range res.GetTransactions() {
+						if o.json() {
+							if err := writeJSONLine(out, transactionToJSON(tx)); err != nil {
+								return page{got: got}, err
+							}
+						} else {
+							if !first {
+								fmt.Fprintln(out) // a blank line between transactions
+							}
+							first = false
+							writeTransactionText(out, tx)
+						}
+						got++
+					}
+					return tokenPage(got, res.GetNextPageToken()), nil
+				})
+				if err != nil {
+					return err
 				}
-				return got, res.GetNextPageToken(), nil
+				if next != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "older transactions follow: --page-token %s (or --all)\n", next)
+				}
+				if printed == 0 && !o.json() {
+					fmt.Fprintln(cmd.ErrOrStderr(), "no transactions match")
+				}
+				return nil
 			})
-			if err != nil {
-				return o.rpcError(err)
-			}
-			if next != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "older transactions follow: --page-token %s (or --all)\n", next)
-			}
-			if printed == 0 && !o.json() {
-				fmt.Fprintln(cmd.ErrOrStderr(), "no transactions match")
-			}
-			return nil
 		},
 	}
 	o = addClientFlags(cmd)

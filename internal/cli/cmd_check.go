@@ -2,11 +2,13 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
@@ -107,46 +109,41 @@ Exit status: 0 allowed, 1 denied or conditional, 2 error.`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			ctx, cancel := o.context(cmd, false)
-			defer cancel()
-			res, err := pb.NewPermissionServiceClient(conn).Check(ctx, &pb.CheckRequest{
-				Tenant: o.tenant, Consistency: cons, Resource: resource, Permission: args[1], Subject: subject,
-				Context: caveatCtx, ContextualRelationships: contextual, Explain: explain || explainFull,
-			})
-			if err != nil {
-				return o.rpcError(err)
-			}
-			out := cmd.OutOrStdout()
-			if o.json() {
-				err = writeJSON(out, checkJSON{
-					Resource: args[0], Permission: args[1], Subject: args[2],
-					Result: permissionshipName(res.GetPermissionship()), MissingContext: nonNil(res.GetMissingContext()),
-					Token:       res.GetToken(),
-					Stats:       checkStats{res.GetStats().GetDispatches(), res.GetStats().GetCacheHits(), res.GetStats().GetMaxDepth()},
-					Explanation: explainToJSON(res.GetExplanation()),
+			return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				res, err := pb.NewPermissionServiceClient(conn).Check(ctx, &pb.CheckRequest{
+					Tenant: o.tenant, Consistency: cons, Resource: resource, Permission: args[1], Subject: subject,
+					Context: caveatCtx, ContextualRelationships: contextual, Explain: explain || explainFull,
 				})
-			} else {
-				fmt.Fprintln(out, answerText(res.GetPermissionship(), res.GetMissingContext()))
-				fmt.Fprintf(out, "token: %s\n", res.GetToken())
-				if e := res.GetExplanation(); e != nil {
-					fmt.Fprintln(out)
-					writeExplainTree(out, e, explainFull)
-					s := res.GetStats()
-					fmt.Fprintf(out, "\n%d dispatches, %d cache hits, depth %d\n", s.GetDispatches(), s.GetCacheHits(), s.GetMaxDepth())
+				if err != nil {
+					return err
 				}
-			}
-			if err != nil {
-				return err
-			}
-			if res.GetPermissionship() != pb.Permissionship_PERMISSIONSHIP_ALLOWED {
-				return &ExitError{Code: exitNo}
-			}
-			return nil
+				out := cmd.OutOrStdout()
+				if o.json() {
+					err = writeJSON(out, checkJSON{
+						Resource: args[0], Permission: args[1], Subject: args[2],
+						Result: permissionshipName(res.GetPermissionship()), MissingContext: nonNil(res.GetMissingContext()),
+						Token:       res.GetToken(),
+						Stats:       checkStats{res.GetStats().GetDispatches(), res.GetStats().GetCacheHits(), res.GetStats().GetMaxDepth()},
+						Explanation: explainToJSON(res.GetExplanation()),
+					})
+				} else {
+					fmt.Fprintln(out, answerText(res.GetPermissionship(), res.GetMissingContext()))
+					fmt.Fprintf(out, "token: %s\n", res.GetToken())
+					if e := res.GetExplanation(); e != nil {
+						fmt.Fprintln(out)
+						writeExplainTree(out, e, explainFull)
+						s := res.GetStats()
+						fmt.Fprintf(out, "\n%d dispatches, %d cache hits, depth %d\n", s.GetDispatches(), s.GetCacheHits(), s.GetMaxDepth())
+					}
+				}
+				if err != nil {
+					return err
+				}
+				if res.GetPermissionship() != pb.Permissionship_PERMISSIONSHIP_ALLOWED {
+					return &ExitError{Code: exitNo}
+				}
+				return nil
+			})
 		},
 	}
 	o = addClientFlags(cmd)
@@ -243,21 +240,16 @@ when the request or any item failed.`,
 				parsed[i] = bl
 				req.Items = append(req.Items, item)
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			ctx, cancel := o.context(cmd, false)
-			defer cancel()
-			res, err := pb.NewPermissionServiceClient(conn).CheckBulk(ctx, req)
-			if err != nil {
-				return o.rpcError(err)
-			}
-			if len(res.GetItems()) != len(parsed) {
-				return usageErrorf("the server answered %d items for %d checks", len(res.GetItems()), len(parsed))
-			}
-			return writeBulk(cmd, o, parsed, res)
+			return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				res, err := pb.NewPermissionServiceClient(conn).CheckBulk(ctx, req)
+				if err != nil {
+					return err
+				}
+				if len(res.GetItems()) != len(parsed) {
+					return usageErrorf("the server answered %d items for %d checks", len(res.GetItems()), len(parsed))
+				}
+				return writeBulk(cmd, o, parsed, res)
+			})
 		},
 	}
 	o = addClientFlags(cmd)

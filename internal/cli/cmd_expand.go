@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -30,24 +32,19 @@ leaves; expand them in turn to go deeper.`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			ctx, cancel := o.context(cmd, false)
-			defer cancel()
-			res, err := pb.NewPermissionServiceClient(conn).Expand(ctx, &pb.ExpandRequest{Tenant: o.tenant, Consistency: cons, Resource: resource, Permission: args[1]})
-			if err != nil {
-				return o.rpcError(err)
-			}
-			out := cmd.OutOrStdout()
-			if o.json() {
-				return writeJSON(out, map[string]any{"token": res.GetToken(), "tree": expandToJSON(res.GetTree())})
-			}
-			writeExpandTree(out, res.GetTree())
-			fmt.Fprintf(out, "token: %s\n", res.GetToken())
-			return nil
+			return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				res, err := pb.NewPermissionServiceClient(conn).Expand(ctx, &pb.ExpandRequest{Tenant: o.tenant, Consistency: cons, Resource: resource, Permission: args[1]})
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if o.json() {
+					return writeJSON(out, map[string]any{"token": res.GetToken(), "tree": expandToJSON(res.GetTree())})
+				}
+				writeExpandTree(out, res.GetTree())
+				fmt.Fprintf(out, "token: %s\n", res.GetToken())
+				return nil
+			})
 		},
 	}
 	o = addClientFlags(cmd)

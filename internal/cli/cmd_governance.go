@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -48,27 +50,22 @@ delegated offboarding, allowed only within the acting subject's grant rights.`,
 					return err
 				}
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			ctx, cancel := o.context(cmd, false)
-			defer cancel()
-			res, err := pb.NewGovernanceServiceClient(conn).Offboard(ctx, req)
-			if err != nil {
-				return o.rpcError(err)
-			}
-			out := cmd.OutOrStdout()
-			if o.json() {
-				return writeJSON(out, map[string]any{"token": res.GetToken(), "subject": args[0], "removed": relationshipsToJSON(res.GetRemoved())})
-			}
-			fmt.Fprintf(out, "removed %d relationship(s) of %s\n", len(res.GetRemoved()), args[0])
-			for _, r := range res.GetRemoved() {
-				fmt.Fprintln(out, "  - "+formatRelationship(r))
-			}
-			fmt.Fprintf(out, "token: %s\n", res.GetToken())
-			return nil
+			return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				res, err := pb.NewGovernanceServiceClient(conn).Offboard(ctx, req)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if o.json() {
+					return writeJSON(out, map[string]any{"token": res.GetToken(), "subject": args[0], "removed": relationshipsToJSON(res.GetRemoved())})
+				}
+				fmt.Fprintf(out, "removed %d relationship(s) of %s\n", len(res.GetRemoved()), args[0])
+				for _, r := range res.GetRemoved() {
+					fmt.Fprintln(out, "  - "+formatRelationship(r))
+				}
+				fmt.Fprintf(out, "token: %s\n", res.GetToken())
+				return nil
+			})
 		},
 	}
 	o = addClientFlags(cmd)
@@ -120,58 +117,53 @@ and through which organisation the actor held the right to grant it.`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			client := pb.NewGovernanceServiceClient(conn)
-			ctx, cancel := o.context(cmd, false)
-			defer cancel()
-			var token string
-			var grants []*pb.ActorGrant
-			_, next, err := fetchTokenPages(limit, "", func(size uint32, pageToken string) (uint32, string, error) {
-				res, err := client.ListActorGrants(ctx, &pb.ListActorGrantsRequest{Tenant: o.tenant, Consistency: cons, Actor: actor, PageSize: size, PageToken: pageToken})
+			return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				client := pb.NewGovernanceServiceClient(conn)
+				var token string
+				var grants []*pb.ActorGrant
+				_, next, err := fetchPages(limit, "", func(size uint32, pageToken string) (page, error) {
+					res, err := client.ListActorGrants(ctx, &pb.ListActorGrantsRequest{Tenant: o.tenant, Consistency: cons, Actor: actor, PageSize: size, PageToken: pageToken})
+					if err != nil {
+						return page{}, err
+					}
+					token = res.GetToken()
+					grants = append(grants, res.GetGrants()...)
+					return tokenPage(uint32(len(res.GetGrants())), res.GetNextPageToken()), nil
+				})
 				if err != nil {
-					return 0, "", err
+					return err
 				}
-				token = res.GetToken()
-				grants = append(grants, res.GetGrants()...)
-				return uint32(len(res.GetGrants())), res.GetNextPageToken(), nil
-			})
-			if err != nil {
-				return o.rpcError(err)
-			}
-			out := cmd.OutOrStdout()
-			if o.json() {
-				list := []actorGrantJSON{}
+				out := cmd.OutOrStdout()
+				if o.json() {
+					list := []actorGrantJSON{}
+					for _, g := range grants {
+						list = append(list, actorGrantJSON{
+							Relationship: relationshipToJSON(g.GetRelationship()), GrantedAt: formatTime(g.GetGrantedAt()),
+							GrantedToken: g.GetGrantedToken(), Principal: g.GetPrincipal(), Reason: g.GetReason(),
+							Rule: g.GetGrant().GetRule(), Via: formatObject(g.GetGrant().GetVia()),
+						})
+					}
+					return writeJSON(out, map[string]any{"token": token, "actor": args[0], "grants": list, "next_page_token": next})
+				}
+				if len(grants) == 0 {
+					fmt.Fprintf(out, "%s made no grants that are still in force\ntoken: %s\n", args[0], token)
+					return nil
+				}
+				tw := newTable(out)
+				fmt.Fprintln(tw, "RELATIONSHIP\tGRANTED\tKEY\tRULE\tVIA\tREASON")
 				for _, g := range grants {
-					list = append(list, actorGrantJSON{
-						Relationship: relationshipToJSON(g.GetRelationship()), GrantedAt: formatTime(g.GetGrantedAt()),
-						GrantedToken: g.GetGrantedToken(), Principal: g.GetPrincipal(), Reason: g.GetReason(),
-						Rule: g.GetGrant().GetRule(), Via: formatObject(g.GetGrant().GetVia()),
-					})
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", formatRelationship(g.GetRelationship()), cell(formatTimeText(g.GetGrantedAt())),
+						cell(g.GetPrincipal()), cell(g.GetGrant().GetRule()), cell(formatObject(g.GetGrant().GetVia())), cell(g.GetReason()))
 				}
-				return writeJSON(out, map[string]any{"token": token, "actor": args[0], "grants": list, "next_page_token": next})
-			}
-			if len(grants) == 0 {
-				fmt.Fprintf(out, "%s made no grants that are still in force\ntoken: %s\n", args[0], token)
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "token: %s\n", token)
+				if next != "" {
+					fmt.Fprintln(cmd.ErrOrStderr(), "more grants follow: raise --limit")
+				}
 				return nil
-			}
-			tw := newTable(out)
-			fmt.Fprintln(tw, "RELATIONSHIP\tGRANTED\tKEY\tRULE\tVIA\tREASON")
-			for _, g := range grants {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", formatRelationship(g.GetRelationship()), cell(formatTimeText(g.GetGrantedAt())),
-					cell(g.GetPrincipal()), cell(g.GetGrant().GetRule()), cell(formatObject(g.GetGrant().GetVia())), cell(g.GetReason()))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "token: %s\n", token)
-			if next != "" {
-				fmt.Fprintln(cmd.ErrOrStderr(), "more grants follow: raise --limit")
-			}
-			return nil
+			})
 		},
 	}
 	addConsistencyFlag(cmd, &consistency)
@@ -216,66 +208,61 @@ the review.`,
 					return err
 				}
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			client := pb.NewGovernanceServiceClient(conn)
-			ctx, cancel := o.context(cmd, false)
-			defer cancel()
-			var token string
-			var entries []*pb.AccessEntry
-			_, next, err := fetchTokenPages(limit, "", func(size uint32, pageToken string) (uint32, string, error) {
-				req.Consistency, req.PageSize, req.PageToken = cons, size, pageToken
-				res, err := client.ReviewAccess(ctx, req)
-				if err != nil {
-					return 0, "", err
-				}
-				token = res.GetToken()
-				entries = append(entries, res.GetEntries()...)
-				return uint32(len(res.GetEntries())), res.GetNextPageToken(), nil
-			})
-			if err != nil {
-				return o.rpcError(err)
-			}
-			out := cmd.OutOrStdout()
-			if o.json() {
-				list := []accessEntryJSON{}
-				for _, e := range entries {
-					j := accessEntryJSON{Resource: formatObject(e.GetResource()), Permission: e.GetPermission(), Result: permissionshipName(e.GetPermissionship()), Paths: [][]string{}}
-					for _, p := range e.GetPaths() {
-						j.Paths = append(j.Paths, pathText(p))
+			return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				client := pb.NewGovernanceServiceClient(conn)
+				var token string
+				var entries []*pb.AccessEntry
+				_, next, err := fetchPages(limit, "", func(size uint32, pageToken string) (page, error) {
+					req.Consistency, req.PageSize, req.PageToken = cons, size, pageToken
+					res, err := client.ReviewAccess(ctx, req)
+					if err != nil {
+						return page{}, err
 					}
-					list = append(list, j)
+					token = res.GetToken()
+					entries = append(entries, res.GetEntries()...)
+					return tokenPage(uint32(len(res.GetEntries())), res.GetNextPageToken()), nil
+				})
+				if err != nil {
+					return err
 				}
-				return writeJSON(out, map[string]any{"token": token, "subject": args[0], "organization": org, "entries": list, "next_page_token": next})
-			}
-			if len(entries) == 0 {
-				fmt.Fprintf(out, "%s reaches nothing here\ntoken: %s\n", args[0], token)
+				out := cmd.OutOrStdout()
+				if o.json() {
+					list := []accessEntryJSON{}
+					for _, e := range entries {
+						j := accessEntryJSON{Resource: formatObject(e.GetResource()), Permission: e.GetPermission(), Result: permissionshipName(e.GetPermissionship()), Paths: [][]string{}}
+						for _, p := range e.GetPaths() {
+							j.Paths = append(j.Paths, pathText(p))
+						}
+						list = append(list, j)
+					}
+					return writeJSON(out, map[string]any{"token": token, "subject": args[0], "organization": org, "entries": list, "next_page_token": next})
+				}
+				if len(entries) == 0 {
+					fmt.Fprintf(out, "%s reaches nothing here\ntoken: %s\n", args[0], token)
+					return nil
+				}
+				tw := newTable(out)
+				fmt.Fprintln(tw, "RESOURCE\tPERMISSION\tRESULT\tPATH")
+				for _, e := range entries {
+					paths := e.GetPaths()
+					first := ""
+					if len(paths) > 0 {
+						first = strings.Join(pathText(paths[0]), " → ")
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", formatObject(e.GetResource()), e.GetPermission(), permissionshipName(e.GetPermissionship()), first)
+					for _, p := range paths[min(1, len(paths)):] {
+						fmt.Fprintf(tw, "\t\t\t%s\n", strings.Join(pathText(p), " → "))
+					}
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "token: %s\n", token)
+				if next != "" {
+					fmt.Fprintln(cmd.ErrOrStderr(), "more entries follow: raise --limit")
+				}
 				return nil
-			}
-			tw := newTable(out)
-			fmt.Fprintln(tw, "RESOURCE\tPERMISSION\tRESULT\tPATH")
-			for _, e := range entries {
-				paths := e.GetPaths()
-				first := ""
-				if len(paths) > 0 {
-					first = strings.Join(pathText(paths[0]), " → ")
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", formatObject(e.GetResource()), e.GetPermission(), permissionshipName(e.GetPermissionship()), first)
-				for _, p := range paths[min(1, len(paths)):] {
-					fmt.Fprintf(tw, "\t\t\t%s\n", strings.Join(pathText(p), " → "))
-				}
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "token: %s\n", token)
-			if next != "" {
-				fmt.Fprintln(cmd.ErrOrStderr(), "more entries follow: raise --limit")
-			}
-			return nil
+			})
 		},
 	}
 	f := cmd.Flags()

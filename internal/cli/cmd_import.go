@@ -127,77 +127,75 @@ func runImport(cmd *cobra.Command, o *clientOptions, file, reason string, batchS
 		return err
 	}
 	defer closeIn()
-	conn, err := o.connect()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ctx, cancel := o.context(cmd, true)
-	defer cancel()
-	stream, err := pb.NewRelationshipServiceClient(conn).ImportRelationships(ctx)
-	if err != nil {
-		return o.rpcError(err)
-	}
-
-	prog := newProgress(cmd.ErrOrStderr(), "sent", showProgress)
-	var sent, seen int64
-	msg := &pb.ImportRelationshipsRequest{Tenant: o.tenant, Reason: reason}
-	flush := func() error {
-		if len(msg.Relationships) == 0 {
-			return nil
-		}
-		if err := stream.Send(msg); err != nil {
+	return o.withConn(cmd, true, func(ctx context.Context, conn *grpc.ClientConn) error {
+		// A bad input line cancels the stream, so the server commits nothing more.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stream, err := pb.NewRelationshipServiceClient(conn).ImportRelationships(ctx)
+		if err != nil {
 			return err
 		}
-		sent += int64(len(msg.Relationships))
-		prog.tick(sent)
-		// Only the first message's reason counts; later ones carry the tenant alone.
-		msg = &pb.ImportRelationshipsRequest{Tenant: o.tenant}
-		return nil
-	}
-	scanErr := scanRelationships(in, name, func(r *pb.Relationship) error {
-		seen++
-		if seen <= skip {
+
+		prog := newProgress(cmd.ErrOrStderr(), "sent", showProgress)
+		var sent, seen int64
+		msg := &pb.ImportRelationshipsRequest{Tenant: o.tenant, Reason: reason}
+		flush := func() error {
+			if len(msg.Relationships) == 0 {
+				return nil
+			}
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+			sent += int64(len(msg.Relationships))
+			prog.tick(sent)
+			// Only the first message's reason counts; later ones carry the tenant alone.
+			msg = &pb.ImportRelationshipsRequest{Tenant: o.tenant}
 			return nil
 		}
-		msg.Relationships = append(msg.Relationships, r)
-		if len(msg.Relationships) >= batchSize {
-			return flush()
+		scanErr := scanRelationships(in, name, func(r *pb.Relationship) error {
+			seen++
+			if seen <= skip {
+				return nil
+			}
+			msg.Relationships = append(msg.Relationships, r)
+			if len(msg.Relationships) >= batchSize {
+				return flush()
+			}
+			return nil
+		})
+		if scanErr == nil {
+			scanErr = flush()
 		}
+		var exit *ExitError
+		if errors.As(scanErr, &exit) {
+			// A bad line on stdin: stop the import where it is. Batches already sent
+			// may be committed.
+			cancel()
+			return &ExitError{Code: exitError, Err: fmt.Errorf("%v; the import stopped there after %d relationship(s) were sent, and batches already sent may be committed: fix the input and run the same import again (it is idempotent)", exit.Err, sent)}
+		}
+		// io.EOF from Send means the server ended the stream: its error comes from
+		// CloseAndRecv below.
+		serverEnded := errors.Is(scanErr, io.EOF)
+		if scanErr != nil && !serverEnded {
+			return importFailed(o, scanErr, skip, file)
+		}
+		if !serverEnded && sent == 0 {
+			if skip > 0 {
+				return usageErrorf("--skip %d skips every relationship of %s (it has %d)", skip, name, seen)
+			}
+			return usageErrorf("%s holds no relationships", name)
+		}
+		res, err := stream.CloseAndRecv()
+		if err != nil {
+			return importFailed(o, err, skip, file)
+		}
+		prog.done(sent)
+		if o.json() {
+			return writeJSON(cmd.OutOrStdout(), map[string]any{"token": res.GetToken(), "imported": res.GetCount(), "skipped": skip})
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "imported: %d relationship(s)\ntoken: %s\n", res.GetCount(), res.GetToken())
 		return nil
 	})
-	if scanErr == nil {
-		scanErr = flush()
-	}
-	var exit *ExitError
-	if errors.As(scanErr, &exit) {
-		// A bad line on stdin: stop the import where it is. Batches already sent
-		// may be committed.
-		cancel()
-		return &ExitError{Code: exitError, Err: fmt.Errorf("%v; the import stopped there after %d relationship(s) were sent, and batches already sent may be committed: fix the input and run the same import again (it is idempotent)", exit.Err, sent)}
-	}
-	// io.EOF from Send means the server ended the stream: its error comes from
-	// CloseAndRecv below.
-	serverEnded := errors.Is(scanErr, io.EOF)
-	if scanErr != nil && !serverEnded {
-		return importFailed(o, scanErr, skip, file)
-	}
-	if !serverEnded && sent == 0 {
-		if skip > 0 {
-			return usageErrorf("--skip %d skips every relationship of %s (it has %d)", skip, name, seen)
-		}
-		return usageErrorf("%s holds no relationships", name)
-	}
-	res, err := stream.CloseAndRecv()
-	if err != nil {
-		return importFailed(o, err, skip, file)
-	}
-	prog.done(sent)
-	if o.json() {
-		return writeJSON(cmd.OutOrStdout(), map[string]any{"token": res.GetToken(), "imported": res.GetCount(), "skipped": skip})
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "imported: %d relationship(s)\ntoken: %s\n", res.GetCount(), res.GetToken())
-	return nil
 }
 
 // importFailed explains a failed import and how to resume it.
@@ -240,14 +238,9 @@ the same revision (append to the file with >>).`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			ctx, cancel := o.context(cmd, true)
-			defer cancel()
-			return runExport(ctx, cmd, o, &pb.ExportRelationshipsRequest{Tenant: o.tenant, Consistency: cons, Filter: filter, Cursor: cursor}, conn, !noProgress)
+			return o.withConn(cmd, true, func(ctx context.Context, conn *grpc.ClientConn) error {
+				return runExport(ctx, cmd, o, &pb.ExportRelationshipsRequest{Tenant: o.tenant, Consistency: cons, Filter: filter, Cursor: cursor}, conn, !noProgress)
+			})
 		},
 	}
 	o = addClientFlags(cmd)

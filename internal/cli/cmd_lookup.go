@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
@@ -50,46 +52,41 @@ may follow, prints on stderr the flags that continue it.`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			client := pb.NewPermissionServiceClient(conn)
-			ctx, cancel := o.context(cmd, false)
-			defer cancel()
-			out := cmd.OutOrStdout()
-			var token string
-			_, next, err := fetchPages(limit, cursor, func(size uint32, cursor string) (uint32, string, error) {
-				stream, err := client.LookupResources(ctx, &pb.LookupResourcesRequest{
-					Tenant: o.tenant, Consistency: pageConsistency(cons, token), ResourceType: resType, Permission: args[1],
-					Subject: subject, Context: caveatCtx, ContextualRelationships: contextual, Limit: size, Cursor: cursor,
-				})
-				if err != nil {
-					return 0, "", err
-				}
-				var got uint32
-				var last string
-				err = recvAll(stream.Recv, func(m *pb.LookupResourcesResponse) error {
-					got++
-					last, token = m.GetCursor(), m.GetToken()
-					if o.json() {
-						return writeJSONLine(out, lookupResourceJSON{
-							Resource: resType + ":" + m.GetResourceId(), ResourceID: m.GetResourceId(),
-							Result: permissionshipName(m.GetPermissionship()), MissingContext: m.GetMissingContext(),
-							Token: m.GetToken(), Cursor: m.GetCursor(),
-						})
+			return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				client := pb.NewPermissionServiceClient(conn)
+				out := cmd.OutOrStdout()
+				var token string
+				_, next, err := fetchPages(limit, cursor, func(size uint32, cursor string) (page, error) {
+					stream, err := client.LookupResources(ctx, &pb.LookupResourcesRequest{
+						Tenant: o.tenant, Consistency: pageConsistency(cons, token), ResourceType: resType, Permission: args[1],
+						Subject: subject, Context: caveatCtx, ContextualRelationships: contextual, Limit: size, Cursor: cursor,
+					})
+					if err != nil {
+						return page{}, err
 					}
-					line := resType + ":" + m.GetResourceId()
-					if m.GetPermissionship() == pb.Permissionship_PERMISSIONSHIP_CONDITIONAL {
-						line += "  " + answerText(m.GetPermissionship(), m.GetMissingContext())
-					}
-					_, err := fmt.Fprintln(out, line)
-					return err
+					var got uint32
+					var last string
+					err = recvAll(stream.Recv, func(m *pb.LookupResourcesResponse) error {
+						got++
+						last, token = m.GetCursor(), m.GetToken()
+						if o.json() {
+							return writeJSONLine(out, lookupResourceJSON{
+								Resource: resType + ":" + m.GetResourceId(), ResourceID: m.GetResourceId(),
+								Result: permissionshipName(m.GetPermissionship()), MissingContext: m.GetMissingContext(),
+								Token: m.GetToken(), Cursor: m.GetCursor(),
+							})
+						}
+						line := resType + ":" + m.GetResourceId()
+						if m.GetPermissionship() == pb.Permissionship_PERMISSIONSHIP_CONDITIONAL {
+							line += "  " + answerText(m.GetPermissionship(), m.GetMissingContext())
+						}
+						_, err := fmt.Fprintln(out, line)
+						return err
+					})
+					return cursorPage(size, got, last), err
 				})
-				return got, last, err
+				return o.endLookup(cmd, err, next, token)
 			})
-			return o.endLookup(cmd, err, next, token)
 		},
 	}
 	o = addClientFlags(cmd)
@@ -151,54 +148,49 @@ lookup-resources.`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			client := pb.NewPermissionServiceClient(conn)
-			ctx, cancel := o.context(cmd, false)
-			defer cancel()
-			out := cmd.OutOrStdout()
-			var token string
-			_, next, err := fetchPages(limit, cursor, func(size uint32, cursor string) (uint32, string, error) {
-				stream, err := client.LookupSubjects(ctx, &pb.LookupSubjectsRequest{
-					Tenant: o.tenant, Consistency: pageConsistency(cons, token), Resource: resource, Permission: args[1],
-					SubjectType: subjType, SubjectRelation: subjRel, Context: caveatCtx, ContextualRelationships: contextual,
-					Limit: size, Cursor: cursor,
+			return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				client := pb.NewPermissionServiceClient(conn)
+				out := cmd.OutOrStdout()
+				var token string
+				_, next, err := fetchPages(limit, cursor, func(size uint32, cursor string) (page, error) {
+					stream, err := client.LookupSubjects(ctx, &pb.LookupSubjectsRequest{
+						Tenant: o.tenant, Consistency: pageConsistency(cons, token), Resource: resource, Permission: args[1],
+						SubjectType: subjType, SubjectRelation: subjRel, Context: caveatCtx, ContextualRelationships: contextual,
+						Limit: size, Cursor: cursor,
+					})
+					if err != nil {
+						return page{}, err
+					}
+					var got uint32
+					var last string
+					err = recvAll(stream.Recv, func(m *pb.LookupSubjectsResponse) error {
+						got++
+						last, token = m.GetCursor(), m.GetToken()
+						subject := tuple.SubjectRef{Type: subjType, ID: m.GetSubjectId(), Relation: subjRel}.String()
+						var excluded []string
+						for _, id := range m.GetExcludedSubjectIds() {
+							excluded = append(excluded, subjType+":"+id)
+						}
+						if o.json() {
+							return writeJSONLine(out, lookupSubjectJSON{
+								Subject: subject, SubjectID: m.GetSubjectId(), Result: permissionshipName(m.GetPermissionship()),
+								MissingContext: m.GetMissingContext(), Excluded: excluded, Token: m.GetToken(), Cursor: m.GetCursor(),
+							})
+						}
+						line := subject
+						if len(excluded) > 0 {
+							line += " (except " + strings.Join(excluded, ", ") + ")"
+						}
+						if m.GetPermissionship() == pb.Permissionship_PERMISSIONSHIP_CONDITIONAL {
+							line += "  " + answerText(m.GetPermissionship(), m.GetMissingContext())
+						}
+						_, err := fmt.Fprintln(out, line)
+						return err
+					})
+					return cursorPage(size, got, last), err
 				})
-				if err != nil {
-					return 0, "", err
-				}
-				var got uint32
-				var last string
-				err = recvAll(stream.Recv, func(m *pb.LookupSubjectsResponse) error {
-					got++
-					last, token = m.GetCursor(), m.GetToken()
-					subject := tuple.SubjectRef{Type: subjType, ID: m.GetSubjectId(), Relation: subjRel}.String()
-					var excluded []string
-					for _, id := range m.GetExcludedSubjectIds() {
-						excluded = append(excluded, subjType+":"+id)
-					}
-					if o.json() {
-						return writeJSONLine(out, lookupSubjectJSON{
-							Subject: subject, SubjectID: m.GetSubjectId(), Result: permissionshipName(m.GetPermissionship()),
-							MissingContext: m.GetMissingContext(), Excluded: excluded, Token: m.GetToken(), Cursor: m.GetCursor(),
-						})
-					}
-					line := subject
-					if len(excluded) > 0 {
-						line += " (except " + strings.Join(excluded, ", ") + ")"
-					}
-					if m.GetPermissionship() == pb.Permissionship_PERMISSIONSHIP_CONDITIONAL {
-						line += "  " + answerText(m.GetPermissionship(), m.GetMissingContext())
-					}
-					_, err := fmt.Fprintln(out, line)
-					return err
-				})
-				return got, last, err
+				return o.endLookup(cmd, err, next, token)
 			})
-			return o.endLookup(cmd, err, next, token)
 		},
 	}
 	o = addClientFlags(cmd)

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -39,37 +41,32 @@ capabilities an admin screen shows.`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			ctx, cancel := o.context(cmd, false)
-			defer cancel()
-			res, err := pb.NewPermissionServiceClient(conn).ListPermissions(ctx, &pb.ListPermissionsRequest{
-				Tenant: o.tenant, Consistency: cons, Resource: resource, Subject: subject, Context: caveatCtx, ContextualRelationships: contextual,
-			})
-			if err != nil {
-				return o.rpcError(err)
-			}
-			out := cmd.OutOrStdout()
-			if o.json() {
-				entries := []permissionEntryJSON{}
-				for _, p := range res.GetPermissions() {
-					entries = append(entries, permissionEntryJSON{p.GetPermission(), permissionshipName(p.GetPermissionship()), p.GetMissingContext()})
+			return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				res, err := pb.NewPermissionServiceClient(conn).ListPermissions(ctx, &pb.ListPermissionsRequest{
+					Tenant: o.tenant, Consistency: cons, Resource: resource, Subject: subject, Context: caveatCtx, ContextualRelationships: contextual,
+				})
+				if err != nil {
+					return err
 				}
-				return writeJSON(out, map[string]any{"resource": args[0], "subject": args[1], "token": res.GetToken(), "permissions": entries})
-			}
-			tw := newTable(out)
-			fmt.Fprintln(tw, "PERMISSION\tRESULT")
-			for _, p := range res.GetPermissions() {
-				fmt.Fprintf(tw, "%s\t%s\n", p.GetPermission(), answerText(p.GetPermissionship(), p.GetMissingContext()))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "token: %s\n", res.GetToken())
-			return nil
+				out := cmd.OutOrStdout()
+				if o.json() {
+					entries := []permissionEntryJSON{}
+					for _, p := range res.GetPermissions() {
+						entries = append(entries, permissionEntryJSON{p.GetPermission(), permissionshipName(p.GetPermissionship()), p.GetMissingContext()})
+					}
+					return writeJSON(out, map[string]any{"resource": args[0], "subject": args[1], "token": res.GetToken(), "permissions": entries})
+				}
+				tw := newTable(out)
+				fmt.Fprintln(tw, "PERMISSION\tRESULT")
+				for _, p := range res.GetPermissions() {
+					fmt.Fprintf(tw, "%s\t%s\n", p.GetPermission(), answerText(p.GetPermissionship(), p.GetMissingContext()))
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "token: %s\n", res.GetToken())
+				return nil
+			})
 		},
 	}
 	o = addClientFlags(cmd)

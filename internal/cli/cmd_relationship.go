@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
 
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
@@ -129,27 +131,22 @@ keys can only write this way).`,
 			for _, r := range rels {
 				req.Updates = append(req.Updates, &pb.RelationshipUpdate{Operation: operation, Relationship: r})
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			ctx, cancel := o.context(cmd, false)
-			defer cancel()
-			res, err := pb.NewRelationshipServiceClient(conn).WriteRelationships(ctx, req)
-			if err != nil {
-				err = o.rpcError(err)
-				if strings.Contains(err.Error(), "max-updates-per-write") {
-					// One write is atomic and bounded; bulk loads go through import.
-					err = &ExitError{Code: exitError, Err: fmt.Errorf("%v\nto load more relationships than one write allows, use: pemba import FILE", err)}
+			return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				res, err := pb.NewRelationshipServiceClient(conn).WriteRelationships(ctx, req)
+				if err != nil {
+					err = o.rpcError(err)
+					if strings.Contains(err.Error(), "max-updates-per-write") {
+						// One write is atomic and bounded; bulk loads go through import.
+						err = &ExitError{Code: exitError, Err: fmt.Errorf("%v\nto load more relationships than one write allows, use: pemba import FILE", err)}
+					}
+					return err
 				}
-				return err
-			}
-			if o.json() {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"token": res.GetToken(), "updates": len(req.Updates), "operation": op})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d relationship(s)\ntoken: %s\n", pastTense(op), len(req.Updates), res.GetToken())
-			return nil
+				if o.json() {
+					return writeJSON(cmd.OutOrStdout(), map[string]any{"token": res.GetToken(), "updates": len(req.Updates), "operation": op})
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d relationship(s)\ntoken: %s\n", pastTense(op), len(req.Updates), res.GetToken())
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&op, "op", "touch", "operation of every update: create, touch or delete")
@@ -408,27 +405,22 @@ the limit, the output says so and the command can be repeated.`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			ctx, cancel := o.context(cmd, false)
-			defer cancel()
-			res, err := pb.NewRelationshipServiceClient(conn).DeleteRelationships(ctx, &pb.DeleteRelationshipsRequest{
-				Tenant: o.tenant, Filter: filter, Limit: limit, Preconditions: pre, Actor: actor, Reason: wf.reason,
+			return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				res, err := pb.NewRelationshipServiceClient(conn).DeleteRelationships(ctx, &pb.DeleteRelationshipsRequest{
+					Tenant: o.tenant, Filter: filter, Limit: limit, Preconditions: pre, Actor: actor, Reason: wf.reason,
+				})
+				if err != nil {
+					return err
+				}
+				if o.json() {
+					return writeJSON(cmd.OutOrStdout(), map[string]any{"token": res.GetToken(), "deleted": res.GetDeletedCount(), "more": res.GetMore()})
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted: %d relationship(s)\ntoken: %s\n", res.GetDeletedCount(), res.GetToken())
+				if res.GetMore() {
+					fmt.Fprintln(cmd.OutOrStdout(), "more relationships match: run the command again to delete the next batch")
+				}
+				return nil
 			})
-			if err != nil {
-				return o.rpcError(err)
-			}
-			if o.json() {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"token": res.GetToken(), "deleted": res.GetDeletedCount(), "more": res.GetMore()})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted: %d relationship(s)\ntoken: %s\n", res.GetDeletedCount(), res.GetToken())
-			if res.GetMore() {
-				fmt.Fprintln(cmd.OutOrStdout(), "more relationships match: run the command again to delete the next batch")
-			}
-			return nil
 		},
 	}
 	ff.register(cmd.Flags())
@@ -470,51 +462,46 @@ printed on stderr (pass it with --cursor).`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			client := pb.NewRelationshipServiceClient(conn)
-			ctx, cancel := o.context(cmd, false)
-			defer cancel()
-			out := cmd.OutOrStdout()
-			_, next, err := fetchPages(limit, cursor, func(size uint32, cursor string) (uint32, string, error) {
-				stream, err := client.ReadRelationships(ctx, &pb.ReadRelationshipsRequest{
-					Tenant: o.tenant, Consistency: cons, Filter: filter, Limit: size, Cursor: cursor,
+			return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				client := pb.NewRelationshipServiceClient(conn)
+				out := cmd.OutOrStdout()
+				_, next, err := fetchPages(limit, cursor, func(size uint32, cursor string) (page, error) {
+					stream, err := client.ReadRelationships(ctx, &pb.ReadRelationshipsRequest{
+						Tenant: o.tenant, Consistency: cons, Filter: filter, Limit: size, Cursor: cursor,
+					})
+					if err != nil {
+						return page{}, err
+					}
+					var got uint32
+					var last string
+					for {
+						msg, err := stream.Recv()
+						if errors.Is(err, io.EOF) {
+							return cursorPage(size, got, last), nil
+						}
+						if err != nil {
+							return cursorPage(size, got, last), err
+						}
+						got++
+						last = msg.GetCursor()
+						if o.json() {
+							err = writeJSONLine(out, readLineJSON{relationshipValueJSON(msg.GetRelationship()), msg.GetToken(), msg.GetCursor()})
+						} else {
+							_, err = fmt.Fprintln(out, formatRelationship(msg.GetRelationship()))
+						}
+						if err != nil {
+							return cursorPage(size, got, last), err
+						}
+					}
 				})
 				if err != nil {
-					return 0, "", err
+					return err
 				}
-				var got uint32
-				var last string
-				for {
-					msg, err := stream.Recv()
-					if errors.Is(err, io.EOF) {
-						return got, last, nil
-					}
-					if err != nil {
-						return got, last, err
-					}
-					got++
-					last = msg.GetCursor()
-					if o.json() {
-						err = writeJSONLine(out, readLineJSON{relationshipValueJSON(msg.GetRelationship()), msg.GetToken(), msg.GetCursor()})
-					} else {
-						_, err = fmt.Fprintln(out, formatRelationship(msg.GetRelationship()))
-					}
-					if err != nil {
-						return got, last, err
-					}
+				if next != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "more may follow: --cursor %s\n", next)
 				}
+				return nil
 			})
-			if err != nil {
-				return o.rpcError(err)
-			}
-			if next != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "more may follow: --cursor %s\n", next)
-			}
-			return nil
 		},
 	}
 	ff.register(cmd.Flags())

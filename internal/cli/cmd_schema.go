@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -71,49 +72,44 @@ type schemaWriteJSON struct {
 }
 
 func runSchemaWrite(cmd *cobra.Command, o *clientOptions, file, text string, dryRun bool, reason string) error {
-	conn, err := o.connect()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	client := pb.NewSchemaServiceClient(conn)
-	ctx, cancel := o.context(cmd, false)
-	defer cancel()
+	return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+		client := pb.NewSchemaServiceClient(conn)
 
-	req := &pb.WriteSchemaRequest{Tenant: o.tenant, Schema: text, DryRun: dryRun, Reason: reason}
-	res, err := client.WriteSchema(ctx, req)
-	if err != nil {
-		if res, err = schemaWriteFailed(ctx, cmd, o, client, req, file, err); err != nil {
-			return err
+		req := &pb.WriteSchemaRequest{Tenant: o.tenant, Schema: text, DryRun: dryRun, Reason: reason}
+		res, err := client.WriteSchema(ctx, req)
+		if err != nil {
+			if res, err = schemaWriteFailed(ctx, cmd, o, client, req, file, err); err != nil {
+				return err
+			}
 		}
-	}
-	out := cmd.OutOrStdout()
-	changes := diffLines(res.GetDiff())
-	if o.json() {
-		if err := writeJSON(out, schemaWriteJSON{Token: res.GetToken(), DryRun: dryRun, Applied: res.GetApplied(), Changes: changes, Refusal: res.GetRefusal()}); err != nil {
-			return err
+		out := cmd.OutOrStdout()
+		changes := diffLines(res.GetDiff())
+		if o.json() {
+			if err := writeJSON(out, schemaWriteJSON{Token: res.GetToken(), DryRun: dryRun, Applied: res.GetApplied(), Changes: changes, Refusal: res.GetRefusal()}); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintln(out, "changes:")
+			if len(changes) == 0 {
+				fmt.Fprintln(out, "  (none)")
+			}
+			for _, c := range changes {
+				fmt.Fprintln(out, "  "+c)
+			}
+			switch {
+			case res.GetRefusal() != "":
+				writeRefusal(out, res.GetRefusal())
+			case res.GetApplied():
+				fmt.Fprintf(out, "schema written\ntoken: %s\n", res.GetToken())
+			default:
+				fmt.Fprintf(out, "dry run: the schema would be written (compared at token %s)\n", res.GetToken())
+			}
 		}
-	} else {
-		fmt.Fprintln(out, "changes:")
-		if len(changes) == 0 {
-			fmt.Fprintln(out, "  (none)")
+		if res.GetRefusal() != "" {
+			return &ExitError{Code: exitNo}
 		}
-		for _, c := range changes {
-			fmt.Fprintln(out, "  "+c)
-		}
-		switch {
-		case res.GetRefusal() != "":
-			writeRefusal(out, res.GetRefusal())
-		case res.GetApplied():
-			fmt.Fprintf(out, "schema written\ntoken: %s\n", res.GetToken())
-		default:
-			fmt.Fprintf(out, "dry run: the schema would be written (compared at token %s)\n", res.GetToken())
-		}
-	}
-	if res.GetRefusal() != "" {
-		return &ExitError{Code: exitNo}
-	}
-	return nil
+		return nil
+	})
 }
 
 // schemaWriteFailed turns a failed schema write into what the user needs to see. A
@@ -189,26 +185,21 @@ redirected to a file; JSON adds the token it was read at).`,
 			if err != nil {
 				return err
 			}
-			conn, err := o.connect()
-			if err != nil {
+			return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				res, err := pb.NewSchemaServiceClient(conn).ReadSchema(ctx, &pb.ReadSchemaRequest{Tenant: o.tenant, Consistency: cons})
+				if err != nil {
+					return err
+				}
+				if o.json() {
+					return writeJSON(cmd.OutOrStdout(), map[string]string{"token": res.GetToken(), "schema": res.GetSchema()})
+				}
+				text := res.GetSchema()
+				if !strings.HasSuffix(text, "\n") {
+					text += "\n"
+				}
+				_, err = io.WriteString(cmd.OutOrStdout(), text)
 				return err
-			}
-			defer conn.Close()
-			ctx, cancel := o.context(cmd, false)
-			defer cancel()
-			res, err := pb.NewSchemaServiceClient(conn).ReadSchema(ctx, &pb.ReadSchemaRequest{Tenant: o.tenant, Consistency: cons})
-			if err != nil {
-				return o.rpcError(err)
-			}
-			if o.json() {
-				return writeJSON(cmd.OutOrStdout(), map[string]string{"token": res.GetToken(), "schema": res.GetSchema()})
-			}
-			text := res.GetSchema()
-			if !strings.HasSuffix(text, "\n") {
-				text += "\n"
-			}
-			_, err = io.WriteString(cmd.OutOrStdout(), text)
-			return err
+			})
 		},
 	}
 	addConsistencyFlag(cmd, &consistency)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -27,7 +28,7 @@ one with --tenant or PEMBA_TENANT; without it they use the "default" tenant.`,
 			return tenantCall(cmd, o, func(c pb.TenantServiceClient, ctx context.Context) error {
 				res, err := c.CreateTenant(ctx, &pb.CreateTenantRequest{Tenant: args[0]})
 				if err != nil {
-					return o.rpcError(err)
+					return err
 				}
 				t := res.GetTenant()
 				if o.json() {
@@ -46,7 +47,7 @@ one with --tenant or PEMBA_TENANT; without it they use the "default" tenant.`,
 			return tenantCall(cmd, o, func(c pb.TenantServiceClient, ctx context.Context) error {
 				res, err := c.ListTenants(ctx, &pb.ListTenantsRequest{})
 				if err != nil {
-					return o.rpcError(err)
+					return err
 				}
 				if o.json() {
 					list := []tenantJSON{}
@@ -74,7 +75,7 @@ deleted.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return tenantCall(cmd, o, func(c pb.TenantServiceClient, ctx context.Context) error {
 				if _, err := c.DeleteTenant(ctx, &pb.DeleteTenantRequest{Tenant: args[0]}); err != nil {
-					return o.rpcError(err)
+					return err
 				}
 				if o.json() {
 					return writeJSON(cmd.OutOrStdout(), map[string]any{"deleted": args[0]})
@@ -95,12 +96,7 @@ type tenantJSON struct {
 
 // tenantCall connects and runs one TenantService call.
 func tenantCall(cmd *cobra.Command, o *clientOptions, call func(pb.TenantServiceClient, context.Context) error) error {
-	conn, err := o.connect()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ctx, cancel := o.context(cmd, false)
-	defer cancel()
-	return call(pb.NewTenantServiceClient(conn), ctx)
+	return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+		return call(pb.NewTenantServiceClient(conn), ctx)
+	})
 }

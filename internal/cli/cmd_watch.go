@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -41,44 +43,39 @@ losing or repeating a transaction.`,
 			if count < 0 {
 				return usageErrorf("--count %d is negative", count)
 			}
-			conn, err := o.connect()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			ctx, cancel := o.context(cmd, true)
-			defer cancel()
-			stream, err := pb.NewWatchServiceClient(conn).Watch(ctx, req)
-			if err != nil {
-				return o.rpcError(err)
-			}
-			out := cmd.OutOrStdout()
-			last, seen := from, 0
-			err = recvAll(stream.Recv, func(m *pb.WatchResponse) error {
-				last = m.GetToken()
-				seen++
-				tx := m.GetTransaction()
-				if o.json() {
-					if err := writeJSONLine(out, transactionToJSON(tx)); err != nil {
-						return err
-					}
-				} else {
-					writeTransactionText(out, tx)
+			return o.withConn(cmd, true, func(ctx context.Context, conn *grpc.ClientConn) error {
+				stream, err := pb.NewWatchServiceClient(conn).Watch(ctx, req)
+				if err != nil {
+					return err
 				}
-				if count > 0 && seen >= count {
-					return errStop
+				out := cmd.OutOrStdout()
+				last, seen := from, 0
+				err = recvAll(stream.Recv, func(m *pb.WatchResponse) error {
+					last = m.GetToken()
+					seen++
+					tx := m.GetTransaction()
+					if o.json() {
+						if err := writeJSONLine(out, transactionToJSON(tx)); err != nil {
+							return err
+						}
+					} else {
+						writeTransactionText(out, tx)
+					}
+					if count > 0 && seen >= count {
+						return errStop
+					}
+					return nil
+				})
+				if err != nil {
+					err = o.rpcError(err)
+					if last != "" {
+						err = fmt.Errorf("%w; resume with: pemba watch --from %s", err, last)
+						return &ExitError{Code: exitError, Err: err}
+					}
+					return err
 				}
 				return nil
 			})
-			if err != nil {
-				err = o.rpcError(err)
-				if last != "" {
-					err = fmt.Errorf("%w; resume with: pemba watch --from %s", err, last)
-					return &ExitError{Code: exitError, Err: err}
-				}
-				return err
-			}
-			return nil
 		},
 	}
 	o = addClientFlags(cmd)
