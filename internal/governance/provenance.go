@@ -19,7 +19,7 @@ func (r *Reviewer) AddProvenance(ctx context.Context, tenant string, rev datasto
 		if n == nil {
 			return nil
 		}
-		if n.Kind == "relationship" && n.Relationship != nil {
+		if n.Kind == engine.NodeRelationship && n.Relationship != nil {
 			key := n.Relationship.Key()
 			p, ok := found[key]
 			if !ok {

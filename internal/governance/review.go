@@ -194,12 +194,12 @@ func GrantingPath(n *engine.ExplainNode) []tuple.Relationship {
 		return nil
 	}
 	var path []tuple.Relationship
-	if n.Kind == "relationship" && n.Relationship != nil {
+	if n.Kind == engine.NodeRelationship && n.Relationship != nil {
 		path = append(path, *n.Relationship)
 	}
 	for _, c := range n.Children {
 		if c.Result == n.Result || (n.Result == engine.Conditional && c.Result != engine.NoPermission) {
-			if sub := GrantingPath(c); len(sub) > 0 || c.Kind == "relationship" {
+			if sub := GrantingPath(c); len(sub) > 0 || c.Kind == engine.NodeRelationship {
 				return append(path, sub...)
 			}
 		}

@@ -318,7 +318,7 @@ func explainToProto(n *engine.ExplainNode, token func(datastore.Revision) string
 		return nil
 	}
 	out := &pb.ExplainNode{
-		Kind:           n.Kind,
+		Kind:           n.Kind.String(),
 		Relation:       n.Relation,
 		Expression:     n.Expression,
 		Result:         permissionshipToProto(n.Result),

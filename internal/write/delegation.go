@@ -75,7 +75,7 @@ func grantingObject(n *engine.ExplainNode) *tuple.ObjectRef {
 	if n == nil || n.Result != engine.HasPermission {
 		return nil
 	}
-	if n.Kind == "relationship" && n.Relationship != nil {
+	if n.Kind == engine.NodeRelationship && n.Relationship != nil {
 		o := n.Relationship.Resource
 		return &o
 	}
@@ -83,7 +83,7 @@ func grantingObject(n *engine.ExplainNode) *tuple.ObjectRef {
 		if c.Result != engine.HasPermission {
 			continue
 		}
-		if n.Kind == "arrow" && c.Kind == "relationship" {
+		if n.Kind == engine.NodeArrow && c.Kind == engine.NodeRelationship {
 			// The arrow's hop: the role is held further down.
 			for _, gc := range c.Children {
 				if o := grantingObject(gc); o != nil {

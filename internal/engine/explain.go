@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/tuple"
+)
+
+// NodeKind says what step of an evaluation an ExplainNode records.
+type NodeKind uint8
+
+// Explanation node kinds. The zero NodeKind is no kind; the engine never returns it.
+const (
+	// NodePermission and NodeRelation evaluate a permission or relation of one object.
+	NodePermission NodeKind = iota + 1
+	NodeRelation
+	// NodeUnion, NodeIntersection and NodeExclusion combine their children.
+	NodeUnion
+	NodeIntersection
+	NodeExclusion
+	// NodeArrow follows a tupleset to other objects; its children are the
+	// relationships it followed.
+	NodeArrow
+	// NodeRelationship is one relationship followed, stored or contextual.
+	NodeRelationship
+	// NodeCaveat evaluates the caveat of the relationship above it.
+	NodeCaveat
+	// NodeNil is the "nil" expression, which grants nothing.
+	NodeNil
+	// NodeCycle is a branch cut because it came back to a node on its own path.
+	NodeCycle
+)
+
+// nodeKindNames are the kinds' names on the wire and in printed explanations.
+var nodeKindNames = [...]string{
+	NodePermission:   "permission",
+	NodeRelation:     "relation",
+	NodeUnion:        "union",
+	NodeIntersection: "intersection",
+	NodeExclusion:    "exclusion",
+	NodeArrow:        "arrow",
+	NodeRelationship: "relationship",
+	NodeCaveat:       "caveat",
+	NodeNil:          "nil",
+	NodeCycle:        "cycle",
+}
+
+// String returns the kind's name, e.g. "permission" or "arrow"; the zero kind is "".
+func (k NodeKind) String() string {
+	if int(k) < len(nodeKindNames) {
+		return nodeKindNames[k]
+	}
+	return ""
+}
+
+// ExplainNode is one evaluated step of a check: a relation, a permission, an
+// operator, an arrow, a relationship or a caveat.
+type ExplainNode struct {
+	Kind     NodeKind
+	Resource tuple.ObjectRef
+	// Relation is the relation or permission evaluated (for permission, relation and
+	// arrow nodes).
+	Relation string
+	// Expression is the rule as written, e.g. "viewer + owner_org->view".
+	Expression string
+	Subject    tuple.SubjectRef
+	Result     Permissionship
+	// Relationship is the stored (or contextual) relationship a relationship node
+	// followed.
+	Relationship *tuple.Relationship
+	// Provenance says who wrote the relationship and when, when known.
+	Provenance *Provenance
+	// Caveat is the caveat a caveat node evaluated, and the missing parameters.
+	Caveat         string
+	MissingContext []string
+	Cached         bool
+	Duration       time.Duration
+	Children       []*ExplainNode
+}
+
+// Provenance is the audit information of the transaction that wrote a relationship.
+type Provenance struct {
+	Revision  datastore.Revision
+	Time      time.Time
+	Principal string
+	Actor     *tuple.SubjectRef
+	Reason    string
+	// Rule and Via say, for a delegated write, which grant rule allowed it and the
+	// organisation through which the actor held the rule's permission.
+	Rule string
+	Via  *tuple.ObjectRef
+}
