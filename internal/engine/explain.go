@@ -3,7 +3,6 @@ package engine
 import (
 	"time"
 
-	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
@@ -69,8 +68,6 @@ type ExplainNode struct {
 	// Relationship is the stored (or contextual) relationship a relationship node
 	// followed.
 	Relationship *tuple.Relationship
-	// Provenance says who wrote the relationship and when, when known.
-	Provenance *Provenance
 	// Caveat is the caveat a caveat node evaluated, and the missing parameters.
 	Caveat         string
 	MissingContext []string
@@ -79,15 +76,24 @@ type ExplainNode struct {
 	Children       []*ExplainNode
 }
 
-// Provenance is the audit information of the transaction that wrote a relationship.
-type Provenance struct {
-	Revision  datastore.Revision
-	Time      time.Time
-	Principal string
-	Actor     *tuple.SubjectRef
-	Reason    string
-	// Rule and Via say, for a delegated write, which grant rule allowed it and the
-	// organisation through which the actor held the rule's permission.
-	Rule string
-	Via  *tuple.ObjectRef
+// Relationships returns the relationships the explanation followed, each once, in the
+// order a depth-first walk meets them.
+func (n *ExplainNode) Relationships() []tuple.Relationship {
+	var out []tuple.Relationship
+	seen := map[tuple.Key]bool{}
+	var walk func(n *ExplainNode)
+	walk = func(n *ExplainNode) {
+		if n == nil {
+			return
+		}
+		if n.Kind == NodeRelationship && n.Relationship != nil && !seen[n.Relationship.Key()] {
+			seen[n.Relationship.Key()] = true
+			out = append(out, *n.Relationship)
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(n)
+	return out
 }
