@@ -15,6 +15,10 @@
 //	func (e *Engine) Permissions(ctx context.Context, req PermissionsRequest) ([]PermissionResult, error)
 //	func NewSubtree(r datastore.Reader, sch *schema.Schema, org *tuple.ObjectRef) *Subtree
 //
+// A check's explanation is an ExplainNode tree the engine owns, its steps told apart
+// by NodeKind; GrantingPath says which relationships granted and Relationships lists
+// every relationship it followed.
+//
 // Housekeeping: ForgetTenant (after deleting a tenant), PurgeCache, Metrics and
 // Collector (Prometheus). docs/engine.md describes the semantics, caching and limits.
 package engine

@@ -66,7 +66,7 @@ type ExplainNode struct {
 	Subject    tuple.SubjectRef
 	Result     Permissionship
 	// Relationship is the stored (or contextual) relationship a relationship node
-	// followed.
+	// followed; every relationship node has one.
 	Relationship *tuple.Relationship
 	// Caveat is the caveat a caveat node evaluated, and the missing parameters.
 	Caveat         string
@@ -96,4 +96,28 @@ func (n *ExplainNode) Relationships() []tuple.Relationship {
 	}
 	walk(n)
 	return out
+}
+
+// GrantingPath answers "which relationships granted": it returns the nodes along the
+// first branch that grants n's answer (allowed, or conditional), from n down to the
+// last relationship the branch follows. At each node the walk takes the first child
+// that agrees with it (under a conditional node, any child that is not a no) and
+// leads to a relationship. It is nil when n denies or grants without following a
+// relationship.
+func (n *ExplainNode) GrantingPath() []*ExplainNode {
+	if n == nil || n.Result == NoPermission {
+		return nil
+	}
+	for _, c := range n.Children {
+		if c.Result != n.Result && (n.Result != Conditional || c.Result == NoPermission) {
+			continue
+		}
+		if sub := c.GrantingPath(); sub != nil {
+			return append([]*ExplainNode{n}, sub...)
+		}
+	}
+	if n.Kind == NodeRelationship && n.Relationship != nil {
+		return []*ExplainNode{n}
+	}
+	return nil
 }

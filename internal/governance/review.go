@@ -176,7 +176,11 @@ func (r *Reviewer) Access(ctx context.Context, req AccessRequest) ([]Access, err
 				if err != nil {
 					return nil, err
 				}
-				a.Path = GrantingPath(ex.Explanation)
+				for _, step := range ex.Explanation.GrantingPath() {
+					if step.Kind == engine.NodeRelationship {
+						a.Path = append(a.Path, *step.Relationship)
+					}
+				}
 				out = append(out, a)
 				if len(out) >= limit {
 					return out, nil
@@ -185,24 +189,4 @@ func (r *Reviewer) Access(ctx context.Context, req AccessRequest) ([]Access, err
 		}
 	}
 	return out, nil
-}
-
-// GrantingPath returns the relationships along the first granting branch of an
-// explanation, from the resource down to the subject.
-func GrantingPath(n *engine.ExplainNode) []tuple.Relationship {
-	if n == nil || n.Result == engine.NoPermission {
-		return nil
-	}
-	var path []tuple.Relationship
-	if n.Kind == engine.NodeRelationship && n.Relationship != nil {
-		path = append(path, *n.Relationship)
-	}
-	for _, c := range n.Children {
-		if c.Result == n.Result || (n.Result == engine.Conditional && c.Result != engine.NoPermission) {
-			if sub := GrantingPath(c); len(sub) > 0 || c.Kind == engine.NodeRelationship {
-				return append(path, sub...)
-			}
-		}
-	}
-	return path
 }
