@@ -88,46 +88,6 @@ type CheckStats struct {
 	MaxDepth   int
 }
 
-// ExplainNode is one evaluated step of a check: a relation, a permission, an
-// operator, an arrow, a relationship or a caveat.
-type ExplainNode struct {
-	// Kind is "permission", "relation", "union", "intersection", "exclusion",
-	// "arrow", "relationship", "caveat", "nil" or "cycle".
-	Kind     string
-	Resource tuple.ObjectRef
-	// Relation is the relation or permission evaluated (for permission, relation and
-	// arrow nodes).
-	Relation string
-	// Expression is the rule as written, e.g. "viewer + owner_org->view".
-	Expression string
-	Subject    tuple.SubjectRef
-	Result     Permissionship
-	// Relationship is the stored (or contextual) relationship a relationship node
-	// followed.
-	Relationship *tuple.Relationship
-	// Provenance says who wrote the relationship and when, when known.
-	Provenance *Provenance
-	// Caveat is the caveat a caveat node evaluated, and the missing parameters.
-	Caveat         string
-	MissingContext []string
-	Cached         bool
-	Duration       time.Duration
-	Children       []*ExplainNode
-}
-
-// Provenance is the audit information of the transaction that wrote a relationship.
-type Provenance struct {
-	Revision  datastore.Revision
-	Time      time.Time
-	Principal string
-	Actor     *tuple.SubjectRef
-	Reason    string
-	// Rule and Via say, for a delegated write, which grant rule allowed it and the
-	// organisation through which the actor held the rule's permission.
-	Rule string
-	Via  *tuple.ObjectRef
-}
-
 // BulkResult is one answer of a CheckBulk, in request order.
 type BulkResult struct {
 	Result CheckResult

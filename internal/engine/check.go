@@ -199,7 +199,7 @@ func (c *checker) dispatch(ctx context.Context, def *schema.Definition, rel *sch
 			results[i] = noResult()
 			results[i].cut = it.path.find(def.Name, it.id, rel.Name)
 			if c.explain {
-				results[i].node = &ExplainNode{Kind: "cycle", Resource: tuple.ObjectRef{Type: def.Name, ID: it.id}, Relation: rel.Name, Subject: c.subject, Result: NoPermission}
+				results[i].node = &ExplainNode{Kind: NodeCycle, Resource: tuple.ObjectRef{Type: def.Name, ID: it.id}, Relation: rel.Name, Subject: c.subject, Result: NoPermission}
 			}
 		case depth > c.e.cfg.MaxDepth:
 			results[i] = errResult(&DepthError{Limit: c.e.cfg.MaxDepth, At: describe(def.Name, it.id, rel.Name)})
@@ -397,9 +397,9 @@ func (c *checker) evaluate(ctx context.Context, def *schema.Definition, rel *sch
 
 // nodeFor returns the explanation node of a relation or permission of one object.
 func (c *checker) nodeFor(def *schema.Definition, rel *schema.Relation, id string, r result) *ExplainNode {
-	kind := "permission"
+	kind := NodePermission
 	if rel.Kind == schema.KindRelation {
-		kind = "relation"
+		kind = NodeRelation
 	}
 	return &ExplainNode{
 		Kind: kind, Resource: tuple.ObjectRef{Type: def.Name, ID: id}, Relation: rel.Name,

@@ -201,7 +201,7 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 // what it led to, when there are such nodes.
 func (c *checker) relationshipNode(rel tuple.Relationship, r result, children ...*ExplainNode) *ExplainNode {
 	n := &ExplainNode{
-		Kind: "relationship", Resource: rel.Resource, Relation: rel.Relation, Subject: rel.Subject,
+		Kind: NodeRelationship, Resource: rel.Resource, Relation: rel.Relation, Subject: rel.Subject,
 		Result: r.perm, MissingContext: r.missing, Relationship: &rel,
 	}
 	for _, ch := range children {
@@ -241,7 +241,7 @@ func (c *checker) caveatResult(rel tuple.Relationship) result {
 		r.perm = NoPermission
 	}
 	if c.explain {
-		r.node = &ExplainNode{Kind: "caveat", Caveat: rel.Caveat.Name, Resource: rel.Resource, Relation: rel.Relation,
+		r.node = &ExplainNode{Kind: NodeCaveat, Caveat: rel.Caveat.Name, Resource: rel.Resource, Relation: rel.Relation,
 			Subject: rel.Subject, Result: r.perm, MissingContext: r.missing}
 	}
 	return r
@@ -281,16 +281,16 @@ func (c *checker) evalExpr(ctx context.Context, b batch, e schema.Expr) []result
 	case *schema.Arrow:
 		return c.evalArrow(ctx, b, e)
 	case *schema.Union:
-		return c.evalOp(ctx, b, "union", e.Children, e)
+		return c.evalOp(ctx, b, NodeUnion, e.Children, e)
 	case *schema.Intersection:
-		return c.evalOp(ctx, b, "intersection", e.Children, e)
+		return c.evalOp(ctx, b, NodeIntersection, e.Children, e)
 	case *schema.Exclusion:
-		return c.evalOp(ctx, b, "exclusion", []schema.Expr{e.Base, e.Subtract}, e)
+		return c.evalOp(ctx, b, NodeExclusion, []schema.Expr{e.Base, e.Subtract}, e)
 	case *schema.Nil:
 		out := fill(len(b.ids), noResult())
 		if c.explain {
 			for i, id := range b.ids {
-				out[i].node = &ExplainNode{Kind: "nil", Resource: tuple.ObjectRef{Type: b.def.Name, ID: id}, Relation: b.rel.Name, Expression: "nil", Subject: c.subject}
+				out[i].node = &ExplainNode{Kind: NodeNil, Resource: tuple.ObjectRef{Type: b.def.Name, ID: id}, Relation: b.rel.Name, Expression: "nil", Subject: c.subject}
 			}
 		}
 		return out
@@ -301,9 +301,9 @@ func (c *checker) evalExpr(ctx context.Context, b batch, e schema.Expr) []result
 // evalOp evaluates union, intersection or exclusion children, stopping as soon as
 // every object is decided (a yes for a union, a no for the others) and cancelling
 // children still running.
-func (c *checker) evalOp(ctx context.Context, b batch, op string, children []schema.Expr, expr schema.Expr) []result {
+func (c *checker) evalOp(ctx context.Context, b batch, op NodeKind, children []schema.Expr, expr schema.Expr) []result {
 	st := &opState{op: op, acc: fill(len(b.ids), yesResult())}
-	if op == "union" {
+	if op == NodeUnion {
 		st.acc = fill(len(b.ids), noResult())
 	}
 	if c.explain {
@@ -361,7 +361,7 @@ func (c *checker) evalOp(ctx context.Context, b batch, op string, children []sch
 // opState is an operator's running answer per object; children finishing on other
 // goroutines combine into it under its lock.
 type opState struct {
-	op    string
+	op    NodeKind // NodeUnion, NodeIntersection or NodeExclusion
 	mu    sync.Mutex
 	acc   []result
 	nodes [][]*ExplainNode // per child, per object (explanations only)
@@ -371,7 +371,7 @@ type opState struct {
 var onlyFirst = []int{0}
 
 func (st *opState) decided(r result) bool {
-	if st.op == "union" {
+	if st.op == NodeUnion {
 		return r.yes()
 	}
 	return r.no()
@@ -410,9 +410,9 @@ func (st *opState) combine(ci int, idx []int, rs []result) bool {
 			st.nodes[ci][i] = r.node
 		}
 		switch {
-		case st.op == "union":
+		case st.op == NodeUnion:
 			st.acc[i] = or(st.acc[i], r)
-		case st.op == "exclusion" && ci == 1:
+		case st.op == NodeExclusion && ci == 1:
 			st.acc[i] = and(st.acc[i], not(r))
 		default:
 			st.acc[i] = and(st.acc[i], r)
@@ -509,7 +509,7 @@ func (c *checker) evalArrow(ctx context.Context, b batch, a *schema.Arrow) []res
 	if c.explain {
 		text := exprString(a, false)
 		for i, id := range b.ids {
-			res[i].node = &ExplainNode{Kind: "arrow", Resource: tuple.ObjectRef{Type: b.def.Name, ID: id}, Relation: a.Tupleset,
+			res[i].node = &ExplainNode{Kind: NodeArrow, Resource: tuple.ObjectRef{Type: b.def.Name, ID: id}, Relation: a.Tupleset,
 				Expression: text, Subject: c.subject, Result: res[i].perm, MissingContext: res[i].missing, Children: nodes[i]}
 		}
 	}

@@ -121,13 +121,13 @@ func (s *subjectSet) status(id string) result {
 	return noResult()
 }
 
-// combineSets applies op ("union", "intersection", "exclusion") to two sets.
-func combineSets(a, b *subjectSet, op string) *subjectSet {
+// combineSets applies op (NodeUnion, NodeIntersection or NodeExclusion) to two sets.
+func combineSets(a, b *subjectSet, op NodeKind) *subjectSet {
 	f := func(x, y result) result {
 		switch op {
-		case "union":
+		case NodeUnion:
 			return or(x, y)
-		case "intersection":
+		case NodeIntersection:
 			return and(x, y)
 		}
 		return and(x, not(y))

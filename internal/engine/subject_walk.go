@@ -102,7 +102,7 @@ func (ls *subjectLookup) evaluate(ctx context.Context, def *schema.Definition, r
 		o := &outs[i]
 		if def.Name == ls.typ && rel.Name == ls.rel && ls.rel != "" {
 			// A subject set is in its own relation or permission.
-			o.set = combineSets(o.set, &subjectSet{concrete: map[string]result{id: yesResult()}}, "union")
+			o.set = combineSets(o.set, &subjectSet{concrete: map[string]result{id: yesResult()}}, NodeUnion)
 		}
 		if o.cut >= depth {
 			o.cut = noCut
@@ -185,7 +185,7 @@ func (ls *subjectLookup) relation(ctx context.Context, b batch) ([]lsOut, error)
 }
 
 func (ls *subjectLookup) expr(ctx context.Context, b batch, e schema.Expr) ([]lsOut, error) {
-	fold := func(children []schema.Expr, op string) ([]lsOut, error) {
+	fold := func(children []schema.Expr, op NodeKind) ([]lsOut, error) {
 		var acc []lsOut
 		for ci, ce := range children {
 			outs, err := ls.expr(ctx, b, ce)
@@ -217,11 +217,11 @@ func (ls *subjectLookup) expr(ctx context.Context, b batch, e schema.Expr) ([]ls
 		}
 		return ls.dispatch(ctx, b.def, target, items, b.depth+1)
 	case *schema.Union:
-		return fold(e.Children, "union")
+		return fold(e.Children, NodeUnion)
 	case *schema.Intersection:
 		return ls.intersect(ctx, b, e.Children, fold)
 	case *schema.Exclusion:
-		return fold([]schema.Expr{e.Base, e.Subtract}, "exclusion")
+		return fold([]schema.Expr{e.Base, e.Subtract}, NodeExclusion)
 	case *schema.Arrow:
 		return ls.arrow(ctx, b, e)
 	}
@@ -241,7 +241,7 @@ func (ls *subjectLookup) arrow(ctx context.Context, b batch, a *schema.Arrow) ([
 		case all && !seen[i]:
 			outs[i].set = s
 		case all:
-			outs[i].set = combineSets(outs[i].set, s, "intersection")
+			outs[i].set = combineSets(outs[i].set, s, NodeIntersection)
 		default:
 			unionInto(outs[i].set, s)
 		}
@@ -293,7 +293,7 @@ const maxFilteredSubjects = 4096
 // grants, checking each subject against the other children rather than enumerating
 // them: the other sides of an intersection are typically broad filters (every user of
 // a brand's portal), far larger than the answer.
-func (ls *subjectLookup) intersect(ctx context.Context, b batch, children []schema.Expr, fold func([]schema.Expr, string) ([]lsOut, error)) ([]lsOut, error) {
+func (ls *subjectLookup) intersect(ctx context.Context, b batch, children []schema.Expr, fold func([]schema.Expr, NodeKind) ([]lsOut, error)) ([]lsOut, error) {
 	outs, err := ls.expr(ctx, b, children[0])
 	if err != nil {
 		return nil, err
@@ -301,12 +301,12 @@ func (ls *subjectLookup) intersect(ctx context.Context, b batch, children []sche
 	total := 0
 	for _, o := range outs {
 		if o.set.wild != nil {
-			return fold(children, "intersection")
+			return fold(children, NodeIntersection)
 		}
 		total += len(o.set.concrete)
 	}
 	if total > maxFilteredSubjects {
-		return fold(children, "intersection")
+		return fold(children, NodeIntersection)
 	}
 	// Which objects of the batch list each subject.
 	bySubject := map[string][]int{}

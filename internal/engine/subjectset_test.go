@@ -34,6 +34,7 @@ func TestSubjectSetAlgebra(t *testing.T) {
 	}
 	show := func(r result) string { return answer(CheckResult{Permissionship: r.perm, MissingContext: r.missing}) }
 	r := rand.New(rand.NewPCG(1, 2))
+	kinds := map[string]NodeKind{"union": NodeUnion, "intersection": NodeIntersection, "exclusion": NodeExclusion}
 	for i := range 2000 {
 		a, b := random(r), random(r)
 		for _, op := range []string{"union", "intersection", "exclusion", "union-in-place"} {
@@ -43,7 +44,7 @@ func TestSubjectSetAlgebra(t *testing.T) {
 				unionInto(got, a)
 				unionInto(got, b)
 			} else {
-				got = combineSets(a, b, op)
+				got = combineSets(a, b, kinds[op])
 			}
 			for _, id := range ids {
 				x, y := a.status(id), b.status(id)

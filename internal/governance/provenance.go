@@ -2,58 +2,58 @@ package governance
 
 import (
 	"context"
+	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
-// AddProvenance fills in, on every relationship node of an explanation, who wrote the
-// relationship, when, on whose behalf and why — from the audit trail, as of revision
-// rev. Relationships written before the audit trail's retention, or contextual ones,
-// are left without provenance.
-func (r *Reviewer) AddProvenance(ctx context.Context, tenant string, rev datastore.Revision, root *engine.ExplainNode) error {
-	found := map[tuple.Key]*engine.Provenance{}
-	var walk func(n *engine.ExplainNode) error
-	walk = func(n *engine.ExplainNode) error {
-		if n == nil {
-			return nil
+// Provenance is the audit information of the transaction that wrote a relationship.
+type Provenance struct {
+	Revision  datastore.Revision
+	Time      time.Time
+	Principal string
+	Actor     *tuple.SubjectRef
+	Reason    string
+	// Rule and Via say, for a delegated write, which grant rule allowed it and the
+	// organisation through which the actor held the rule's permission.
+	Rule string
+	Via  *tuple.ObjectRef
+}
+
+// Provenance finds, for every relationship an explanation followed, who wrote it,
+// when, on whose behalf and why — from the audit trail, as of revision rev. The
+// explanation stays the engine's: the answer is a table beside it, keyed by
+// relationship. Relationships written before the audit trail's retention, and
+// contextual ones, have no entry.
+func (r *Reviewer) Provenance(ctx context.Context, tenant string, rev datastore.Revision, root *engine.ExplainNode) (map[tuple.Key]Provenance, error) {
+	out := map[tuple.Key]Provenance{}
+	for _, rel := range root.Relationships() {
+		p, ok, err := r.provenance(ctx, tenant, rev, rel)
+		if err != nil {
+			return nil, err
 		}
-		if n.Kind == "relationship" && n.Relationship != nil {
-			key := n.Relationship.Key()
-			p, ok := found[key]
-			if !ok {
-				var err error
-				if p, err = r.provenance(ctx, tenant, rev, *n.Relationship); err != nil {
-					return err
-				}
-				found[key] = p
-			}
-			n.Provenance = p
+		if ok {
+			out[rel.Key()] = p
 		}
-		for _, c := range n.Children {
-			if err := walk(c); err != nil {
-				return err
-			}
-		}
-		return nil
 	}
-	return walk(root)
+	return out, nil
 }
 
 // provenance finds the newest transaction at or before rev that created or rewrote
 // the relationship.
-func (r *Reviewer) provenance(ctx context.Context, tenant string, rev datastore.Revision, rel tuple.Relationship) (*engine.Provenance, error) {
+func (r *Reviewer) provenance(ctx context.Context, tenant string, rev datastore.Revision, rel tuple.Relationship) (Provenance, bool, error) {
 	key := rel.Key()
 	res := rel.Resource
 	f := datastore.TransactionFilter{Resource: &res, Before: rev + 1}
 	for tx, err := range r.ds.ReadTransactions(ctx, tenant, f) {
 		if err != nil {
-			return nil, err
+			return Provenance{}, false, err
 		}
 		for _, c := range tx.Changes {
 			if c.Kind != datastore.ChangeDeleted && c.Relationship.Key() == key {
-				p := &engine.Provenance{
+				p := Provenance{
 					Revision: tx.Revision, Time: tx.Time, Principal: tx.Metadata.Principal,
 					Actor: tx.Metadata.Actor, Reason: tx.Metadata.Reason,
 				}
@@ -62,9 +62,9 @@ func (r *Reviewer) provenance(ctx context.Context, tenant string, rev datastore.
 						p.Rule, p.Via = g.Rule, g.Via
 					}
 				}
-				return p, nil
+				return p, true, nil
 			}
 		}
 	}
-	return nil, nil
+	return Provenance{}, false, nil
 }

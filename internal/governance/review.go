@@ -10,7 +10,6 @@ import (
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/schema"
 	"github.com/pemba-authz/pemba/internal/tuple"
-	"github.com/pemba-authz/pemba/internal/write"
 )
 
 // Reviewer answers review questions for one store and engine.
@@ -115,7 +114,7 @@ type AccessRequest struct {
 	Revision datastore.Revision
 	Subject  tuple.SubjectRef
 	// Organization limits the review to objects inside its subtree (see
-	// write.Offboard for how the subtree is defined); nil reviews everything.
+	// engine.Subtree for how the subtree is defined); nil reviews everything.
 	Organization *tuple.ObjectRef
 	// ResourceTypes and Permissions narrow the review; empty means every definition
 	// and every non-synthetic permission.
@@ -144,13 +143,10 @@ func (r *Reviewer) Access(ctx context.Context, req AccessRequest) ([]Access, err
 	if len(types) == 0 {
 		types = sch.DefinitionNames()
 	}
-	var inside func(tuple.ObjectRef) (bool, error)
-	if req.Organization != nil {
-		if sch.Definition(req.Organization.Type) == nil {
-			return nil, fmt.Errorf("organization type %q is not defined in the schema: %w", req.Organization.Type, datastore.ErrInvalidArgument)
-		}
-		inside = write.SubtreeTest(ctx, r.ds.SnapshotReader(req.Tenant, req.Revision), sch, req.Organization)
+	if req.Organization != nil && sch.Definition(req.Organization.Type) == nil {
+		return nil, fmt.Errorf("organization type %q is not defined in the schema: %w", req.Organization.Type, datastore.ErrInvalidArgument)
 	}
+	inside := engine.NewSubtree(r.ds.SnapshotReader(req.Tenant, req.Revision), sch, req.Organization)
 	var out []Access
 	for _, typ := range types {
 		def := sch.Definition(typ)
@@ -168,21 +164,23 @@ func (r *Reviewer) Access(ctx context.Context, req AccessRequest) ([]Access, err
 					return nil, err
 				}
 				obj := tuple.ObjectRef{Type: typ, ID: res.ResourceID}
-				if inside != nil {
-					ok, err := inside(obj)
-					if err != nil {
-						return nil, err
-					}
-					if !ok {
-						continue
-					}
+				ok, err := inside.Contains(ctx, obj)
+				if err != nil {
+					return nil, err
+				}
+				if !ok {
+					continue
 				}
 				a := Access{Resource: obj, Permission: perm, Permissionship: res.Permissionship}
 				ex, err := r.eng.Check(ctx, engine.CheckRequest{Tenant: req.Tenant, Revision: req.Revision, Resource: obj, Permission: perm, Subject: req.Subject, Explain: true})
 				if err != nil {
 					return nil, err
 				}
-				a.Path = GrantingPath(ex.Explanation)
+				for _, step := range ex.Explanation.GrantingPath() {
+					if step.Kind == engine.NodeRelationship {
+						a.Path = append(a.Path, *step.Relationship)
+					}
+				}
 				out = append(out, a)
 				if len(out) >= limit {
 					return out, nil
@@ -191,24 +189,4 @@ func (r *Reviewer) Access(ctx context.Context, req AccessRequest) ([]Access, err
 		}
 	}
 	return out, nil
-}
-
-// GrantingPath returns the relationships along the first granting branch of an
-// explanation, from the resource down to the subject.
-func GrantingPath(n *engine.ExplainNode) []tuple.Relationship {
-	if n == nil || n.Result == engine.NoPermission {
-		return nil
-	}
-	var path []tuple.Relationship
-	if n.Kind == "relationship" && n.Relationship != nil {
-		path = append(path, *n.Relationship)
-	}
-	for _, c := range n.Children {
-		if c.Result == n.Result || (n.Result == engine.Conditional && c.Result != engine.NoPermission) {
-			if sub := GrantingPath(c); len(sub) > 0 || c.Kind == "relationship" {
-				return append(path, sub...)
-			}
-		}
-	}
-	return path
 }

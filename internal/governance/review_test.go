@@ -132,20 +132,14 @@ func TestAccessReviewAndProvenance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.r.AddProvenance(ctx, tuple.DefaultTenant, head, res.Explanation); err != nil {
+	table, err := f.r.Provenance(ctx, tuple.DefaultTenant, head, res.Explanation)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var prov *engine.Provenance
-	var find func(n *engine.ExplainNode)
-	find = func(n *engine.ExplainNode) {
-		if n.Relationship != nil && n.Relationship.String() == "project:eu-plan#editor@user:bob" {
-			prov = n.Provenance
-		}
-		for _, c := range n.Children {
-			find(c)
-		}
+	var prov *Provenance
+	if p, ok := table[tuple.MustParse("project:eu-plan#editor@user:bob").Key()]; ok {
+		prov = &p
 	}
-	find(res.Explanation)
 	if prov == nil || prov.Actor == nil || *prov.Actor != eve || prov.Principal != "portal" || prov.Reason != "project team" || prov.Via == nil || prov.Via.String() != "organization:acme-eu" {
 		t.Fatalf("provenance of bob's editor grant: %+v", prov)
 	}

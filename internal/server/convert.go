@@ -8,6 +8,7 @@ import (
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/governance"
 	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
@@ -87,12 +88,14 @@ func permissionshipToProto(p engine.Permissionship) pb.Permissionship {
 	return pb.Permissionship_PERMISSIONSHIP_DENIED
 }
 
-func explainToProto(n *engine.ExplainNode, token func(datastore.Revision) string) *pb.ExplainNode {
+// explainToProto converts an explanation, merging in the provenance governance found
+// for its relationships; token names a provenance's revision as a client sees it.
+func explainToProto(n *engine.ExplainNode, prov map[tuple.Key]governance.Provenance, token func(datastore.Revision) string) *pb.ExplainNode {
 	if n == nil {
 		return nil
 	}
 	out := &pb.ExplainNode{
-		Kind:           n.Kind,
+		Kind:           n.Kind.String(),
 		Relation:       n.Relation,
 		Expression:     n.Expression,
 		Result:         permissionshipToProto(n.Result),
@@ -108,27 +111,32 @@ func explainToProto(n *engine.ExplainNode, token func(datastore.Revision) string
 	}
 	if n.Relationship != nil {
 		out.Relationship = protoconv.RelationshipToProto(*n.Relationship)
-	}
-	if p := n.Provenance; p != nil {
-		out.Provenance = &pb.Provenance{
-			Token:     token(p.Revision),
-			Principal: p.Principal,
-			Actor:     protoconv.OptionalSubjectToProto(p.Actor),
-			Reason:    p.Reason,
-			Rule:      p.Rule,
-		}
-		if p.Via != nil {
-			out.Provenance.Via = protoconv.ObjectToProto(*p.Via)
-		}
-		if !p.Time.IsZero() {
-			out.Provenance.CommittedAt = timestamppb.New(p.Time)
+		if p, ok := prov[n.Relationship.Key()]; ok {
+			out.Provenance = provenanceToProto(p, token)
 		}
 	}
 	if n.Duration > 0 {
 		out.Duration = durationpb.New(n.Duration)
 	}
 	for _, c := range n.Children {
-		out.Children = append(out.Children, explainToProto(c, token))
+		out.Children = append(out.Children, explainToProto(c, prov, token))
+	}
+	return out
+}
+
+func provenanceToProto(p governance.Provenance, token func(datastore.Revision) string) *pb.Provenance {
+	out := &pb.Provenance{
+		Token:     token(p.Revision),
+		Principal: p.Principal,
+		Actor:     protoconv.OptionalSubjectToProto(p.Actor),
+		Reason:    p.Reason,
+		Rule:      p.Rule,
+	}
+	if p.Via != nil {
+		out.Via = protoconv.ObjectToProto(*p.Via)
+	}
+	if !p.Time.IsZero() {
+		out.CommittedAt = timestamppb.New(p.Time)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/governance"
 	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
@@ -48,9 +49,10 @@ func (s *permissionService) Check(ctx context.Context, req *pb.CheckRequest) (*p
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	var prov map[tuple.Key]governance.Provenance
 	if res.Explanation != nil {
 		// Name who wrote each relationship the answer relied on, from the audit trail.
-		if err := s.reviewer.AddProvenance(ctx, tenant, rev, res.Explanation); err != nil {
+		if prov, err = s.reviewer.Provenance(ctx, tenant, rev, res.Explanation); err != nil {
 			return nil, toStatus(err)
 		}
 	}
@@ -58,7 +60,7 @@ func (s *permissionService) Check(ctx context.Context, req *pb.CheckRequest) (*p
 		Token:          s.token(tenant, rev),
 		Permissionship: permissionshipToProto(res.Permissionship),
 		MissingContext: res.MissingContext,
-		Explanation:    explainToProto(res.Explanation, s.tokenFunc(tenant)),
+		Explanation:    explainToProto(res.Explanation, prov, s.tokenFunc(tenant)),
 		Stats: &pb.CheckStats{
 			Dispatches: uint32(res.Stats.Dispatches),
 			CacheHits:  uint32(res.Stats.CacheHits),

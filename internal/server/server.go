@@ -57,7 +57,7 @@ type Writer interface {
 // Reviewer is what the server needs for audits and access reviews;
 // *governance.Reviewer implements it.
 type Reviewer interface {
-	AddProvenance(ctx context.Context, tenant string, rev datastore.Revision, root *engine.ExplainNode) error
+	Provenance(ctx context.Context, tenant string, rev datastore.Revision, root *engine.ExplainNode) (map[tuple.Key]governance.Provenance, error)
 	GrantsInForce(ctx context.Context, tenant string, rev datastore.Revision, actor tuple.SubjectRef, limit int) ([]governance.Grant, error)
 	Access(ctx context.Context, req governance.AccessRequest) ([]governance.Access, error)
 }

@@ -60,7 +60,7 @@ func TestPropertyExplainIsTruthful(t *testing.T) {
 func untruthfulNodes(t *testing.T, root *engine.ExplainNode, truth func(tuple.ObjectRef, string) tri) (problems []string, checked int) {
 	t.Helper()
 	walkExplain(root, func(n *engine.ExplainNode) {
-		if (n.Kind != "relation" && n.Kind != "permission") || n.Resource == (tuple.ObjectRef{}) || hasCycle(n) {
+		if (n.Kind != engine.NodeRelation && n.Kind != engine.NodePermission) || n.Resource == (tuple.ObjectRef{}) || hasCycle(n) {
 			return
 		}
 		checked++
@@ -83,7 +83,7 @@ func walkExplain(n *engine.ExplainNode, fn func(*engine.ExplainNode)) {
 }
 
 func hasCycle(n *engine.ExplainNode) bool {
-	if n.Kind == "cycle" {
+	if n.Kind == engine.NodeCycle {
 		return true
 	}
 	for _, c := range n.Children {

@@ -181,7 +181,7 @@ func explainJSON(n *engine.ExplainNode) *ExplainJSON {
 		return nil
 	}
 	out := &ExplainJSON{
-		Kind: n.Kind, Relation: n.Relation, Expression: n.Expression, Result: n.Result.String(),
+		Kind: n.Kind.String(), Relation: n.Relation, Expression: n.Expression, Result: n.Result.String(),
 		Caveat: n.Caveat, MissingContext: n.MissingContext, Cached: n.Cached, DurationNanos: n.Duration.Nanoseconds(),
 	}
 	if n.Resource != (tuple.ObjectRef{}) {

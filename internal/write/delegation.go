@@ -75,26 +75,16 @@ func grantingObject(n *engine.ExplainNode) *tuple.ObjectRef {
 	if n == nil || n.Result != engine.HasPermission {
 		return nil
 	}
-	if n.Kind == "relationship" && n.Relationship != nil {
-		o := n.Relationship.Resource
+	path := n.GrantingPath()
+	for i, step := range path {
+		if step.Kind != engine.NodeRelationship {
+			continue
+		}
+		if i > 0 && path[i-1].Kind == engine.NodeArrow {
+			continue // the arrow's hop: the role is held further down
+		}
+		o := step.Relationship.Resource
 		return &o
-	}
-	for _, c := range n.Children {
-		if c.Result != engine.HasPermission {
-			continue
-		}
-		if n.Kind == "arrow" && c.Kind == "relationship" {
-			// The arrow's hop: the role is held further down.
-			for _, gc := range c.Children {
-				if o := grantingObject(gc); o != nil {
-					return o
-				}
-			}
-			continue
-		}
-		if o := grantingObject(c); o != nil {
-			return o
-		}
 	}
 	return nil
 }
