@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/pemba-authz/pemba/internal/explain"
 	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -49,41 +50,13 @@ func cell(s string) string {
 }
 
 // relationshipJSON is a relationship in JSON output: its text form and its parts.
-type relationshipJSON struct {
-	Text            string         `json:"text"`
-	ResourceType    string         `json:"resource_type"`
-	ResourceID      string         `json:"resource_id"`
-	Relation        string         `json:"relation"`
-	SubjectType     string         `json:"subject_type"`
-	SubjectID       string         `json:"subject_id"`
-	SubjectRelation string         `json:"subject_relation,omitempty"`
-	Caveat          string         `json:"caveat,omitempty"`
-	CaveatContext   map[string]any `json:"caveat_context,omitempty"`
-	ExpiresAt       string         `json:"expires_at,omitempty"`
-}
+type relationshipJSON = explain.Relationship
 
 func relationshipToJSON(r *pb.Relationship) *relationshipJSON {
 	if r == nil {
 		return nil
 	}
-	rel := protoconv.DecodeRelationship(r)
-	out := &relationshipJSON{
-		Text:            formatRelationship(r),
-		ResourceType:    rel.Resource.Type,
-		ResourceID:      rel.Resource.ID,
-		Relation:        rel.Relation,
-		SubjectType:     rel.Subject.Type,
-		SubjectID:       rel.Subject.ID,
-		SubjectRelation: rel.Subject.Relation,
-	}
-	if rel.Caveat != nil {
-		out.Caveat = rel.Caveat.Name
-		out.CaveatContext = rel.Caveat.Context
-	}
-	if rel.HasExpiration() {
-		out.ExpiresAt = rel.Expiration.Format(time.RFC3339Nano)
-	}
-	return out
+	return explain.NewRelationship(protoconv.DecodeRelationship(r))
 }
 
 func relationshipsToJSON(rs []*pb.Relationship) []*relationshipJSON {

@@ -6,39 +6,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pemba-authz/pemba/internal/explain"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
 // Rendering of the two trees the API returns: a check's explanation and an Expand
 // userset tree, as indented text for people and as nested JSON for scripts.
 
-// provenanceJSON says who wrote a relationship an answer relied on.
-type provenanceJSON struct {
-	Token       string `json:"token,omitempty"`
-	CommittedAt string `json:"committed_at,omitempty"`
-	Principal   string `json:"principal,omitempty"`
-	Actor       string `json:"actor,omitempty"`
-	Reason      string `json:"reason,omitempty"`
-	Rule        string `json:"rule,omitempty"`
-	Via         string `json:"via,omitempty"`
-}
+// explainJSON is one node of a check's explanation, in the JSON shape `pemba
+// validate` prints too.
+type explainJSON = explain.Node
 
-// explainJSON is one node of a check's explanation.
-type explainJSON struct {
-	Kind           string            `json:"kind"`
-	Resource       string            `json:"resource,omitempty"`
-	Relation       string            `json:"relation,omitempty"`
-	Expression     string            `json:"expression,omitempty"`
-	Subject        string            `json:"subject,omitempty"`
-	Result         string            `json:"result"`
-	MissingContext []string          `json:"missing_context,omitempty"`
-	Relationship   *relationshipJSON `json:"relationship,omitempty"`
-	Provenance     *provenanceJSON   `json:"provenance,omitempty"`
-	Caveat         string            `json:"caveat,omitempty"`
-	Cached         bool              `json:"cached"`
-	DurationMS     float64           `json:"duration_ms"`
-	Children       []*explainJSON    `json:"children,omitempty"`
-}
+// provenanceJSON says who wrote a relationship an answer relied on.
+type provenanceJSON = explain.Provenance
 
 func explainToJSON(n *pb.ExplainNode) *explainJSON {
 	if n == nil {
@@ -56,7 +36,7 @@ func explainToJSON(n *pb.ExplainNode) *explainJSON {
 		Provenance:     provenanceToJSON(n.GetProvenance()),
 		Caveat:         n.GetCaveat(),
 		Cached:         n.GetCached(),
-		DurationMS:     float64(n.GetDuration().AsDuration().Microseconds()) / 1000,
+		DurationMS:     explain.Milliseconds(n.GetDuration().AsDuration()),
 	}
 	for _, c := range n.GetChildren() {
 		out.Children = append(out.Children, explainToJSON(c))

@@ -97,6 +97,6 @@ func hasCycle(n *engine.ExplainNode) bool {
 func explainText(n *engine.ExplainNode) string {
 	b := new(strings.Builder)
 	lines := 0
-	explainJSON(n).writeTree(b, "  ", "", &lines)
+	writeExplainTree(b, explainNode(n), "  ", "", &lines)
 	return b.String()
 }

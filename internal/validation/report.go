@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/explain"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
@@ -54,7 +55,7 @@ type Result struct {
 	// engine found.
 	Problems []string `json:"problems,omitempty"`
 	// Explain is the engine's evaluation tree for a failed assertion.
-	Explain *ExplainJSON `json:"explain,omitempty"`
+	Explain *explain.Node `json:"explain,omitempty"`
 }
 
 func newDataSetReport(d *DataSet) *DataSetReport {
@@ -156,33 +157,19 @@ func (r Result) writeText(b *strings.Builder) {
 	if r.Explain != nil {
 		b.WriteString("       explain:\n")
 		lines := 0
-		r.Explain.writeTree(b, "         ", "", &lines)
+		writeExplainTree(b, r.Explain, "         ", "", &lines)
 	}
 }
 
-// ExplainJSON is an engine explanation node in printable form.
-type ExplainJSON struct {
-	Kind           string         `json:"kind"`
-	Resource       string         `json:"resource,omitempty"`
-	Relation       string         `json:"relation,omitempty"`
-	Expression     string         `json:"expression,omitempty"`
-	Subject        string         `json:"subject,omitempty"`
-	Result         string         `json:"result"`
-	Relationship   string         `json:"relationship,omitempty"`
-	Caveat         string         `json:"caveat,omitempty"`
-	MissingContext []string       `json:"missing_context,omitempty"`
-	Cached         bool           `json:"cached,omitempty"`
-	DurationNanos  int64          `json:"duration_ns,omitempty"`
-	Children       []*ExplainJSON `json:"children,omitempty"`
-}
-
-func explainJSON(n *engine.ExplainNode) *ExplainJSON {
+// explainNode converts the engine's explanation to the printable shape `pemba check
+// --explain` prints too.
+func explainNode(n *engine.ExplainNode) *explain.Node {
 	if n == nil {
 		return nil
 	}
-	out := &ExplainJSON{
+	out := &explain.Node{
 		Kind: n.Kind.String(), Relation: n.Relation, Expression: n.Expression, Result: n.Result.String(),
-		Caveat: n.Caveat, MissingContext: n.MissingContext, Cached: n.Cached, DurationNanos: n.Duration.Nanoseconds(),
+		Caveat: n.Caveat, MissingContext: n.MissingContext, Cached: n.Cached, DurationMS: explain.Milliseconds(n.Duration),
 	}
 	if n.Resource != (tuple.ObjectRef{}) {
 		out.Resource = n.Resource.String()
@@ -191,10 +178,10 @@ func explainJSON(n *engine.ExplainNode) *ExplainJSON {
 		out.Subject = n.Subject.String()
 	}
 	if n.Relationship != nil {
-		out.Relationship = n.Relationship.String()
+		out.Relationship = explain.NewRelationship(*n.Relationship)
 	}
 	for _, c := range n.Children {
-		out.Children = append(out.Children, explainJSON(c))
+		out.Children = append(out.Children, explainNode(c))
 	}
 	return out
 }
@@ -203,12 +190,12 @@ func explainJSON(n *engine.ExplainNode) *ExplainJSON {
 // large data set can visit thousands of nodes.
 const maxExplainLines = 60
 
-func (n *ExplainJSON) label() string {
+func explainLabel(n *explain.Node) string {
 	var b strings.Builder
 	b.WriteString(n.Kind)
 	switch {
-	case n.Relationship != "":
-		b.WriteString(" " + n.Relationship)
+	case n.Relationship != nil:
+		b.WriteString(" " + n.Relationship.Text)
 	case n.Resource != "" && n.Relation != "":
 		b.WriteString(" " + n.Resource + "#" + n.Relation)
 	case n.Resource != "":
@@ -230,12 +217,12 @@ func (n *ExplainJSON) label() string {
 	return b.String()
 }
 
-func (n *ExplainJSON) writeTree(b *strings.Builder, indent, branch string, lines *int) {
+func writeExplainTree(b *strings.Builder, n *explain.Node, indent, branch string, lines *int) {
 	if *lines >= maxExplainLines {
 		return
 	}
 	*lines++
-	b.WriteString(indent + branch + n.label() + "\n")
+	b.WriteString(indent + branch + explainLabel(n) + "\n")
 	childIndent := indent
 	switch branch {
 	case "├─ ":
@@ -253,11 +240,11 @@ func (n *ExplainJSON) writeTree(b *strings.Builder, indent, branch string, lines
 		if i == len(n.Children)-1 {
 			br = "└─ "
 		}
-		c.writeTree(b, childIndent, br, lines)
+		writeExplainTree(b, c, childIndent, br, lines)
 	}
 }
 
-func countNodes(ns []*ExplainJSON) int {
+func countNodes(ns []*explain.Node) int {
 	total := 0
 	for _, n := range ns {
 		total += 1 + countNodes(n.Children)

@@ -127,7 +127,7 @@ func runAssertion(ctx context.Context, eng, explainer *engine.Engine, rev datast
 	// Check again with the explanation only for a failure, so passing files stay fast.
 	req.Explain = true
 	if explained, err := explainer.Check(ctx, req); err == nil {
-		res.Explain = explainJSON(explained.Explanation)
+		res.Explain = explainNode(explained.Explanation)
 	}
 	return res
 }
