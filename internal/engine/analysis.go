@@ -119,7 +119,7 @@ func (cs *compiledSchema) dependencies(def *schema.Definition, r *schema.Relatio
 		}
 		return out
 	}
-	walkExpr(r.Expr, func(e schema.Expr) {
+	schema.Walk(r.Expr, func(e schema.Expr) {
 		switch e := e.(type) {
 		case *schema.Computed:
 			out = append(out, relKey{def.Name, e.Relation})
@@ -159,78 +159,28 @@ func (cs *compiledSchema) arrowTargets(def *schema.Definition, a *schema.Arrow) 
 	return out
 }
 
-func walkExpr(e schema.Expr, fn func(schema.Expr)) {
-	if e == nil {
-		return
-	}
-	fn(e)
-	switch e := e.(type) {
-	case *schema.Union:
-		for _, c := range e.Children {
-			walkExpr(c, fn)
-		}
-	case *schema.Intersection:
-		for _, c := range e.Children {
-			walkExpr(c, fn)
-		}
-	case *schema.Exclusion:
-		walkExpr(e.Base, fn)
-		walkExpr(e.Subtract, fn)
-	}
-}
-
-// findRecursive marks the nodes on a cycle of the dependency graph (Tarjan's
-// strongly connected components).
+// findRecursive marks the nodes on a cycle of the dependency graph and numbers
+// them by component. References to relations the schema does not define (which
+// the compiler would have rejected) are left out of the graph.
 func (cs *compiledSchema) findRecursive(nodes []relKey) {
-	index, low := map[relKey]int{}, map[relKey]int{}
-	onStack := map[relKey]bool{}
-	var stack []relKey
-	next := 0
-	var visit func(v relKey)
-	visit = func(v relKey) {
-		index[v], low[v] = next, next
-		next++
-		stack = append(stack, v)
-		onStack[v] = true
-		selfLoop := false
+	successors := func(v relKey) []relKey {
+		var out []relKey
 		for _, w := range cs.edges[v] {
-			if w == v {
-				selfLoop = true
-			}
-			if _, seen := index[w]; !seen {
-				if _, exists := cs.edges[w]; !exists {
-					continue // a reference the compiler would have rejected
-				}
-				visit(w)
-				low[v] = min(low[v], low[w])
-			} else if onStack[w] {
-				low[v] = min(low[v], index[w])
+			if _, exists := cs.edges[w]; exists {
+				out = append(out, w)
 			}
 		}
-		if low[v] == index[v] {
-			var comp []relKey
-			for {
-				w := stack[len(stack)-1]
-				stack = stack[:len(stack)-1]
-				onStack[w] = false
-				comp = append(comp, w)
-				if w == v {
-					break
-				}
-			}
-			if len(comp) > 1 || selfLoop {
-				for _, w := range comp {
-					cs.recursive[w] = true
-					cs.scc[w] = len(cs.components)
-				}
-				cs.components = append(cs.components, comp)
-			}
-		}
+		return out
 	}
-	for _, n := range nodes {
-		if _, seen := index[n]; !seen {
-			visit(n)
+	for _, comp := range schema.StronglyConnected(nodes, successors) {
+		if !schema.OnCycle(comp, successors) {
+			continue
 		}
+		for _, w := range comp {
+			cs.recursive[w] = true
+			cs.scc[w] = len(cs.components)
+		}
+		cs.components = append(cs.components, comp)
 	}
 }
 

@@ -215,7 +215,11 @@ func (c *compiler) checkCycles(d *Definition) {
 			continue
 		}
 		perms = append(perms, n)
-		walkComputed(r.Expr, func(cu *Computed) {
+		Walk(r.Expr, func(e Expr) {
+			cu, ok := e.(*Computed)
+			if !ok {
+				return
+			}
 			if t, ok := d.Relations[cu.Relation]; ok && t.Kind == KindPermission {
 				edges[n] = append(edges[n], cu)
 			}
@@ -224,65 +228,24 @@ func (c *compiler) checkCycles(d *Definition) {
 	if len(edges) == 0 {
 		return // no permission uses another permission directly: no cycle possible
 	}
-	// Tarjan's strongly connected components.
-	index, low := map[string]int{}, map[string]int{}
-	onStack := map[string]bool{}
-	var stack []string
-	next := 0
-	var sccs [][]string
-	var visit func(v string)
-	visit = func(v string) {
-		index[v], low[v] = next, next
-		next++
-		stack = append(stack, v)
-		onStack[v] = true
-		for _, e := range edges[v] {
-			w := e.Relation
-			if _, seen := index[w]; !seen {
-				visit(w)
-				low[v] = min(low[v], low[w])
-			} else if onStack[w] {
-				low[v] = min(low[v], index[w])
-			}
+	successors := func(n string) []string {
+		out := make([]string, len(edges[n]))
+		for i, e := range edges[n] {
+			out[i] = e.Relation
 		}
-		if low[v] == index[v] {
-			var comp []string
-			for {
-				w := stack[len(stack)-1]
-				stack = stack[:len(stack)-1]
-				onStack[w] = false
-				comp = append(comp, w)
-				if w == v {
-					break
-				}
-			}
-			sccs = append(sccs, comp)
-		}
-	}
-	for _, p := range perms {
-		if _, seen := index[p]; !seen {
-			visit(p)
-		}
+		return out
 	}
 	order := map[string]int{}
 	for i, n := range d.Order {
 		order[n] = i
 	}
-	for _, comp := range sccs {
+	for _, comp := range StronglyConnected(perms, successors) {
+		if !OnCycle(comp, successors) {
+			continue
+		}
 		in := map[string]bool{}
 		for _, n := range comp {
 			in[n] = true
-		}
-		selfLoop := false
-		if len(comp) == 1 {
-			for _, e := range edges[comp[0]] {
-				if e.Relation == comp[0] {
-					selfLoop = true
-				}
-			}
-			if !selfLoop {
-				continue
-			}
 		}
 		sort.Slice(comp, func(i, j int) bool { return order[comp[i]] < order[comp[j]] })
 		start := comp[0]
@@ -328,26 +291,6 @@ func cyclePath(start string, edges map[string][]*Computed, in map[string]bool) [
 		}
 	}
 	return []string{start, start}
-}
-
-// walkComputed calls fn for each computed reference in e (not under arrows: an arrow
-// passes through a relationship).
-func walkComputed(e Expr, fn func(*Computed)) {
-	switch e := e.(type) {
-	case *Computed:
-		fn(e)
-	case *Union:
-		for _, ch := range e.Children {
-			walkComputed(ch, fn)
-		}
-	case *Intersection:
-		for _, ch := range e.Children {
-			walkComputed(ch, fn)
-		}
-	case *Exclusion:
-		walkComputed(e.Base, fn)
-		walkComputed(e.Subtract, fn)
-	}
 }
 
 // compileCaveat checks parameter names and types and type-checks the CEL expression,

@@ -103,156 +103,201 @@ definition org {
 // schema always compiles: arrows go over relations without wildcards to names that
 // exist on the first subject type, permissions only use earlier permissions.
 func genSchema(r *rand.Rand) string {
-	var b strings.Builder
-	useExp := r.Intn(2) == 0
-	if useExp {
-		b.WriteString("use expiration\n\n")
+	g := newSchemaGen(r)
+	for _, k := range r.Perm(len(g.defs) + len(g.cavs)) {
+		if k >= len(g.defs) {
+			g.caveat(g.cavs[k-len(g.defs)])
+			continue
+		}
+		g.definition(k)
 	}
-	nCav := r.Intn(3)
-	cavs := make([]string, nCav)
-	for i := range cavs {
-		cavs[i] = fmt.Sprintf("cav%d", i)
+	return g.b.String()
+}
+
+// genRel is a relation genSchema writes.
+type genRel struct {
+	name     string
+	wildcard bool
+	first    int // index of the first subject type
+}
+
+// schemaGen is the state of one genSchema: the names it chose up front and the
+// text written so far. Every choice is drawn from r in the order the text needs it,
+// so a seed always gives the same schema.
+type schemaGen struct {
+	r      *rand.Rand
+	b      strings.Builder
+	useExp bool
+	cavs   []string
+	defs   []string
+	// rels lists each definition's relations.
+	rels [][]genRel
+}
+
+func newSchemaGen(r *rand.Rand) *schemaGen {
+	g := &schemaGen{r: r, useExp: r.Intn(2) == 0}
+	if g.useExp {
+		g.b.WriteString("use expiration\n\n")
+	}
+	g.cavs = make([]string, r.Intn(3))
+	for i := range g.cavs {
+		g.cavs[i] = fmt.Sprintf("cav%d", i)
 	}
 	nDef := 1 + r.Intn(6)
-	defs := make([]string, nDef)
-	for i := range defs {
-		defs[i] = fmt.Sprintf("def%d", i)
+	g.defs = make([]string, nDef)
+	for i := range g.defs {
+		g.defs[i] = fmt.Sprintf("def%d", i)
 		if r.Intn(3) == 0 {
-			defs[i] = "acme/" + defs[i]
-		}
-	}
-	doc := func(indent string) {
-		switch r.Intn(5) {
-		case 0:
-			fmt.Fprintf(&b, "%s/** doc %d */\n", indent, r.Intn(100))
-		case 1:
-			fmt.Fprintf(&b, "%s/**\n%s * first line\n%s *\n%s * third %d\n%s */\n", indent, indent, indent, indent, r.Intn(9), indent)
-		case 2:
-			fmt.Fprintf(&b, "%s// plain comment\n", indent)
+			g.defs[i] = "acme/" + g.defs[i]
 		}
 	}
 	// Every definition gets a plain relation "mem" (direct types only) that subject
 	// relations and arrows can target safely.
-	type rel struct {
-		name     string
-		wildcard bool
-		first    int // index of the first subject type
-	}
-	rels := make([][]rel, nDef)
-	for i := range defs {
-		rels[i] = append(rels[i], rel{name: "mem", first: 0})
+	g.rels = make([][]genRel, nDef)
+	for i := range g.defs {
+		g.rels[i] = append(g.rels[i], genRel{name: "mem", first: 0})
 		for j := 0; j < r.Intn(4); j++ {
-			rels[i] = append(rels[i], rel{name: fmt.Sprintf("rel%d", j), wildcard: r.Intn(4) == 0, first: r.Intn(nDef)})
+			g.rels[i] = append(g.rels[i], genRel{name: fmt.Sprintf("rel%d", j), wildcard: r.Intn(4) == 0, first: r.Intn(nDef)})
 		}
 	}
-	order := r.Perm(nDef + nCav)
-	for _, k := range order {
-		if k >= nDef {
-			c := cavs[k-nDef]
-			doc("")
-			fmt.Fprintf(&b, "caveat %s(num int, names list<string>, ok bool) {\n\tok || num > %d && \"x\" in names\n}\n\n", c, r.Intn(50))
-			continue
-		}
-		i := k
-		doc("")
-		fmt.Fprintf(&b, "definition %s {\n", defs[i])
-		var names []string
-		for _, rl := range rels[i] {
-			doc("\t")
-			types := []string{defs[rl.first]}
-			if rl.name != "mem" {
-				for n := 0; n < r.Intn(3); n++ {
-					t := defs[r.Intn(nDef)]
-					switch r.Intn(4) {
-					case 0:
-						t += "#mem"
-					case 1:
-						if nCav > 0 {
-							t += " with " + cavs[r.Intn(nCav)]
-							if useExp && r.Intn(2) == 0 {
-								t += " and expiration"
-							}
-						}
-					case 2:
-						if useExp {
-							t += " with expiration"
-						}
-					}
-					if !strings.Contains(strings.Join(types, "|"), t) {
-						types = append(types, t)
-					}
-				}
-				if rl.wildcard {
-					types = append(types, defs[r.Intn(nDef)]+":*")
-				}
-			}
-			// Grant rules with a lifetime need an expiring subject type.
-			if useExp && !strings.Contains(strings.Join(types, "|"), defs[rl.first]+" with expiration") {
-				types = append(types, defs[rl.first]+" with expiration")
-			}
-			fmt.Fprintf(&b, "\trelation %s: %s\n", rl.name, strings.Join(types, " | "))
-			names = append(names, rl.name)
-		}
-		var leaf func(depth int) string
-		leaf = func(depth int) string {
-			switch x := r.Intn(10); {
-			case x < 4:
-				return names[r.Intn(len(names))]
-			case x < 6:
-				// Arrow over a wildcard-free relation to "mem", which every type has.
-				var candidates []rel
-				for _, rl := range rels[i] {
-					if !rl.wildcard {
-						candidates = append(candidates, rl)
-					}
-				}
-				rl := candidates[r.Intn(len(candidates))]
-				if r.Intn(3) == 0 {
-					return rl.name + ".all(mem)"
-				}
-				if r.Intn(2) == 0 {
-					return rl.name + ".any(mem)"
-				}
-				return rl.name + "->mem"
-			case x < 7:
-				return "nil"
-			}
-			if depth > 3 {
-				return names[0]
-			}
-			ops := []string{" + ", " & ", " - "}
-			return "(" + leaf(depth+1) + ops[r.Intn(3)] + leaf(depth+1) + ")"
-		}
-		expr := func() string {
-			e := leaf(0)
-			for n := 0; n < r.Intn(3); n++ {
-				e += []string{" + ", " & ", " - "}[r.Intn(3)] + leaf(1)
-			}
-			return e
-		}
-		for j := 0; j < r.Intn(4); j++ {
-			doc("\t")
-			name := fmt.Sprintf("perm%d", j)
-			fmt.Fprintf(&b, "\tpermission %s = %s\n", name, expr())
-			names = append(names, name)
-		}
-		var free []string
-		for _, rl := range rels[i] {
-			free = append(free, rl.name)
-		}
-		r.Shuffle(len(free), func(a, c int) { free[a], free[c] = free[c], free[a] })
-		for len(free) > 0 && r.Intn(2) == 0 {
-			n := 1 + r.Intn(len(free))
-			fmt.Fprintf(&b, "\tgrant %s by %s", strings.Join(free[:n], ", "), expr())
-			if useExp && r.Intn(2) == 0 {
-				fmt.Fprintf(&b, " expiring within %d%s", 1+r.Intn(400), []string{"s", "m", "h", "d", "w"}[r.Intn(5)])
-			}
-			b.WriteString("\n")
-			free = free[n:]
-		}
-		b.WriteString("}\n\n")
+	return g
+}
+
+// doc writes a doc comment, a plain comment or nothing.
+func (g *schemaGen) doc(indent string) {
+	switch g.r.Intn(5) {
+	case 0:
+		fmt.Fprintf(&g.b, "%s/** doc %d */\n", indent, g.r.Intn(100))
+	case 1:
+		fmt.Fprintf(&g.b, "%s/**\n%s * first line\n%s *\n%s * third %d\n%s */\n", indent, indent, indent, indent, g.r.Intn(9), indent)
+	case 2:
+		fmt.Fprintf(&g.b, "%s// plain comment\n", indent)
 	}
-	return b.String()
+}
+
+func (g *schemaGen) caveat(name string) {
+	g.doc("")
+	fmt.Fprintf(&g.b, "caveat %s(num int, names list<string>, ok bool) {\n\tok || num > %d && \"x\" in names\n}\n\n", name, g.r.Intn(50))
+}
+
+// definition writes definition i: its relations, then permissions over them and
+// earlier permissions, then grant rules.
+func (g *schemaGen) definition(i int) {
+	g.doc("")
+	fmt.Fprintf(&g.b, "definition %s {\n", g.defs[i])
+	var names []string
+	for _, rl := range g.rels[i] {
+		g.doc("\t")
+		fmt.Fprintf(&g.b, "\trelation %s: %s\n", rl.name, strings.Join(g.relationTypes(rl), " | "))
+		names = append(names, rl.name)
+	}
+	for j := 0; j < g.r.Intn(4); j++ {
+		g.doc("\t")
+		name := fmt.Sprintf("perm%d", j)
+		fmt.Fprintf(&g.b, "\tpermission %s = %s\n", name, g.expr(i, names))
+		names = append(names, name)
+	}
+	g.grants(i, names)
+	g.b.WriteString("}\n\n")
+}
+
+// relationTypes chooses the subject types of relation rl: its first type, and for
+// relations other than "mem" subject sets, caveats, expiration and a wildcard.
+func (g *schemaGen) relationTypes(rl genRel) []string {
+	r, defs := g.r, g.defs
+	types := []string{defs[rl.first]}
+	if rl.name != "mem" {
+		for n := 0; n < r.Intn(3); n++ {
+			t := defs[r.Intn(len(defs))]
+			switch r.Intn(4) {
+			case 0:
+				t += "#mem"
+			case 1:
+				if len(g.cavs) > 0 {
+					t += " with " + g.cavs[r.Intn(len(g.cavs))]
+					if g.useExp && r.Intn(2) == 0 {
+						t += " and expiration"
+					}
+				}
+			case 2:
+				if g.useExp {
+					t += " with expiration"
+				}
+			}
+			if !strings.Contains(strings.Join(types, "|"), t) {
+				types = append(types, t)
+			}
+		}
+		if rl.wildcard {
+			types = append(types, defs[r.Intn(len(defs))]+":*")
+		}
+	}
+	// Grant rules with a lifetime need an expiring subject type.
+	if g.useExp && !strings.Contains(strings.Join(types, "|"), defs[rl.first]+" with expiration") {
+		types = append(types, defs[rl.first]+" with expiration")
+	}
+	return types
+}
+
+// expr writes an expression over names on definition i.
+func (g *schemaGen) expr(i int, names []string) string {
+	e := g.leaf(i, names, 0)
+	for n := 0; n < g.r.Intn(3); n++ {
+		e += []string{" + ", " & ", " - "}[g.r.Intn(3)] + g.leaf(i, names, 1)
+	}
+	return e
+}
+
+// leaf writes a name, an arrow, nil or (below depth 4) a bracketed operation.
+func (g *schemaGen) leaf(i int, names []string, depth int) string {
+	r := g.r
+	switch x := r.Intn(10); {
+	case x < 4:
+		return names[r.Intn(len(names))]
+	case x < 6:
+		// Arrow over a wildcard-free relation to "mem", which every type has.
+		var candidates []genRel
+		for _, rl := range g.rels[i] {
+			if !rl.wildcard {
+				candidates = append(candidates, rl)
+			}
+		}
+		rl := candidates[r.Intn(len(candidates))]
+		if r.Intn(3) == 0 {
+			return rl.name + ".all(mem)"
+		}
+		if r.Intn(2) == 0 {
+			return rl.name + ".any(mem)"
+		}
+		return rl.name + "->mem"
+	case x < 7:
+		return "nil"
+	}
+	if depth > 3 {
+		return names[0]
+	}
+	ops := []string{" + ", " & ", " - "}
+	return "(" + g.leaf(i, names, depth+1) + ops[r.Intn(3)] + g.leaf(i, names, depth+1) + ")"
+}
+
+// grants writes grant rules covering some of definition i's relations, each at most
+// once.
+func (g *schemaGen) grants(i int, names []string) {
+	r := g.r
+	var free []string
+	for _, rl := range g.rels[i] {
+		free = append(free, rl.name)
+	}
+	r.Shuffle(len(free), func(a, c int) { free[a], free[c] = free[c], free[a] })
+	for len(free) > 0 && r.Intn(2) == 0 {
+		n := 1 + r.Intn(len(free))
+		fmt.Fprintf(&g.b, "\tgrant %s by %s", strings.Join(free[:n], ", "), g.expr(i, names))
+		if g.useExp && r.Intn(2) == 0 {
+			fmt.Fprintf(&g.b, " expiring within %d%s", 1+r.Intn(400), []string{"s", "m", "h", "d", "w"}[r.Intn(5)])
+		}
+		g.b.WriteString("\n")
+		free = free[n:]
+	}
 }
 
 func TestFormatGeneratedRoundTrip(t *testing.T) {

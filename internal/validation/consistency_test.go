@@ -7,6 +7,7 @@ package validation
 import (
 	"context"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"sort"
@@ -70,6 +71,41 @@ func (k checkKey) String() string {
 
 // crossCheck returns how many questions it asked and one line per inconsistency.
 func crossCheck(ctx context.Context, in consistencyInput) (int, []string, error) {
+	c := newCrossChecker(in)
+	err := c.checkEveryQuestion(ctx)
+	if err == nil {
+		c.checkBulk(ctx)
+		err = c.lookupResources(ctx)
+	}
+	if err == nil {
+		err = c.lookupSubjects(ctx)
+	}
+	return c.asked, c.problems, err
+}
+
+// resRel is a relation or permission of a definition: what a question asks about.
+type resRel struct {
+	typ, rel string
+}
+
+// crossChecker is one cross-check under way: the questions the data set gives rise
+// to (every resource relation, object id and subject it mentions), Check's answers
+// to them, and the problems found.
+type crossChecker struct {
+	in          consistencyInput
+	idList      []string
+	subjectList []tuple.SubjectRef
+	resRels     []resRel
+	problems    []string
+	answers     map[checkKey]answer
+	// keys lists the questions in the order Check was asked them.
+	keys  []checkKey
+	asked int
+	// tables caches the reference evaluator's answers by subject.
+	tables map[tuple.SubjectRef]map[pairKey]tri
+}
+
+func newCrossChecker(in consistencyInput) *crossChecker {
 	ids := map[string]bool{}
 	subjects := map[tuple.SubjectRef]bool{}
 	for _, r := range in.rels {
@@ -79,271 +115,353 @@ func crossCheck(ctx context.Context, in consistencyInput) (int, []string, error)
 			subjects[r.Subject] = true
 		}
 	}
-	idList := slices.Sorted(maps.Keys(ids))
-	subjectList := slices.SortedFunc(maps.Keys(subjects), func(a, b tuple.SubjectRef) int { return strings.Compare(a.String(), b.String()) })
-	type resRel struct {
-		typ, rel string
+	c := &crossChecker{
+		in:          in,
+		idList:      slices.Sorted(maps.Keys(ids)),
+		subjectList: slices.SortedFunc(maps.Keys(subjects), func(a, b tuple.SubjectRef) int { return strings.Compare(a.String(), b.String()) }),
+		answers:     map[checkKey]answer{},
+		tables:      map[tuple.SubjectRef]map[pairKey]tri{},
 	}
-	var resRels []resRel
 	for _, name := range in.sch.DefinitionNames() {
 		d := in.sch.Definition(name)
 		for _, rel := range d.Order {
 			if r := d.Relations[rel]; r != nil && !r.Synthetic {
-				resRels = append(resRels, resRel{name, rel})
+				c.resRels = append(c.resRels, resRel{name, rel})
 			}
 		}
 	}
-	var problems []string
-	report := func(format string, args ...any) {
-		if len(problems) < 40 {
-			problems = append(problems, fmt.Sprintf(format, args...))
-		}
+	return c
+}
+
+// report records one inconsistency; the first 40 are kept.
+func (c *crossChecker) report(format string, args ...any) {
+	if len(c.problems) < 40 {
+		c.problems = append(c.problems, fmt.Sprintf(format, args...))
 	}
-	answers := map[checkKey]answer{}
-	var keys []checkKey
-	asked := 0
-	check := func(k checkKey) (answer, error) {
-		res, err := in.eng.Check(ctx, engine.CheckRequest{Revision: in.rev, Resource: k.resource, Permission: k.permission, Subject: k.subject, Context: in.ctx})
-		asked++
-		if err != nil {
-			return answer{}, fmt.Errorf("check %s: %w", k, err)
-		}
-		return answerOf(res.Permissionship, res.MissingContext), nil
+}
+
+// check asks Check one question.
+func (c *crossChecker) check(ctx context.Context, k checkKey) (answer, error) {
+	res, err := c.in.eng.Check(ctx, engine.CheckRequest{Revision: c.in.rev, Resource: k.resource, Permission: k.permission, Subject: k.subject, Context: c.in.ctx})
+	c.asked++
+	if err != nil {
+		return answer{}, fmt.Errorf("check %s: %w", k, err)
 	}
-	tables := map[tuple.SubjectRef]map[pairKey]tri{}
-	for _, rr := range resRels {
-		for _, id := range idList {
-			for _, s := range subjectList {
+	return answerOf(res.Permissionship, res.MissingContext), nil
+}
+
+// checkEveryQuestion asks Check every question and, with a reference evaluator,
+// compares each answer with the reference's.
+func (c *crossChecker) checkEveryQuestion(ctx context.Context) error {
+	for _, rr := range c.resRels {
+		for _, id := range c.idList {
+			for _, s := range c.subjectList {
 				k := checkKey{tuple.ObjectRef{Type: rr.typ, ID: id}, rr.rel, s}
-				a, err := check(k)
+				a, err := c.check(ctx, k)
 				if err != nil {
-					return asked, problems, err
+					return err
 				}
-				answers[k] = a
-				keys = append(keys, k)
-				if in.ref == nil {
+				c.answers[k] = a
+				c.keys = append(c.keys, k)
+				if c.in.ref == nil {
 					continue
 				}
-				tab, ok := tables[s]
-				if !ok {
-					if tab, err = in.ref.table(s, in.ctx, k.resource); err != nil {
-						return asked, problems, err
-					}
-					tables[s] = tab
-				}
-				want, ok := tab[pairKey{k.resource, k.permission}]
-				if !ok {
-					if want, err = in.ref.check(k.resource, k.permission, s, in.ctx); err != nil {
-						return asked, problems, err
-					}
-				}
-				if want.state != triState(map[engine.Permissionship]triState{engine.NoPermission: triFalse, engine.HasPermission: triTrue, engine.Conditional: triCond}[a.p]) {
-					report("Check %s = %s, reference evaluator %s", k, a, want)
+				if err := c.compareWithReference(k, a); err != nil {
+					return err
 				}
 			}
 		}
 	}
+	return nil
+}
 
-	// CheckBulk answers every question as Check did, in request order.
-	for start := 0; start < len(keys); start += 500 {
-		batch := keys[start:min(start+500, len(keys))]
+// compareWithReference reports where Check's answer a to k differs from the
+// reference evaluator's.
+func (c *crossChecker) compareWithReference(k checkKey, a answer) error {
+	s := k.subject
+	tab, ok := c.tables[s]
+	if !ok {
+		var err error
+		if tab, err = c.in.ref.table(s, c.in.ctx, k.resource); err != nil {
+			return err
+		}
+		c.tables[s] = tab
+	}
+	want, ok := tab[pairKey{k.resource, k.permission}]
+	if !ok {
+		var err error
+		if want, err = c.in.ref.check(k.resource, k.permission, s, c.in.ctx); err != nil {
+			return err
+		}
+	}
+	if want.state != triState(map[engine.Permissionship]triState{engine.NoPermission: triFalse, engine.HasPermission: triTrue, engine.Conditional: triCond}[a.p]) {
+		c.report("Check %s = %s, reference evaluator %s", k, a, want)
+	}
+	return nil
+}
+
+// checkBulk asks every question again through CheckBulk, which must answer each as
+// Check did, in request order.
+func (c *crossChecker) checkBulk(ctx context.Context) {
+	for start := 0; start < len(c.keys); start += 500 {
+		batch := c.keys[start:min(start+500, len(c.keys))]
 		reqs := make([]engine.CheckRequest, len(batch))
 		for i, k := range batch {
-			reqs[i] = engine.CheckRequest{Revision: in.rev, Resource: k.resource, Permission: k.permission, Subject: k.subject, Context: in.ctx}
+			reqs[i] = engine.CheckRequest{Revision: c.in.rev, Resource: k.resource, Permission: k.permission, Subject: k.subject, Context: c.in.ctx}
 		}
-		results := in.eng.CheckBulk(ctx, reqs)
-		asked += len(reqs)
+		results := c.in.eng.CheckBulk(ctx, reqs)
+		c.asked += len(reqs)
 		if len(results) != len(reqs) {
-			report("CheckBulk of %d checks returned %d results", len(reqs), len(results))
+			c.report("CheckBulk of %d checks returned %d results", len(reqs), len(results))
 			continue
 		}
 		for i, r := range results {
 			if r.Err != nil {
-				report("CheckBulk %s: %v", batch[i], r.Err)
+				c.report("CheckBulk %s: %v", batch[i], r.Err)
 				continue
 			}
-			if got := answerOf(r.Result.Permissionship, r.Result.MissingContext); got != answers[batch[i]] {
-				report("CheckBulk %s = %s, Check %s", batch[i], got, answers[batch[i]])
+			if got := answerOf(r.Result.Permissionship, r.Result.MissingContext); got != c.answers[batch[i]] {
+				c.report("CheckBulk %s = %s, Check %s", batch[i], got, c.answers[batch[i]])
 			}
 		}
 	}
+}
 
-	// LookupResources returns exactly the resources Check allows, with the same answer.
-	for _, s := range subjectList {
-		for _, rr := range resRels {
-			want := map[string]answer{}
-			for _, id := range idList {
-				if a := answers[checkKey{tuple.ObjectRef{Type: rr.typ, ID: id}, rr.rel, s}]; a.p != engine.NoPermission {
-					want[id] = a
-				}
-			}
-			got := map[string]answer{}
-			var order []string
-			req := engine.LookupResourcesRequest{Revision: in.rev, ResourceType: rr.typ, Permission: rr.rel, Subject: s, Context: in.ctx}
-			for res, err := range in.eng.LookupResources(ctx, req) {
-				if err != nil {
-					return asked, problems, fmt.Errorf("LookupResources %s#%s for %s: %w", rr.typ, rr.rel, s, err)
-				}
-				if _, dup := got[res.ResourceID]; dup {
-					report("LookupResources %s#%s for %s returned %s twice", rr.typ, rr.rel, s, res.ResourceID)
-				}
-				got[res.ResourceID] = answerOf(res.Permissionship, res.MissingContext)
-				order = append(order, res.ResourceID)
-			}
-			asked++
-			if !maps.Equal(want, got) {
-				report("LookupResources %s#%s for %s = %v, Check says %v", rr.typ, rr.rel, s, got, want)
-			}
-			// Paging with a small limit returns the same results in the same order.
-			var paged []string
-			for page := 0; ; page++ {
-				if page > len(order)+1 {
-					report("LookupResources %s#%s for %s: paging by %d does not end", rr.typ, rr.rel, s, pageSize)
-					break
-				}
-				req.Limit = pageSize
-				n, last := 0, ""
-				for res, err := range in.eng.LookupResources(ctx, req) {
-					if err != nil {
-						return asked, problems, fmt.Errorf("LookupResources %s#%s for %s, page %d: %w", rr.typ, rr.rel, s, page+1, err)
-					}
-					paged = append(paged, res.ResourceID)
-					n, last = n+1, res.Cursor
-				}
-				asked++
-				if n > pageSize {
-					report("LookupResources %s#%s for %s: page of %d results with limit %d", rr.typ, rr.rel, s, n, pageSize)
-				}
-				if n < pageSize {
-					break
-				}
-				req.Cursor = last
-			}
-			if !slices.Equal(paged, order) {
-				report("LookupResources %s#%s for %s by pages of %d = %v, in one call %v", rr.typ, rr.rel, s, pageSize, paged, order)
+// lookupResources checks that LookupResources returns exactly the resources Check
+// allows, with the same answer, for every subject and resource relation, and that
+// paging through it returns the same.
+func (c *crossChecker) lookupResources(ctx context.Context) error {
+	for _, s := range c.subjectList {
+		for _, rr := range c.resRels {
+			if err := c.lookupResourcesFor(ctx, s, rr); err != nil {
+				return err
 			}
 		}
 	}
+	return nil
+}
 
-	// LookupSubjects agrees with Check for every subject of every subject type the data
-	// uses, a wildcard result standing for every subject it neither excludes nor lists
-	// on its own.
-	type subjType struct{ typ, rel string }
+func (c *crossChecker) lookupResourcesFor(ctx context.Context, s tuple.SubjectRef, rr resRel) error {
+	want := map[string]answer{}
+	for _, id := range c.idList {
+		if a := c.answers[checkKey{tuple.ObjectRef{Type: rr.typ, ID: id}, rr.rel, s}]; a.p != engine.NoPermission {
+			want[id] = a
+		}
+	}
+	got := map[string]answer{}
+	var order []string
+	req := engine.LookupResourcesRequest{Revision: c.in.rev, ResourceType: rr.typ, Permission: rr.rel, Subject: s, Context: c.in.ctx}
+	for res, err := range c.in.eng.LookupResources(ctx, req) {
+		if err != nil {
+			return fmt.Errorf("LookupResources %s#%s for %s: %w", rr.typ, rr.rel, s, err)
+		}
+		if _, dup := got[res.ResourceID]; dup {
+			c.report("LookupResources %s#%s for %s returned %s twice", rr.typ, rr.rel, s, res.ResourceID)
+		}
+		got[res.ResourceID] = answerOf(res.Permissionship, res.MissingContext)
+		order = append(order, res.ResourceID)
+	}
+	c.asked++
+	if !maps.Equal(want, got) {
+		c.report("LookupResources %s#%s for %s = %v, Check says %v", rr.typ, rr.rel, s, got, want)
+	}
+	what := fmt.Sprintf("LookupResources %s#%s for %s", rr.typ, rr.rel, s)
+	return c.checkPaging(what, order, func(cursor string) ([]string, string, error) {
+		req.Limit, req.Cursor = pageSize, cursor
+		return collectPage(c.in.eng.LookupResources(ctx, req), func(r engine.ResourceResult) (string, string) { return r.ResourceID, r.Cursor })
+	})
+}
+
+// checkPaging reads a lookup again in pages of pageSize, each from the last cursor of
+// the one before, and reports a page over the limit, paging that does not end, and
+// pages that do not add up to order, what one call returned. what names the lookup;
+// page reads one page from a cursor ("" for the first).
+func (c *crossChecker) checkPaging(what string, order []string, page func(cursor string) (ids []string, last string, err error)) error {
+	var paged []string
+	cursor := ""
+	for n := 0; ; n++ {
+		if n > len(order)+1 {
+			c.report("%s: paging by %d does not end", what, pageSize)
+			break
+		}
+		ids, last, err := page(cursor)
+		if err != nil {
+			return fmt.Errorf("%s, page %d: %w", what, n+1, err)
+		}
+		paged = append(paged, ids...)
+		c.asked++
+		if len(ids) > pageSize {
+			c.report("%s: page of %d results with limit %d", what, len(ids), pageSize)
+		}
+		if len(ids) < pageSize {
+			break
+		}
+		cursor = last
+	}
+	if !slices.Equal(paged, order) {
+		c.report("%s by pages of %d = %v, in one call %v", what, pageSize, paged, order)
+	}
+	return nil
+}
+
+// collectPage reads one page of lookup results: their ids and the last one's cursor.
+func collectPage[R any](results iter.Seq2[R, error], idAndCursor func(R) (string, string)) ([]string, string, error) {
+	var ids []string
+	last := ""
+	for r, err := range results {
+		if err != nil {
+			return nil, "", err
+		}
+		id, cursor := idAndCursor(r)
+		ids = append(ids, id)
+		last = cursor
+	}
+	return ids, last, nil
+}
+
+// subjType is a subject type with its subject relation ("" for plain objects).
+type subjType struct{ typ, rel string }
+
+// lookupSubjects checks that LookupSubjects agrees with Check for every subject of
+// every subject type the data uses, a wildcard result standing for every subject it
+// neither excludes nor lists on its own.
+func (c *crossChecker) lookupSubjects(ctx context.Context) error {
 	var subjTypes []subjType
 	seenTypes := map[subjType]bool{}
-	for _, s := range subjectList {
+	for _, s := range c.subjectList {
 		st := subjType{s.Type, s.Relation}
 		if !seenTypes[st] {
 			seenTypes[st] = true
 			subjTypes = append(subjTypes, st)
 		}
 	}
-	for _, rr := range resRels {
-		for _, id := range idList {
+	for _, rr := range c.resRels {
+		for _, id := range c.idList {
 			resource := tuple.ObjectRef{Type: rr.typ, ID: id}
 			for _, st := range subjTypes {
-				explicit := map[string]answer{}
-				var wildcard *answer
-				excluded := map[string]bool{}
-				var order []string
-				lsReq := engine.LookupSubjectsRequest{Revision: in.rev, Resource: resource, Permission: rr.rel, SubjectType: st.typ, SubjectRelation: st.rel, Context: in.ctx}
-				for res, err := range in.eng.LookupSubjects(ctx, lsReq) {
-					if err != nil {
-						return asked, problems, fmt.Errorf("LookupSubjects %s#%s for %s#%s: %w", resource, rr.rel, st.typ, st.rel, err)
-					}
-					a := answerOf(res.Permissionship, res.MissingContext)
-					order = append(order, res.SubjectID)
-					if res.SubjectID == tuple.Wildcard {
-						wildcard = &a
-						for _, x := range res.Excluded {
-							excluded[x] = true
-						}
-						continue
-					}
-					if _, dup := explicit[res.SubjectID]; dup {
-						report("LookupSubjects %s#%s for %s returned %s twice", resource, rr.rel, st.typ, res.SubjectID)
-					}
-					explicit[res.SubjectID] = a
-				}
-				var paged []string
-				for page := 0; ; page++ {
-					if page > len(order)+1 {
-						report("LookupSubjects %s#%s for %s: paging by %d does not end", resource, rr.rel, st.typ, pageSize)
-						break
-					}
-					lsReq.Limit = pageSize
-					n, last := 0, ""
-					for res, err := range in.eng.LookupSubjects(ctx, lsReq) {
-						if err != nil {
-							return asked, problems, fmt.Errorf("LookupSubjects %s#%s for %s, page %d: %w", resource, rr.rel, st.typ, page+1, err)
-						}
-						paged = append(paged, res.SubjectID)
-						n, last = n+1, res.Cursor
-					}
-					asked++
-					if n > pageSize {
-						report("LookupSubjects %s#%s for %s: page of %d results with limit %d", resource, rr.rel, st.typ, n, pageSize)
-					}
-					if n < pageSize {
-						break
-					}
-					lsReq.Cursor = last
-				}
-				if !slices.Equal(paged, order) {
-					report("LookupSubjects %s#%s for %s by pages of %d = %v, in one call %v", resource, rr.rel, st.typ, pageSize, paged, order)
-				}
-				asked++
-				// The engine's contract: a subject listed on its own has the answer given
-				// there; any other subject has the wildcard's answer unless excluded.
-				effective := func(sid string) answer {
-					if a, ok := explicit[sid]; ok {
-						return a
-					}
-					if wildcard != nil && !excluded[sid] {
-						return *wildcard
-					}
-					return answer{p: engine.NoPermission}
-				}
-				candidates := slices.Collect(maps.Keys(explicit))
-				for _, s := range subjectList {
-					if s.Type == st.typ && s.Relation == st.rel && !slices.Contains(candidates, s.ID) {
-						candidates = append(candidates, s.ID)
-					}
-				}
-				for _, sid := range candidates {
-					s := tuple.SubjectRef{Type: st.typ, ID: sid, Relation: st.rel}
-					k := checkKey{resource, rr.rel, s}
-					want, ok := answers[k]
-					if !ok {
-						var err error
-						if want, err = check(k); err != nil {
-							return asked, problems, err
-						}
-					}
-					if got := effective(sid); got.p != want.p {
-						report("LookupSubjects %s#%s gives %s %s, Check %s", resource, rr.rel, s, got, want)
-					}
-				}
-				if st.rel != "" {
-					if wildcard != nil {
-						report("LookupSubjects %s#%s returned a wildcard for subject sets %s#%s", resource, rr.rel, st.typ, st.rel)
-					}
-					continue
-				}
-				fresh, err := check(checkKey{resource, rr.rel, tuple.SubjectRef{Type: st.typ, ID: freshSubjectID}})
-				if err != nil {
-					return asked, problems, err
-				}
-				switch {
-				case fresh.p == engine.NoPermission && wildcard != nil:
-					report("LookupSubjects %s#%s returned %s:* (%s), but Check denies a subject no relationship names", resource, rr.rel, st.typ, *wildcard)
-				case fresh.p != engine.NoPermission && (wildcard == nil || wildcard.p != fresh.p):
-					report("LookupSubjects %s#%s returned no matching %s:* (got %v), but Check gives %s to a subject no relationship names", resource, rr.rel, st.typ, wildcard, fresh)
+				if err := c.lookupSubjectsFor(ctx, resource, rr, st); err != nil {
+					return err
 				}
 			}
 		}
 	}
-	return asked, problems, nil
+	return nil
+}
+
+// subjectsFound is what one LookupSubjects call returned: the subjects listed on
+// their own, the wildcard (nil when none) with the subjects it excludes, and every
+// subject id in the order returned.
+type subjectsFound struct {
+	explicit map[string]answer
+	wildcard *answer
+	excluded map[string]bool
+	order    []string
+}
+
+// effective is the engine's contract: a subject listed on its own has the answer
+// given there; any other subject has the wildcard's answer unless excluded.
+func (f subjectsFound) effective(sid string) answer {
+	if a, ok := f.explicit[sid]; ok {
+		return a
+	}
+	if f.wildcard != nil && !f.excluded[sid] {
+		return *f.wildcard
+	}
+	return answer{p: engine.NoPermission}
+}
+
+func (c *crossChecker) lookupSubjectsFor(ctx context.Context, resource tuple.ObjectRef, rr resRel, st subjType) error {
+	lsReq := engine.LookupSubjectsRequest{Revision: c.in.rev, Resource: resource, Permission: rr.rel, SubjectType: st.typ, SubjectRelation: st.rel, Context: c.in.ctx}
+	found, err := c.findSubjects(ctx, lsReq)
+	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("LookupSubjects %s#%s for %s", resource, rr.rel, st.typ)
+	err = c.checkPaging(what, found.order, func(cursor string) ([]string, string, error) {
+		lsReq.Limit, lsReq.Cursor = pageSize, cursor
+		return collectPage(c.in.eng.LookupSubjects(ctx, lsReq), func(r engine.SubjectResult) (string, string) { return r.SubjectID, r.Cursor })
+	})
+	if err != nil {
+		return err
+	}
+	c.asked++
+	if err := c.compareSubjects(ctx, resource, rr, st, found); err != nil {
+		return err
+	}
+	return c.compareWildcard(ctx, resource, rr, st, found.wildcard)
+}
+
+// findSubjects runs one LookupSubjects call and sorts what it returns.
+func (c *crossChecker) findSubjects(ctx context.Context, lsReq engine.LookupSubjectsRequest) (subjectsFound, error) {
+	found := subjectsFound{explicit: map[string]answer{}, excluded: map[string]bool{}}
+	for res, err := range c.in.eng.LookupSubjects(ctx, lsReq) {
+		if err != nil {
+			return found, fmt.Errorf("LookupSubjects %s#%s for %s#%s: %w", lsReq.Resource, lsReq.Permission, lsReq.SubjectType, lsReq.SubjectRelation, err)
+		}
+		a := answerOf(res.Permissionship, res.MissingContext)
+		found.order = append(found.order, res.SubjectID)
+		if res.SubjectID == tuple.Wildcard {
+			found.wildcard = &a
+			for _, x := range res.Excluded {
+				found.excluded[x] = true
+			}
+			continue
+		}
+		if _, dup := found.explicit[res.SubjectID]; dup {
+			c.report("LookupSubjects %s#%s for %s returned %s twice", lsReq.Resource, lsReq.Permission, lsReq.SubjectType, res.SubjectID)
+		}
+		found.explicit[res.SubjectID] = a
+	}
+	return found, nil
+}
+
+// compareSubjects checks every subject LookupSubjects listed, and every subject of
+// the type the data mentions, against Check.
+func (c *crossChecker) compareSubjects(ctx context.Context, resource tuple.ObjectRef, rr resRel, st subjType, found subjectsFound) error {
+	candidates := slices.Collect(maps.Keys(found.explicit))
+	for _, s := range c.subjectList {
+		if s.Type == st.typ && s.Relation == st.rel && !slices.Contains(candidates, s.ID) {
+			candidates = append(candidates, s.ID)
+		}
+	}
+	for _, sid := range candidates {
+		s := tuple.SubjectRef{Type: st.typ, ID: sid, Relation: st.rel}
+		k := checkKey{resource, rr.rel, s}
+		want, ok := c.answers[k]
+		if !ok {
+			var err error
+			if want, err = c.check(ctx, k); err != nil {
+				return err
+			}
+		}
+		if got := found.effective(sid); got.p != want.p {
+			c.report("LookupSubjects %s#%s gives %s %s, Check %s", resource, rr.rel, s, got, want)
+		}
+	}
+	return nil
+}
+
+// compareWildcard checks the wildcard LookupSubjects returned against Check's answer
+// for a subject no relationship names, which only a wildcard can grant. Subject sets
+// have no wildcard.
+func (c *crossChecker) compareWildcard(ctx context.Context, resource tuple.ObjectRef, rr resRel, st subjType, wildcard *answer) error {
+	if st.rel != "" {
+		if wildcard != nil {
+			c.report("LookupSubjects %s#%s returned a wildcard for subject sets %s#%s", resource, rr.rel, st.typ, st.rel)
+		}
+		return nil
+	}
+	fresh, err := c.check(ctx, checkKey{resource, rr.rel, tuple.SubjectRef{Type: st.typ, ID: freshSubjectID}})
+	if err != nil {
+		return err
+	}
+	switch {
+	case fresh.p == engine.NoPermission && wildcard != nil:
+		c.report("LookupSubjects %s#%s returned %s:* (%s), but Check denies a subject no relationship names", resource, rr.rel, st.typ, *wildcard)
+	case fresh.p != engine.NoPermission && (wildcard == nil || wildcard.p != fresh.p):
+		c.report("LookupSubjects %s#%s returned no matching %s:* (got %v), but Check gives %s to a subject no relationship names", resource, rr.rel, st.typ, wildcard, fresh)
+	}
+	return nil
 }
 
 // TestCrossCheckDetectsDisagreement makes sure the cross-check is not vacuous: a

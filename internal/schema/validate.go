@@ -7,62 +7,6 @@ import (
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
-// Definition returns the definition with the given name, or nil.
-func (s *Schema) Definition(name string) *Definition {
-	if s == nil {
-		return nil
-	}
-	return s.Definitions[name]
-}
-
-// Relation returns the relation or permission name on definition typ. Synthetic grant
-// permissions are found too (their names start with GrantPermissionPrefix).
-func (s *Schema) Relation(typ, name string) (*Relation, bool) {
-	d := s.Definition(typ)
-	if d == nil {
-		return nil, false
-	}
-	r, ok := d.Relations[name]
-	return r, ok
-}
-
-// Caveat returns the caveat with the given name, or nil.
-func (s *Schema) Caveat(name string) *Caveat {
-	if s == nil {
-		return nil
-	}
-	return s.Caveats[name]
-}
-
-// DefinitionNames lists the definitions in source order.
-func (s *Schema) DefinitionNames() []string {
-	out := make([]string, 0, len(s.Definitions))
-	for _, n := range s.Order {
-		if _, ok := s.Definitions[n]; ok {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// CaveatNames lists the caveats in source order.
-func (s *Schema) CaveatNames() []string {
-	out := make([]string, 0, len(s.Caveats))
-	for _, n := range s.Order {
-		if _, ok := s.Caveats[n]; ok {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// IsPermission reports whether r is a permission (computed, not stored).
-func (r *Relation) IsPermission() bool { return r.Kind == KindPermission }
-
-// String renders the allowed subject type as written in a schema, e.g. "user:*",
-// "group#member" or "user with ip_allowed and expiration".
-func (a AllowedSubject) String() string { return allowedText(a) }
-
 // definitionNotFound builds the error for an unknown definition.
 func (s *Schema) definitionNotFound(name string) error {
 	return fmt.Errorf("definition `%s` not found%s", name, suggest(name, s.DefinitionNames()))
