@@ -9,32 +9,19 @@ package schema
 func (s *Schema) StructuralRelations() map[string][]string {
 	out := map[string][]string{}
 	seen := map[[2]string]bool{}
-	var walk func(def string, e Expr)
-	walk = func(def string, e Expr) {
-		switch x := e.(type) {
-		case *Union:
-			for _, c := range x.Children {
-				walk(def, c)
-			}
-		case *Intersection:
-			for _, c := range x.Children {
-				walk(def, c)
-			}
-		case *Exclusion:
-			walk(def, x.Base)
-			walk(def, x.Subtract)
-		case *Arrow:
-			if k := [2]string{def, x.Tupleset}; !seen[k] {
-				seen[k] = true
-				out[def] = append(out[def], x.Tupleset)
-			}
-		}
-	}
 	for name, d := range s.Definitions {
 		for _, r := range d.Relations {
-			if r.Kind == KindPermission && r.Expr != nil {
-				walk(name, r.Expr)
+			if r.Kind != KindPermission {
+				continue
 			}
+			Walk(r.Expr, func(e Expr) {
+				if a, ok := e.(*Arrow); ok {
+					if k := [2]string{name, a.Tupleset}; !seen[k] {
+						seen[k] = true
+						out[name] = append(out[name], a.Tupleset)
+					}
+				}
+			})
 		}
 	}
 	return out
