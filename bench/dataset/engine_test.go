@@ -88,7 +88,7 @@ func loadStore(t testing.TB, ds datastore.Datastore, m *Model) datastore.Revisio
 
 func engineCheck(t testing.TB, e *engine.Engine, rev datastore.Revision, q CheckQuery) bool {
 	t.Helper()
-	res, err := e.Check(context.Background(), engine.CheckRequest{
+	res, err := e.Check(context.Background(), engine.CheckRequest{Tenant: tuple.DefaultTenant,
 		Revision: rev, Resource: q.Resource, Permission: q.Permission, Subject: q.Subject,
 		Context: map[string]any{"client_ip": q.ClientIP.String()},
 	})
@@ -214,7 +214,7 @@ func TestOracleLookupsAgreeWithEngine(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []string
-			for res, err := range e.LookupResources(ctx, engine.LookupResourcesRequest{
+			for res, err := range e.LookupResources(ctx, engine.LookupResourcesRequest{Tenant: tuple.DefaultTenant,
 				Revision: rev, ResourceType: rp[0], Permission: rp[1], Subject: userSubject(u),
 				Context: map[string]any{"client_ip": ip.String()},
 			}) {
@@ -237,7 +237,7 @@ func TestOracleLookupsAgreeWithEngine(t *testing.T) {
 	}
 	for _, q := range m.LookupSubjectsQueries(8, 15) {
 		var got []string
-		for res, err := range e.LookupSubjects(ctx, engine.LookupSubjectsRequest{
+		for res, err := range e.LookupSubjects(ctx, engine.LookupSubjectsRequest{Tenant: tuple.DefaultTenant,
 			Revision: rev, Resource: q.Resource, Permission: q.Permission, SubjectType: TypeUser,
 			Context: map[string]any{"client_ip": q.ClientIP.String()},
 		}) {

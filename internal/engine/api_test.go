@@ -194,7 +194,7 @@ func TestConsistencyModes(t *testing.T) {
 	r1 := write(func(ctx context.Context, tx datastore.ReadWriteTx) error { return tx.WriteSchema(ctx, docSchema) })
 	resolve := func(c Consistency) datastore.Revision {
 		t.Helper()
-		rev, err := e.ResolveRevision(ctx, "", c)
+		rev, err := e.ResolveRevision(ctx, tuple.DefaultTenant, c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +208,7 @@ func TestConsistencyModes(t *testing.T) {
 	})
 	check := func(rev datastore.Revision) Permissionship {
 		t.Helper()
-		r, err := e.Check(ctx, CheckRequest{Revision: rev, Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "alice"}})
+		r, err := e.Check(ctx, CheckRequest{Tenant: tuple.DefaultTenant, Revision: rev, Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "alice"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,10 +233,10 @@ func TestConsistencyModes(t *testing.T) {
 		t.Errorf("exact snapshot r1 = %d", got)
 	}
 	var revErr *datastore.RevisionError
-	if _, err := e.ResolveRevision(ctx, "", Consistency{Mode: AtExactSnapshot, Revision: r2 + 10}); !errors.As(err, &revErr) {
+	if _, err := e.ResolveRevision(ctx, tuple.DefaultTenant, Consistency{Mode: AtExactSnapshot, Revision: r2 + 10}); !errors.As(err, &revErr) {
 		t.Errorf("exact snapshot in the future: %v", err)
 	}
-	if _, err := e.ResolveRevision(ctx, "", Consistency{Mode: AtLeastAsFresh, Revision: r2 + 10}); !errors.As(err, &revErr) {
+	if _, err := e.ResolveRevision(ctx, tuple.DefaultTenant, Consistency{Mode: AtLeastAsFresh, Revision: r2 + 10}); !errors.As(err, &revErr) {
 		t.Errorf("at least as fresh as a future revision: %v", err)
 	}
 	// After the window the quantised revision moves on.
@@ -256,15 +256,15 @@ func TestConsistencyModes(t *testing.T) {
 	r4 := write(func(ctx context.Context, tx datastore.ReadWriteTx) error {
 		return tx.WriteSchema(ctx, "definition user {}\ndefinition document { relation reader: user }")
 	})
-	s1, err := e.Schema(ctx, "", r1)
+	s1, err := e.Schema(ctx, tuple.DefaultTenant, r1)
 	if err != nil || s1.Definitions["document"].Relations["view"] == nil {
 		t.Errorf("schema at r1: %v", err)
 	}
-	s4, err := e.Schema(ctx, "", r4)
+	s4, err := e.Schema(ctx, tuple.DefaultTenant, r4)
 	if err != nil || s4.Definitions["document"].Relations["view"] != nil {
 		t.Errorf("schema at r4: %v", err)
 	}
-	if _, err := e.Check(ctx, CheckRequest{Revision: r4, Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "alice"}}); !errors.Is(err, ErrInvalidRequest) {
+	if _, err := e.Check(ctx, CheckRequest{Tenant: tuple.DefaultTenant, Revision: r4, Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "alice"}}); !errors.Is(err, ErrInvalidRequest) {
 		t.Errorf("view under the new schema: %v", err)
 	}
 }
@@ -326,8 +326,8 @@ func TestCheckBulk(t *testing.T) {
 		mk("document:d3#view@user:alice"),
 		mk("document:d1#view@user:alice"), // duplicate
 		mk("document:d2#edit@user:bob"),
-		{Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "d1"}, Permission: "nope", Subject: tuple.SubjectRef{Type: "user", ID: "alice"}},
-		{Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "bad id"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "alice"}},
+		{Tenant: tuple.DefaultTenant, Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "d1"}, Permission: "nope", Subject: tuple.SubjectRef{Type: "user", ID: "alice"}},
+		{Tenant: tuple.DefaultTenant, Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "bad id"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "alice"}},
 		mk("document:d2#view@user:bob"),
 	}
 	explained := mk("document:d3#view@user:alice")
@@ -393,7 +393,7 @@ definition document {
 		{"alice", "owner=allowed viewer=denied edit=allowed view=allowed"},
 		{"bob", "owner=denied viewer=conditional[day] edit=denied view=conditional[day]"},
 	} {
-		rs, err := f.e.Permissions(context.Background(), PermissionsRequest{Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Subject: tuple.SubjectRef{Type: "user", ID: tc.user}})
+		rs, err := f.e.Permissions(context.Background(), PermissionsRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Subject: tuple.SubjectRef{Type: "user", ID: tc.user}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -406,11 +406,11 @@ definition document {
 		}
 	}
 	// The synthetic grant permission is left out of the list but can be checked.
-	r, err := f.e.Check(context.Background(), CheckRequest{Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Permission: "grant:viewer", Subject: tuple.SubjectRef{Type: "user", ID: "alice"}})
+	r, err := f.e.Check(context.Background(), CheckRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Permission: "grant:viewer", Subject: tuple.SubjectRef{Type: "user", ID: "alice"}})
 	if err != nil || r.Permissionship != HasPermission {
 		t.Errorf("grant permission: %v %v", answer(r), err)
 	}
-	if _, err := f.e.Permissions(context.Background(), PermissionsRequest{Revision: f.rev, Resource: tuple.ObjectRef{Type: "documnt", ID: "d"}, Subject: tuple.SubjectRef{Type: "user", ID: "x"}}); err == nil || !strings.Contains(err.Error(), "documnt") {
+	if _, err := f.e.Permissions(context.Background(), PermissionsRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, Resource: tuple.ObjectRef{Type: "documnt", ID: "d"}, Subject: tuple.SubjectRef{Type: "user", ID: "x"}}); err == nil || !strings.Contains(err.Error(), "documnt") {
 		t.Errorf("unknown type: %v", err)
 	}
 }
@@ -435,7 +435,7 @@ definition document {
 		"document:d#banned@user:mallory", "document:d#folder@folder:f1",
 		"folder:f1#parent@folder:f2", "folder:f2#parent@folder:f1", "folder:f2#viewer@user:carol",
 	)
-	tree, err := f.e.Expand(context.Background(), ExpandRequest{Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Permission: "view"})
+	tree, err := f.e.Expand(context.Background(), ExpandRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Permission: "view"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +526,7 @@ func TestConcurrentUse(t *testing.T) {
 				mu.Lock()
 				rev := revs[(w*7+i)%len(revs)]
 				mu.Unlock()
-				req := CheckRequest{Revision: rev, Resource: tuple.ObjectRef{Type: "document", ID: fmt.Sprintf("d%d", (w+i)%20)}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: fmt.Sprintf("u%d", i%8)}}
+				req := CheckRequest{Tenant: tuple.DefaultTenant, Revision: rev, Resource: tuple.ObjectRef{Type: "document", ID: fmt.Sprintf("d%d", (w+i)%20)}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: fmt.Sprintf("u%d", i%8)}}
 				hot, err1 := f.e.Check(context.Background(), req)
 				ref, err2 := cold.Check(context.Background(), req)
 				if err1 != nil || err2 != nil || hot.Permissionship != ref.Permissionship {
@@ -535,7 +535,7 @@ func TestConcurrentUse(t *testing.T) {
 				}
 				if i%10 == 0 {
 					n := 0
-					for _, err := range f.e.LookupResources(context.Background(), LookupResourcesRequest{Revision: rev, ResourceType: "document", Permission: "view", Subject: req.Subject}) {
+					for _, err := range f.e.LookupResources(context.Background(), LookupResourcesRequest{Tenant: tuple.DefaultTenant, Revision: rev, ResourceType: "document", Permission: "view", Subject: req.Subject}) {
 						if err != nil {
 							errs <- err
 							return

@@ -140,7 +140,7 @@ func cpuTime() time.Duration {
 }
 
 func benchCheck(b *testing.B, f *fixture, doc, user string, want Permissionship) func() {
-	req := CheckRequest{Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: doc}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: user}}
+	req := CheckRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: doc}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: user}}
 	r, err := f.e.Check(context.Background(), req)
 	if err != nil || r.Permissionship != want {
 		b.Fatalf("check %s@%s: %v %v", doc, user, r.Permissionship, err)
@@ -183,7 +183,7 @@ func BenchmarkCheckCached(b *testing.B) {
 		})
 	}
 	b.Run("parallel", func(b *testing.B) {
-		req := CheckRequest{Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "chain-8"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "chain-member"}}
+		req := CheckRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "chain-8"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "chain-member"}}
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if _, err := f.e.Check(context.Background(), req); err != nil {
@@ -198,7 +198,7 @@ func BenchmarkCheckCached(b *testing.B) {
 // sees (all 10,220 of the tree), cold (no cache) and paged.
 func BenchmarkLookupResources10k(b *testing.B) {
 	f := newBenchFixture(b, Config{CacheSize: -1})
-	req := LookupResourcesRequest{Revision: f.rev, ResourceType: "document", Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "root-member"}}
+	req := LookupResourcesRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, ResourceType: "document", Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "root-member"}}
 	count := func(req LookupResourcesRequest) int {
 		n := 0
 		for _, err := range f.e.LookupResources(context.Background(), req) {
@@ -225,7 +225,7 @@ func BenchmarkLookupResources10k(b *testing.B) {
 // BenchmarkLookupSubjects lists the users who can view a document deep in the tree.
 func BenchmarkLookupSubjects(b *testing.B) {
 	f := newBenchFixture(b, Config{CacheSize: -1})
-	req := LookupSubjectsRequest{Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "o00000000-d07"}, Permission: "view", SubjectType: "user"}
+	req := LookupSubjectsRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "o00000000-d07"}, Permission: "view", SubjectType: "user"}
 	reportPercentiles(b, func() {
 		for _, err := range f.e.LookupSubjects(context.Background(), req) {
 			if err != nil {
@@ -252,7 +252,7 @@ func BenchmarkIndexed(b *testing.B) {
 		})
 	}
 	b.Run("lookup-resources-10k", func(b *testing.B) {
-		req := LookupResourcesRequest{Revision: fi.rev, ResourceType: "document", Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "root-member"}}
+		req := LookupResourcesRequest{Tenant: tuple.DefaultTenant, Revision: fi.rev, ResourceType: "document", Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "root-member"}}
 		reportPercentiles(b, func() {
 			n := 0
 			for _, err := range fi.e.LookupResources(context.Background(), req) {

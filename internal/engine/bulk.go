@@ -136,7 +136,7 @@ func (e *Engine) CheckBulk(ctx context.Context, reqs []CheckRequest) []BulkResul
 // resource id equal.
 func bulkKey(r CheckRequest) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\x00%d\x00%s\x00%s\x00%s\x00", tenantName(r.Tenant), r.Revision, r.Resource.Type, r.Permission, r.Subject)
+	fmt.Fprintf(&b, "%s\x00%d\x00%s\x00%s\x00%s\x00", r.Tenant, r.Revision, r.Resource.Type, r.Permission, r.Subject)
 	if len(r.Context) > 0 {
 		b.Write(tuple.MarshalContext(r.Context))
 	}

@@ -78,7 +78,7 @@ type checker struct {
 }
 
 func (e *Engine) newChecker(ctx context.Context, q query) (*checker, error) {
-	tenant := tenantName(q.tenant)
+	tenant := q.tenant
 	if q.subject.Relation == tuple.Ellipsis {
 		q.subject.Relation = "" // "type:id#..." is the object itself
 	}

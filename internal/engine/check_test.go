@@ -436,15 +436,15 @@ func TestCheckValidation(t *testing.T) {
 		req     CheckRequest
 		mention string
 	}{
-		{"unknown resource type", CheckRequest{Resource: tuple.ObjectRef{Type: "documnt", ID: "d1"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "a"}}, "documnt"},
-		{"unknown permission", CheckRequest{Resource: tuple.ObjectRef{Type: "document", ID: "d1"}, Permission: "veiw", Subject: tuple.SubjectRef{Type: "user", ID: "a"}}, "veiw"},
-		{"unknown subject type", CheckRequest{Resource: tuple.ObjectRef{Type: "document", ID: "d1"}, Permission: "view", Subject: tuple.SubjectRef{Type: "robot", ID: "a"}}, "robot"},
-		{"unknown subject relation", CheckRequest{Resource: tuple.ObjectRef{Type: "document", ID: "d1"}, Permission: "view", Subject: tuple.SubjectRef{Type: "group", ID: "g", Relation: "admins"}}, "admins"},
-		{"bad resource id", CheckRequest{Resource: tuple.ObjectRef{Type: "document", ID: "d 1"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "a"}}, "d 1"},
-		{"wildcard subject", CheckRequest{Resource: tuple.ObjectRef{Type: "document", ID: "d1"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "*"}}, "wildcard"},
-		{"contextual relationship not allowed by the schema", CheckRequest{Resource: tuple.ObjectRef{Type: "document", ID: "d1"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "a"},
+		{"unknown resource type", CheckRequest{Tenant: tuple.DefaultTenant, Resource: tuple.ObjectRef{Type: "documnt", ID: "d1"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "a"}}, "documnt"},
+		{"unknown permission", CheckRequest{Tenant: tuple.DefaultTenant, Resource: tuple.ObjectRef{Type: "document", ID: "d1"}, Permission: "veiw", Subject: tuple.SubjectRef{Type: "user", ID: "a"}}, "veiw"},
+		{"unknown subject type", CheckRequest{Tenant: tuple.DefaultTenant, Resource: tuple.ObjectRef{Type: "document", ID: "d1"}, Permission: "view", Subject: tuple.SubjectRef{Type: "robot", ID: "a"}}, "robot"},
+		{"unknown subject relation", CheckRequest{Tenant: tuple.DefaultTenant, Resource: tuple.ObjectRef{Type: "document", ID: "d1"}, Permission: "view", Subject: tuple.SubjectRef{Type: "group", ID: "g", Relation: "admins"}}, "admins"},
+		{"bad resource id", CheckRequest{Tenant: tuple.DefaultTenant, Resource: tuple.ObjectRef{Type: "document", ID: "d 1"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "a"}}, "d 1"},
+		{"wildcard subject", CheckRequest{Tenant: tuple.DefaultTenant, Resource: tuple.ObjectRef{Type: "document", ID: "d1"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "*"}}, "wildcard"},
+		{"contextual relationship not allowed by the schema", CheckRequest{Tenant: tuple.DefaultTenant, Resource: tuple.ObjectRef{Type: "document", ID: "d1"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "a"},
 			Contextual: []tuple.Relationship{tuple.MustParse("document:d1#owner@group:g#member")}}, "group"},
-		{"contextual relationship on a permission", CheckRequest{Resource: tuple.ObjectRef{Type: "document", ID: "d1"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "a"},
+		{"contextual relationship on a permission", CheckRequest{Tenant: tuple.DefaultTenant, Resource: tuple.ObjectRef{Type: "document", ID: "d1"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "a"},
 			Contextual: []tuple.Relationship{tuple.MustParse("document:d1#view@user:a")}}, "permission"},
 	}
 	for _, tc := range cases {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/schema"
-	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
 // Defaults for Config. A zero field in Config means its default.
@@ -25,8 +24,6 @@ const (
 	DefaultCacheSize = 100_000
 	// DefaultMaxConcurrency bounds the goroutines one request uses, its own included.
 	DefaultMaxConcurrency = 8
-	// DefaultMaxContextualRelationships bounds a request's contextual relationships.
-	DefaultMaxContextualRelationships = 1000
 	// DefaultSchemaCacheSize is how many compiled schemas the engine keeps.
 	DefaultSchemaCacheSize = 128
 	// DefaultParallelReadLatency is the mean store read latency from which requests
@@ -49,7 +46,8 @@ type Config struct {
 	// everything on the caller's goroutine.
 	MaxConcurrency int
 	// MaxContextualRelationships bounds how many contextual relationships a request
-	// may carry. Default 1000.
+	// may carry; zero means no bound. Limits are configured in one place, the
+	// server's (server.Limits), which passes this one down.
 	MaxContextualRelationships int
 	// SchemaCacheSize is how many compiled schemas are kept. Default 128.
 	SchemaCacheSize int
@@ -75,9 +73,6 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxConcurrency <= 0 {
 		c.MaxConcurrency = DefaultMaxConcurrency
-	}
-	if c.MaxContextualRelationships <= 0 {
-		c.MaxContextualRelationships = DefaultMaxContextualRelationships
 	}
 	if c.ParallelReadLatency == 0 {
 		c.ParallelReadLatency = DefaultParallelReadLatency
@@ -151,12 +146,10 @@ func New(ds datastore.Datastore, cfg Config) *Engine {
 // Config returns the engine's configuration with defaults filled in.
 func (e *Engine) Config() Config { return e.cfg }
 
-func tenantName(t string) string {
-	if t == "" {
-		return tuple.DefaultTenant
-	}
-	return t
-}
+// errNoTenant refuses a request that names no tenant. The server resolves an absent
+// tenant to tuple.DefaultTenant at its edge; below it every request names one, so a
+// missing name is a caller's bug, not a silent default.
+var errNoTenant = requestErr("tenant", "", "is empty: name the tenant (tuple.DefaultTenant for the default one)")
 
 func (e *Engine) epoch(tenant string) uint64 {
 	e.mu.RLock()
@@ -169,7 +162,6 @@ func (e *Engine) epoch(tenant string) uint64 {
 // cached results. Call it after deleting a tenant, because a tenant created again
 // under the same name starts again at revision 0 and must not see the old answers.
 func (e *Engine) ForgetTenant(tenant string) {
-	tenant = tenantName(tenant)
 	e.mu.Lock()
 	e.epochs[tenant]++
 	e.mu.Unlock()
@@ -183,7 +175,9 @@ func (e *Engine) ForgetTenant(tenant string) {
 //   - AtExactSnapshot: c.Revision, after ds.CheckRevision says it is readable.
 //   - FullyConsistent: the head revision.
 func (e *Engine) ResolveRevision(ctx context.Context, tenant string, c Consistency) (datastore.Revision, error) {
-	tenant = tenantName(tenant)
+	if tenant == "" {
+		return 0, errNoTenant
+	}
 	switch c.Mode {
 	case MinimizeLatency:
 		return e.ds.OptimizedRevision(ctx, tenant)
@@ -215,7 +209,7 @@ func (e *Engine) ResolveRevision(ctx context.Context, tenant string, c Consisten
 // gives an error satisfying errors.Is(err, ErrNoSchema) and
 // errors.Is(err, datastore.ErrSchemaNotFound).
 func (e *Engine) Schema(ctx context.Context, tenant string, rev datastore.Revision) (*schema.Schema, error) {
-	cs, err := e.schemaAt(ctx, tenantName(tenant), rev)
+	cs, err := e.schemaAt(ctx, tenant, rev)
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +218,9 @@ func (e *Engine) Schema(ctx context.Context, tenant string, rev datastore.Revisi
 
 // schemaAt returns the compiled schema and its analysis at a revision.
 func (e *Engine) schemaAt(ctx context.Context, tenant string, rev datastore.Revision) (*compiledSchema, error) {
+	if tenant == "" {
+		return nil, errNoTenant
+	}
 	ep := e.epoch(tenant)
 	atKey := schemaKey{tenant: tenant, epoch: ep, rev: rev}
 	if cs, ok := e.atRevision.Get(atKey); ok {

@@ -16,7 +16,7 @@ import (
 // its own path is shown as an empty leaf; a tree deeper than MaxDepth fails with a
 // *DepthError.
 func (e *Engine) Expand(ctx context.Context, req ExpandRequest) (*ExpandNode, error) {
-	tenant := tenantName(req.Tenant)
+	tenant := req.Tenant
 	cs, err := e.schemaAt(ctx, tenant, req.Revision)
 	if err != nil {
 		return nil, err

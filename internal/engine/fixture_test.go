@@ -131,7 +131,7 @@ func parseContext(t testing.TB, s string) map[string]any {
 
 func (f *fixture) req(check string, ctxJSON string) CheckRequest {
 	res, perm, subj := parseCheck(f.t, check)
-	return CheckRequest{Revision: f.rev, Resource: res, Permission: perm, Subject: subj, Context: parseContext(f.t, ctxJSON)}
+	return CheckRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, Resource: res, Permission: perm, Subject: subj, Context: parseContext(f.t, ctxJSON)}
 }
 
 // answer renders a check result as "allowed", "denied" or "conditional[a,b]".

@@ -20,7 +20,7 @@ func (e *Engine) LookupSubjects(ctx context.Context, req LookupSubjectsRequest) 
 			fail(requestErr("limit", "", "must not be negative"))
 			return
 		}
-		tenant := tenantName(req.Tenant)
+		tenant := req.Tenant
 		cs, err := e.schemaAt(ctx, tenant, req.Revision)
 		if err != nil {
 			fail(err)

@@ -68,7 +68,7 @@ func TestLookupsAgreeWithCheck(t *testing.T) {
 				ctx := parseContext(t, c.context)
 
 				// LookupResources versus Check over every object of the type.
-				got, err := f.lookupResources(LookupResourcesRequest{Revision: f.rev, ResourceType: res.Type, Permission: perm, Subject: subj, Context: ctx})
+				got, err := f.lookupResources(LookupResourcesRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, ResourceType: res.Type, Permission: perm, Subject: subj, Context: ctx})
 				if err != nil {
 					t.Fatalf("lookup resources for %s: %v", c.check, err)
 				}
@@ -90,7 +90,7 @@ func TestLookupsAgreeWithCheck(t *testing.T) {
 
 				// LookupSubjects versus Check for this subject.
 				var subjects []SubjectResult
-				for r, err := range f.e.LookupSubjects(context.Background(), LookupSubjectsRequest{Revision: f.rev, Resource: res, Permission: perm, SubjectType: subj.Type, SubjectRelation: subj.Relation, Context: ctx}) {
+				for r, err := range f.e.LookupSubjects(context.Background(), LookupSubjectsRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, Resource: res, Permission: perm, SubjectType: subj.Type, SubjectRelation: subj.Relation, Context: ctx}) {
 					if err != nil {
 						t.Fatalf("lookup subjects for %s: %v", c.check, err)
 					}
@@ -122,7 +122,7 @@ func TestLookupResourcesPagination(t *testing.T) {
 	}
 	rels = append(rels, "group:eng#member@user:alice", "folder:f1#viewer@user:alice")
 	f := newFixture(t, docSchema, rels...)
-	base := LookupResourcesRequest{Revision: f.rev, ResourceType: "document", Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "alice"}}
+	base := LookupResourcesRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, ResourceType: "document", Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "alice"}}
 	all, err := f.lookupResources(base)
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +207,7 @@ func TestLookupSubjectsPaginationAndWildcards(t *testing.T) {
 		}
 		return out
 	}
-	req := LookupSubjectsRequest{Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Permission: "view", SubjectType: "user"}
+	req := LookupSubjectsRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Permission: "view", SubjectType: "user"}
 	all := collect(req)
 	want := []string{"*-[mallory]", "bob", "carol", "dave"}
 	if !slices.Equal(all, want) {
@@ -239,7 +239,7 @@ func TestLookupSubjectsPaginationAndWildcards(t *testing.T) {
 		t.Errorf("paged = %v, want %v", paged, want)
 	}
 	// Subject sets as subjects.
-	groups := collect(LookupSubjectsRequest{Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Permission: "view", SubjectType: "group", SubjectRelation: "member"})
+	groups := collect(LookupSubjectsRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Permission: "view", SubjectType: "group", SubjectRelation: "member"})
 	if !slices.Equal(groups, []string{"eng", "ops"}) {
 		t.Errorf("group subjects = %v", groups)
 	}

@@ -119,7 +119,7 @@ func TestPropertyEngineAgrees(t *testing.T) {
 							subj := tuple.SubjectRef{Type: "user", ID: user}
 							var allowed []string
 							for _, id := range propertyIDs[typ] {
-								req := CheckRequest{Revision: rev, Resource: tuple.ObjectRef{Type: typ, ID: id}, Permission: perm, Subject: subj, Context: parseContext(t, cx)}
+								req := CheckRequest{Tenant: tuple.DefaultTenant, Revision: rev, Resource: tuple.ObjectRef{Type: typ, ID: id}, Permission: perm, Subject: subj, Context: parseContext(t, cx)}
 								hot, err1 := f.e.Check(context.Background(), req)
 								ref, err2 := cold.Check(context.Background(), req)
 								if err1 != nil || err2 != nil {
@@ -137,7 +137,7 @@ func TestPropertyEngineAgrees(t *testing.T) {
 									allowed = append(allowed, id+":"+a)
 								}
 							}
-							got, err := f.lookupResources(LookupResourcesRequest{Revision: rev, ResourceType: typ, Permission: perm, Subject: subj, Context: parseContext(t, cx)})
+							got, err := f.lookupResources(LookupResourcesRequest{Tenant: tuple.DefaultTenant, Revision: rev, ResourceType: typ, Permission: perm, Subject: subj, Context: parseContext(t, cx)})
 							if err != nil {
 								t.Fatal(err)
 							}
@@ -149,14 +149,14 @@ func TestPropertyEngineAgrees(t *testing.T) {
 					for _, id := range propertyIDs[typ] {
 						for _, cx := range contexts {
 							var subjects []SubjectResult
-							for s, err := range f.e.LookupSubjects(context.Background(), LookupSubjectsRequest{Revision: rev, Resource: tuple.ObjectRef{Type: typ, ID: id}, Permission: perm, SubjectType: "user", Context: parseContext(t, cx)}) {
+							for s, err := range f.e.LookupSubjects(context.Background(), LookupSubjectsRequest{Tenant: tuple.DefaultTenant, Revision: rev, Resource: tuple.ObjectRef{Type: typ, ID: id}, Permission: perm, SubjectType: "user", Context: parseContext(t, cx)}) {
 								if err != nil {
 									t.Fatal(err)
 								}
 								subjects = append(subjects, s)
 							}
 							for _, user := range propertyIDs["user"] {
-								ref, err := cold.Check(context.Background(), CheckRequest{Revision: rev, Resource: tuple.ObjectRef{Type: typ, ID: id}, Permission: perm, Subject: tuple.SubjectRef{Type: "user", ID: user}, Context: parseContext(t, cx)})
+								ref, err := cold.Check(context.Background(), CheckRequest{Tenant: tuple.DefaultTenant, Revision: rev, Resource: tuple.ObjectRef{Type: typ, ID: id}, Permission: perm, Subject: tuple.SubjectRef{Type: "user", ID: user}, Context: parseContext(t, cx)})
 								if err != nil {
 									t.Fatal(err)
 								}

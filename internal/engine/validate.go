@@ -64,7 +64,7 @@ func (cs *compiledSchema) validateResource(o tuple.ObjectRef) error {
 // validateContextual checks a request's contextual relationships: bounded in number,
 // well-formed and allowed by the schema exactly as a write would be.
 func (cs *compiledSchema) validateContextual(rels []tuple.Relationship, limit int) error {
-	if len(rels) > limit {
+	if limit > 0 && len(rels) > limit {
 		return requestErr("contextual relationships", fmt.Sprint(len(rels)), fmt.Sprintf("are more than the limit of %d per request", limit))
 	}
 	for i, r := range rels {

@@ -276,8 +276,8 @@ func TestConformanceCrossAPI(t *testing.T) {
 				if !withContext && a.Context == nil {
 					continue
 				}
-				req := engine.LookupResourcesRequest{Revision: rev, ResourceType: a.Resource.Type, Permission: a.Permission, Subject: a.Subject}
-				creq := engine.CheckRequest{Revision: rev, Resource: a.Resource, Permission: a.Permission, Subject: a.Subject}
+				req := engine.LookupResourcesRequest{Tenant: tuple.DefaultTenant, Revision: rev, ResourceType: a.Resource.Type, Permission: a.Permission, Subject: a.Subject}
+				creq := engine.CheckRequest{Tenant: tuple.DefaultTenant, Revision: rev, Resource: a.Resource, Permission: a.Permission, Subject: a.Subject}
 				if withContext {
 					req.Context, creq.Context = a.Context, a.Context
 				}
@@ -401,7 +401,7 @@ func TestConformanceSteelthreadLookupResources(t *testing.T) {
 			}
 			slices.Sort(want)
 			want = slices.Compact(want)
-			req := engine.LookupResourcesRequest{Revision: rev, ResourceType: "document", Permission: c.permission,
+			req := engine.LookupResourcesRequest{Tenant: tuple.DefaultTenant, Revision: rev, ResourceType: "document", Permission: c.permission,
 				Subject: tuple.SubjectRef{Type: "user", ID: "fred"}, Limit: c.pageSize}
 			var got []string
 			pages := 0
@@ -458,7 +458,7 @@ func TestConformanceSteelthreadLookupSubjects(t *testing.T) {
 			readGolden(t, c.golden, &want)
 			slices.Sort(want)
 			var got []string
-			for res, err := range eng.LookupSubjects(context.Background(), engine.LookupSubjectsRequest{Revision: rev,
+			for res, err := range eng.LookupSubjects(context.Background(), engine.LookupSubjectsRequest{Tenant: tuple.DefaultTenant, Revision: rev,
 				Resource: tuple.ObjectRef{Type: "document", ID: c.resource}, Permission: "view", SubjectType: "user"}) {
 				if err != nil {
 					t.Fatal(err)
@@ -510,7 +510,7 @@ func TestConformanceSteelthreadBulkChecks(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				req := engine.CheckRequest{Revision: rev, Resource: r.Resource, Permission: r.Relation, Subject: r.Subject}
+				req := engine.CheckRequest{Tenant: tuple.DefaultTenant, Revision: rev, Resource: r.Resource, Permission: r.Relation, Subject: r.Subject}
 				if r.Caveat != nil {
 					req.Context = r.Caveat.Context
 				}

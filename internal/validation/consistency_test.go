@@ -142,7 +142,7 @@ func (c *crossChecker) report(format string, args ...any) {
 
 // check asks Check one question.
 func (c *crossChecker) check(ctx context.Context, k checkKey) (answer, error) {
-	res, err := c.in.eng.Check(ctx, engine.CheckRequest{Revision: c.in.rev, Resource: k.resource, Permission: k.permission, Subject: k.subject, Context: c.in.ctx})
+	res, err := c.in.eng.Check(ctx, engine.CheckRequest{Tenant: tuple.DefaultTenant, Revision: c.in.rev, Resource: k.resource, Permission: k.permission, Subject: k.subject, Context: c.in.ctx})
 	c.asked++
 	if err != nil {
 		return answer{}, fmt.Errorf("check %s: %w", k, err)
@@ -207,7 +207,7 @@ func (c *crossChecker) checkBulk(ctx context.Context) {
 		batch := c.keys[start:min(start+500, len(c.keys))]
 		reqs := make([]engine.CheckRequest, len(batch))
 		for i, k := range batch {
-			reqs[i] = engine.CheckRequest{Revision: c.in.rev, Resource: k.resource, Permission: k.permission, Subject: k.subject, Context: c.in.ctx}
+			reqs[i] = engine.CheckRequest{Tenant: tuple.DefaultTenant, Revision: c.in.rev, Resource: k.resource, Permission: k.permission, Subject: k.subject, Context: c.in.ctx}
 		}
 		results := c.in.eng.CheckBulk(ctx, reqs)
 		c.asked += len(reqs)
@@ -250,7 +250,7 @@ func (c *crossChecker) lookupResourcesFor(ctx context.Context, s tuple.SubjectRe
 	}
 	got := map[string]answer{}
 	var order []string
-	req := engine.LookupResourcesRequest{Revision: c.in.rev, ResourceType: rr.typ, Permission: rr.rel, Subject: s, Context: c.in.ctx}
+	req := engine.LookupResourcesRequest{Tenant: tuple.DefaultTenant, Revision: c.in.rev, ResourceType: rr.typ, Permission: rr.rel, Subject: s, Context: c.in.ctx}
 	for res, err := range c.in.eng.LookupResources(ctx, req) {
 		if err != nil {
 			return fmt.Errorf("LookupResources %s#%s for %s: %w", rr.typ, rr.rel, s, err)
@@ -371,7 +371,7 @@ func (f subjectsFound) effective(sid string) answer {
 }
 
 func (c *crossChecker) lookupSubjectsFor(ctx context.Context, resource tuple.ObjectRef, rr resRel, st subjType) error {
-	lsReq := engine.LookupSubjectsRequest{Revision: c.in.rev, Resource: resource, Permission: rr.rel, SubjectType: st.typ, SubjectRelation: st.rel, Context: c.in.ctx}
+	lsReq := engine.LookupSubjectsRequest{Tenant: tuple.DefaultTenant, Revision: c.in.rev, Resource: resource, Permission: rr.rel, SubjectType: st.typ, SubjectRelation: st.rel, Context: c.in.ctx}
 	found, err := c.findSubjects(ctx, lsReq)
 	if err != nil {
 		return err

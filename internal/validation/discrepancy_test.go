@@ -48,7 +48,7 @@ func explainedTruthfully(t *testing.T, fixture string, cfg engine.Config, runs, 
 	for run := 0; run < runs; run++ {
 		eng := engine.New(store, cfg)
 		for i := 0; i < checks; i++ {
-			res, err := eng.Check(context.Background(), engine.CheckRequest{Revision: rev, Resource: a.Resource, Permission: a.Permission, Subject: a.Subject, Explain: true})
+			res, err := eng.Check(context.Background(), engine.CheckRequest{Tenant: tuple.DefaultTenant, Revision: rev, Resource: a.Resource, Permission: a.Permission, Subject: a.Subject, Explain: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -353,7 +353,7 @@ func TestPropertyCheckMatchesReference(t *testing.T) {
 }
 
 func checkRequest(rev datastore.Revision, c genCheck) engine.CheckRequest {
-	return engine.CheckRequest{Revision: rev, Resource: c.resource, Permission: c.permission, Subject: c.subject, Context: checkContexts[c.ctx], Contextual: c.contextual}
+	return engine.CheckRequest{Tenant: tuple.DefaultTenant, Revision: rev, Resource: c.resource, Permission: c.permission, Subject: c.subject, Context: checkContexts[c.ctx], Contextual: c.contextual}
 }
 
 // refFor returns the reference evaluator for check c over the stored relationships

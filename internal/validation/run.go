@@ -113,7 +113,7 @@ var answerFor = map[AssertionKind]engine.Permissionship{
 
 func runAssertion(ctx context.Context, eng, explainer *engine.Engine, rev datastore.Revision, a Assertion) Result {
 	res := Result{File: a.File, Line: a.Line, Kind: a.Kind.String(), Text: a.Text}
-	req := engine.CheckRequest{Revision: rev, Resource: a.Resource, Permission: a.Permission, Subject: a.Subject, Context: a.Context}
+	req := engine.CheckRequest{Tenant: tuple.DefaultTenant, Revision: rev, Resource: a.Resource, Permission: a.Permission, Subject: a.Subject, Context: a.Context}
 	got, err := eng.Check(ctx, req)
 	if err != nil {
 		res.Error = err.Error()
@@ -135,7 +135,7 @@ func runAssertion(ctx context.Context, eng, explainer *engine.Engine, rev datast
 func runExpected(ctx context.Context, eng *engine.Engine, rev datastore.Revision, e ExpectedRelation) Result {
 	res := Result{File: e.File, Line: e.Line, Kind: "validation", Text: e.Name()}
 	expand := func(ctx context.Context, onr ObjectRelation) (*engine.ExpandNode, error) {
-		return eng.Expand(ctx, engine.ExpandRequest{Revision: rev, Resource: onr.Object, Permission: onr.Relation})
+		return eng.Expand(ctx, engine.ExpandRequest{Tenant: tuple.DefaultTenant, Revision: rev, Resource: onr.Object, Permission: onr.Relation})
 	}
 	found, err := reachableSubjects(ctx, expand, ObjectRelation{Object: e.Resource, Relation: e.Permission})
 	if err != nil {
