@@ -26,7 +26,16 @@ func setupB2B(t *testing.T, extra ...string) (*proc, *cliRunner) {
 // permissions, expand and both lookups.
 func TestCheckWalkthrough(t *testing.T) {
 	_, admin := setupB2B(t)
+	walkCheckAnswers(t, admin)
+	walkCheckExplain(t, admin)
+	walkCheckConsistency(t, admin)
+	walkCheckBulk(t, admin)
+	walkExpandAndLookups(t, admin)
+}
 
+// walkCheckAnswers checks answers and exit codes, and the JSON form.
+func walkCheckAnswers(t *testing.T, admin *cliRunner) {
+	t.Helper()
 	// Answers come first, then the token; the exit status is the answer.
 	checks := []struct {
 		resource, permission, subject string
@@ -58,10 +67,14 @@ func TestCheckWalkthrough(t *testing.T) {
 	if doc.Result != "conditional" || !slices.Equal(doc.MissingContext, []string{"client_ip"}) || doc.Token == "" || doc.Subject != "user:erin" || doc.Explanation != nil {
 		t.Fatalf("check JSON: %+v", doc)
 	}
+}
 
+// walkCheckExplain checks explanations with provenance, as text and JSON.
+func walkCheckExplain(t *testing.T, admin *cliRunner) {
+	t.Helper()
 	// Explain: the granting path with provenance, results, timing; denied
 	// alternatives hidden unless --explain-full.
-	r = admin.ok("check", "document:q3", "view", "user:alice", "--explain")
+	r := admin.ok("check", "document:q3", "view", "user:alice", "--explain")
 	mustContain(t, r, r.stdout,
 		"allowed\ntoken: ",
 		"\ndocument:q3#view permission = ((viewer + edit + project->view) - project->blocked) & project->portal_user for user:alice  allowed",
@@ -82,7 +95,7 @@ func TestCheckWalkthrough(t *testing.T) {
 	mustContain(t, r, r.stdout, "denied\ntoken: ", "── project:apollo arrow owner->portal_user  denied")
 
 	r = admin.ok("check", "document:q3", "view", "user:alice", "--explain", "-o", "json")
-	doc = decodeJSON[checkJSON](t, r)
+	doc := decodeJSON[checkJSON](t, r)
 	if doc.Explanation == nil || doc.Explanation.Kind != "permission" || doc.Explanation.Result != "allowed" || doc.Explanation.Resource != "document:q3" {
 		t.Fatalf("explain JSON root: %+v", doc.Explanation)
 	}
@@ -92,9 +105,13 @@ func TestCheckWalkthrough(t *testing.T) {
 	if leaf == nil || leaf.Provenance == nil || leaf.Provenance.Principal != "admin" || leaf.Provenance.Reason != "walkthrough data" || leaf.Provenance.CommittedAt == "" || leaf.Provenance.Token == "" {
 		t.Fatalf("explain JSON lacks the granting relationship with its provenance: %+v", leaf)
 	}
+}
 
+// walkCheckConsistency checks tokens for reading one's writes, and contextual relationships.
+func walkCheckConsistency(t *testing.T, admin *cliRunner) {
+	t.Helper()
 	// Read your writes with the token a write returns.
-	r = admin.ok("rel", "write", "document:roadmap#viewer@user:alice")
+	r := admin.ok("rel", "write", "document:roadmap#viewer@user:alice")
 	admin.ok("check", "document:roadmap", "view", "user:alice", "--consistency", "at_least_as_fresh:"+tokenOf(t, r))
 	r = admin.ok("rel", "write", "--op", "delete", "document:roadmap#viewer@user:alice")
 	admin.expect(exitNo, "check", "document:roadmap", "view", "user:alice", "--consistency", "at_exact_snapshot:"+tokenOf(t, r))
@@ -107,10 +124,14 @@ func TestCheckWalkthrough(t *testing.T) {
 	if r := admin.ok("rel", "read", "document:roadmap"); strings.Contains(r.stdout, "frank") {
 		t.Fatalf("a contextual relationship was stored:\n%s", r)
 	}
+}
 
+// walkCheckBulk checks check-bulk and permissions.
+func walkCheckBulk(t *testing.T, admin *cliRunner) {
+	t.Helper()
 	// check-bulk: a table in request order; exit 1 when any answer is not allowed,
 	// 2 when an item fails.
-	r = admin.expect(exitNo, "check-bulk", "document:q3 view user:alice", "document:roadmap view user:alice")
+	r := admin.expect(exitNo, "check-bulk", "document:q3 view user:alice", "document:roadmap view user:alice")
 	mustContain(t, r, r.stdout,
 		"RESOURCE          PERMISSION  SUBJECT     RESULT\n"+
 			"document:q3       view        user:alice  allowed\n"+
@@ -139,9 +160,13 @@ func TestCheckWalkthrough(t *testing.T) {
 		perms.Permissions[i].Result != "conditional" || !slices.Equal(perms.Permissions[i].MissingContext, []string{"client_ip"}) {
 		t.Fatalf("permissions JSON: %+v", perms)
 	}
+}
 
+// walkExpandAndLookups checks expand and both lookups.
+func walkExpandAndLookups(t *testing.T, admin *cliRunner) {
+	t.Helper()
 	// expand prints the userset tree.
-	r = admin.ok("expand", "organization:acme", "admin")
+	r := admin.ok("expand", "organization:acme", "admin")
 	if want := "organization:acme#admin  leaf\n└── user:bob[expiration:2099-01-01T00:00:00Z]\ntoken: "; !strings.HasPrefix(r.stdout, want) {
 		t.Fatalf("expand output:\n%s\nwant prefix:\n%s", r, want)
 	}

@@ -50,9 +50,18 @@ func TestGovernanceWalkthrough(t *testing.T) {
 	// An admin key acting on someone's behalf is held to the same rules.
 	r = admin.expect(exitError, "rel", "write", "organization:acme-eu#member@user:zoe", "--as", "user:alice")
 	mustContain(t, r, r.stderr, "PERMISSION_DENIED: user:alice may not")
+	expiry := walkGrantProvenance(t, admin, portal)
+	walkOffboarding(t, admin, portal, expiry)
+	walkGovernanceAudit(t, admin, portal)
+}
+
+// walkGrantProvenance checks that the explanation and the grant reviews name carol's
+// grants, and returns the expiry of the admin delegation she makes on the way.
+func walkGrantProvenance(t *testing.T, admin, portal *cliRunner) string {
+	t.Helper()
 	// The explanation names the grant: who wrote it, through which key, on whose
 	// behalf, by which rule and through which organisation.
-	r = admin.ok("check", "document:q3", "view", "user:dan", "--explain")
+	r := admin.ok("check", "document:q3", "view", "user:dan", "--explain")
 	mustContain(t, r, r.stdout, "── organization:acme-eu#member@user:dan  allowed",
 		`by key portal on behalf of user:carol, rule "grant member, suspended by manage" via organization:acme-eu, reason "new hire"`)
 	leaf := findExplain(decodeJSON[checkJSON](t, admin.ok("check", "document:q3", "view", "user:dan", "--explain", "-o", "json")).Explanation,
@@ -86,9 +95,15 @@ func TestGovernanceWalkthrough(t *testing.T) {
 	if r := admin.ok("access", "grants", "user:alice"); !strings.HasPrefix(r.stdout, "user:alice made no grants that are still in force\n") {
 		t.Fatalf("access grants of an actor without grants:\n%s", r)
 	}
+	return expiry
+}
 
+// walkOffboarding checks what dan reaches (with carol's delegation that expires at
+// expiry) and offboarding him from acme-eu.
+func walkOffboarding(t *testing.T, admin, portal *cliRunner, expiry string) {
+	t.Helper()
 	// What dan reaches inside acme, and through which path.
-	r = admin.ok("access", "review", "user:dan", "--org", "organization:acme", "--type", "document")
+	r := admin.ok("access", "review", "user:dan", "--org", "organization:acme", "--type", "document")
 	mustContain(t, r, r.stdout, "RESOURCE     PERMISSION  RESULT   PATH\n", "document:q3  edit        allowed  ",
 		"document:q3#project@project:apollo → project:apollo#owner@organization:acme-eu → organization:acme-eu#admin@user:dan[expiration:"+expiry+"]")
 	review := decodeJSON[struct{ Entries []accessEntryJSON }](t, admin.ok("access", "review", "user:dan", "--org", "organization:acme", "--permission", "view", "-o", "json"))
@@ -109,10 +124,14 @@ func TestGovernanceWalkthrough(t *testing.T) {
 	if r := admin.ok("rel", "read", "brand", "--subject", "user:dan"); r.stdout != "brand:portal-a#customer@user:dan\n" {
 		t.Fatalf("offboarding inside acme-eu touched the brand registration:\n%s", r)
 	}
+}
 
+// walkGovernanceAudit checks the audit trail, refused attempts included.
+func walkGovernanceAudit(t *testing.T, admin, portal *cliRunner) {
+	t.Helper()
 	// The audit trail: newest first, filtered by actor and subject, as text and JSON
 	// lines, paginated.
-	r = admin.ok("audit", "--actor", "user:carol")
+	r := admin.ok("audit", "--actor", "user:carol")
 	mustContain(t, r, r.stdout, "offboard principal=portal actor=user:carol reason=\"contract ended\"", "  - organization:acme-eu#member@user:dan",
 		"write principal=portal actor=user:carol reason=\"new hire\"", "  + organization:acme-eu#member@user:dan",
 		`granted organization:acme-eu#member@user:dan by rule "grant member, suspended by manage" via organization:acme-eu`)

@@ -118,7 +118,12 @@ func TestImportExportRoundTrip(t *testing.T) {
 	mustContain(t, r, r.stdout, "imported: 4 relationship(s)\n")
 	r = broken.expect(exitError, "import", textFile, "--skip", "19")
 	mustContain(t, r, r.stderr, "--skip 19 skips every relationship of "+textFile)
+	walkPagedListings(t, admin)
+}
 
+// walkPagedListings checks that reads, lookups and the audit follow the server's pages of 3, and deletes by filter.
+func walkPagedListings(t *testing.T, admin *cliRunner) {
+	t.Helper()
 	// Pages: the server returns 3 at a time; the client follows them.
 	orgs := admin.ok("rel", "read", "organization")
 	if got := sortedLines(orgs.stdout); len(got) != 8 || !slices.IsSorted(strings.Split(strings.TrimSpace(orgs.stdout), "\n")) {
@@ -156,7 +161,7 @@ func TestImportExportRoundTrip(t *testing.T) {
 	}
 
 	// Deleting by filter reports the count, and whether more match.
-	r = admin.ok("rel", "delete", "brand:portal-a#customer", "--limit", "2", "--reason", "cleanup")
+	r := admin.ok("rel", "delete", "brand:portal-a#customer", "--limit", "2", "--reason", "cleanup")
 	mustContain(t, r, r.stdout, "deleted: 2 relationship(s)\n", "more relationships match")
 	del := decodeJSON[map[string]any](t, admin.ok("rel", "delete", "--resource-type", "brand", "--relation", "customer", "--subject", "user", "-o", "json"))
 	if del["deleted"] != float64(4) || del["more"] != false {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,7 +75,12 @@ func TestCheckEndToEnd(t *testing.T) {
 			}
 		})
 	}
+	e2eExplainBulkAndExpand(t, ts, tok)
+}
 
+// e2eExplainBulkAndExpand checks explanations, CheckBulk, contextual relationships, ListPermissions and Expand.
+func e2eExplainBulkAndExpand(t *testing.T, ts *testServer, tok string) {
+	t.Helper()
 	// An explanation names the relationship that granted and who wrote it.
 	req := checkReq("", "document:q3", "view", "user:bob")
 	req.Explain = true
@@ -236,12 +242,17 @@ func TestLookupsReadsAndCursors(t *testing.T) {
 	if strings.Join(subjects, ",") != "alice,bob" {
 		t.Errorf("LookupSubjects = %v", subjects)
 	}
+	e2eReadsAndRESTStreams(t, ts, at, ctx)
+}
 
+// e2eReadsAndRESTStreams checks paged reads pinned to their revision, and REST streams.
+func e2eReadsAndRESTStreams(t *testing.T, ts *testServer, at *pb.Consistency, ctx context.Context) {
+	t.Helper()
 	// ReadRelationships in pages; the cursor pins the revision, so a write between
 	// pages does not show up.
 	filter := &pb.RelationshipFilter{ResourceType: "document", SubjectFilter: &pb.SubjectFilter{Type: "user", Ids: []string{"alice"}}}
 	var read []string
-	cursor = ""
+	cursor := ""
 	for page := 0; page < 5; page++ {
 		s, err := ts.relationships().ReadRelationships(ctx, &pb.ReadRelationshipsRequest{Consistency: at, Filter: filter, Limit: 4, Cursor: cursor})
 		if err != nil {
@@ -396,7 +407,12 @@ func TestWritesWatchAuditImportExport(t *testing.T) {
 		Preconditions: []*pb.Precondition{{Operation: pb.Precondition_OPERATION_MUST_MATCH, Filter: &pb.RelationshipFilter{ResourceType: "document", ResourceIds: []string{"d9"}}}},
 	})
 	wantCode(t, err, codes.FailedPrecondition, "precondition 0 failed")
+	e2eImportDeleteAudit(t, ts, admin)
+}
 
+// e2eImportDeleteAudit checks import and export, delete by filter, the audit trail and schema dry runs.
+func e2eImportDeleteAudit(t *testing.T, ts *testServer, admin context.Context) {
+	t.Helper()
 	// Import over REST as newline-delimited JSON, then export over gRPC.
 	var lines []string
 	for i := range 5 {

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 
@@ -16,13 +17,48 @@ import (
 func TestMalformedRequests(t *testing.T) {
 	ts := startServer(t, nil)
 	tok := ts.writeSchema(t, "")
-	ctx := as(adminSecret)
+	for _, c := range malformedGRPCCalls(ts, as(adminSecret), tok) {
+		t.Run(c.name, func(t *testing.T) {
+			wantCode(t, c.call(), codes.InvalidArgument, c.fragments...)
+		})
+	}
 
-	grpcCases := []struct {
-		name      string
-		call      func() error
-		fragments []string
+	restCases := []struct {
+		name, path, body string
+		fragments        []string
 	}{
+		{"bad id", "/v1/permissions/check",
+			`{"resource":{"type":"document","id":"bad id!"},"permission":"view","subject":{"type":"user","id":"alice"}}`,
+			[]string{"resource.id"}},
+		{"unknown consistency", "/v1/permissions/check",
+			`{"consistency":{"eventually":true},"resource":{"type":"document","id":"d1"},"permission":"view","subject":{"type":"user","id":"alice"}}`,
+			[]string{"eventually"}},
+		{"malformed token", "/v1/permissions/check",
+			`{"consistency":{"at_least_as_fresh":"xyz"},"resource":{"type":"document","id":"d1"},"permission":"view","subject":{"type":"user","id":"alice"}}`,
+			[]string{"consistency.at_least_as_fresh", "not a Pemba revision token"}},
+		{"bad json", "/v1/permissions/check", `{"resource":`, nil},
+		{"unknown operation", "/v1/relationships/write",
+			`{"updates":[{"operation":"OPERATION_UPSERT","relationship":{"resource":{"type":"document","id":"d1"},"relation":"viewer","subject":{"type":"user","id":"bob"}}}]}`,
+			[]string{"OPERATION_UPSERT"}},
+	}
+	for _, c := range restCases {
+		t.Run("rest/"+c.name, func(t *testing.T) {
+			code, body := ts.rest(t, "POST", c.path, adminSecret, c.body)
+			wantHTTPError(t, code, body, http.StatusBadRequest, codes.InvalidArgument, c.fragments...)
+		})
+	}
+}
+
+// malformedCall is one malformed gRPC request and the fragments its error names.
+type malformedCall struct {
+	name      string
+	call      func() error
+	fragments []string
+}
+
+// malformedGRPCCalls are the malformed gRPC requests of TestMalformedRequests.
+func malformedGRPCCalls(ts *testServer, ctx context.Context, tok string) []malformedCall {
+	return []malformedCall{
 		{"bad resource id", func() error {
 			r := checkReq("", "document:d1", "view", "user:alice")
 			r.Resource.Id = "bad id!"
@@ -121,35 +157,5 @@ func TestMalformedRequests(t *testing.T) {
 			}
 			return err
 		}, []string{"cursor", "malformed"}},
-	}
-	for _, c := range grpcCases {
-		t.Run(c.name, func(t *testing.T) {
-			wantCode(t, c.call(), codes.InvalidArgument, c.fragments...)
-		})
-	}
-
-	restCases := []struct {
-		name, path, body string
-		fragments        []string
-	}{
-		{"bad id", "/v1/permissions/check",
-			`{"resource":{"type":"document","id":"bad id!"},"permission":"view","subject":{"type":"user","id":"alice"}}`,
-			[]string{"resource.id"}},
-		{"unknown consistency", "/v1/permissions/check",
-			`{"consistency":{"eventually":true},"resource":{"type":"document","id":"d1"},"permission":"view","subject":{"type":"user","id":"alice"}}`,
-			[]string{"eventually"}},
-		{"malformed token", "/v1/permissions/check",
-			`{"consistency":{"at_least_as_fresh":"xyz"},"resource":{"type":"document","id":"d1"},"permission":"view","subject":{"type":"user","id":"alice"}}`,
-			[]string{"consistency.at_least_as_fresh", "not a Pemba revision token"}},
-		{"bad json", "/v1/permissions/check", `{"resource":`, nil},
-		{"unknown operation", "/v1/relationships/write",
-			`{"updates":[{"operation":"OPERATION_UPSERT","relationship":{"resource":{"type":"document","id":"d1"},"relation":"viewer","subject":{"type":"user","id":"bob"}}}]}`,
-			[]string{"OPERATION_UPSERT"}},
-	}
-	for _, c := range restCases {
-		t.Run("rest/"+c.name, func(t *testing.T) {
-			code, body := ts.rest(t, "POST", c.path, adminSecret, c.body)
-			wantHTTPError(t, code, body, http.StatusBadRequest, codes.InvalidArgument, c.fragments...)
-		})
 	}
 }
