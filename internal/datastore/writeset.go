@@ -3,6 +3,7 @@ package datastore
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"slices"
 
 	"github.com/pemba-authz/pemba/internal/tuple"
@@ -18,11 +19,27 @@ import (
 // A WriteSet belongs to one transaction and is not safe for concurrent use.
 type WriteSet struct {
 	lookup  LiveLookup
-	index   map[tuple.Key]int // position in entries
 	entries []PendingWrite
+	// The entries are found by a hash of their key: heads maps a hash to the newest
+	// entry with it and links[i].next to the next older one, so a collision costs a
+	// comparison. A map keyed by the key itself hashes six strings on every lookup and
+	// again on every insert, which is most of the cost of buffering a large import.
+	seed  maphash.Seed
+	heads map[uint64]int32
+	links []link
+	buf   []byte
+	// hashes holds the key hashes of the updates of the current Write call.
+	hashes []uint64
 	// undo keeps the earlier state of entries a Write call overwrote, so a failing call
 	// can be taken back.
 	undo []undoEntry
+}
+
+// link is an entry's key hash and the next older entry with the same hash (-1 for
+// none).
+type link struct {
+	hash uint64
+	next int32
 }
 
 // PendingWrite is the buffered final state of one key.
@@ -48,7 +65,7 @@ type undoEntry struct {
 // NewWriteSet returns an empty write set whose Creates check the snapshot through
 // lookup.
 func NewWriteSet(lookup LiveLookup) *WriteSet {
-	return &WriteSet{lookup: lookup, index: map[tuple.Key]int{}}
+	return &WriteSet{lookup: lookup, seed: maphash.MakeSeed(), heads: map[uint64]int32{}}
 }
 
 // PointLookup is a LiveLookup that asks snap for each key in turn. It suits stores whose
@@ -89,8 +106,9 @@ func (w *WriteSet) Write(ctx context.Context, updates []Update) error {
 	if err != nil {
 		return err
 	}
-	w.index = growMap(w.index, len(updates))
+	w.heads = growMap(w.heads, len(updates))
 	w.entries = slices.Grow(w.entries, len(updates))
+	w.links = slices.Grow(w.links, len(updates))
 	mark := len(w.entries)
 	// Only a Create can fail once the operations are known; without one there is
 	// nothing to take back, so nothing is remembered.
@@ -101,8 +119,7 @@ func (w *WriteSet) Write(ctx context.Context, updates []Update) error {
 	next := 0 // the next probe
 	for i := range updates {
 		u := &updates[i]
-		key := u.Relationship.Key()
-		pos, written := w.index[key]
+		pos := w.find(w.hashes[i], &u.Relationship)
 		if u.Op == OpCreate {
 			exists := false
 			if next < len(probeAt) && probeAt[next] == i {
@@ -111,17 +128,17 @@ func (w *WriteSet) Write(ctx context.Context, updates []Update) error {
 			}
 			// An earlier update of this call may have written the key since the probe:
 			// the pending state, when there is one, is the newer.
-			if written {
+			if pos >= 0 {
 				exists = !w.entries[pos].Deleted
 			}
 			if exists {
 				w.rollback(mark)
-				return &RelationshipExistsError{Relationship: key}
+				return &RelationshipExistsError{Relationship: u.Relationship.Key()}
 			}
 		}
 		p := PendingWrite{Relationship: u.Relationship, Deleted: u.Op == OpDelete}
-		if !written {
-			w.add(key, p)
+		if pos < 0 {
+			w.add(w.hashes[i], p)
 			continue
 		}
 		if pos < keep {
@@ -134,21 +151,24 @@ func (w *WriteSet) Write(ctx context.Context, updates []Update) error {
 	return nil
 }
 
-// probe checks every update's operation and asks the snapshot, in one lookup, about
-// the keys of the Creates that the pending state does not decide. probeAt lists the
-// updates asked about, live holds the answers, creates counts the Creates.
+// probe checks every update's operation, hashes its key into w.hashes, and asks the
+// snapshot, in one lookup, about the keys of the Creates that the pending state does
+// not decide. probeAt lists the updates asked about, live holds the answers, creates
+// counts the Creates.
 func (w *WriteSet) probe(ctx context.Context, updates []Update) (probeAt []int, live []bool, creates int, err error) {
+	w.hashes = slices.Grow(w.hashes[:0], len(updates))[:len(updates)]
 	var keys []tuple.Key
 	for i := range updates {
 		u := &updates[i]
+		w.hashes[i] = w.hash(&u.Relationship)
 		switch u.Op {
 		case OpCreate:
 			creates++
-			if k := u.Relationship.Key(); !w.has(k) {
+			if w.find(w.hashes[i], &u.Relationship) < 0 {
 				if keys == nil {
 					keys = make([]tuple.Key, 0, len(updates)-i)
 				}
-				keys = append(keys, k)
+				keys = append(keys, u.Relationship.Key())
 				probeAt = append(probeAt, i)
 			}
 		case OpTouch, OpDelete:
@@ -167,31 +187,61 @@ func (w *WriteSet) probe(ctx context.Context, updates []Update) (probeAt []int, 
 
 // growMap makes room in m for n more keys. Maps cannot be grown in place, so a small
 // map that is about to take many keys is replaced once instead of growing in steps.
-func growMap(m map[tuple.Key]int, n int) map[tuple.Key]int {
+func growMap(m map[uint64]int32, n int) map[uint64]int32 {
 	if len(m) > 0 || n <= 8 {
 		return m
 	}
-	return make(map[tuple.Key]int, n)
+	return make(map[uint64]int32, n)
 }
 
-func (w *WriteSet) has(key tuple.Key) bool {
-	_, ok := w.index[key]
-	return ok
+// hash hashes the key of r. Fields end with a 0 byte, which no valid name or id
+// holds; an invalid one can only make two keys share a hash, which find tells apart.
+func (w *WriteSet) hash(r *tuple.Relationship) uint64 {
+	b := w.buf[:0]
+	for _, f := range [...]string{r.Resource.Type, r.Resource.ID, r.Relation, r.Subject.Type, r.Subject.ID, r.Subject.Relation} {
+		b = append(append(b, f...), 0)
+	}
+	w.buf = b
+	return maphash.Bytes(w.seed, b)
 }
 
-// set makes p the pending state of key.
-func (w *WriteSet) set(key tuple.Key, p PendingWrite) {
-	if pos, ok := w.index[key]; ok {
+// find returns the position of the entry with r's key, whose hash is h, or -1.
+func (w *WriteSet) find(h uint64, r *tuple.Relationship) int {
+	head, ok := w.heads[h]
+	if !ok {
+		return -1
+	}
+	for pos := int(head); pos >= 0; pos = int(w.links[pos].next) {
+		if sameKey(&w.entries[pos].Relationship, r) {
+			return pos
+		}
+	}
+	return -1
+}
+
+func sameKey(a, b *tuple.Relationship) bool {
+	return a.Resource == b.Resource && a.Relation == b.Relation && a.Subject == b.Subject
+}
+
+// set makes p the pending state of its key.
+func (w *WriteSet) set(p PendingWrite) {
+	h := w.hash(&p.Relationship)
+	if pos := w.find(h, &p.Relationship); pos >= 0 {
 		w.entries[pos] = p
 		return
 	}
-	w.add(key, p)
+	w.add(h, p)
 }
 
-// add appends the pending state of a key not written before.
-func (w *WriteSet) add(key tuple.Key, p PendingWrite) {
-	w.index[key] = len(w.entries)
+// add appends the pending state of a key not written before; h is its hash.
+func (w *WriteSet) add(h uint64, p PendingWrite) {
+	next := int32(-1)
+	if head, ok := w.heads[h]; ok {
+		next = head
+	}
+	w.heads[h] = int32(len(w.entries))
 	w.entries = append(w.entries, p)
+	w.links = append(w.links, link{hash: h, next: next})
 }
 
 // rollback restores the state before the entries from mark on were added and the
@@ -202,11 +252,18 @@ func (w *WriteSet) rollback(mark int) {
 	}
 	clear(w.undo)
 	w.undo = w.undo[:0]
-	for i := mark; i < len(w.entries); i++ {
-		delete(w.index, w.entries[i].Relationship.Key())
+	// Newer entries head their hash's chain, so removing them newest first hands
+	// each chain back to the entry it had before.
+	for i := len(w.entries) - 1; i >= mark; i-- {
+		if l := w.links[i]; l.next >= 0 {
+			w.heads[l.hash] = l.next
+		} else {
+			delete(w.heads, l.hash)
+		}
 	}
 	clear(w.entries[mark:]) // drop the references the removed entries hold
 	w.entries = w.entries[:mark]
+	w.links = w.links[:mark]
 }
 
 // DeleteMatching deletes up to limit relationships matching f (0 means all) from the
@@ -246,10 +303,10 @@ func (w *WriteSet) DeleteMatching(ctx context.Context, snap Reader, f Relationsh
 		if err != nil {
 			return nil, false, err
 		}
-		key := rel.Key()
-		if w.has(key) {
+		if w.find(w.hash(&rel), &rel) >= 0 {
 			continue
 		}
+		key := rel.Key()
 		for len(mine) > 0 && mine[0].Key().Compare(key) < 0 && !full() {
 			found, mine = append(found, mine[0]), mine[1:]
 		}
@@ -266,7 +323,7 @@ func (w *WriteSet) DeleteMatching(ctx context.Context, snap Reader, f Relationsh
 		found, more = found[:limit], true
 	}
 	for _, rel := range found {
-		w.set(rel.Key(), PendingWrite{Relationship: rel, Deleted: true})
+		w.set(PendingWrite{Relationship: rel, Deleted: true})
 	}
 	return found, more, nil
 }

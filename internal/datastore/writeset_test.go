@@ -284,3 +284,32 @@ func TestWriteSetFailingDeleteChangesNothing(t *testing.T) {
 	}
 	wantPending(t, "after the failing deletes", w)
 }
+
+// TestWriteSetKeysSharingAHash drives the index through keys whose hashes collide,
+// which real keys almost never do: each key is still found, and taking entries back
+// restores the chain.
+func TestWriteSetKeysSharingAHash(t *testing.T) {
+	w := NewWriteSet(nil)
+	rels := []tuple.Relationship{tuple.MustParse("doc:a#viewer@user:x"), tuple.MustParse("doc:b#viewer@user:x"), tuple.MustParse("doc:c#viewer@user:x")}
+	const h = 42
+	w.add(h, PendingWrite{Relationship: rels[0]})
+	w.add(h, PendingWrite{Relationship: rels[1]})
+	w.add(h, PendingWrite{Relationship: rels[2]})
+	for i := range rels {
+		if got := w.find(h, &rels[i]); got != i {
+			t.Fatalf("find(%s) = %d, want %d", tuple.Format(rels[i]), got, i)
+		}
+	}
+	other := tuple.MustParse("doc:d#viewer@user:x")
+	if got := w.find(h, &other); got != -1 {
+		t.Fatalf("find of a key not written = %d, want -1", got)
+	}
+	w.rollback(1)
+	if w.find(h, &rels[0]) != 0 || w.find(h, &rels[1]) != -1 || w.find(h, &rels[2]) != -1 || w.Len() != 1 {
+		t.Fatalf("after taking back two entries: %v", pendingText(w))
+	}
+	w.rollback(0)
+	if len(w.heads) != 0 || w.Len() != 0 {
+		t.Fatalf("after taking back every entry the index holds %d hashes", len(w.heads))
+	}
+}
