@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -96,34 +95,35 @@ func appendForwardFields(b []byte, k *tuple.Key) []byte {
 	return appendField(b, k.SubjectRel)
 }
 
-// sortedFields encodes keys' forward fields into one buffer and orders them by their
-// bytes, which is key order: writing and seeking in that order moves forward through
-// the file. One buffer instead of a string per key keeps large batches cheap.
-type sortedFields struct {
-	data  []byte
-	ends  []int // ends[i] is where key i's fields end in data
-	order []int // key indexes in key order
-}
-
-func newSortedFields(n int, key func(i int) tuple.Key) *sortedFields {
-	sf := &sortedFields{data: make([]byte, 0, 64*n), ends: make([]int, n), order: make([]int, n)}
+// sortedFields encodes n keys' forward fields and returns them in the fields' byte
+// order, which is key order: writing and seeking in that order moves forward through
+// the file. Each element is a key's fields followed by the key's index (4 bytes,
+// see fieldsIndex); the fields encoding is prefix-free, so the index never changes
+// the order of two different keys. The elements share one string, so a batch costs a
+// few allocations, not one a key, and sorting them is a plain string sort.
+func sortedFields(n int, key func(i int) tuple.Key) []string {
+	data := make([]byte, 0, 64*n)
+	ends := make([]int, n)
 	for i := range n {
 		k := key(i)
-		sf.data = appendForwardFields(sf.data, &k)
-		sf.ends[i] = len(sf.data)
-		sf.order[i] = i
+		data = binary.BigEndian.AppendUint32(appendForwardFields(data, &k), uint32(i))
+		ends[i] = len(data)
 	}
-	slices.SortFunc(sf.order, func(a, b int) int { return bytes.Compare(sf.fields(a), sf.fields(b)) })
-	return sf
+	all := string(data)
+	out := make([]string, n)
+	start := 0
+	for i := range out {
+		out[i] = all[start:ends[i]]
+		start = ends[i]
+	}
+	slices.Sort(out)
+	return out
 }
 
-// fields returns key i's encoded forward fields.
-func (sf *sortedFields) fields(i int) []byte {
-	start := 0
-	if i > 0 {
-		start = sf.ends[i-1]
-	}
-	return sf.data[start:sf.ends[i]:sf.ends[i]]
+// fieldsIndex splits an element of sortedFields into the key's fields and its index.
+func fieldsIndex(e string) (fields string, i int) {
+	c := len(e) - 4
+	return e[:c], int(e[c])<<24 | int(e[c+1])<<16 | int(e[c+2])<<8 | int(e[c+3])
 }
 
 // appendReverseFields appends the key's fields in reverse-query order: the subject,

@@ -99,8 +99,7 @@ func (tx *boltTx) DeleteRelationships(ctx context.Context, f datastore.Relations
 // unexpired version in the snapshot, seeking them in key order, lookupBatch keys per
 // read transaction.
 func (tx *boltTx) liveInSnapshot(ctx context.Context, keys []tuple.Key, live []bool) error {
-	sf := newSortedFields(len(keys), func(i int) tuple.Key { return keys[i] })
-	order := sf.order
+	order := sortedFields(len(keys), func(i int) tuple.Key { return keys[i] })
 	now := tx.s.opts.Now()
 	prefix := appendTenant(nil, tx.t.id)
 	for len(order) > 0 {
@@ -111,8 +110,9 @@ func (tx *boltTx) liveInSnapshot(ctx context.Context, keys []tuple.Key, live []b
 		order = order[len(batch):]
 		err := tx.s.db.View(func(btx *bbolt.Tx) error {
 			c := btx.Bucket(bucketRels).Cursor()
-			for _, i := range batch {
-				prefix = append(prefix[:tenantIDLen], sf.fields(i)...)
+			for _, e := range batch {
+				fields, i := fieldsIndex(e)
+				prefix = append(prefix[:tenantIDLen], fields...)
 				for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+verLen; k, v = c.Next() {
 					deleted, ex, err := valueDeleted(v)
 					if err != nil {
@@ -198,10 +198,11 @@ func (s *Store) apply(btx *bbolt.Tx, t *tenant, tx *boltTx, rec *datastore.Trans
 	// Rows are written in key order, so bbolt fills pages from left to right and the
 	// log's changes front-code well.
 	pending := tx.writes.Pending()
-	sf := newSortedFields(len(pending), func(i int) tuple.Key { return pending[i].Relationship.Key() })
+	order := sortedFields(len(pending), func(i int) tuple.Key { return pending[i].Relationship.Key() })
 	w.reverse = &run{ents: make([]ent, 0, len(pending)), data: make([]byte, 0, 64*len(pending))}
-	for _, i := range sf.order {
-		if err := w.write(sf.fields(i), &pending[i]); err != nil {
+	for _, e := range order {
+		fields, i := fieldsIndex(e)
+		if err := w.write(fields, &pending[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -259,7 +260,7 @@ func (w *rowWriter) change(kind datastore.ChangeKind, extras []byte) {
 
 // write makes p the state of the key with the given encoded fields and records the
 // change it makes, if any.
-func (w *rowWriter) write(fields []byte, p *datastore.PendingWrite) error {
+func (w *rowWriter) write(fields string, p *datastore.PendingWrite) error {
 	w.prefix = append(appendTenant(w.prefix[:0], w.tenant), fields...)
 	key := p.Relationship.Key()
 	// The live version, if any, is the one not yet deleted.
