@@ -45,9 +45,9 @@ type PreconditionError struct {
 
 func (e *PreconditionError) Error() string {
 	if e.MustMatch {
-		return fmt.Sprintf("precondition %d failed: no relationship matches %s", e.Index, DescribeFilter(e.Filter))
+		return fmt.Sprintf("precondition %d failed: no relationship matches %s", e.Index, e.Filter)
 	}
-	return fmt.Sprintf("precondition %d failed: relationship %s matches %s, which must match nothing", e.Index, e.Found, DescribeFilter(e.Filter))
+	return fmt.Sprintf("precondition %d failed: relationship %s matches %s, which must match nothing", e.Index, e.Found, e.Filter)
 }
 
 // NoSchemaError is a write to a tenant that has no schema yet.
@@ -121,41 +121,6 @@ func (e *ImportError) Error() string {
 }
 
 func (e *ImportError) Unwrap() error { return e.Err }
-
-// DescribeFilter prints a relationship filter for error messages.
-func DescribeFilter(f datastore.RelationshipFilter) string {
-	var parts []string
-	if f.ResourceType != "" {
-		parts = append(parts, "resource type "+f.ResourceType)
-	}
-	if len(f.ResourceIDs) > 0 {
-		parts = append(parts, "resource ids "+strings.Join(f.ResourceIDs, ","))
-	}
-	if f.ResourceIDPrefix != "" {
-		parts = append(parts, "resource id prefix "+f.ResourceIDPrefix)
-	}
-	if f.Relation != "" {
-		parts = append(parts, "relation "+f.Relation)
-	}
-	if s := f.Subject; s != nil {
-		d := "subject type " + s.Type
-		if len(s.IDs) > 0 {
-			d += " ids " + strings.Join(s.IDs, ",")
-		}
-		if len(s.Relations) > 0 {
-			rels := make([]string, len(s.Relations))
-			for i, r := range s.Relations {
-				if r == "" {
-					r = tuple.Ellipsis
-				}
-				rels[i] = r
-			}
-			d += " relations " + strings.Join(rels, ",")
-		}
-		parts = append(parts, d)
-	}
-	return "{" + strings.Join(parts, "; ") + "}"
-}
 
 func formatDuration(d time.Duration) string {
 	switch {

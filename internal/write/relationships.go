@@ -64,8 +64,8 @@ type DeleteResult struct {
 // all) in one transaction. A delegated delete must be allowed for every relationship
 // it removes, or nothing is removed.
 func (w *Writer) DeleteRelationships(ctx context.Context, req Request, f datastore.RelationshipFilter, limit int, pre []Precondition) (DeleteResult, error) {
-	if err := validateFilter(f); err != nil {
-		return DeleteResult{}, err
+	if err := f.Validate(); err != nil {
+		return DeleteResult{}, invalidf("filter.%v", err)
 	}
 	if limit < 0 {
 		return DeleteResult{}, invalidf("delete limit %d is negative", limit)

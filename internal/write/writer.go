@@ -2,7 +2,6 @@ package write
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
@@ -151,56 +150,13 @@ func checkPreconditions(ctx context.Context, snap datastore.Reader, pre []Precon
 	return nil
 }
 
-func validateFilter(f datastore.RelationshipFilter) error {
-	if f.ResourceType == "" && f.Subject == nil {
-		return invalidf("a relationship filter needs a resource type or a subject filter")
-	}
-	if f.ResourceType != "" {
-		if err := tuple.ValidateTypeName("filter resource type", f.ResourceType); err != nil {
-			return invalidf("%v", err)
-		}
-	}
-	for _, id := range f.ResourceIDs {
-		if err := tuple.ValidateObjectID("filter resource id", id); err != nil {
-			return invalidf("%v", err)
-		}
-	}
-	if f.Relation != "" {
-		if err := tuple.ValidateRelationName("filter relation", f.Relation); err != nil {
-			return invalidf("%v", err)
-		}
-	}
-	if s := f.Subject; s != nil {
-		if err := tuple.ValidateTypeName("filter subject type", s.Type); err != nil {
-			return invalidf("%v", err)
-		}
-		for _, id := range s.IDs {
-			if id == tuple.Wildcard {
-				continue
-			}
-			if err := tuple.ValidateObjectID("filter subject id", id); err != nil {
-				return invalidf("%v", err)
-			}
-		}
-		for _, r := range s.Relations {
-			if r == "" {
-				continue
-			}
-			if err := tuple.ValidateRelationName("filter subject relation", r); err != nil {
-				return invalidf("%v", err)
-			}
-		}
-	}
-	return nil
-}
-
 func validatePreconditions(pre []Precondition, max int) error {
 	if len(pre) > max {
 		return &LimitError{Limit: "preconditions per write", Max: max, Got: len(pre)}
 	}
 	for i, p := range pre {
-		if err := validateFilter(p.Filter); err != nil {
-			return fmt.Errorf("precondition %d: %w", i, err)
+		if err := p.Filter.Validate(); err != nil {
+			return invalidf("precondition %d: filter.%v", i, err)
 		}
 	}
 	return nil

@@ -13,13 +13,13 @@
 //
 // Writers are serialised per tenant by a mutex, so a transaction's snapshot is the
 // current state while fn runs. fn reads through short bbolt read transactions (never
-// held while the caller's code runs) and buffers its writes in memory; the commit
-// applies them in a single bbolt write transaction and then publishes the new head.
-// Readers never hold a read transaction while yielding: queries read at most 512 index
-// entries per read transaction and resume from the next key. This keeps bbolt's rule
-// that a read transaction must not be open while a write transaction in the same
-// goroutine needs to remap the file, and lets callers write or nest queries inside a
-// loop over results.
+// held while the caller's code runs) and buffers its writes in a datastore.WriteSet;
+// the commit applies them in a single bbolt write transaction and then publishes the
+// new head. Readers never hold a read transaction while yielding: queries read at most
+// 512 index entries per read transaction and resume from the next key. This keeps
+// bbolt's rule that a read transaction must not be open while a write transaction in
+// the same goroutine needs to remap the file, and lets callers write or nest queries
+// inside a loop over results.
 //
 // # Key layout
 //

@@ -95,6 +95,37 @@ func appendForwardFields(b []byte, k *tuple.Key) []byte {
 	return appendField(b, k.SubjectRel)
 }
 
+// sortedFields encodes n keys' forward fields and returns them in the fields' byte
+// order, which is key order: writing and seeking in that order moves forward through
+// the file. Each element is a key's fields followed by the key's index (4 bytes,
+// see fieldsIndex); the fields encoding is prefix-free, so the index never changes
+// the order of two different keys. The elements share one string, so a batch costs a
+// few allocations, not one a key, and sorting them is a plain string sort.
+func sortedFields(n int, key func(i int) tuple.Key) []string {
+	data := make([]byte, 0, 64*n)
+	ends := make([]int, n)
+	for i := range n {
+		k := key(i)
+		data = binary.BigEndian.AppendUint32(appendForwardFields(data, &k), uint32(i))
+		ends[i] = len(data)
+	}
+	all := string(data)
+	out := make([]string, n)
+	start := 0
+	for i := range out {
+		out[i] = all[start:ends[i]]
+		start = ends[i]
+	}
+	slices.Sort(out)
+	return out
+}
+
+// fieldsIndex splits an element of sortedFields into the key's fields and its index.
+func fieldsIndex(e string) (fields string, i int) {
+	c := len(e) - 4
+	return e[:c], int(e[c])<<24 | int(e[c+1])<<16 | int(e[c+2])<<8 | int(e[c+3])
+}
+
 // appendReverseFields appends the key's fields in reverse-query order: the subject,
 // then the forward key (whose subject part is then already fixed, so it is omitted).
 func appendReverseFields(b []byte, k *tuple.Key) []byte {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -47,6 +46,7 @@ func (s *Store) ReadWriteTx(ctx context.Context, name string, meta datastore.TxM
 		rev:  head + 1,
 		snap: &reader{s: s, t: t, rev: head},
 	}
+	tx.writes = datastore.NewWriteSet(tx.liveInSnapshot)
 	if err := fn(ctx, tx); err != nil {
 		return 0, err
 	}
@@ -59,51 +59,19 @@ func (s *Store) ReadWriteTx(ctx context.Context, name string, meta datastore.TxM
 	return tx.rev, nil
 }
 
+// boltTx buffers a transaction's writes in a write set that commit applies.
 type boltTx struct {
-	meta datastore.TxMetadata
-	s    *Store
-	t    *tenant
-	rev  datastore.Revision
-	snap *reader
-	// pending is the final state of every key the transaction wrote, by the key's
-	// encoded forward fields (whose byte order is key order); order lists them in
-	// first-write order.
-	pending map[string]*pendingWrite
-	order   []string
-	slab    []pendingWrite // allocation pool for pending entries
-	buf     []byte
-	schema  *string
-}
-
-// pendingWrite is the final state of one key: a relationship to store or a deletion.
-type pendingWrite struct {
-	rel     tuple.Relationship
-	deleted bool
+	meta   datastore.TxMetadata
+	s      *Store
+	t      *tenant
+	rev    datastore.Revision
+	snap   *reader
+	writes *datastore.WriteSet
+	schema *string
 }
 
 func (tx *boltTx) Revision() datastore.Revision { return tx.rev }
 func (tx *boltTx) Snapshot() datastore.Reader   { return tx.snap }
-
-// fieldsOf returns the key's encoded forward fields, the pending map's key.
-func (tx *boltTx) fieldsOf(k *tuple.Key) string {
-	tx.buf = appendForwardFields(tx.buf[:0], k)
-	return string(tx.buf)
-}
-
-func (tx *boltTx) set(fields string, rel *tuple.Relationship, deleted bool) {
-	if p, ok := tx.pending[fields]; ok {
-		p.rel, p.deleted = *rel, deleted
-		return
-	}
-	if len(tx.slab) == 0 {
-		tx.slab = make([]pendingWrite, 256)
-	}
-	p := &tx.slab[0]
-	tx.slab = tx.slab[1:]
-	p.rel, p.deleted = *rel, deleted
-	tx.pending[fields] = p
-	tx.order = append(tx.order, fields)
-}
 
 func (tx *boltTx) SetMetadata(meta datastore.TxMetadata) { tx.meta = meta }
 
@@ -112,137 +80,56 @@ func (tx *boltTx) WriteSchema(_ context.Context, text string) error {
 	return nil
 }
 
+// WriteRelationships implements datastore.ReadWriteTx. Keys the file format cannot
+// hold are refused before anything is buffered.
 func (tx *boltTx) WriteRelationships(ctx context.Context, updates []datastore.Update) error {
-	fields := make([]string, len(updates))
-	var lookup []string
 	for i := range updates {
-		u := &updates[i]
-		key := u.Relationship.Key()
-		if err := checkKey(key); err != nil {
+		if err := checkKey(updates[i].Relationship.Key()); err != nil {
 			return err
 		}
-		fields[i] = tx.fieldsOf(&key)
-		switch u.Op {
-		case datastore.OpCreate:
-			if _, ok := tx.pending[fields[i]]; !ok {
-				lookup = append(lookup, fields[i])
-			}
-		case datastore.OpTouch, datastore.OpDelete:
-		default:
-			return fmt.Errorf("unknown update operation %d for %s: %w", u.Op, key, datastore.ErrInvalidArgument)
-		}
 	}
-	live, err := tx.liveInSnapshot(ctx, lookup)
-	if err != nil {
-		return err
-	}
-	if tx.pending == nil {
-		tx.pending = make(map[string]*pendingWrite, len(updates))
-	}
-	for i := range updates {
-		u := &updates[i]
-		switch u.Op {
-		case datastore.OpCreate:
-			if p, ok := tx.pending[fields[i]]; ok {
-				if !p.deleted {
-					return &datastore.RelationshipExistsError{Relationship: u.Relationship.Key()}
-				}
-			} else if live[fields[i]] {
-				return &datastore.RelationshipExistsError{Relationship: u.Relationship.Key()}
-			}
-			tx.set(fields[i], &u.Relationship, false)
-		case datastore.OpTouch:
-			tx.set(fields[i], &u.Relationship, false)
-		case datastore.OpDelete:
-			tx.set(fields[i], &u.Relationship, true)
-		}
-	}
-	return nil
+	return tx.writes.Write(ctx, updates)
 }
 
-// liveInSnapshot reports which keys (encoded forward fields) have a live, unexpired
-// version in the snapshot.
-func (tx *boltTx) liveInSnapshot(ctx context.Context, keys []string) (map[string]bool, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	sorted := slices.Clone(keys)
-	slices.Sort(sorted)
-	live := map[string]bool{}
+func (tx *boltTx) DeleteRelationships(ctx context.Context, f datastore.RelationshipFilter, limit int) ([]tuple.Relationship, bool, error) {
+	return tx.writes.DeleteMatching(ctx, tx.snap, f, limit)
+}
+
+// liveInSnapshot is the write set's lookup: it marks the keys that have a live,
+// unexpired version in the snapshot, seeking them in key order, lookupBatch keys per
+// read transaction.
+func (tx *boltTx) liveInSnapshot(ctx context.Context, keys []tuple.Key, live []bool) error {
+	order := sortedFields(len(keys), func(i int) tuple.Key { return keys[i] })
 	now := tx.s.opts.Now()
 	prefix := appendTenant(nil, tx.t.id)
-	for len(sorted) > 0 {
+	for len(order) > 0 {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
-		batch := sorted[:min(len(sorted), lookupBatch)]
-		sorted = sorted[len(batch):]
+		batch := order[:min(len(order), lookupBatch)]
+		order = order[len(batch):]
 		err := tx.s.db.View(func(btx *bbolt.Tx) error {
 			c := btx.Bucket(bucketRels).Cursor()
-			for _, f := range batch {
-				prefix = append(prefix[:tenantIDLen], f...)
+			for _, e := range batch {
+				fields, i := fieldsIndex(e)
+				prefix = append(prefix[:tenantIDLen], fields...)
 				for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+verLen; k, v = c.Next() {
 					deleted, ex, err := valueDeleted(v)
 					if err != nil {
 						return err
 					}
 					if deleted == 0 && !expiredAt(ex, now) {
-						live[f] = true
+						live[i] = true
 					}
 				}
 			}
 			return nil
 		})
 		if err != nil {
-			return nil, mapErr(err)
+			return mapErr(err)
 		}
 	}
-	return live, nil
-}
-
-func (tx *boltTx) DeleteRelationships(ctx context.Context, f datastore.RelationshipFilter, limit int) ([]tuple.Relationship, bool, error) {
-	// The transaction's view is the snapshot overlaid with its pending writes; walk
-	// both in key order and stop once limit+1 matches prove there are more.
-	var mine []tuple.Relationship
-	for _, fields := range tx.order {
-		if p := tx.pending[fields]; !p.deleted && f.Matches(p.rel) {
-			mine = append(mine, p.rel)
-		}
-	}
-	tuple.Sort(mine)
-	var found []tuple.Relationship
-	full := func() bool { return limit > 0 && len(found) > limit }
-	for rel, err := range tx.snap.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
-		if err != nil {
-			return nil, false, err
-		}
-		key := rel.Key()
-		if _, ok := tx.pending[tx.fieldsOf(&key)]; ok {
-			continue // the pending state decides
-		}
-		for len(mine) > 0 && mine[0].Key().Compare(key) < 0 && !full() {
-			found, mine = append(found, mine[0]), mine[1:]
-		}
-		if full() {
-			break
-		}
-		found = append(found, rel)
-	}
-	for len(mine) > 0 && !full() {
-		found, mine = append(found, mine[0]), mine[1:]
-	}
-	more := false
-	if limit > 0 && len(found) > limit {
-		found, more = found[:limit], true
-	}
-	if tx.pending == nil {
-		tx.pending = map[string]*pendingWrite{}
-	}
-	for i := range found {
-		key := found[i].Key()
-		tx.set(tx.fieldsOf(&key), &found[i], true)
-	}
-	return found, more, nil
+	return nil
 }
 
 // commit applies a finished transaction in one bbolt write transaction and then
@@ -308,11 +195,14 @@ func (s *Store) apply(btx *bbolt.Tx, t *tenant, tx *boltTx, rec *datastore.Trans
 		dead: btx.Bucket(bucketDead), expiry: btx.Bucket(bucketExpiry),
 		counts: map[string]int64{},
 	}
-	order := slices.Clone(tx.order)
-	slices.Sort(order) // byte order of the encoded fields is key order
-	w.reverse = &run{ents: make([]ent, 0, len(order)), data: make([]byte, 0, 64*len(order))}
-	for _, fields := range order {
-		if err := w.write(fields, tx.pending[fields]); err != nil {
+	// Rows are written in key order, so bbolt fills pages from left to right and the
+	// log's changes front-code well.
+	pending := tx.writes.Pending()
+	order := sortedFields(len(pending), func(i int) tuple.Key { return pending[i].Relationship.Key() })
+	w.reverse = &run{ents: make([]ent, 0, len(pending)), data: make([]byte, 0, 64*len(pending))}
+	for _, e := range order {
+		fields, i := fieldsIndex(e)
+		if err := w.write(fields, &pending[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -370,9 +260,9 @@ func (w *rowWriter) change(kind datastore.ChangeKind, extras []byte) {
 
 // write makes p the state of the key with the given encoded fields and records the
 // change it makes, if any.
-func (w *rowWriter) write(fields string, p *pendingWrite) error {
+func (w *rowWriter) write(fields string, p *datastore.PendingWrite) error {
 	w.prefix = append(appendTenant(w.prefix[:0], w.tenant), fields...)
-	key := p.rel.Key()
+	key := p.Relationship.Key()
 	// The live version, if any, is the one not yet deleted.
 	var liveKey, liveVal []byte
 	c := w.rels.Cursor()
@@ -394,8 +284,8 @@ func (w *rowWriter) write(fields string, p *pendingWrite) error {
 			prevExtras = ex
 		}
 	}
-	if !p.deleted {
-		w.extras = appendExtras(w.extras[:0], &p.rel)
+	if !p.Deleted {
+		w.extras = appendExtras(w.extras[:0], &p.Relationship)
 		if prevExtras != nil && bytes.Equal(prevExtras, w.extras) {
 			// Rewriting an identical relationship changes nothing a reader can see.
 			w.change(datastore.ChangeTouched, w.extras)
@@ -407,13 +297,13 @@ func (w *rowWriter) write(fields string, p *pendingWrite) error {
 			return err
 		}
 	}
-	if p.deleted {
+	if p.Deleted {
 		if prevExtras != nil {
 			w.change(datastore.ChangeDeleted, prevExtras)
 		}
 		return nil
 	}
-	if err := w.insert(&key, &p.rel); err != nil {
+	if err := w.insert(&key, &p.Relationship); err != nil {
 		return err
 	}
 	if prevExtras != nil {

@@ -42,6 +42,7 @@ var conformanceCases = []struct {
 	{"CreateTouchDelete", testCreateTouchDelete},
 	{"SeveralUpdatesToOneKey", testSeveralUpdatesToOneKey},
 	{"DeleteRelationships", testDeleteRelationships},
+	{"FailingCall", testFailingCall},
 	{"FailingTransaction", testFailingTransaction},
 	{"CancelledTransaction", testCancelledTransaction},
 	{"SnapshotInsideTransaction", testSnapshotInsideTransaction},

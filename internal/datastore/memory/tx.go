@@ -2,7 +2,6 @@ package memory
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
@@ -26,12 +25,8 @@ func (s *Store) ReadWriteTx(ctx context.Context, name string, meta datastore.TxM
 	if deleted {
 		return 0, datastore.TenantNotFound(name)
 	}
-	tx := &memTx{
-		meta:    meta,
-		rev:     head + 1,
-		snap:    &reader{t: t, rev: head, now: s.opts.Now},
-		pending: map[tuple.Key]pendingWrite{},
-	}
+	snap := &reader{t: t, rev: head, now: s.opts.Now}
+	tx := &memTx{meta: meta, rev: head + 1, snap: snap, writes: datastore.NewWriteSet(datastore.PointLookup(snap))}
 	if err := fn(ctx, tx); err != nil {
 		return 0, err
 	}
@@ -42,100 +37,24 @@ func (s *Store) ReadWriteTx(ctx context.Context, name string, meta datastore.TxM
 	return tx.rev, nil
 }
 
-// pendingWrite is the final state of one key inside a transaction: a relationship to
-// store, or a deletion when rel is nil.
-type pendingWrite struct {
-	rel *tuple.Relationship
-}
-
+// memTx buffers a transaction's writes in a write set that commit applies.
 type memTx struct {
-	meta    datastore.TxMetadata
-	rev     datastore.Revision
-	snap    *reader
-	pending map[tuple.Key]pendingWrite
-	order   []tuple.Key // keys in first-write order, for a stable change list
-	schema  *string
+	meta   datastore.TxMetadata
+	rev    datastore.Revision
+	snap   *reader
+	writes *datastore.WriteSet
+	schema *string
 }
 
 func (tx *memTx) Revision() datastore.Revision { return tx.rev }
 func (tx *memTx) Snapshot() datastore.Reader   { return tx.snap }
 
-// live reports whether key exists in the transaction's view: its pending state if it
-// wrote the key, the snapshot otherwise.
-func (tx *memTx) live(ctx context.Context, key tuple.Key) (bool, error) {
-	if p, ok := tx.pending[key]; ok {
-		return p.rel != nil, nil
-	}
-	f := datastore.RelationshipFilter{
-		ResourceType: key.ResourceType, ResourceIDs: []string{key.ResourceID}, Relation: key.Relation,
-		Subject: &datastore.SubjectFilter{Type: key.SubjectType, IDs: []string{key.SubjectID}, Relations: []string{key.SubjectRel}},
-	}
-	for _, err := range tx.snap.QueryRelationships(ctx, f, datastore.QueryOptions{Limit: 1}) {
-		if err != nil {
-			return false, err
-		}
-		return true, nil
-	}
-	return false, nil
-}
-
-func (tx *memTx) set(key tuple.Key, p pendingWrite) {
-	if _, ok := tx.pending[key]; !ok {
-		tx.order = append(tx.order, key)
-	}
-	tx.pending[key] = p
-}
-
 func (tx *memTx) WriteRelationships(ctx context.Context, updates []datastore.Update) error {
-	for _, u := range updates {
-		key := u.Relationship.Key()
-		switch u.Op {
-		case datastore.OpCreate:
-			exists, err := tx.live(ctx, key)
-			if err != nil {
-				return err
-			}
-			if exists {
-				return &datastore.RelationshipExistsError{Relationship: key}
-			}
-			fallthrough
-		case datastore.OpTouch:
-			rel := u.Relationship
-			tx.set(key, pendingWrite{rel: &rel})
-		case datastore.OpDelete:
-			tx.set(key, pendingWrite{})
-		default:
-			return fmt.Errorf("unknown update operation %d: %w", u.Op, datastore.ErrInvalidArgument)
-		}
-	}
-	return nil
+	return tx.writes.Write(ctx, updates)
 }
 
 func (tx *memTx) DeleteRelationships(ctx context.Context, f datastore.RelationshipFilter, limit int) ([]tuple.Relationship, bool, error) {
-	var found []tuple.Relationship
-	for rel, err := range tx.snap.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
-		if err != nil {
-			return nil, false, err
-		}
-		if _, ok := tx.pending[rel.Key()]; ok {
-			continue // the pending state decides below
-		}
-		found = append(found, rel)
-	}
-	for _, key := range tx.order {
-		if p := tx.pending[key]; p.rel != nil && f.Matches(*p.rel) {
-			found = append(found, *p.rel)
-		}
-	}
-	tuple.Sort(found)
-	more := false
-	if limit > 0 && len(found) > limit {
-		found, more = found[:limit], true
-	}
-	for _, rel := range found {
-		tx.set(rel.Key(), pendingWrite{})
-	}
-	return found, more, nil
+	return tx.writes.DeleteMatching(ctx, tx.snap, f, limit)
 }
 
 func (tx *memTx) SetMetadata(meta datastore.TxMetadata) { tx.meta = meta }
@@ -150,8 +69,8 @@ func (t *tenant) commit(tx *memTx, meta datastore.TxMetadata, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	rec := &datastore.Transaction{Revision: tx.rev, Time: now, Metadata: meta, Schema: tx.schema}
-	for _, key := range tx.order {
-		p := tx.pending[key]
+	for _, p := range tx.writes.Pending() {
+		key := p.Relationship.Key()
 		prev := t.liveRow(key)
 		if prev != nil {
 			prev.deleted = tx.rev
@@ -161,8 +80,8 @@ func (t *tenant) commit(tx *memTx, meta datastore.TxMetadata, now time.Time) {
 			}
 		}
 		switch {
-		case p.rel != nil:
-			r := &row{rel: *p.rel, key: key, created: tx.rev}
+		case !p.Deleted:
+			r := &row{rel: p.Relationship, key: key, created: tx.rev}
 			t.forward.ReplaceOrInsert(r)
 			t.reverse.ReplaceOrInsert(r)
 			t.liveByType[key.ResourceType]++
@@ -170,7 +89,7 @@ func (t *tenant) commit(tx *memTx, meta datastore.TxMetadata, now time.Time) {
 			if prev != nil {
 				kind = datastore.ChangeTouched
 			}
-			rec.Changes = append(rec.Changes, datastore.Change{Kind: kind, Relationship: *p.rel})
+			rec.Changes = append(rec.Changes, datastore.Change{Kind: kind, Relationship: p.Relationship})
 		case prev != nil:
 			rec.Changes = append(rec.Changes, datastore.Change{Kind: datastore.ChangeDeleted, Relationship: prev.rel})
 		}

@@ -30,144 +30,184 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Run(fmt.Sprintf("serializable=%v", serializable), func(t *testing.T) {
 			t.Parallel()
 			s, _ := newTestStore(t, Options{Serializable: serializable, MaxConns: 12})
-			ctx := context.Background()
 			const writers, perWriter = 8, 15
-
-			type commit struct {
-				rev        datastore.Revision
-				start, end time.Time // monotonic clock readings around ReadWriteTx
-			}
-			var (
-				mu      sync.Mutex
-				commits []commit
-				wg      sync.WaitGroup
-				stop    = make(chan struct{})
-				errs    = make(chan error, writers+1)
-			)
-			for w := range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range perWriter {
-						// Each transaction adds one relationship, and every third
-						// one also deletes the writer's previous one, so snapshots
-						// differ by deletions as well as additions.
-						ups := []datastore.Update{{Op: datastore.OpCreate, Relationship: tuple.MustParse(fmt.Sprintf("document:w%d_%d#viewer@user:u%d", w, i, i%3))}}
-						if i%3 == 2 {
-							ups = append(ups, datastore.Update{Op: datastore.OpDelete, Relationship: tuple.MustParse(fmt.Sprintf("document:w%d_%d#viewer@user:u%d", w, i-1, (i-1)%3))})
-						}
-						start := time.Now()
-						rev, err := s.ReadWriteTx(ctx, "default", datastore.TxMetadata{Principal: fmt.Sprintf("w%d", w)}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
-							return tx.WriteRelationships(ctx, ups)
-						})
-						end := time.Now()
-						if err != nil {
-							errs <- fmt.Errorf("writer %d, transaction %d: %w", w, i, err)
-							return
-						}
-						mu.Lock()
-						commits = append(commits, commit{rev, start, end})
-						mu.Unlock()
-					}
-				}()
-			}
-
-			// Readers snapshot the head while the writers run; the answers are
-			// compared with later reads at the same revisions.
-			snapshots := map[datastore.Revision][]string{}
-			var rwg sync.WaitGroup
-			rwg.Add(1)
-			go func() {
-				defer rwg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					head, err := s.HeadRevision(ctx, "default")
-					if err != nil {
-						errs <- err
-						return
-					}
-					got, err := readAll(ctx, s, head)
-					if err != nil {
-						errs <- err
-						return
-					}
-					snapshots[head] = got
-				}
-			}()
-			wg.Wait()
-			close(stop)
-			rwg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Fatal(err)
-			}
-
+			commits, snapshots := writeWhileReading(t, s, writers, perWriter)
 			n := writers * perWriter
-			sort.Slice(commits, func(i, j int) bool { return commits[i].rev < commits[j].rev })
-			for i, c := range commits {
-				if c.rev != datastore.Revision(i+1) {
-					t.Fatalf("committed revisions are not 1..%d: position %d holds %d", n, i, c.rev)
-				}
-			}
-			for _, a := range commits {
-				for _, b := range commits {
-					if a.end.Before(b.start) && a.rev > b.rev {
-						t.Fatalf("revision %d committed before revision %d began", a.rev, b.rev)
-					}
-				}
-			}
-			if head, _ := s.HeadRevision(ctx, "default"); head != datastore.Revision(n) {
-				t.Fatalf("head = %d, want %d", head, n)
-			}
-
-			// Replay the log: the state after each revision.
-			want := map[datastore.Revision][]string{}
-			state := map[string]bool{}
-			var log []*datastore.Transaction
-			wctx, cancel := context.WithCancel(ctx)
-			for tx, err := range s.Watch(wctx, "default", 0) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				log = append(log, tx)
-				if len(log) == n {
-					break
-				}
-			}
-			cancel()
-			for _, tx := range log {
-				for _, c := range tx.Changes {
-					state[c.Relationship.String()] = c.Kind != datastore.ChangeDeleted
-				}
-				var live []string
-				for k, ok := range state {
-					if ok {
-						live = append(live, k)
-					}
-				}
-				sort.Strings(live)
-				want[tx.Revision] = live
-			}
-			if len(snapshots) < 3 {
-				t.Logf("only %d distinct snapshots were taken during the writes", len(snapshots))
-			}
-			for rev, during := range snapshots {
-				after, err := readAll(ctx, s, rev)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !slices.Equal(during, after) {
-					t.Fatalf("read at revision %d changed after later commits:\nduring: %v\nafter:  %v", rev, during, after)
-				}
-				if rev > 0 && !slices.Equal(sortedCopy(during), want[rev]) {
-					t.Fatalf("read at revision %d is not the state transactions 1..%d built:\ngot:  %v\nwant: %v", rev, rev, during, want[rev])
-				}
-			}
+			checkRevisionOrder(t, s, commits, n)
+			checkSnapshots(t, s, snapshots, replayLog(t, s, n))
 		})
+	}
+}
+
+// timedCommit is a committed transaction's revision and the monotonic clock readings
+// around its ReadWriteTx.
+type timedCommit struct {
+	rev        datastore.Revision
+	start, end time.Time
+}
+
+// writeWhileReading runs perWriter transactions in each of writers goroutines while a
+// reader snapshots the head over and over, and returns the commits and the snapshots.
+func writeWhileReading(t *testing.T, s *Store, writers, perWriter int) ([]timedCommit, map[datastore.Revision][]string) {
+	ctx := context.Background()
+	var (
+		mu      sync.Mutex
+		commits []timedCommit
+		wg      sync.WaitGroup
+		stop    = make(chan struct{})
+		errs    = make(chan error, writers+1)
+	)
+	record := func(c timedCommit) {
+		mu.Lock()
+		commits = append(commits, c)
+		mu.Unlock()
+	}
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := writeTransactions(ctx, s, w, perWriter, record); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	// The reader's answers are compared with later reads at the same revisions.
+	snapshots := map[datastore.Revision][]string{}
+	var rwg sync.WaitGroup
+	rwg.Add(1)
+	go func() {
+		defer rwg.Done()
+		if err := snapshotHeads(ctx, s, stop, snapshots); err != nil {
+			errs <- err
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	rwg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return commits, snapshots
+}
+
+// writeTransactions commits writer w's transactions. Each adds one relationship, and
+// every third one also deletes the writer's previous one, so snapshots differ by
+// deletions as well as additions.
+func writeTransactions(ctx context.Context, s *Store, w, perWriter int, record func(timedCommit)) error {
+	for i := range perWriter {
+		ups := []datastore.Update{{Op: datastore.OpCreate, Relationship: tuple.MustParse(fmt.Sprintf("document:w%d_%d#viewer@user:u%d", w, i, i%3))}}
+		if i%3 == 2 {
+			ups = append(ups, datastore.Update{Op: datastore.OpDelete, Relationship: tuple.MustParse(fmt.Sprintf("document:w%d_%d#viewer@user:u%d", w, i-1, (i-1)%3))})
+		}
+		start := time.Now()
+		rev, err := s.ReadWriteTx(ctx, "default", datastore.TxMetadata{Principal: fmt.Sprintf("w%d", w)}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+			return tx.WriteRelationships(ctx, ups)
+		})
+		end := time.Now()
+		if err != nil {
+			return fmt.Errorf("writer %d, transaction %d: %w", w, i, err)
+		}
+		record(timedCommit{rev, start, end})
+	}
+	return nil
+}
+
+// snapshotHeads reads the whole tenant at its head into snapshots, over and over,
+// until stop is closed.
+func snapshotHeads(ctx context.Context, s *Store, stop <-chan struct{}, snapshots map[datastore.Revision][]string) error {
+	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		head, err := s.HeadRevision(ctx, "default")
+		if err != nil {
+			return err
+		}
+		got, err := readAll(ctx, s, head)
+		if err != nil {
+			return err
+		}
+		snapshots[head] = got
+	}
+}
+
+// checkRevisionOrder checks that the n commits took revisions 1..n in commit order
+// and that the head is n.
+func checkRevisionOrder(t *testing.T, s *Store, commits []timedCommit, n int) {
+	t.Helper()
+	sort.Slice(commits, func(i, j int) bool { return commits[i].rev < commits[j].rev })
+	for i, c := range commits {
+		if c.rev != datastore.Revision(i+1) {
+			t.Fatalf("committed revisions are not 1..%d: position %d holds %d", n, i, c.rev)
+		}
+	}
+	for _, a := range commits {
+		for _, b := range commits {
+			if a.end.Before(b.start) && a.rev > b.rev {
+				t.Fatalf("revision %d committed before revision %d began", a.rev, b.rev)
+			}
+		}
+	}
+	if head, _ := s.HeadRevision(context.Background(), "default"); head != datastore.Revision(n) {
+		t.Fatalf("head = %d, want %d", head, n)
+	}
+}
+
+// replayLog replays the first n transactions of the log and returns the state after
+// each revision, sorted.
+func replayLog(t *testing.T, s *Store, n int) map[datastore.Revision][]string {
+	t.Helper()
+	want := map[datastore.Revision][]string{}
+	state := map[string]bool{}
+	var log []*datastore.Transaction
+	wctx, cancel := context.WithCancel(context.Background())
+	for tx, err := range s.Watch(wctx, "default", 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		log = append(log, tx)
+		if len(log) == n {
+			break
+		}
+	}
+	cancel()
+	for _, tx := range log {
+		for _, c := range tx.Changes {
+			state[c.Relationship.String()] = c.Kind != datastore.ChangeDeleted
+		}
+		var live []string
+		for k, ok := range state {
+			if ok {
+				live = append(live, k)
+			}
+		}
+		sort.Strings(live)
+		want[tx.Revision] = live
+	}
+	return want
+}
+
+// checkSnapshots checks that every snapshot taken during the writes reads the same
+// afterwards and is the state the log's transactions built.
+func checkSnapshots(t *testing.T, s *Store, snapshots, want map[datastore.Revision][]string) {
+	t.Helper()
+	if len(snapshots) < 3 {
+		t.Logf("only %d distinct snapshots were taken during the writes", len(snapshots))
+	}
+	for rev, during := range snapshots {
+		after, err := readAll(context.Background(), s, rev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(during, after) {
+			t.Fatalf("read at revision %d changed after later commits:\nduring: %v\nafter:  %v", rev, during, after)
+		}
+		if rev > 0 && !slices.Equal(sortedCopy(during), want[rev]) {
+			t.Fatalf("read at revision %d is not the state transactions 1..%d built:\ngot:  %v\nwant: %v", rev, rev, during, want[rev])
+		}
 	}
 }
 

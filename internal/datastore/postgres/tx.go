@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -73,13 +72,13 @@ func (s *Store) attempt(ctx context.Context, tenant string, meta datastore.TxMet
 		return 0, err
 	}
 	tx := &pgTx{
-		s:       s,
-		db:      dbtx,
-		tenant:  tenant,
-		rev:     datastore.Revision(head + 1),
-		meta:    meta,
-		pending: map[tuple.Key]pendingWrite{},
+		s:      s,
+		db:     dbtx,
+		tenant: tenant,
+		rev:    datastore.Revision(head + 1),
+		meta:   meta,
 	}
+	tx.writes = datastore.NewWriteSet(tx.liveKeys)
 	if err := fn(ctx, tx); err != nil {
 		return 0, err
 	}
@@ -110,24 +109,17 @@ func (s *Store) attempt(ctx context.Context, tenant string, meta datastore.TxMet
 	return tx.rev, nil
 }
 
-// pendingWrite is the final state of one key inside a transaction: a relationship to
-// store, or a deletion when rel is nil.
-type pendingWrite struct {
-	rel *tuple.Relationship
-}
-
-// pgTx buffers a transaction's writes and applies them at commit, so that while fn
-// runs the transaction holds no lock but the counter row and its snapshot is the
-// database as committed.
+// pgTx buffers a transaction's writes in a write set and applies them at commit, so
+// that while fn runs the transaction holds no lock but the counter row and its
+// snapshot is the database as committed.
 type pgTx struct {
-	s       *Store
-	db      pgx.Tx
-	tenant  string
-	rev     datastore.Revision
-	meta    datastore.TxMetadata
-	pending map[tuple.Key]pendingWrite
-	order   []tuple.Key // keys in first-write order, for a stable change list
-	schema  *string
+	s      *Store
+	db     pgx.Tx
+	tenant string
+	rev    datastore.Revision
+	meta   datastore.TxMetadata
+	writes *datastore.WriteSet
+	schema *string
 }
 
 func (tx *pgTx) Revision() datastore.Revision { return tx.rev }
@@ -145,67 +137,16 @@ func (tx *pgTx) WriteSchema(_ context.Context, text string) error {
 	return nil
 }
 
-func (tx *pgTx) set(key tuple.Key, p pendingWrite) {
-	if _, ok := tx.pending[key]; !ok {
-		tx.order = append(tx.order, key)
-	}
-	tx.pending[key] = p
+// WriteRelationships implements datastore.ReadWriteTx.
+func (tx *pgTx) WriteRelationships(ctx context.Context, updates []datastore.Update) error {
+	return tx.writes.Write(ctx, updates)
 }
 
-// WriteRelationships implements datastore.ReadWriteTx. It checks the whole call
-// before buffering any of it, so a failing call changes nothing.
-func (tx *pgTx) WriteRelationships(ctx context.Context, updates []datastore.Update) error {
-	var probe []tuple.Key
-	for i, u := range updates {
-		switch u.Op {
-		case datastore.OpCreate:
-			if _, ok := tx.pending[u.Relationship.Key()]; !ok {
-				probe = append(probe, u.Relationship.Key())
-			}
-		case datastore.OpTouch, datastore.OpDelete:
-		default:
-			return fmt.Errorf("update %d: unknown operation %d: %w", i, u.Op, datastore.ErrInvalidArgument)
-		}
-	}
-	stored, err := tx.liveKeys(ctx, probe)
-	if err != nil {
-		return err
-	}
-	// Play the updates over the buffered state, then commit them to the buffer.
-	overlay := map[tuple.Key]pendingWrite{}
-	state := func(k tuple.Key) bool {
-		if p, ok := overlay[k]; ok {
-			return p.rel != nil
-		}
-		if p, ok := tx.pending[k]; ok {
-			return p.rel != nil
-		}
-		_, ok := stored[k]
-		return ok
-	}
-	for _, u := range updates {
-		key := u.Relationship.Key()
-		switch u.Op {
-		case datastore.OpCreate:
-			if state(key) {
-				return &datastore.RelationshipExistsError{Relationship: key}
-			}
-			fallthrough
-		case datastore.OpTouch:
-			rel := u.Relationship
-			overlay[key] = pendingWrite{rel: &rel}
-		case datastore.OpDelete:
-			overlay[key] = pendingWrite{}
-		}
-	}
-	for _, u := range updates {
-		key := u.Relationship.Key()
-		if p, ok := overlay[key]; ok {
-			tx.set(key, p)
-			delete(overlay, key)
-		}
-	}
-	return nil
+// DeleteRelationships implements datastore.ReadWriteTx. It reads the snapshot inside
+// the database transaction, which sees the same committed state as Snapshot.
+func (tx *pgTx) DeleteRelationships(ctx context.Context, f datastore.RelationshipFilter, limit int) ([]tuple.Relationship, bool, error) {
+	snap := &reader{s: tx.s, q: tx.db, tenant: tx.tenant, rev: tx.rev - 1, inTx: true}
+	return tx.writes.DeleteMatching(ctx, snap, f, limit)
 }
 
 // keyArrays is a list of keys as six parallel arrays, for unnest().
@@ -247,12 +188,9 @@ func keysUnnest(first int) string {
 	return "unnest(" + strings.Join(ps, ", ") + ") AS k (rt, ri, rel, st, si, sr)"
 }
 
-// liveKeys returns which of keys have a live, unexpired relationship at the snapshot.
-func (tx *pgTx) liveKeys(ctx context.Context, keys []tuple.Key) (map[tuple.Key]struct{}, error) {
-	out := map[tuple.Key]struct{}{}
-	if len(keys) == 0 {
-		return out, nil
-	}
+// liveKeys is the write set's lookup: one query finds which of keys have a live,
+// unexpired relationship at the snapshot.
+func (tx *pgTx) liveKeys(ctx context.Context, keys []tuple.Key, live []bool) error {
 	var a keyArrays
 	for _, k := range keys {
 		a.add(k)
@@ -261,52 +199,24 @@ func (tx *pgTx) liveKeys(ctx context.Context, keys []tuple.Key) (map[tuple.Key]s
 		FROM `+keysUnnest(3)+`, LATERAL (`+liveVersion+` AND (x.expires_at IS NULL OR x.expires_at > $2) OFFSET 0) AS l`,
 		append([]any{tx.tenant, tx.s.opts.Now()}, a.args()...)...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
+	stored := map[tuple.Key]bool{}
 	for rows.Next() {
 		var k tuple.Key
 		if err := rows.Scan(&k.ResourceType, &k.ResourceID, &k.Relation, &k.SubjectType, &k.SubjectID, &k.SubjectRel); err != nil {
-			return nil, err
+			return err
 		}
-		out[k] = struct{}{}
+		stored[k] = true
 	}
-	return out, rows.Err()
-}
-
-// DeleteRelationships implements datastore.ReadWriteTx.
-func (tx *pgTx) DeleteRelationships(ctx context.Context, f datastore.RelationshipFilter, limit int) ([]tuple.Relationship, bool, error) {
-	// Buffered keys are judged by their buffered state below; fetching that many
-	// more stored rows than the limit leaves enough after skipping them.
-	fetch := 0
-	if limit > 0 {
-		fetch = limit + len(tx.pending) + 1
+	if err := rows.Err(); err != nil {
+		return err
 	}
-	snap := &reader{s: tx.s, q: tx.db, tenant: tx.tenant, rev: tx.rev - 1, inTx: true}
-	var found []tuple.Relationship
-	for rel, err := range snap.QueryRelationships(ctx, f, datastore.QueryOptions{Limit: fetch}) {
-		if err != nil {
-			return nil, false, err
-		}
-		if _, ok := tx.pending[rel.Key()]; ok {
-			continue
-		}
-		found = append(found, rel)
+	for i, k := range keys {
+		live[i] = stored[k]
 	}
-	for _, key := range tx.order {
-		if p := tx.pending[key]; p.rel != nil && f.Matches(*p.rel) {
-			found = append(found, *p.rel)
-		}
-	}
-	tuple.Sort(found)
-	more := false
-	if limit > 0 && len(found) > limit {
-		found, more = found[:limit], true
-	}
-	for _, rel := range found {
-		tx.set(rel.Key(), pendingWrite{})
-	}
-	return found, more, nil
+	return nil
 }
 
 // flush writes the buffered transaction: it finds the live versions of the keys the
@@ -316,14 +226,15 @@ func (tx *pgTx) flush(ctx context.Context, now time.Time) error {
 	rev := int64(tx.rev)
 	var changes []datastore.Change
 	batch := &pgx.Batch{}
-	if len(tx.order) > 0 {
-		prev, err := tx.liveVersions(ctx)
+	if pending := tx.writes.Pending(); len(pending) > 0 {
+		prev, err := tx.liveVersions(ctx, pending)
 		if err != nil {
 			return err
 		}
 		var ins relArrays
-		for _, key := range tx.order {
-			p := tx.pending[key]
+		for i := range pending {
+			p := &pending[i]
+			key := p.Relationship.Key()
 			live, had := prev[key]
 			old := live.rel
 			if had {
@@ -337,13 +248,13 @@ func (tx *pgTx) flush(ctx context.Context, now time.Time) error {
 				}
 			}
 			switch {
-			case p.rel != nil:
-				ins.add(*p.rel)
+			case !p.Deleted:
+				ins.add(p.Relationship)
 				kind := datastore.ChangeCreated
 				if had {
 					kind = datastore.ChangeTouched
 				}
-				changes = append(changes, datastore.Change{Kind: kind, Relationship: *p.rel})
+				changes = append(changes, datastore.Change{Kind: kind, Relationship: p.Relationship})
 			case had:
 				changes = append(changes, datastore.Change{Kind: datastore.ChangeDeleted, Relationship: old})
 			}
@@ -368,10 +279,10 @@ func (tx *pgTx) flush(ctx context.Context, now time.Time) error {
 
 // liveVersions returns the live version of every key the transaction wrote, with the
 // revision that created it.
-func (tx *pgTx) liveVersions(ctx context.Context) (map[tuple.Key]liveVersionRow, error) {
+func (tx *pgTx) liveVersions(ctx context.Context, pending []datastore.PendingWrite) (map[tuple.Key]liveVersionRow, error) {
 	var a keyArrays
-	for _, k := range tx.order {
-		a.add(k)
+	for i := range pending {
+		a.add(pending[i].Relationship.Key())
 	}
 	rows, err := tx.db.Query(ctx, `SELECT l.resource_type, l.resource_id, l.relation, l.subject_type, l.subject_id, l.subject_relation,
 		l.caveat_name, l.caveat_context, l.expires_at, l.created_rev
