@@ -1,7 +1,7 @@
 package server
 
 import (
-	"fmt"
+	"errors"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -18,7 +18,8 @@ import (
 // that reads a request takes the field path it reads, so errors name it
 // ("items[3].subject.id").
 
-// filterFromProto reads a relationship filter; resource_type is required.
+// filterFromProto reads a relationship filter and validates it (resource_type is
+// required); errors name the field under the filter's own path.
 func filterFromProto(field string, f *pb.RelationshipFilter) (datastore.RelationshipFilter, error) {
 	if f == nil {
 		return datastore.RelationshipFilter{}, invalidf("%s is required", field)
@@ -29,51 +30,23 @@ func filterFromProto(field string, f *pb.RelationshipFilter) (datastore.Relation
 		ResourceIDPrefix: f.GetResourceIdPrefix(),
 		Relation:         f.GetRelation(),
 	}
-	if err := tuple.ValidateTypeName(field+".resource_type", out.ResourceType); err != nil {
-		return out, invalidErr(err)
-	}
-	for i, id := range out.ResourceIDs {
-		if err := tuple.ValidateObjectID(fmt.Sprintf("%s.resource_ids[%d]", field, i), id); err != nil {
-			return out, invalidErr(err)
-		}
-	}
-	if out.Relation != "" {
-		if err := tuple.ValidateRelationName(field+".relation", out.Relation); err != nil {
-			return out, err
-		}
-	}
 	if sf := f.GetSubjectFilter(); sf != nil {
-		sub, err := subjectFilterFromProto(field+".subject_filter", sf)
-		if err != nil {
-			return out, err
-		}
-		out.Subject = sub
-	}
-	return out, nil
-}
-
-func subjectFilterFromProto(field string, sf *pb.SubjectFilter) (*datastore.SubjectFilter, error) {
-	out := &datastore.SubjectFilter{Type: sf.GetType(), IDs: sf.GetIds()}
-	if err := tuple.ValidateTypeName(field+".type", out.Type); err != nil {
-		return nil, invalidErr(err)
-	}
-	for i, id := range out.IDs {
-		if id == tuple.Wildcard {
-			continue
-		}
-		if err := tuple.ValidateObjectID(fmt.Sprintf("%s.ids[%d]", field, i), id); err != nil {
-			return nil, invalidErr(err)
+		out.Subject = &datastore.SubjectFilter{Type: sf.GetType(), IDs: sf.GetIds()}
+		for _, r := range sf.GetRelations() {
+			if r == tuple.Ellipsis {
+				r = "" // the object itself
+			}
+			out.Subject.Relations = append(out.Subject.Relations, r)
 		}
 	}
-	for i, r := range sf.GetRelations() {
-		if r == tuple.Ellipsis {
-			out.Relations = append(out.Relations, "")
-			continue
+	if err := out.Validate(); err != nil {
+		var ve *tuple.ValidationError
+		if errors.As(err, &ve) {
+			under := *ve
+			under.Field = field + "." + ve.Field
+			return out, &under
 		}
-		if err := tuple.ValidateRelationName(fmt.Sprintf("%s.relations[%d]", field, i), r); err != nil {
-			return nil, err
-		}
-		out.Relations = append(out.Relations, r)
+		return out, err
 	}
 	return out, nil
 }
