@@ -7,32 +7,74 @@ import (
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
-// Sentinel errors. Stores wrap them with context; callers test with errors.Is and the
-// server maps them to status codes in one place.
+// The kinds of failure. Every error the layers below the server return — stores,
+// engine, write path, governance — matches (errors.Is) one of these at most, and the
+// server maps each kind to its status code in one switch. Specific sentinels and
+// error types below say which kind they are.
 var (
-	// ErrSchemaNotFound: the tenant has no schema at the revision read.
-	ErrSchemaNotFound = errors.New("no schema has been written")
-	// ErrTenantNotFound: the named tenant does not exist.
-	ErrTenantNotFound = errors.New("tenant not found")
-	// ErrTenantExists: CreateTenant named a tenant that exists.
-	ErrTenantExists = errors.New("tenant already exists")
+	// ErrInvalidArgument: a request or a value breaks a rule. It is tuple.ErrInvalid,
+	// so a bad name that package finds and a bad value a store finds are one kind.
+	ErrInvalidArgument = tuple.ErrInvalid
+	// ErrNotFound: something the request names does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists: something the request creates exists already.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrFailedPrecondition: the request is well formed but the state does not allow
+	// it (no schema yet, a precondition that did not hold, a revision collected).
+	ErrFailedPrecondition = errors.New("failed precondition")
+	// ErrPermissionDenied: the acting subject may not do what it asked.
+	ErrPermissionDenied = errors.New("permission denied")
+	// ErrResourceExhausted: the request needs more than a configured bound allows.
+	ErrResourceExhausted = errors.New("resource exhausted")
 	// ErrUnavailable: the store cannot be reached; the request may succeed later.
 	ErrUnavailable = errors.New("datastore unavailable")
-	// ErrClosed: the store was closed.
-	ErrClosed = errors.New("datastore closed")
-	// ErrInvalidArgument: a value handed to the store breaks its rules. It is
-	// tuple.ErrInvalid, so a bad name that package finds and a bad value a store finds
-	// are one kind of error.
-	ErrInvalidArgument = tuple.ErrInvalid
 )
+
+// Specific sentinels, each of one kind.
+var (
+	// ErrSchemaNotFound: the tenant has no schema at the revision read.
+	ErrSchemaNotFound = Sentinel("no schema has been written", ErrFailedPrecondition)
+	// ErrTenantNotFound: the named tenant does not exist.
+	ErrTenantNotFound = Sentinel("tenant not found", ErrNotFound)
+	// ErrTenantExists: CreateTenant named a tenant that exists.
+	ErrTenantExists = Sentinel("tenant already exists", ErrAlreadyExists)
+	// ErrClosed: the store was closed.
+	ErrClosed = Sentinel("datastore closed", ErrUnavailable)
+)
+
+// Sentinel returns a sentinel error with its own text that is also of kind, one of
+// the kinds above: errors.Is matches it and the kind.
+func Sentinel(text string, kind error) error { return &sentinel{text: text, kind: kind} }
+
+type sentinel struct {
+	text string
+	kind error
+}
+
+func (e *sentinel) Error() string { return e.text }
+func (e *sentinel) Unwrap() error { return e.kind }
 
 // TenantNotFound returns an error for a missing tenant that names it.
 func TenantNotFound(name string) error {
 	return fmt.Errorf("tenant %q: %w", name, ErrTenantNotFound)
 }
 
+// NoSchemaError reports a tenant without a schema at the revision read or written
+// on. It matches ErrSchemaNotFound (and so ErrFailedPrecondition).
+type NoSchemaError struct {
+	Tenant   string
+	Revision Revision
+}
+
+func (e *NoSchemaError) Error() string {
+	return fmt.Sprintf("tenant %q has no schema at revision %d: write a schema first", e.Tenant, e.Revision)
+}
+
+// Unwrap lets errors.Is match ErrSchemaNotFound.
+func (e *NoSchemaError) Unwrap() error { return ErrSchemaNotFound }
+
 // RelationshipExistsError is returned by a Create of a relationship that is already
-// stored and live.
+// stored and live. It matches ErrAlreadyExists.
 type RelationshipExistsError struct {
 	Relationship tuple.Key
 }
@@ -41,7 +83,12 @@ func (e *RelationshipExistsError) Error() string {
 	return fmt.Sprintf("relationship %s already exists", e.Relationship)
 }
 
-// RevisionError says why a revision cannot be read.
+// Unwrap lets errors.Is match ErrAlreadyExists.
+func (e *RelationshipExistsError) Unwrap() error { return ErrAlreadyExists }
+
+// RevisionError says why a revision cannot be read. A collected revision matches
+// ErrFailedPrecondition (retry with a newer token), one newer than the head
+// ErrInvalidArgument.
 type RevisionError struct {
 	Revision Revision
 	// TooOld is set when the revision was garbage-collected; otherwise it is newer
@@ -56,4 +103,12 @@ func (e *RevisionError) Error() string {
 		return fmt.Sprintf("revision %d is no longer available: it is older than the garbage-collection window (oldest readable revision is %d); retry with a newer token or full consistency", e.Revision, e.Oldest)
 	}
 	return fmt.Sprintf("revision %d is newer than the head revision %d of this tenant", e.Revision, e.Head)
+}
+
+// Unwrap gives the error's kind.
+func (e *RevisionError) Unwrap() error {
+	if e.TooOld {
+		return ErrFailedPrecondition
+	}
+	return ErrInvalidArgument
 }

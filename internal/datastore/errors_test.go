@@ -28,3 +28,32 @@ func TestErrors(t *testing.T) {
 		t.Errorf("too new: %q", tooNew)
 	}
 }
+
+// Every specific error is of exactly one kind, the one the server maps to a code.
+func TestErrorKinds(t *testing.T) {
+	kinds := []error{ErrInvalidArgument, ErrNotFound, ErrAlreadyExists, ErrFailedPrecondition, ErrPermissionDenied, ErrResourceExhausted, ErrUnavailable}
+	cases := []struct {
+		err  error
+		kind error
+	}{
+		{ErrSchemaNotFound, ErrFailedPrecondition},
+		{&NoSchemaError{Tenant: "default", Revision: 4}, ErrFailedPrecondition},
+		{TenantNotFound("acme"), ErrNotFound},
+		{ErrTenantExists, ErrAlreadyExists},
+		{ErrClosed, ErrUnavailable},
+		{&RelationshipExistsError{}, ErrAlreadyExists},
+		{&RevisionError{Revision: 3, TooOld: true}, ErrFailedPrecondition},
+		{&RevisionError{Revision: 9, Head: 4}, ErrInvalidArgument},
+		{&tuple.ValidationError{Field: "x", Reason: "bad"}, ErrInvalidArgument},
+	}
+	for _, c := range cases {
+		for _, k := range kinds {
+			if got, want := errors.Is(c.err, k), k == c.kind; got != want {
+				t.Errorf("errors.Is(%T %q, %v) = %v, want %v", c.err, c.err, k, got, want)
+			}
+		}
+	}
+	if !errors.Is(&NoSchemaError{}, ErrSchemaNotFound) || ErrSchemaNotFound.Error() != "no schema has been written" {
+		t.Error("NoSchemaError does not match ErrSchemaNotFound, or the sentinel's text changed")
+	}
+}

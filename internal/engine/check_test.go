@@ -471,7 +471,7 @@ func TestNoSchema(t *testing.T) {
 	}
 	e := New(ds, Config{})
 	_, err := e.Check(context.Background(), CheckRequest{Tenant: "empty", Resource: tuple.ObjectRef{Type: "document", ID: "d"}, Permission: "view", Subject: tuple.SubjectRef{Type: "user", ID: "a"}})
-	if !errors.Is(err, ErrNoSchema) || !errors.Is(err, datastore.ErrSchemaNotFound) {
+	if !errors.Is(err, datastore.ErrSchemaNotFound) {
 		t.Fatalf("err = %v", err)
 	}
 	if !strings.Contains(err.Error(), `"empty"`) {

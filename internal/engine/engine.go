@@ -206,7 +206,7 @@ func (e *Engine) ResolveRevision(ctx context.Context, tenant string, c Consisten
 
 // Schema returns the tenant's compiled schema in force at revision rev. Compiled
 // schemas are cached by (tenant, schema revision). A tenant without a schema at rev
-// gives an error satisfying errors.Is(err, ErrNoSchema) and
+// gives a *datastore.NoSchemaError, which satisfies
 // errors.Is(err, datastore.ErrSchemaNotFound).
 func (e *Engine) Schema(ctx context.Context, tenant string, rev datastore.Revision) (*schema.Schema, error) {
 	cs, err := e.schemaAt(ctx, tenant, rev)
@@ -229,7 +229,7 @@ func (e *Engine) schemaAt(ctx context.Context, tenant string, rev datastore.Revi
 	stored, err := e.ds.SnapshotReader(tenant, rev).ReadSchema(ctx)
 	if err != nil {
 		if errors.Is(err, datastore.ErrSchemaNotFound) {
-			return nil, &NoSchemaError{Tenant: tenant, Revision: rev, err: err}
+			return nil, &datastore.NoSchemaError{Tenant: tenant, Revision: rev}
 		}
 		return nil, err
 	}

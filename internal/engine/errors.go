@@ -1,25 +1,24 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 )
 
-// Sentinel errors, for errors.Is. The server maps them to status codes in one place.
+// Sentinel errors, for errors.Is. Each is of one of the datastore's kinds, which the
+// server maps to status codes in one place. A tenant without a schema gives a
+// *datastore.NoSchemaError.
 var (
 	// ErrInvalidRequest: a request names something the schema does not have, or breaks
-	// a limit. It also satisfies errors.Is(err, datastore.ErrInvalidArgument).
-	ErrInvalidRequest = errors.New("invalid request")
+	// a limit. It is of kind datastore.ErrInvalidArgument.
+	ErrInvalidRequest = datastore.Sentinel("invalid request", datastore.ErrInvalidArgument)
 	// ErrDepthExceeded: an evaluation needed more nested steps than Config.MaxDepth.
-	// The errors carrying it are *DepthError values.
-	ErrDepthExceeded = errors.New("maximum depth exceeded")
-	// ErrNoSchema: the tenant has no schema at the revision read. The errors carrying
-	// it are *NoSchemaError values.
-	ErrNoSchema = errors.New("no schema")
+	// The errors carrying it are *DepthError values, of kind
+	// datastore.ErrResourceExhausted.
+	ErrDepthExceeded = datastore.Sentinel("maximum depth exceeded", datastore.ErrResourceExhausted)
 	// ErrInvalidCursor: a lookup cursor is malformed or belongs to another request.
-	ErrInvalidCursor = errors.New("invalid cursor")
+	ErrInvalidCursor = datastore.Sentinel("invalid cursor", datastore.ErrInvalidArgument)
 )
 
 // RequestError says which field of a request is wrong and why.
@@ -45,12 +44,12 @@ func (e *RequestError) Error() string {
 	return fmt.Sprintf("%s `%s` %s", e.Field, e.Value, e.Reason)
 }
 
-// Unwrap lets errors.Is match ErrInvalidRequest and datastore.ErrInvalidArgument.
+// Unwrap lets errors.Is match ErrInvalidRequest (and so datastore.ErrInvalidArgument).
 func (e *RequestError) Unwrap() []error {
 	if e.Err != nil {
-		return []error{e.Err, ErrInvalidRequest, datastore.ErrInvalidArgument}
+		return []error{e.Err, ErrInvalidRequest}
 	}
-	return []error{ErrInvalidRequest, datastore.ErrInvalidArgument}
+	return []error{ErrInvalidRequest}
 }
 
 func requestErr(field, value, reason string) error {
@@ -73,26 +72,6 @@ func (e *DepthError) Error() string {
 
 // Unwrap lets errors.Is match ErrDepthExceeded.
 func (e *DepthError) Unwrap() error { return ErrDepthExceeded }
-
-// NoSchemaError reports a tenant without a schema at the revision read. The server
-// maps it to FAILED_PRECONDITION.
-type NoSchemaError struct {
-	Tenant   string
-	Revision datastore.Revision
-	err      error
-}
-
-func (e *NoSchemaError) Error() string {
-	return fmt.Sprintf("tenant %q has no schema at revision %d: write a schema before checking permissions", e.Tenant, e.Revision)
-}
-
-// Unwrap lets errors.Is match ErrNoSchema and datastore.ErrSchemaNotFound.
-func (e *NoSchemaError) Unwrap() []error {
-	if e.err == nil {
-		return []error{ErrNoSchema, datastore.ErrSchemaNotFound}
-	}
-	return []error{ErrNoSchema, e.err}
-}
 
 // CaveatError reports a caveat that could not be evaluated, usually because the
 // request context gave a parameter a value of the wrong type. It satisfies

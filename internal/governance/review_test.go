@@ -35,10 +35,10 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := f.w.WriteSchema(ctx, write.Request{}, string(text), false); err != nil {
+	if _, err := f.w.WriteSchema(ctx, write.Request{Tenant: tuple.DefaultTenant}, string(text), false); err != nil {
 		t.Fatal(err)
 	}
-	f.write(t, write.Request{Principal: "provisioning"},
+	f.write(t, write.Request{Tenant: tuple.DefaultTenant, Principal: "provisioning"},
 		"brand:portal#customer@user:eve",
 		"brand:portal#customer@user:bob",
 		"organization:acme#brand@brand:portal",
@@ -69,12 +69,12 @@ func TestGrantsInForce(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	eve := tuple.SubjectRef{Type: "user", ID: "eve"}
-	req := write.Request{Actor: &eve, Reason: "new hire", Principal: "portal"}
+	req := write.Request{Tenant: tuple.DefaultTenant, Actor: &eve, Reason: "new hire", Principal: "portal"}
 	f.write(t, req, "organization:acme-eu#member@user:bob")
 	f.write(t, req, "organization:acme-eu#member@user:carl")
 	f.write(t, req, "project:eu-plan#viewer@user:bob[expiration:2030-06-02T00:00:00Z]")
 	// Carl's membership is later removed by someone else; it is no longer in force.
-	if _, err := f.w.WriteRelationships(ctx, write.Request{}, []datastore.Update{{Op: datastore.OpDelete, Relationship: tuple.MustParse("organization:acme-eu#member@user:carl")}}, nil); err != nil {
+	if _, err := f.w.WriteRelationships(ctx, write.Request{Tenant: tuple.DefaultTenant}, []datastore.Update{{Op: datastore.OpDelete, Relationship: tuple.MustParse("organization:acme-eu#member@user:carl")}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	head, _ := f.ds.HeadRevision(ctx, tuple.DefaultTenant)
@@ -108,8 +108,8 @@ func TestAccessReviewAndProvenance(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	eve := tuple.SubjectRef{Type: "user", ID: "eve"}
-	f.write(t, write.Request{Actor: &eve, Principal: "portal", Reason: "project team"}, "project:eu-plan#editor@user:bob")
-	f.write(t, write.Request{Principal: "provisioning"}, "project:us-plan#viewer@user:bob")
+	f.write(t, write.Request{Tenant: tuple.DefaultTenant, Actor: &eve, Principal: "portal", Reason: "project team"}, "project:eu-plan#editor@user:bob")
+	f.write(t, write.Request{Tenant: tuple.DefaultTenant, Principal: "provisioning"}, "project:us-plan#viewer@user:bob")
 	head, _ := f.ds.HeadRevision(ctx, tuple.DefaultTenant)
 	org := tuple.ObjectRef{Type: "organization", ID: "acme-eu"}
 	access, err := f.r.Access(ctx, AccessRequest{Tenant: tuple.DefaultTenant, Revision: head, Subject: tuple.SubjectRef{Type: "user", ID: "bob"}, Organization: &org, ResourceTypes: []string{"project"}, Permissions: []string{"edit", "view"}})

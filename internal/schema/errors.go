@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
 // Error is one problem found in a schema source: where it is and one sentence that
@@ -19,6 +21,10 @@ type Error struct {
 func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", e.Pos, e.Message)
 }
+
+// Is makes a schema error match tuple.ErrInvalid: the schema text is the request's
+// content, and it breaks a rule of the language.
+func (e *Error) Is(target error) bool { return target == tuple.ErrInvalid }
 
 // Render returns the message followed by the source line and a caret under the column:
 //

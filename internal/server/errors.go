@@ -9,10 +9,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
-	"github.com/pemba-authz/pemba/internal/engine"
-	"github.com/pemba-authz/pemba/internal/schema"
-	"github.com/pemba-authz/pemba/internal/tuple"
-	"github.com/pemba-authz/pemba/internal/write"
 )
 
 // toStatus maps an error from the engine, the write path or a store to a gRPC status
@@ -28,60 +24,32 @@ func toStatus(err error) error {
 	return status.Error(codeOf(err), err.Error())
 }
 
-// codeOf picks the status code for an error.
+// codeOf picks the status code for an error. The layers below report a few kinds of
+// failure (datastore.Err*); every error they return matches one of them through
+// errors.Is, so the mapping needs neither their error types nor their messages.
 func codeOf(err error) codes.Code {
 	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
 		return st.Code()
 	}
-	var (
-		exists    *datastore.RelationshipExistsError
-		revErr    *datastore.RevisionError
-		denied    *write.PermissionDeniedError
-		lifetime  *write.LifetimeError
-		pre       *write.PreconditionError
-		refused   *write.SchemaRefusedError
-		noSchemaW *write.NoSchemaError
-		limit     *write.LimitError
-		validErr  *tuple.ValidationError
-		parseErr  *tuple.ParseError
-		schemaErr *schema.Error
-		imported  *write.ImportError
-	)
 	switch {
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		return codes.DeadlineExceeded
-	case errors.As(err, &imported):
-		// The committed part stays; the code is the one of the cause.
-		return codeOf(imported.Err)
-	case errors.As(err, &exists):
-		return codes.AlreadyExists
-	case errors.As(err, &revErr):
-		if revErr.TooOld {
-			return codes.FailedPrecondition
-		}
+	case errors.Is(err, datastore.ErrInvalidArgument):
 		return codes.InvalidArgument
-	case errors.As(err, &denied), errors.As(err, &lifetime):
-		return codes.PermissionDenied
-	case errors.As(err, &pre), errors.As(err, &refused):
-		return codes.FailedPrecondition
-	case errors.As(err, &noSchemaW), errors.Is(err, engine.ErrNoSchema), errors.Is(err, datastore.ErrSchemaNotFound):
-		return codes.FailedPrecondition
-	case errors.Is(err, engine.ErrDepthExceeded):
-		return codes.ResourceExhausted
-	case errors.As(err, &limit):
-		return codes.InvalidArgument
-	case errors.Is(err, datastore.ErrTenantNotFound):
+	case errors.Is(err, datastore.ErrNotFound):
 		return codes.NotFound
-	case errors.Is(err, datastore.ErrTenantExists):
+	case errors.Is(err, datastore.ErrAlreadyExists):
 		return codes.AlreadyExists
-	case errors.Is(err, datastore.ErrUnavailable), errors.Is(err, datastore.ErrClosed):
+	case errors.Is(err, datastore.ErrFailedPrecondition):
+		return codes.FailedPrecondition
+	case errors.Is(err, datastore.ErrPermissionDenied):
+		return codes.PermissionDenied
+	case errors.Is(err, datastore.ErrResourceExhausted):
+		return codes.ResourceExhausted
+	case errors.Is(err, datastore.ErrUnavailable):
 		return codes.Unavailable
-	case errors.As(err, &validErr), errors.As(err, &parseErr), errors.As(err, &schemaErr),
-		errors.Is(err, engine.ErrInvalidCursor), errors.Is(err, engine.ErrInvalidRequest),
-		errors.Is(err, datastore.ErrInvalidArgument):
-		return codes.InvalidArgument
 	}
 	return codes.Internal
 }

@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -76,12 +79,34 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 	limit := int64(s.limits.MaxMessageSize)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != importPath {
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			body := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit)}
+			r = r.WithContext(context.WithValue(r.Context(), limitedBodyKey{}, body))
+			r.Body = body
 		}
 		gw.ServeHTTP(w, r)
 	}))
 	return mux, conn, nil
 }
+
+// limitedBody is a request body capped at the message-size limit. It remembers that
+// the cap was hit, because the gateway turns the read error into a plain status
+// before the error handler sees it.
+type limitedBody struct {
+	io.ReadCloser
+	exceeded atomic.Bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		b.exceeded.Store(true)
+	}
+	return n, err
+}
+
+// limitedBodyKey finds a request's limitedBody in its context.
+type limitedBodyKey struct{}
 
 // incomingHeader forwards the headers grpc-gateway forwards by default (Authorization
 // among them) plus the W3C trace-context headers, so a REST caller's trace continues.
@@ -119,7 +144,7 @@ func (s *Server) writeHTTPError(ctx context.Context, mux *runtime.ServeMux, m ru
 	st := status.Convert(err)
 	code, msg := st.Code(), st.Message()
 	httpStatus := runtime.HTTPStatusFromCode(code)
-	if strings.Contains(msg, "http: request body too large") {
+	if body, ok := r.Context().Value(limitedBodyKey{}).(*limitedBody); ok && body.exceeded.Load() {
 		code, httpStatus = codes.ResourceExhausted, http.StatusRequestEntityTooLarge
 		msg = fmt.Sprintf("request body exceeds the limit of %d bytes (server flag --max-message-size)", s.limits.MaxMessageSize)
 	}

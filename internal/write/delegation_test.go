@@ -17,7 +17,7 @@ func TestDelegatedAdministration(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	f.orgTree()
-	eve := Request{Principal: "portal", Actor: actor("user:eve"), Reason: "onboarding"}
+	eve := Request{Tenant: tuple.DefaultTenant, Principal: "portal", Actor: actor("user:eve"), Reason: "onboarding"}
 	in30d := f.now.Add(30 * 24 * time.Hour).Format(time.RFC3339)
 	in200d := f.now.Add(200 * 24 * time.Hour).Format(time.RFC3339)
 
@@ -115,8 +115,8 @@ func TestRevocationEndsDelegationImmediately(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	f.orgTree()
-	eve := Request{Actor: actor("user:eve")}
-	if _, err := f.w.WriteRelationships(ctx, Request{}, updates(datastore.OpDelete, "organization:acme-eu#admin@user:eve"), nil); err != nil {
+	eve := Request{Tenant: tuple.DefaultTenant, Actor: actor("user:eve")}
+	if _, err := f.w.WriteRelationships(ctx, Request{Tenant: tuple.DefaultTenant}, updates(datastore.OpDelete, "organization:acme-eu#admin@user:eve"), nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err := f.w.WriteRelationships(ctx, eve, updates(datastore.OpCreate, "organization:acme-eu#member@user:bob"), nil)
@@ -139,7 +139,7 @@ func TestGrantRacingRevocation(t *testing.T) {
 		rounds++
 		f := newFixture(t)
 		f.orgTree()
-		eve := Request{Actor: actor("user:eve")}
+		eve := Request{Tenant: tuple.DefaultTenant, Actor: actor("user:eve")}
 		var wg sync.WaitGroup
 		var revokedAt datastore.Revision
 		granted := make(chan datastore.Revision, 64)
@@ -157,7 +157,7 @@ func TestGrantRacingRevocation(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rev, err := f.w.WriteRelationships(ctx, Request{}, updates(datastore.OpDelete, "organization:acme-eu#admin@user:eve"), nil)
+			rev, err := f.w.WriteRelationships(ctx, Request{Tenant: tuple.DefaultTenant}, updates(datastore.OpDelete, "organization:acme-eu#admin@user:eve"), nil)
 			if err != nil {
 				t.Error(err)
 			}
@@ -200,7 +200,7 @@ func TestOffboarding(t *testing.T) {
 		t.Fatal("setup: ann cannot edit eu-plan")
 	}
 	org := tuple.ObjectRef{Type: "organization", ID: "acme-eu"}
-	res, err := f.w.Offboard(ctx, Request{Principal: "hr", Reason: "left acme-eu"}, tuple.SubjectRef{Type: "user", ID: "ann"}, &org)
+	res, err := f.w.Offboard(ctx, Request{Tenant: tuple.DefaultTenant, Principal: "hr", Reason: "left acme-eu"}, tuple.SubjectRef{Type: "user", ID: "ann"}, &org)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestOffboarding(t *testing.T) {
 	}
 	// A delegated offboarding names the organisation once in its audit record.
 	f.admin("organization:acme-eu-sales#member@user:ann", "organization:acme-eu#member@user:ann")
-	if _, err := f.w.Offboard(ctx, Request{Actor: actor("user:eve"), Reason: "left"}, tuple.SubjectRef{Type: "user", ID: "ann"}, &org); err != nil {
+	if _, err := f.w.Offboard(ctx, Request{Tenant: tuple.DefaultTenant, Actor: actor("user:eve"), Reason: "left"}, tuple.SubjectRef{Type: "user", ID: "ann"}, &org); err != nil {
 		t.Fatal(err)
 	}
 	for tx, err := range f.ds.ReadTransactions(ctx, tuple.DefaultTenant, datastore.TransactionFilter{Limit: 1}) {
@@ -245,7 +245,7 @@ func TestOffboarding(t *testing.T) {
 		}
 	}
 	// Everywhere.
-	res, err = f.w.Offboard(ctx, Request{}, tuple.SubjectRef{Type: "user", ID: "ann"}, nil)
+	res, err = f.w.Offboard(ctx, Request{Tenant: tuple.DefaultTenant}, tuple.SubjectRef{Type: "user", ID: "ann"}, nil)
 	if err != nil || len(res.Removed) != 3 {
 		t.Fatalf("offboarding everywhere: %v %v", res.Removed, err)
 	}

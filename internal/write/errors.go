@@ -34,6 +34,9 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("too many %s: %d given, the limit is %d", e.Limit, e.Got, e.Max)
 }
 
+// Unwrap gives the error's kind: a request over a bound is an invalid argument.
+func (e *LimitError) Unwrap() error { return datastore.ErrInvalidArgument }
+
 // PreconditionError is a precondition that did not hold.
 type PreconditionError struct {
 	Index     int
@@ -50,12 +53,8 @@ func (e *PreconditionError) Error() string {
 	return fmt.Sprintf("precondition %d failed: relationship %s matches %s, which must match nothing", e.Index, e.Found, e.Filter)
 }
 
-// NoSchemaError is a write to a tenant that has no schema yet.
-type NoSchemaError struct{ Tenant string }
-
-func (e *NoSchemaError) Error() string {
-	return fmt.Sprintf("tenant %q has no schema: write a schema before writing relationships", e.Tenant)
-}
+// Unwrap gives the error's kind.
+func (e *PreconditionError) Unwrap() error { return datastore.ErrFailedPrecondition }
 
 // PermissionDeniedError is a delegated update the acting subject may not make.
 type PermissionDeniedError struct {
@@ -72,6 +71,9 @@ func (e *PermissionDeniedError) Error() string {
 	return fmt.Sprintf("%s may not %s: %s (rule %q)", e.Actor, e.Update, e.Reason, e.Rule)
 }
 
+// Unwrap gives the error's kind.
+func (e *PermissionDeniedError) Unwrap() error { return datastore.ErrPermissionDenied }
+
 // LifetimeError is a delegated grant without an expiry, or one that outlives the grant
 // rule's bound. It is a PermissionDeniedError in spirit but names the bound.
 type LifetimeError struct {
@@ -86,6 +88,9 @@ func (e *LifetimeError) Error() string {
 	return fmt.Sprintf("%s may not %s: rule %q requires delegated grants to expire within %s (by %s)",
 		e.Actor, e.Update, e.Rule, formatDuration(e.Max), e.Deadline.UTC().Format(time.RFC3339))
 }
+
+// Unwrap gives the error's kind.
+func (e *LifetimeError) Unwrap() error { return datastore.ErrPermissionDenied }
 
 // SchemaRefusedError is a schema change that would orphan stored relationships.
 type SchemaRefusedError struct {
@@ -108,6 +113,9 @@ func (e *SchemaRefusedError) Error() string {
 	b.WriteString(" (delete those relationships first)")
 	return b.String()
 }
+
+// Unwrap gives the error's kind.
+func (e *SchemaRefusedError) Unwrap() error { return datastore.ErrFailedPrecondition }
 
 // ImportError is an import that stopped part-way. Committed relationships stay; the
 // import is idempotent, so running it again resumes it.

@@ -34,13 +34,16 @@ func (w *Writer) Offboard(ctx context.Context, req Request, subject tuple.Subjec
 	if org != nil {
 		meta.Organizations = []tuple.ObjectRef{*org}
 	}
-	tenant := req.tenant()
+	tenant, err := req.tenant()
+	if err != nil {
+		return OffboardResult{}, err
+	}
 	var res OffboardResult
 	var attempted []datastore.Update
 	rev, err := w.ds.ReadWriteTx(ctx, tenant, datastore.TxMetadata(meta), func(ctx context.Context, tx datastore.ReadWriteTx) error {
 		res = OffboardResult{}
 		snap := tx.Snapshot()
-		sch, err := w.schemaAt(ctx, tenant, snap.Revision())
+		sch, err := w.eng.Schema(ctx, tenant, snap.Revision())
 		if err != nil {
 			return err
 		}
@@ -79,7 +82,7 @@ func (w *Writer) Offboard(ctx context.Context, req Request, subject tuple.Subjec
 		return tx.WriteRelationships(ctx, ups)
 	})
 	if err != nil {
-		return OffboardResult{}, w.recordDenial(ctx, tenant, meta, attempted, w.translate(tenant, err))
+		return OffboardResult{}, w.recordDenial(ctx, tenant, meta, attempted, err)
 	}
 	res.Revision = rev
 	return res, nil

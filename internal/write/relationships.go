@@ -2,7 +2,6 @@ package write
 
 import (
 	"context"
-	"errors"
 	"iter"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
@@ -19,10 +18,13 @@ func (w *Writer) WriteRelationships(ctx context.Context, req Request, updates []
 		return 0, err
 	}
 	meta := req.metadata("write")
-	tenant := req.tenant()
+	tenant, err := req.tenant()
+	if err != nil {
+		return 0, err
+	}
 	rev, err := w.ds.ReadWriteTx(ctx, tenant, datastore.TxMetadata(meta), func(ctx context.Context, tx datastore.ReadWriteTx) error {
 		snap := tx.Snapshot()
-		sch, err := w.schemaAt(ctx, tenant, snap.Revision())
+		sch, err := w.eng.Schema(ctx, tenant, snap.Revision())
 		if err != nil {
 			return err
 		}
@@ -47,7 +49,7 @@ func (w *Writer) WriteRelationships(ctx context.Context, req Request, updates []
 		return tx.WriteRelationships(ctx, updates)
 	})
 	if err != nil {
-		return 0, w.recordDenial(ctx, tenant, meta, updates, w.translate(tenant, err))
+		return 0, w.recordDenial(ctx, tenant, meta, updates, err)
 	}
 	return rev, nil
 }
@@ -74,7 +76,10 @@ func (w *Writer) DeleteRelationships(ctx context.Context, req Request, f datasto
 		return DeleteResult{}, err
 	}
 	meta := req.metadata("delete")
-	tenant := req.tenant()
+	tenant, err := req.tenant()
+	if err != nil {
+		return DeleteResult{}, err
+	}
 	var res DeleteResult
 	var attempted []datastore.Update
 	rev, err := w.ds.ReadWriteTx(ctx, tenant, datastore.TxMetadata(meta), func(ctx context.Context, tx datastore.ReadWriteTx) error {
@@ -87,7 +92,7 @@ func (w *Writer) DeleteRelationships(ctx context.Context, req Request, f datasto
 			return err
 		}
 		if req.Actor != nil && len(deleted) > 0 {
-			sch, err := w.schemaAt(ctx, tenant, snap.Revision())
+			sch, err := w.eng.Schema(ctx, tenant, snap.Revision())
 			if err != nil {
 				return err
 			}
@@ -106,7 +111,7 @@ func (w *Writer) DeleteRelationships(ctx context.Context, req Request, f datasto
 		return nil
 	})
 	if err != nil {
-		return DeleteResult{}, w.recordDenial(ctx, tenant, meta, attempted, w.translate(tenant, err))
+		return DeleteResult{}, w.recordDenial(ctx, tenant, meta, attempted, err)
 	}
 	res.Revision = rev
 	return res, nil
@@ -124,14 +129,17 @@ type ImportResult struct {
 // resumes it. Memory use is bounded by one batch.
 func (w *Writer) Import(ctx context.Context, req Request, rels iter.Seq2[tuple.Relationship, error]) (ImportResult, error) {
 	var res ImportResult
-	tenant := req.tenant()
+	tenant, err := req.tenant()
+	if err != nil {
+		return ImportResult{}, err
+	}
 	batch := make([]datastore.Update, 0, w.cfg.ImportBatchSize)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
 		rev, err := w.ds.ReadWriteTx(ctx, tenant, datastore.TxMetadata(req.metadata("import")), func(ctx context.Context, tx datastore.ReadWriteTx) error {
-			sch, err := w.schemaAt(ctx, tenant, tx.Snapshot().Revision())
+			sch, err := w.eng.Schema(ctx, tenant, tx.Snapshot().Revision())
 			if err != nil {
 				return err
 			}
@@ -143,7 +151,7 @@ func (w *Writer) Import(ctx context.Context, req Request, rels iter.Seq2[tuple.R
 			return tx.WriteRelationships(ctx, batch)
 		})
 		if err != nil {
-			return w.translate(tenant, err)
+			return err
 		}
 		res.Count += int64(len(batch))
 		res.Revision = rev
@@ -185,7 +193,7 @@ func (w *Writer) validateUpdates(updates []datastore.Update) error {
 	if len(updates) == 0 {
 		return invalidf("a write needs at least one update")
 	}
-	if len(updates) > w.cfg.MaxUpdates {
+	if w.cfg.MaxUpdates > 0 && len(updates) > w.cfg.MaxUpdates {
 		return &LimitError{Limit: "updates per write", Max: w.cfg.MaxUpdates, Got: len(updates)}
 	}
 	seen := make(map[tuple.Key]int, len(updates))
@@ -205,12 +213,4 @@ func (w *Writer) validateUpdates(updates []datastore.Update) error {
 		seen[key] = i
 	}
 	return nil
-}
-
-// translate turns store and schema errors into the write path's errors.
-func (w *Writer) translate(tenant string, err error) error {
-	if errors.Is(err, datastore.ErrSchemaNotFound) {
-		return &NoSchemaError{Tenant: tenant}
-	}
-	return err
 }

@@ -34,7 +34,10 @@ func (w *Writer) WriteSchema(ctx context.Context, req Request, text string, dryR
 	if err != nil {
 		return SchemaResult{}, &SchemaCompileError{Err: err}
 	}
-	tenant := req.tenant()
+	tenant, err := req.tenant()
+	if err != nil {
+		return SchemaResult{}, err
+	}
 	var res SchemaResult
 	rev, err := w.ds.ReadWriteTx(ctx, tenant, datastore.TxMetadata(req.metadata("schema")), func(ctx context.Context, tx datastore.ReadWriteTx) error {
 		res = SchemaResult{}

@@ -29,12 +29,12 @@ func newFixture(t *testing.T) *fixture {
 	clock := func() time.Time { return f.now }
 	f.ds = memory.New(datastore.Options{Now: clock})
 	f.eng = engine.New(f.ds, engine.Config{Now: clock})
-	f.w = New(f.ds, f.eng, Config{Now: clock})
+	f.w = New(f.ds, f.eng, Config{Now: clock, MaxUpdates: 1000, MaxPreconditions: 100})
 	text, err := os.ReadFile("../../schema/b2b-ciam/schema.zed")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.w.WriteSchema(context.Background(), Request{Principal: "setup"}, string(text), false); err != nil {
+	if _, err := f.w.WriteSchema(context.Background(), Request{Tenant: tuple.DefaultTenant, Principal: "setup"}, string(text), false); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -51,7 +51,7 @@ func updates(op datastore.Operation, rels ...string) []datastore.Update {
 // admin writes relationships directly, as an admin key would.
 func (f *fixture) admin(rels ...string) datastore.Revision {
 	f.t.Helper()
-	rev, err := f.w.WriteRelationships(context.Background(), Request{Principal: "admin-key"}, updates(datastore.OpTouch, rels...), nil)
+	rev, err := f.w.WriteRelationships(context.Background(), Request{Tenant: tuple.DefaultTenant, Principal: "admin-key"}, updates(datastore.OpTouch, rels...), nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -106,8 +106,8 @@ func TestWriteNeedsSchemaAndValidRelationships(t *testing.T) {
 	ctx := context.Background()
 	ds := memory.New(datastore.Options{})
 	w := New(ds, engine.New(ds, engine.Config{}), Config{})
-	_, err := w.WriteRelationships(ctx, Request{}, updates(datastore.OpCreate, "document:a#viewer@user:b"), nil)
-	var noSchema *NoSchemaError
+	_, err := w.WriteRelationships(ctx, Request{Tenant: tuple.DefaultTenant}, updates(datastore.OpCreate, "document:a#viewer@user:b"), nil)
+	var noSchema *datastore.NoSchemaError
 	if !errors.As(err, &noSchema) {
 		t.Fatalf("write without a schema: %v", err)
 	}
@@ -121,7 +121,7 @@ func TestWriteNeedsSchemaAndValidRelationships(t *testing.T) {
 		"project:p#partner@organization:o[within_network:{\"allowed_cidr\":\"10.0.0.0/8\"}]": "",
 	}
 	for rel, want := range cases {
-		_, err := f.w.WriteRelationships(ctx, Request{}, updates(datastore.OpCreate, rel), nil)
+		_, err := f.w.WriteRelationships(ctx, Request{Tenant: tuple.DefaultTenant}, updates(datastore.OpCreate, rel), nil)
 		if want == "" {
 			if err != nil {
 				t.Errorf("%s: %v", rel, err)
@@ -132,23 +132,23 @@ func TestWriteNeedsSchemaAndValidRelationships(t *testing.T) {
 			t.Errorf("%s: got %v, want an invalid-argument error naming %q", rel, err, want)
 		}
 	}
-	_, err = f.w.WriteRelationships(ctx, Request{}, updates(datastore.OpCreate, "group:g#member@user:a", "group:g#member@user:a"), nil)
+	_, err = f.w.WriteRelationships(ctx, Request{Tenant: tuple.DefaultTenant}, updates(datastore.OpCreate, "group:g#member@user:a", "group:g#member@user:a"), nil)
 	if !errors.Is(err, datastore.ErrInvalidArgument) || !strings.Contains(err.Error(), "both change") {
 		t.Errorf("duplicate update: %v", err)
 	}
 	f.admin("group:g#member@user:a")
-	_, err = f.w.WriteRelationships(ctx, Request{}, updates(datastore.OpCreate, "group:g#member@user:a"), nil)
+	_, err = f.w.WriteRelationships(ctx, Request{Tenant: tuple.DefaultTenant}, updates(datastore.OpCreate, "group:g#member@user:a"), nil)
 	var exists *datastore.RelationshipExistsError
 	if !errors.As(err, &exists) {
 		t.Errorf("duplicate create: %v", err)
 	}
-	many := make([]string, DefaultMaxUpdates+1)
+	many := make([]string, f.w.cfg.MaxUpdates+1)
 	for i := range many {
 		many[i] = "group:g#member@user:u" + strings.Repeat("x", 1+i%5) + string(rune('a'+i%26)) + strings.Repeat("y", i/130)
 	}
-	_, err = f.w.WriteRelationships(ctx, Request{}, updates(datastore.OpTouch, many...), nil)
+	_, err = f.w.WriteRelationships(ctx, Request{Tenant: tuple.DefaultTenant}, updates(datastore.OpTouch, many...), nil)
 	var limit *LimitError
-	if !errors.As(err, &limit) || limit.Max != DefaultMaxUpdates {
+	if !errors.As(err, &limit) || limit.Max != f.w.cfg.MaxUpdates {
 		t.Errorf("oversize write: %v", err)
 	}
 }
@@ -158,11 +158,11 @@ func TestPreconditions(t *testing.T) {
 	f := newFixture(t)
 	f.admin("group:g#member@user:a")
 	member := datastore.RelationshipFilter{ResourceType: "group", ResourceIDs: []string{"g"}, Relation: "member"}
-	if _, err := f.w.WriteRelationships(ctx, Request{}, updates(datastore.OpTouch, "group:g#member@user:b"),
+	if _, err := f.w.WriteRelationships(ctx, Request{Tenant: tuple.DefaultTenant}, updates(datastore.OpTouch, "group:g#member@user:b"),
 		[]Precondition{{MustMatch: true, Filter: member}}); err != nil {
 		t.Fatalf("must-match that holds: %v", err)
 	}
-	_, err := f.w.WriteRelationships(ctx, Request{}, updates(datastore.OpTouch, "group:g#member@user:c"),
+	_, err := f.w.WriteRelationships(ctx, Request{Tenant: tuple.DefaultTenant}, updates(datastore.OpTouch, "group:g#member@user:c"),
 		[]Precondition{{MustMatch: false, Filter: member}})
 	var pe *PreconditionError
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "group:g#member@user:") {
@@ -178,21 +178,21 @@ func TestDeleteByFilter(t *testing.T) {
 	f := newFixture(t)
 	f.admin("group:g#member@user:a", "group:g#member@user:b", "group:g#member@user:c", "group:h#member@user:a")
 	filter := datastore.RelationshipFilter{ResourceType: "group", ResourceIDs: []string{"g"}}
-	res, err := f.w.DeleteRelationships(ctx, Request{}, filter, 2, nil)
+	res, err := f.w.DeleteRelationships(ctx, Request{Tenant: tuple.DefaultTenant}, filter, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Deleted) != 2 || !res.More {
 		t.Fatalf("limited delete: %+v", res)
 	}
-	res, err = f.w.DeleteRelationships(ctx, Request{}, filter, 0, nil)
+	res, err = f.w.DeleteRelationships(ctx, Request{Tenant: tuple.DefaultTenant}, filter, 0, nil)
 	if err != nil || len(res.Deleted) != 1 || res.More {
 		t.Fatalf("rest: %+v %v", res, err)
 	}
 	if f.check("group:h", "member", "user:a") != engine.HasPermission {
 		t.Fatal("delete reached outside its filter")
 	}
-	if _, err := f.w.DeleteRelationships(ctx, Request{}, datastore.RelationshipFilter{}, 0, nil); !errors.Is(err, datastore.ErrInvalidArgument) {
+	if _, err := f.w.DeleteRelationships(ctx, Request{Tenant: tuple.DefaultTenant}, datastore.RelationshipFilter{}, 0, nil); !errors.Is(err, datastore.ErrInvalidArgument) {
 		t.Fatalf("empty filter: %v", err)
 	}
 }
@@ -218,12 +218,12 @@ func TestImportIsIdempotentAndBatched(t *testing.T) {
 			}
 		}
 	}
-	_, err := f.w.Import(ctx, Request{}, seq(5))
+	_, err := f.w.Import(ctx, Request{Tenant: tuple.DefaultTenant}, seq(5))
 	var ie *ImportError
 	if !errors.As(err, &ie) || ie.Committed != 3 {
 		t.Fatalf("broken import: %v", err)
 	}
-	res, err := f.w.Import(ctx, Request{}, seq(-1))
+	res, err := f.w.Import(ctx, Request{Tenant: tuple.DefaultTenant}, seq(-1))
 	if err != nil || res.Count != 7 {
 		t.Fatalf("resumed import: %+v %v", res, err)
 	}
@@ -243,7 +243,7 @@ func TestSchemaChangesThatOrphanAreRefused(t *testing.T) {
 	without = strings.ReplaceAll(without, " - project->blocked", "")
 	without = strings.Replace(without, "    grant blocked by manage\n", "", 1)
 
-	res, err := f.w.WriteSchema(ctx, Request{}, without, true)
+	res, err := f.w.WriteSchema(ctx, Request{Tenant: tuple.DefaultTenant}, without, true)
 	if err != nil {
 		t.Fatalf("dry run: %v", err)
 	}
@@ -253,18 +253,18 @@ func TestSchemaChangesThatOrphanAreRefused(t *testing.T) {
 	if !strings.Contains(res.Diff, "blocked") {
 		t.Fatalf("dry run diff does not mention the removal:\n%s", res.Diff)
 	}
-	_, err = f.w.WriteSchema(ctx, Request{}, without, false)
+	_, err = f.w.WriteSchema(ctx, Request{Tenant: tuple.DefaultTenant}, without, false)
 	var refused *SchemaRefusedError
 	if !errors.As(err, &refused) || !strings.Contains(err.Error(), "project#blocked") {
 		t.Fatalf("unsafe write: %v", err)
 	}
-	if _, err := f.w.DeleteRelationships(ctx, Request{}, datastore.RelationshipFilter{ResourceType: "project", Relation: "blocked"}, 0, nil); err != nil {
+	if _, err := f.w.DeleteRelationships(ctx, Request{Tenant: tuple.DefaultTenant}, datastore.RelationshipFilter{ResourceType: "project", Relation: "blocked"}, 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := f.w.WriteSchema(ctx, Request{}, without, false); err != nil || res.Revision == 0 {
+	if res, err := f.w.WriteSchema(ctx, Request{Tenant: tuple.DefaultTenant}, without, false); err != nil || res.Revision == 0 {
 		t.Fatalf("safe write after cleanup: %+v %v", res, err)
 	}
-	_, err = f.w.WriteSchema(ctx, Request{}, "definition user {", false)
+	_, err = f.w.WriteSchema(ctx, Request{Tenant: tuple.DefaultTenant}, "definition user {", false)
 	if !errors.Is(err, datastore.ErrInvalidArgument) {
 		t.Fatalf("broken schema: %v", err)
 	}

@@ -20,9 +20,10 @@ type Checker interface {
 
 // Config bounds the write path. The zero value means the documented defaults.
 type Config struct {
-	// MaxUpdates is the most updates one write may carry. Default 1000.
-	MaxUpdates int
-	// MaxPreconditions is the most preconditions one write may carry. Default 100.
+	// MaxUpdates is the most updates one write may carry, and MaxPreconditions the
+	// most preconditions; zero means no bound. Limits are configured in one place, the
+	// server's (server.Limits), which passes these down.
+	MaxUpdates       int
 	MaxPreconditions int
 	// ImportBatchSize is how many relationships an import commits per transaction.
 	// Default 5000.
@@ -31,20 +32,10 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Defaults for Config.
-const (
-	DefaultMaxUpdates       = 1000
-	DefaultMaxPreconditions = 100
-	DefaultImportBatchSize  = 5000
-)
+// DefaultImportBatchSize is Config.ImportBatchSize's default.
+const DefaultImportBatchSize = 5000
 
 func (c Config) withDefaults() Config {
-	if c.MaxUpdates == 0 {
-		c.MaxUpdates = DefaultMaxUpdates
-	}
-	if c.MaxPreconditions == 0 {
-		c.MaxPreconditions = DefaultMaxPreconditions
-	}
 	if c.ImportBatchSize == 0 {
 		c.ImportBatchSize = DefaultImportBatchSize
 	}
@@ -68,7 +59,8 @@ func New(ds datastore.Datastore, eng Checker, cfg Config) *Writer {
 
 // Request says who asks for a change and why.
 type Request struct {
-	// Tenant is the tenant written; empty means the default tenant.
+	// Tenant is the tenant written. It is required: the server resolves an absent
+	// tenant to tuple.DefaultTenant at its edge, and the write path refuses an empty one.
 	Tenant string
 	// Principal is the name of the API key that made the request.
 	Principal string
@@ -79,11 +71,12 @@ type Request struct {
 	Reason string
 }
 
-func (r Request) tenant() string {
+// tenant returns the request's tenant, or an error when it names none.
+func (r Request) tenant() (string, error) {
 	if r.Tenant == "" {
-		return tuple.DefaultTenant
+		return "", invalidf("tenant is empty: name the tenant (tuple.DefaultTenant for the default one)")
 	}
-	return r.Tenant
+	return r.Tenant, nil
 }
 
 func (r Request) metadata(op string) txMeta {
@@ -120,16 +113,6 @@ type Precondition struct {
 	Filter    datastore.RelationshipFilter
 }
 
-// schemaAt returns the tenant's compiled schema at rev, or an error saying none has
-// been written.
-func (w *Writer) schemaAt(ctx context.Context, tenant string, rev datastore.Revision) (*schema.Schema, error) {
-	s, err := w.eng.Schema(ctx, tenant, rev)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
 // checkPreconditions evaluates preconditions against the transaction's snapshot.
 func checkPreconditions(ctx context.Context, snap datastore.Reader, pre []Precondition) error {
 	for i, p := range pre {
@@ -151,7 +134,7 @@ func checkPreconditions(ctx context.Context, snap datastore.Reader, pre []Precon
 }
 
 func validatePreconditions(pre []Precondition, max int) error {
-	if len(pre) > max {
+	if max > 0 && len(pre) > max {
 		return &LimitError{Limit: "preconditions per write", Max: max, Got: len(pre)}
 	}
 	for i, p := range pre {
