@@ -354,3 +354,10 @@ func readInput(cmd *cobra.Command, name string) ([]byte, error) {
 func addConsistencyFlag(cmd *cobra.Command, v *string) {
 	cmd.Flags().StringVar(v, "consistency", "", "revision to read at: minimize_latency (default), fully_consistent, at_least_as_fresh:TOKEN or at_exact_snapshot:TOKEN")
 }
+
+// addReviewConsistencyFlag registers --consistency for the governance reviews, which
+// the server reads fully consistent unless told otherwise: a review follows the writes
+// it reviews.
+func addReviewConsistencyFlag(cmd *cobra.Command, v *string) {
+	cmd.Flags().StringVar(v, "consistency", "", "revision to read at: fully_consistent (default), minimize_latency, at_least_as_fresh:TOKEN or at_exact_snapshot:TOKEN")
+}
