@@ -5,42 +5,35 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 )
 
-// SnapshotInfo describes a consistent copy of the store's file: what Backup streams or
-// what CheckFile found in a file.
+// SnapshotInfo describes a consistent copy of the store's file: what CheckFile found
+// in a datastore file or a backup.
 type SnapshotInfo struct {
 	// Size is the copy's length in bytes.
 	Size int64
 	// StoreID is the store's UniqueID. A restored copy keeps it, so revision tokens
 	// issued before the backup stay valid against the restored store.
 	StoreID string
-	// Tenants lists every tenant with its head revision in the copy, by name.
-	Tenants []TenantHead
-}
-
-// TenantHead is a tenant's newest committed revision in a snapshot.
-type TenantHead struct {
-	Tenant string
-	Head   datastore.Revision
+	// Heads is every tenant's head revision in the copy, by tenant name.
+	Heads map[string]datastore.Revision
 }
 
 // Backup writes a consistent snapshot of the whole file (every tenant) to w while
 // reads and writes go on: it is one bbolt read transaction copied with tx.WriteTo,
 // so it holds exactly the transactions committed before it began. begin is called
-// first, with what the snapshot holds, before any byte is written; an error from it
-// or from w ends the backup.
+// before any byte is written, with the snapshot's size in bytes and every tenant's
+// head revision in it; an error from begin or from w ends the backup.
 //
 // The read transaction stays open until the copy is written, so for that long the
 // file cannot reuse pages that commits free, and a commit that must grow the file
 // beyond its memory mapping waits for the backup to end: copy to a reader that keeps
 // up (a local file, `pemba backup`).
-func (s *Store) Backup(ctx context.Context, w io.Writer, begin func(SnapshotInfo) error) error {
+func (s *Store) Backup(ctx context.Context, w io.Writer, begin func(size int64, heads map[string]datastore.Revision) error) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -50,7 +43,7 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, begin func(SnapshotInfo
 		if err != nil {
 			return err
 		}
-		if err := begin(info); err != nil {
+		if err := begin(info.Size, info.Heads); err != nil {
 			return err
 		}
 		n, err := tx.WriteTo(ctxWriter{ctx: ctx, w: w})
@@ -71,7 +64,7 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, begin func(SnapshotInfo
 // snapshotInfo reads what a transaction's snapshot holds: its size, the store's id
 // and each tenant's head.
 func snapshotInfo(tx *bbolt.Tx) (SnapshotInfo, error) {
-	info := SnapshotInfo{Size: tx.Size()}
+	info := SnapshotInfo{Size: tx.Size(), Heads: map[string]datastore.Revision{}}
 	meta := tx.Bucket(bucketMeta)
 	tenants := tx.Bucket(bucketTenants)
 	if meta == nil || tenants == nil {
@@ -86,10 +79,9 @@ func snapshotInfo(tx *bbolt.Tx) (SnapshotInfo, error) {
 		if err != nil {
 			return fmt.Errorf("tenant %q: %w", k, err)
 		}
-		info.Tenants = append(info.Tenants, TenantHead{Tenant: string(k), Head: rec.head})
+		info.Heads[string(k)] = rec.head
 		return nil
 	})
-	sort.Slice(info.Tenants, func(i, j int) bool { return info.Tenants[i].Tenant < info.Tenants[j].Tenant })
 	return info, err
 }
 

@@ -109,7 +109,7 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 	var during int
 	backup := filepath.Join(t.TempDir(), "pemba.backup")
 	info, err := WriteSnapshotFile(backup, false, func(out io.Writer) error {
-		return s.Backup(ctx, slowWriter{w: out, pause: 2 * time.Millisecond}, func(info SnapshotInfo) error {
+		return s.Backup(ctx, slowWriter{w: out, pause: 2 * time.Millisecond}, func(int64, map[string]datastore.Revision) error {
 			during = len(w.snapshot())
 			return nil
 		})
@@ -123,12 +123,13 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 	if after <= during {
 		t.Fatalf("no transaction committed while the backup ran (%d before, %d after): the test shows nothing", during, after)
 	}
-	t.Logf("backup of %d bytes at head %v; %d transactions acknowledged before it, %d while it ran", info.Size, info.Tenants, len(before), after-during)
+	t.Logf("backup of %d bytes at heads %v; %d transactions acknowledged before it, %d while it ran", info.Size, info.Heads, len(before), after-during)
 
-	if info.StoreID != s.UniqueID() || len(info.Tenants) != 1 || info.Tenants[0].Tenant != tuple.DefaultTenant {
+	head, ok := info.Heads[tuple.DefaultTenant]
+	if info.StoreID != s.UniqueID() || len(info.Heads) != 1 || !ok {
 		t.Fatalf("snapshot info %+v, store %s", info, s.UniqueID())
 	}
-	if head := info.Tenants[0].Head; head < datastore.Revision(len(before)) || int(head) > after {
+	if head < datastore.Revision(len(before)) || int(head) > after {
 		t.Fatalf("the snapshot is at revision %d; %d were acknowledged before it began and %d when it ended", head, len(before), after)
 	}
 	if fi, err := os.Stat(backup); err != nil || fi.Size() != info.Size {
@@ -140,11 +141,11 @@ func TestBackupUnderConcurrentWrites(t *testing.T) {
 	if err != nil {
 		t.Fatalf("restore: %v", err)
 	}
-	if restored.StoreID != info.StoreID || restored.Tenants[0] != info.Tenants[0] {
+	if restored.StoreID != info.StoreID || restored.Heads[tuple.DefaultTenant] != head {
 		t.Fatalf("restored %+v, backed up %+v", restored, info)
 	}
-	if head := verifyAfterCrash(t, dir, before); head != info.Tenants[0].Head {
-		t.Fatalf("the restored store is at revision %d, the backup at %d", head, info.Tenants[0].Head)
+	if got := verifyAfterCrash(t, dir, before); got != head {
+		t.Fatalf("the restored store is at revision %d, the backup at %d", got, head)
 	}
 	r, err := Open(dir, Options{})
 	if err != nil {
@@ -169,7 +170,7 @@ func TestRestoreRefusals(t *testing.T) {
 	write(t, src, tuple.DefaultTenant, datastore.OpTouch, "document:a#viewer@user:x")
 	backup := filepath.Join(t.TempDir(), "good.backup")
 	if _, err := WriteSnapshotFile(backup, false, func(w io.Writer) error {
-		return src.Backup(ctx, w, func(SnapshotInfo) error { return nil })
+		return src.Backup(ctx, w, func(int64, map[string]datastore.Revision) error { return nil })
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestRestoreRefusals(t *testing.T) {
 
 	dir := t.TempDir()
 	target, err := Restore(backup, dir, false)
-	if err != nil || target.Tenants[0].Head != 1 {
+	if err != nil || target.Heads[tuple.DefaultTenant] != 1 {
 		t.Fatalf("restore into an empty directory: %+v %v", target, err)
 	}
 	installed, _ := os.ReadFile(filepath.Join(dir, FileName))
@@ -233,10 +234,10 @@ func TestRestoreRefusals(t *testing.T) {
 	}
 	// With replace and no server, the datastore is replaced: the write made since
 	// the backup is gone.
-	if info, err := Restore(backup, dir, true); err != nil || info.Tenants[0].Head != 1 {
+	if info, err := Restore(backup, dir, true); err != nil || info.Heads[tuple.DefaultTenant] != 1 {
 		t.Fatalf("restore with replace: %+v %v", info, err)
 	}
-	if info, err := CheckFile(filepath.Join(dir, FileName)); err != nil || info.Tenants[0].Head != 1 {
+	if info, err := CheckFile(filepath.Join(dir, FileName)); err != nil || info.Heads[tuple.DefaultTenant] != 1 {
 		t.Fatalf("the replaced datastore: %+v %v", info, err)
 	}
 }
