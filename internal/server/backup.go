@@ -37,7 +37,7 @@ var backupStall = time.Minute
 var errBackupStalled = errors.New("the client stopped reading")
 
 // errNoBackup answers a backup on a store that cannot stream one.
-var errNoBackup = &apiError{code: codes.FailedPrecondition, msg: "online backup needs the embedded datastore (--datastore bolt): back up PostgreSQL or CockroachDB with their own tools (pg_dump, cockroach backup), and the memory store, which keeps nothing on disk, with pemba export"}
+var errNoBackup = &apiError{code: codes.FailedPrecondition, msg: "online backup needs the embedded datastore (--datastore bolt): back up PostgreSQL with pg_dump and CockroachDB with its BACKUP statement, and the memory store, which keeps nothing on disk, with pemba export"}
 
 // Backup streams a consistent snapshot of the store: a header with its size and each
 // tenant's newest token, the bytes in chunks, then a trailer with their SHA-256. The
