@@ -20,6 +20,7 @@ func init() {
 var commands = []func() *cobra.Command{
 	newServeCommand,
 	newMigrateCommand,
+	newRestoreCommand,
 	newValidateCommand,
 }
 

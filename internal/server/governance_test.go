@@ -120,7 +120,7 @@ func findProvenance(n *pb.ExplainNode, rel string) *pb.Provenance {
 // reviews sees them, while a check without consistency reads the shared quantised
 // revision (here pinned for an hour) and does not.
 func TestGovernanceReadsAreFreshByDefault(t *testing.T) {
-	ts := startServerOn(t, memory.New(datastore.Options{QuantizationWindow: time.Hour}), nil)
+	ts := startServerOn(t, memory.New(datastore.Options{QuantizationWindow: time.Hour}), false, nil)
 	ts.writeSchema(t, "")
 	ts.touch(t, "", "organization:acme#admin@user:carol", "document:q3#org@organization:acme")
 	// Pin the quantised revision before the grant.

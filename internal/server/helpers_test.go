@@ -79,11 +79,12 @@ func (b *syncBuffer) String() string {
 // the engine, the write path and governance where edit leaves them nil).
 func startServer(t testing.TB, edit func(*server.Config)) *testServer {
 	t.Helper()
-	return startServerOn(t, memory.New(datastore.Options{}), edit)
+	return startServerOn(t, memory.New(datastore.Options{}), false, edit)
 }
 
-// startServerOn is startServer over a given store, which the server closes.
-func startServerOn(t testing.TB, ds datastore.Datastore, edit func(*server.Config)) *testServer {
+// startServerOn is startServer over a given store, with the in-memory index in
+// front of it when index is set, as `pemba serve` runs the durable stores.
+func startServerOn(t testing.TB, ds datastore.Datastore, index bool, edit func(*server.Config)) *testServer {
 	t.Helper()
 	logs := &syncBuffer{}
 	cfg := server.Config{
@@ -95,7 +96,7 @@ func startServerOn(t testing.TB, ds datastore.Datastore, edit func(*server.Confi
 	if edit != nil {
 		edit(&cfg)
 	}
-	st, err := serve.NewStack(ds, serve.StackOptions{Server: cfg})
+	st, err := serve.NewStack(ds, serve.StackOptions{Index: index, Server: cfg})
 	if err != nil {
 		t.Fatalf("NewStack: %v", err)
 	}
