@@ -221,7 +221,7 @@ func (c *checker) dispatch(ctx context.Context, def *schema.Definition, rel *sch
 					pending = append(pending, i)
 					continue
 				}
-				results[i] = result{perm: ent.perm, missing: ent.missing, cut: noCut, height: ent.height, expires: ent.expires}
+				results[i] = result{perm: ent.perm, missing: ent.missing, upper: ent.upper, cut: noCut, height: ent.height, expires: ent.expires}
 				continue
 			}
 			if c.e.results != nil {
@@ -359,9 +359,12 @@ func (c *checker) evaluate(ctx context.Context, def *schema.Definition, rel *sch
 	}
 	b := batch{def: def, rel: rel, ids: ids, paths: paths, depth: depth}
 	var rs []result
-	if rel.Kind == schema.KindRelation {
+	switch {
+	case c.cs.hasNonMonotone && c.cs.nonMonotone[relKey{def.Name, rel.Name}]:
+		rs = c.evalWellFounded(ctx, b)
+	case rel.Kind == schema.KindRelation:
 		rs = c.evalRelation(ctx, b)
-	} else {
+	default:
 		rs = c.evalExpr(ctx, b, rel.Expr)
 	}
 	var elapsed time.Duration
@@ -382,13 +385,7 @@ func (c *checker) evaluate(ctx context.Context, def *schema.Definition, rel *sch
 		if c.explain {
 			n := c.nodeFor(def, rel, ids[i], *r)
 			n.Duration = elapsed
-			if r.node != nil {
-				if rel.Kind == schema.KindRelation {
-					n.Children = r.node.Children
-				} else {
-					n.Children = []*ExplainNode{r.node}
-				}
-			}
+			attachContent(n, rel, r.node)
 			r.node = n
 		}
 	}
