@@ -176,13 +176,7 @@ func (c *checker) dispatch(ctx context.Context, def *schema.Definition, rel *sch
 	pending := make([]int, 0, len(items))
 	var wasCached []bool
 	m := &c.e.metrics
-	c.dispatches.Add(int64(len(items)))
-	m.dispatches.Add(uint64(len(items)))
-	for d := c.maxDepth.Load(); int64(depth) > d; d = c.maxDepth.Load() {
-		if c.maxDepth.CompareAndSwap(d, int64(depth)) {
-			break
-		}
-	}
+	c.count(len(items), depth)
 	cacheable := c.cacheable(rel)
 	for i, it := range items {
 		switch {
@@ -241,6 +235,17 @@ func (c *checker) dispatch(ctx context.Context, def *schema.Definition, rel *sch
 		}
 	}
 	return results
+}
+
+// count records n sub-problems at depth in the request's and the engine's counters.
+func (c *checker) count(n, depth int) {
+	c.dispatches.Add(int64(n))
+	c.e.metrics.dispatches.Add(uint64(n))
+	for d := c.maxDepth.Load(); int64(depth) > d; d = c.maxDepth.Load() {
+		if c.maxDepth.CompareAndSwap(d, int64(depth)) {
+			break
+		}
+	}
 }
 
 // evaluateRound evaluates the first item of each distinct object among pending and

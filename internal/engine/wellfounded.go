@@ -137,6 +137,9 @@ func (s *wfSolver) ground(ctx context.Context) error {
 		}
 		s.height = max(s.height, level)
 		end := len(s.pairs)
+		if level > 0 {
+			s.c.count(end-start, s.depth+level) // the batch itself was counted by dispatch
+		}
 		if err := s.groundLevel(ctx, s.pairs[start:end], level); err != nil {
 			return err
 		}
