@@ -294,3 +294,23 @@ func TestNonMonotoneComponents(t *testing.T) {
 		}
 	}
 }
+
+// TestParadoxWideComponent: a component whose level holds more objects than one store
+// query names is read in chunks, and every object relation grounded is a dispatch.
+func TestParadoxWideComponent(t *testing.T) {
+	rels := []string{"group:hub#direct@user:jon", "group:free#direct@user:jon"}
+	for i := range 150 {
+		rels = append(rels, fmt.Sprintf("group:hub#blocked@group:g%03d#member", i), fmt.Sprintf("group:g%03d#direct@group:hub#member", i))
+	}
+	f := newFixture(t, groupParadoxSchema, rels...)
+	r, err := f.e.Check(context.Background(), f.req("group:hub#member@user:jon", ""))
+	if err != nil || r.Permissionship != NoPermission {
+		t.Fatalf("hub = %s (%v), want denied", answer(r), err)
+	}
+	if r.Stats.Dispatches < 300 {
+		t.Errorf("stats %+v: the grounded object relations are not counted", r.Stats)
+	}
+	if got := f.check("group:free#member@user:jon", ""); got != "allowed" {
+		t.Errorf("free = %s", got)
+	}
+}

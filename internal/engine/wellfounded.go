@@ -178,18 +178,22 @@ func (s *wfSolver) groundLevel(ctx context.Context, pairs []*wfPair, level int) 
 		g.pairs = append(g.pairs, p)
 	}
 	for _, g := range groups {
-		var rules []*wfRule
-		var err error
-		if g.rel.Kind == schema.KindRelation {
-			rules, err = s.relationRules(ctx, g.def, g.rel, g.ids, level)
-		} else {
-			rules, err = s.exprRules(ctx, g.def, g.rel, g.ids, g.rel.Expr, level)
-		}
-		if err != nil {
-			return err
-		}
-		for i, p := range g.pairs {
-			p.rule = rules[i]
+		// Bounded id lists keep each store query cheap to plan and match.
+		for start := 0; start < len(g.ids); start += maxIDsPerQuery {
+			ids := g.ids[start:min(start+maxIDsPerQuery, len(g.ids))]
+			var rules []*wfRule
+			var err error
+			if g.rel.Kind == schema.KindRelation {
+				rules, err = s.relationRules(ctx, g.def, g.rel, ids, level)
+			} else {
+				rules, err = s.exprRules(ctx, g.def, g.rel, ids, g.rel.Expr, level)
+			}
+			if err != nil {
+				return err
+			}
+			for i, p := range g.pairs[start : start+len(ids)] {
+				p.rule = rules[i]
+			}
 		}
 	}
 	return nil
