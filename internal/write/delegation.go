@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
@@ -16,15 +17,18 @@ import (
 // at revision rev, which must be the snapshot of the transaction that will commit the
 // updates. It returns, per update, the rule that allowed it and the object through
 // which the actor held the rule's permission.
+//
+// Beyond the rule itself, a delegate may never change its own access, grant to a
+// wildcard, or make a grant under a time-bounded rule that outlives its own authority:
+// each would let it widen access past what it was given.
 func (w *Writer) authorize(ctx context.Context, tenant string, rev datastore.Revision, sch *schema.Schema, actor tuple.SubjectRef, updates []datastore.Update) ([]datastore.GrantRecord, error) {
 	now := w.cfg.Now()
 	records := make([]datastore.GrantRecord, 0, len(updates))
 	for _, u := range updates {
 		rel := u.Relationship
 		update := fmt.Sprintf("%s %s", u.Op, rel.Key())
-		if _, ok := sch.Definitions[actor.Type]; !ok {
-			return nil, &PermissionDeniedError{Actor: actor, Update: update,
-				Reason: fmt.Sprintf("the acting subject's type %q is not defined in the schema, so it holds no rights", actor.Type)}
+		if err := refuseShape(sch, actor, u, update); err != nil {
+			return nil, err
 		}
 		r, ok := sch.Relation(rel.Resource.Type, rel.Relation)
 		if !ok || r.Kind != schema.KindRelation {
@@ -59,6 +63,9 @@ func (w *Writer) authorize(ctx context.Context, tenant string, rev datastore.Rev
 			if !rel.HasExpiration() || rel.Expiration.After(deadline) {
 				return nil, &LifetimeError{Actor: actor, Update: update, Rule: rule.Text, Max: rule.MaxLifetime, Deadline: deadline}
 			}
+			if err := outlivesAuthority(actor, update, rule.Text, rel, res.Explanation); err != nil {
+				return nil, err
+			}
 		}
 		rec := datastore.GrantRecord{Relationship: rel.Key(), Rule: rule.Text}
 		if via := grantingObject(res.Explanation); via != nil {
@@ -70,6 +77,50 @@ func (w *Writer) authorize(ctx context.Context, tenant string, rev datastore.Rev
 		records = append(records, rec)
 	}
 	return records, nil
+}
+
+// refuseShape refuses the delegated updates no grant rule can allow, whatever the
+// actor holds: an actor type the schema does not define (it holds nothing), a change
+// to the actor's own relationships (its access is decided by someone else, or it could
+// renew its own time-bound role, lift its own suspension or unblock itself), and a
+// grant to a wildcard (it reaches every subject of the type in the tenant, inside and
+// outside the delegate's organisation, so it is an administrator's decision).
+func refuseShape(sch *schema.Schema, actor tuple.SubjectRef, u datastore.Update, update string) error {
+	if _, ok := sch.Definitions[actor.Type]; !ok {
+		return &PermissionDeniedError{Actor: actor, Update: update,
+			Reason: fmt.Sprintf("the acting subject's type %q is not defined in the schema, so it holds no rights", actor.Type)}
+	}
+	sub := u.Relationship.Subject
+	if sub.Object() == actor.Object() && (sub.Relation == "" || sub.Relation == tuple.Ellipsis) {
+		return &PermissionDeniedError{Actor: actor, Update: update,
+			Reason: "a delegate may not change its own access; another administrator must make this change"}
+	}
+	if sub.IsWildcard() && u.Op != datastore.OpDelete {
+		return &PermissionDeniedError{Actor: actor, Update: update,
+			Reason: fmt.Sprintf("a delegate may not grant to the wildcard %s, which reaches every %s of the tenant; an administrator must write it", sub, sub.Type)}
+	}
+	return nil
+}
+
+// outlivesAuthority refuses a grant under a time-bounded rule that would outlive the
+// actor's own authority: otherwise a delegate given admin for 30 days could appoint
+// another admin for 90, who appoints the first again, and the bound would bind no one.
+func outlivesAuthority(actor tuple.SubjectRef, update, rule string, rel tuple.Relationship, explanation *engine.ExplainNode) error {
+	if explanation == nil {
+		return &PermissionDeniedError{Actor: actor, Update: update, Rule: rule,
+			Reason: "the check did not explain the acting subject's authority, so how long it lasts is unknown"}
+	}
+	end := authorityEnds(explanation)
+	if end.At.IsZero() || (rel.HasExpiration() && !rel.Expiration.After(end.At)) {
+		return nil
+	}
+	cause := "relationships it rests on expire"
+	if end.Cause != nil {
+		cause = end.Cause.String() + " expires"
+	}
+	return &PermissionDeniedError{Actor: actor, Update: update, Rule: rule,
+		Reason: fmt.Sprintf("the acting subject's own authority on %s ends at %s, when %s, and a grant it makes under a time-bounded rule must expire by then",
+			rel.Resource, end.At.UTC().Format(time.RFC3339), cause)}
 }
 
 // checkActor returns the acting subject a delegated request names, as one concrete

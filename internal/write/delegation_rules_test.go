@@ -3,7 +3,9 @@ package write
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
@@ -64,6 +66,103 @@ func TestActorMustBeOneSubject(t *testing.T) {
 		}
 		if got := tx.Metadata.Actor; got == nil || *got != (tuple.SubjectRef{Type: "user", ID: "eve"}) {
 			t.Errorf("recorded actor %v, want user:eve", got)
+		}
+	}
+}
+
+func TestDelegateMayNotChangeItsOwnAccess(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.orgTree()
+	f.admin("organization:acme-eu-sales#suspended@user:eve", "project:eu-plan#owner@organization:acme-eu-sales", "project:eu-plan#blocked@user:eve")
+	eve := Request{Tenant: tuple.DefaultTenant, Actor: actor("user:eve")}
+	for _, u := range [][]datastore.Update{
+		updates(datastore.OpDelete, "organization:acme-eu-sales#suspended@user:eve"),
+		updates(datastore.OpDelete, "project:eu-plan#blocked@user:eve"),
+		updates(datastore.OpTouch, "organization:acme-eu#billing_manager@user:eve"),
+		updates(datastore.OpCreate, "organization:acme-eu-sales#member@user:eve#..."),
+	} {
+		_, err := f.w.WriteRelationships(ctx, eve, u, nil)
+		var pd *PermissionDeniedError
+		if !errors.As(err, &pd) || !strings.Contains(err.Error(), "may not change its own access") {
+			t.Errorf("eve: %v %s: %v, want a refusal of a self-write", u[0].Op, u[0].Relationship, err)
+		}
+	}
+	// Her own grant to a group she belongs to is not a self-write: the rule decides.
+	f.admin("group:eu-team#owner@organization:acme-eu", "group:eu-team#member@user:eve")
+	if _, err := f.w.WriteRelationships(ctx, eve, updates(datastore.OpCreate, "organization:acme-eu-sales#member@group:eu-team#member"), nil); err != nil {
+		t.Errorf("eve adding a group she is in: %v", err)
+	}
+}
+
+func TestDelegatedGrantDoesNotOutliveItsGrantor(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.orgTree()
+	ends := f.now.Add(30 * 24 * time.Hour)
+	f.admin("organization:acme-eu-sales#admin@user:dan[expiration:" + ends.Format(time.RFC3339) + "]")
+	dan := Request{Tenant: tuple.DefaultTenant, Actor: actor("user:dan")}
+	grant := func(rel string, until time.Time) error {
+		if !until.IsZero() {
+			rel += "[expiration:" + until.Format(time.RFC3339) + "]"
+		}
+		_, err := f.w.WriteRelationships(ctx, dan, updates(datastore.OpTouch, rel), nil)
+		return err
+	}
+	// Up to the end of dan's own authority, and not a second beyond.
+	if err := grant("organization:acme-eu-sales#admin@user:carol", ends); err != nil {
+		t.Fatalf("dan appointing carol until his own end: %v", err)
+	}
+	err := grant("organization:acme-eu-sales#admin@user:carol", ends.Add(time.Second))
+	if !errors.Is(err, datastore.ErrPermissionDenied) || !strings.Contains(err.Error(), "own authority on organization:acme-eu-sales ends at "+ends.Format(time.RFC3339)) {
+		t.Fatalf("dan appointing carol past his own end: %v", err)
+	}
+	// A rule without a time bound is not held to it: dan's members may stay.
+	if err := grant("organization:acme-eu-sales#member@user:zoe", time.Time{}); err != nil {
+		t.Errorf("dan adding a permanent member: %v", err)
+	}
+	// Authority that does not expire bounds nothing: eve appoints for the rule's 90 days.
+	eve := Request{Tenant: tuple.DefaultTenant, Actor: actor("user:eve")}
+	in89d := f.now.Add(89 * 24 * time.Hour).Format(time.RFC3339)
+	if _, err := f.w.WriteRelationships(ctx, eve, updates(datastore.OpTouch, "organization:acme-eu-sales#admin@user:gus[expiration:"+in89d+"]"), nil); err != nil {
+		t.Errorf("eve appointing gus for 89 days: %v", err)
+	}
+}
+
+func TestAuthorityEnds(t *testing.T) {
+	at := func(days int) time.Time { return time.Date(2030, 1, 1+days, 0, 0, 0, 0, time.UTC) }
+	rel := func(text string, days int, children ...*engine.ExplainNode) *engine.ExplainNode {
+		r := tuple.MustParse(text)
+		if days > 0 {
+			r.Expiration = at(days)
+		}
+		return &engine.ExplainNode{Kind: engine.NodeRelationship, Relationship: &r, Result: engine.HasPermission, Children: children}
+	}
+	node := func(kind engine.NodeKind, expr string, children ...*engine.ExplainNode) *engine.ExplainNode {
+		return &engine.ExplainNode{Kind: kind, Expression: expr, Result: engine.HasPermission, Children: children}
+	}
+	denied := &engine.ExplainNode{Kind: engine.NodeRelation, Result: engine.NoPermission}
+	caveat := &engine.ExplainNode{Kind: engine.NodeCaveat, Result: engine.HasPermission}
+	a, b := rel("organization:o#admin@user:u", 5), rel("organization:o#admin@group:g#member", 9, rel("group:g#member@user:u", 3))
+	forever := rel("organization:o#owner@user:u", 0, caveat)
+	cases := []struct {
+		name string
+		n    *engine.ExplainNode
+		want time.Time
+	}{
+		{"one relationship", node(engine.NodeRelation, "", a), at(5)},
+		{"a subject set ends with its membership", node(engine.NodeRelation, "", b), at(3)},
+		{"a union lasts as long as its longest branch", node(engine.NodeUnion, "", node(engine.NodeRelation, "", a), denied, node(engine.NodeRelation, "", b)), at(5)},
+		{"a union with a branch that never ends", node(engine.NodeUnion, "", node(engine.NodeRelation, "", a), node(engine.NodeRelation, "", forever)), time.Time{}},
+		{"an intersection ends with its first branch", node(engine.NodeIntersection, "", node(engine.NodeRelation, "", forever), node(engine.NodeRelation, "", b)), at(3)},
+		{"an exclusion lasts as long as its base", node(engine.NodeExclusion, "", node(engine.NodeRelation, "", a), denied), at(5)},
+		{"an any-arrow lasts as long as its longest target", node(engine.NodeArrow, "parent->manage", rel("organization:c#parent@organization:p", 0, node(engine.NodePermission, "", a)), rel("organization:c#parent@organization:q", 8)), at(8)},
+		{"an all-arrow ends with its first target", node(engine.NodeArrow, "parent.all(manage)", rel("organization:c#parent@organization:p", 0, node(engine.NodePermission, "", a)), rel("organization:c#parent@organization:q", 8)), at(5)},
+		{"an allowed node that shows no granting branch", node(engine.NodePermission, ""), time.Unix(0, 0)},
+	}
+	for _, c := range cases {
+		if got := authorityEnds(c.n).At; !got.Equal(c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
 }
