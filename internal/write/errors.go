@@ -74,6 +74,20 @@ func (e *PermissionDeniedError) Error() string {
 // Unwrap gives the error's kind.
 func (e *PermissionDeniedError) Unwrap() error { return datastore.ErrPermissionDenied }
 
+// ActorError is a delegated request whose acting subject cannot act: a wildcard or a
+// subject set rather than one subject.
+type ActorError struct {
+	Actor  tuple.SubjectRef
+	Reason string
+}
+
+func (e *ActorError) Error() string {
+	return fmt.Sprintf("%s may not act on anyone's behalf: %s", e.Actor, e.Reason)
+}
+
+// Unwrap gives the error's kind.
+func (e *ActorError) Unwrap() error { return datastore.ErrPermissionDenied }
+
 // LifetimeError is a delegated grant without an expiry, or one that outlives the grant
 // rule's bound. It is a PermissionDeniedError in spirit but names the bound.
 type LifetimeError struct {
