@@ -51,7 +51,7 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 	}
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+			MarshalOptions: protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			// A request body nests at most maxJSONDepth levels. The gateway decodes
 			// JSON and then hands the message to the gRPC server as binary, whose
 			// decoder has its own depth limit; a body the first accepts and the second
