@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -174,7 +175,14 @@ func TestPostgresOutage(t *testing.T) {
 	l.waitAcked(t, 20)
 	down := time.Now()
 	pg.stop(t)
-	time.Sleep(2 * time.Second)
+	// The CLI, asked during the outage, says the server answers and its datastore
+	// does not, rather than asking whether a server listens.
+	r := newCLI(t, p, "").run("check", "batch:w0-1", "member", "user:m0", "--consistency", "fully_consistent")
+	if r.code != exitError || !strings.Contains(r.stderr, "UNAVAILABLE") || !strings.Contains(r.stderr, "answers, but it cannot reach its datastore") ||
+		strings.Contains(r.stderr, "is a Pemba server listening") {
+		t.Errorf("the CLI during the outage:\n%s", r)
+	}
+	time.Sleep(time.Second)
 	pg.start(t)
 	up := time.Now()
 	time.Sleep(7 * time.Second) // 5s to recover, then 2s that must be clean

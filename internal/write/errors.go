@@ -132,14 +132,15 @@ func (e *SchemaRefusedError) Error() string {
 func (e *SchemaRefusedError) Unwrap() error { return datastore.ErrFailedPrecondition }
 
 // ImportError is an import that stopped part-way. Committed relationships stay; the
-// import is idempotent, so running it again resumes it.
+// import is idempotent, so once the cause is dealt with (at once, for a store that was
+// briefly unavailable) running it again resumes it.
 type ImportError struct {
 	Committed int64
 	Err       error
 }
 
 func (e *ImportError) Error() string {
-	return fmt.Sprintf("import stopped after %d relationships were committed (importing again resumes it): %v", e.Committed, e.Err)
+	return fmt.Sprintf("import stopped after %d relationships were committed: %v", e.Committed, e.Err)
 }
 
 func (e *ImportError) Unwrap() error { return e.Err }

@@ -143,9 +143,9 @@ func (w *Writer) Import(ctx context.Context, req Request, rels iter.Seq2[tuple.R
 			if err != nil {
 				return err
 			}
-			for _, u := range batch {
+			for i, u := range batch {
 				if err := sch.ValidateRelationship(u.Relationship); err != nil {
-					return invalidf("relationship %d (%s): %v", res.Count+1, u.Relationship, err)
+					return invalidf("relationship %d (%s): %v", res.Count+int64(i)+1, u.Relationship, err)
 				}
 			}
 			return tx.WriteRelationships(ctx, batch)
