@@ -227,3 +227,13 @@ func sortedLines(s string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// A misspelt subject type gets the same "did you mean" from check as from rel write.
+func TestMisspeltSubjectTypeSuggests(t *testing.T) {
+	_, admin := setupB2B(t)
+	check := admin.expect(exitError, "check", "document:q3", "view", "usr:alice")
+	write := admin.expect(exitError, "rel", "write", "document:q3#viewer@usr:alice")
+	const want = "subject type `usr`: definition `usr` not found (did you mean `user`?)"
+	mustContain(t, check, check.stderr, "INVALID_ARGUMENT", want)
+	mustContain(t, write, write.stderr, "INVALID_ARGUMENT", want)
+}

@@ -41,9 +41,10 @@ func (cs *compiledSchema) validateSubject(s tuple.SubjectRef, allowWildcard bool
 	if s.IsWildcard() && !allowWildcard {
 		return requestErr("subject", s.String(), "is a wildcard; name a concrete subject")
 	}
-	sd := cs.s.Definition(s.Type)
-	if sd == nil {
-		return &RequestError{Field: "subject type", Value: s.Type, Reason: "is not defined in the schema"}
+	sd, err := cs.s.DefinitionNamed(s.Type)
+	if err != nil {
+		// The same words a write of the subject gets, "did you mean" included.
+		return &RequestError{Err: fmt.Errorf("subject type `%s`: %w", s.Type, err)}
 	}
 	if s.Relation != "" {
 		if r := sd.Relations[s.Relation]; r == nil || r.Synthetic {

@@ -8,6 +8,15 @@ import (
 )
 
 // definitionNotFound builds the error for an unknown definition.
+// DefinitionNamed returns the definition called name, or an error that names it and,
+// when a defined name is close, asks "did you mean".
+func (s *Schema) DefinitionNamed(name string) (*Definition, error) {
+	if d := s.Definition(name); d != nil {
+		return d, nil
+	}
+	return nil, s.definitionNotFound(name)
+}
+
 func (s *Schema) definitionNotFound(name string) error {
 	return fmt.Errorf("definition `%s` not found%s", name, suggest(name, s.DefinitionNames()))
 }

@@ -58,6 +58,10 @@ type advCase struct {
 	// SetupGenerate adds generated ones.
 	Setup         []string     `yaml:"setup"`
 	SetupGenerate *advGenerate `yaml:"setup_generate"`
+	// Stored are relationships (text form) written into the store below the API, for
+	// a state the API would refuse to write but time produces: a delegation whose
+	// expiry has passed.
+	Stored []string `yaml:"stored"`
 	// Precheck is a read that shows the attack's premise, e.g. that the actor held
 	// the right at an old token.
 	Precheck   *advPrecheck `yaml:"precheck"`

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
@@ -91,6 +93,9 @@ func runAdversarial(t *testing.T, f advFile, c advCase, transport string) {
 		if out := ts.send(t, "grpc", admin, admin.build(t, p), p); out.code != codes.OK {
 			t.Fatalf("setup: %v %s", out.code, out.msg)
 		}
+	}
+	if len(c.Stored) > 0 {
+		storeBelowAPI(t, ts, c.Tenant, c.Stored, p)
 	}
 	ts.tokensFor(t, p.tokens, "")
 	if c.Precheck != nil {
@@ -262,4 +267,22 @@ func equalRelationships(a, b map[string][]string) bool {
 		}
 	}
 	return true
+}
+
+// storeBelowAPI writes relationships straight into the server's store in one
+// transaction, as time leaves them: the API refuses an expiry that has passed.
+func storeBelowAPI(t *testing.T, ts *testServer, tenant string, lines []string, p placeholders) {
+	t.Helper()
+	if tenant == "" {
+		tenant = tuple.DefaultTenant
+	}
+	var ups []datastore.Update
+	for _, l := range lines {
+		ups = append(ups, datastore.Update{Op: datastore.OpTouch, Relationship: tuple.MustParse(p.expand(t, l))})
+	}
+	if _, err := ts.ds.ReadWriteTx(context.Background(), tenant, datastore.TxMetadata{Operation: "test setup"}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		return tx.WriteRelationships(ctx, ups)
+	}); err != nil {
+		t.Fatalf("writing below the API: %v", err)
+	}
 }

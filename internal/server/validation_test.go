@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/pemba-authz/pemba/internal/protoconv"
+	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -134,6 +135,12 @@ func malformedGRPCCalls(ts *testServer, ctx context.Context, tok string) []malfo
 			}})
 			return err
 		}, []string{"reader"}},
+		{"expiry already passed", func() error {
+			rel := protoconv.RelationshipToProto(tuple.MustParse("document:d1#viewer@user:alice[expiration:2020-01-01T00:00:00Z]"))
+			_, err := ts.relationships().WriteRelationships(ctx, &pb.WriteRelationshipsRequest{Updates: []*pb.RelationshipUpdate{{
+				Operation: pb.RelationshipUpdate_OPERATION_TOUCH, Relationship: rel}}})
+			return err
+		}, []string{"document:d1#viewer@user:alice", "expires_at 2020-01-01T00:00:00Z is not in the future"}},
 		{"empty write", func() error {
 			_, err := ts.relationships().WriteRelationships(ctx, &pb.WriteRelationshipsRequest{})
 			return err

@@ -3,6 +3,7 @@ package write
 import (
 	"context"
 	"iter"
+	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/tuple"
@@ -197,6 +198,7 @@ func (w *Writer) validateUpdates(updates []datastore.Update) error {
 		return &LimitError{Limit: "updates per write", Max: w.cfg.MaxUpdates, Got: len(updates)}
 	}
 	seen := make(map[tuple.Key]int, len(updates))
+	now := w.cfg.Now()
 	for i, u := range updates {
 		switch u.Op {
 		case datastore.OpCreate, datastore.OpTouch, datastore.OpDelete:
@@ -205,6 +207,13 @@ func (w *Writer) validateUpdates(updates []datastore.Update) error {
 		}
 		if err := tuple.Validate(u.Relationship); err != nil {
 			return invalidf("update %d: %v", i, err)
+		}
+		// A relationship written with an expiry that has passed would be absent from
+		// the moment it is written: almost always a mistake (a wrong clock, a wrong
+		// year), so it is refused rather than accepted silently.
+		if u.Op != datastore.OpDelete && u.Relationship.ExpiredAt(now) {
+			return invalidf("update %d (%s): expires_at %s is not in the future: the relationship would be absent from the moment it is written",
+				i, u.Relationship.Key(), u.Relationship.Expiration.UTC().Format(time.RFC3339))
 		}
 		key := u.Relationship.Key()
 		if j, dup := seen[key]; dup {
