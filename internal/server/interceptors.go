@@ -88,6 +88,11 @@ func (o *observer) done(ctx context.Context, method string, info *callInfo, star
 	o.metrics.inFlight.WithLabelValues(method, o.transport).Dec()
 	o.metrics.requests.WithLabelValues(method, code.String(), o.transport).Inc()
 	o.metrics.latency.WithLabelValues(method, code.String(), o.transport).Observe(elapsed.Seconds())
+	if code == codes.ResourceExhausted {
+		for _, id := range quotaIDs(status.Convert(err)) {
+			o.metrics.quotaRefusals.WithLabelValues(id).Inc()
+		}
+	}
 
 	level := slog.LevelDebug
 	switch code {

@@ -10,6 +10,9 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	inFlight *prometheus.GaugeVec
+	// quotaRefusals counts requests refused by a quota, by the quota's flag name
+	// (tenants and keys are not labels, to bound cardinality).
+	quotaRefusals *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,8 +30,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "pemba_grpc_requests_in_flight",
 			Help: "RPCs being handled, by method and transport.",
 		}, []string{"method", "transport"}),
+		quotaRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pemba_quota_refusals_total",
+			Help: "Requests refused with RESOURCE_EXHAUSTED by a quota, by quota (its flag name, e.g. tenant-requests-per-second).",
+		}, []string{"quota"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.inFlight)
+	reg.MustRegister(m.requests, m.latency, m.inFlight, m.quotaRefusals)
 	return m
 }
 
