@@ -40,9 +40,8 @@ type Limits struct {
 	// store reads: each query the lookup makes and each relationship it reads count
 	// one, the checks that confirm its candidates included. A lookup that reaches it
 	// fails with RESOURCE_EXHAUSTED after the results it streamed. A tenant's quota
-	// may set its own (TenantQuota.MaxLookupWork). Default 1000000, about a hundred
-	// times what listing 10,000 documents through an eight-level organisation tree
-	// reads.
+	// may set its own (TenantQuota.MaxLookupWork). Default 1000000, about 90 times
+	// what listing 10,000 documents through an eight-level organisation tree reads.
 	MaxLookupWork int
 	// DefaultDeadline applies to unary requests that arrive without a deadline.
 	// Default 30s. Streams run until the client ends them.
