@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -91,12 +92,9 @@ func (o *observer) done(ctx context.Context, method string, info *callInfo, star
 	// A rate or concurrency refusal (one with a retry delay) is logged at debug: a
 	// client over its quota sends them by the thousand, and the metric counts them.
 	retryable := false
-	if code == codes.ResourceExhausted {
-		st := status.Convert(err)
-		for _, id := range quotaIDs(st) {
-			o.metrics.quotaRefusals.WithLabelValues(id).Inc()
-		}
-		_, retryable = retryDelay(st)
+	if qr := (*quotaRefusal)(nil); errors.As(err, &qr) {
+		o.metrics.quotaRefusals.WithLabelValues(qr.v.quotaID).Inc()
+		retryable = qr.retry > 0
 	}
 
 	level := slog.LevelDebug

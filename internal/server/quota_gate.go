@@ -29,6 +29,8 @@ type bucket struct {
 	quota       Quota
 	limiter     *rate.Limiter // nil: no rate limit
 	inFlight    atomic.Int64
+	// overRateV and busyV are the violations of its rate and its concurrency.
+	overRateV, busyV *violation
 	// pins counts the requests holding a tenant's bucket, so a sweep never drops a
 	// bucket in use; guarded by quotaGate.mu.
 	pins int
@@ -42,6 +44,10 @@ func newBucket(scope, name string, q Quota) *bucket {
 	b := &bucket{scope: scope, name: name, quota: q}
 	if q.RequestsPerSecond > 0 {
 		b.limiter = rate.NewLimiter(rate.Limit(q.RequestsPerSecond), q.burst())
+		b.overRateV = newViolation(scope, name, scope+"-requests-per-second", fmt.Sprintf("%g requests per second, burst %d", q.RequestsPerSecond, q.burst()))
+	}
+	if q.MaxConcurrent > 0 {
+		b.busyV = newViolation(scope, name, scope+"-max-concurrent", fmt.Sprintf("%d concurrent requests", q.MaxConcurrent))
 	}
 	return b
 }
@@ -53,7 +59,7 @@ func (b *bucket) enter() error {
 	}
 	if b.inFlight.Add(1) > int64(b.quota.MaxConcurrent) {
 		b.inFlight.Add(-1)
-		return quotaError(b.scope, b.name, b.scope+"-max-concurrent", concurrencyRetryDelay,
+		return quotaError(b.busyV, concurrencyRetryDelay,
 			"%s %q is at its quota of %d concurrent requests (--%s-max-concurrent); retry when one of them ends",
 			b.scope, b.name, b.quota.MaxConcurrent, b.scope)
 	}
@@ -79,7 +85,7 @@ func (b *bucket) reserve(now time.Time) (*rate.Reservation, time.Duration) {
 
 // overRate is the refusal of a request that would have to wait delay for a token.
 func (b *bucket) overRate(delay time.Duration) error {
-	return quotaError(b.scope, b.name, b.scope+"-requests-per-second", delay,
+	return quotaError(b.overRateV, delay,
 		"%s %q is over its quota of %g requests per second (burst %d, --%s-requests-per-second); retry in %s",
 		b.scope, b.name, b.quota.RequestsPerSecond, b.quota.burst(), b.scope, roundDelay(delay))
 }
@@ -303,9 +309,7 @@ func (s *quotaStream) end() {
 	}
 }
 
-// quotaError is the RESOURCE_EXHAUSTED status of a broken quota: the message, a
-// google.rpc.QuotaFailure naming the tenant or key and the quota (by its flag), and,
-// when waiting helps, a google.rpc.RetryInfo with the delay.
-func quotaError(scope, name, quotaID string, retry time.Duration, format string, args ...any) error {
-	return quotaStatus(fmt.Sprintf(format, args...), scope, name, quotaID, retry).Err()
+// quotaError is the refusal of a request over the quota of a tenant or key.
+func quotaError(v *violation, retry time.Duration, format string, args ...any) error {
+	return &quotaRefusal{msg: fmt.Sprintf(format, args...), v: v, retry: retry}
 }
