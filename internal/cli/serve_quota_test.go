@@ -42,7 +42,7 @@ func TestServeQuotas(t *testing.T) {
 		auditor.ok("check", "organization:acme", "member", "user:alice")
 	}
 	r = auditor.expect(exitError, "check", "organization:acme", "member", "user:alice")
-	mustContain(t, r, r.stderr, "pemba: RESOURCE_EXHAUSTED:", `key "auditor" is over its quota of 0.1 requests per second`, "retry in")
+	mustContain(t, r, r.stderr, "pemba: RESOURCE_EXHAUSTED:", `key "auditor" is over its rate of 0.1/s`, "retry in")
 }
 
 // quotaErrorCases are bad quotas, which stop the server before it serves, with the

@@ -44,10 +44,10 @@ func newBucket(scope, name string, q Quota) *bucket {
 	b := &bucket{scope: scope, name: name, quota: q}
 	if q.RequestsPerSecond > 0 {
 		b.limiter = rate.NewLimiter(rate.Limit(q.RequestsPerSecond), q.burst())
-		b.overRateV = newViolation(scope, name, scope+"-requests-per-second", fmt.Sprintf("%g requests per second, burst %d", q.RequestsPerSecond, q.burst()))
+		b.overRateV = newViolation(scope, name, scope+"-requests-per-second", fmt.Sprintf("%g/s, burst %d", q.RequestsPerSecond, q.burst()))
 	}
 	if q.MaxConcurrent > 0 {
-		b.busyV = newViolation(scope, name, scope+"-max-concurrent", fmt.Sprintf("%d concurrent requests", q.MaxConcurrent))
+		b.busyV = newViolation(scope, name, scope+"-max-concurrent", fmt.Sprintf("%d in flight", q.MaxConcurrent))
 	}
 	return b
 }
@@ -59,8 +59,7 @@ func (b *bucket) enter() error {
 	}
 	if b.inFlight.Add(1) > int64(b.quota.MaxConcurrent) {
 		b.inFlight.Add(-1)
-		return quotaError(b.busyV, concurrencyRetryDelay,
-			"%s %q is at its quota of %d concurrent requests (--%s-max-concurrent); retry when one of them ends",
+		return quotaError(b.busyV, concurrencyRetryDelay, "%s %q has its %d requests in flight (--%s-max-concurrent); retry when one ends",
 			b.scope, b.name, b.quota.MaxConcurrent, b.scope)
 	}
 	return nil
@@ -85,9 +84,8 @@ func (b *bucket) reserve(now time.Time) (*rate.Reservation, time.Duration) {
 
 // overRate is the refusal of a request that would have to wait delay for a token.
 func (b *bucket) overRate(delay time.Duration) error {
-	return quotaError(b.overRateV, delay,
-		"%s %q is over its quota of %g requests per second (burst %d, --%s-requests-per-second); retry in %s",
-		b.scope, b.name, b.quota.RequestsPerSecond, b.quota.burst(), b.scope, roundDelay(delay))
+	return quotaError(b.overRateV, delay, "%s %q is over its rate of %g/s (--%s-requests-per-second); retry in %s",
+		b.scope, b.name, b.quota.RequestsPerSecond, b.scope, roundDelay(delay))
 }
 
 // idle reports whether dropping the bucket loses nothing: a new one would be the same.

@@ -21,7 +21,8 @@ import (
 // google.rpc.QuotaFailure: the subject ("tenant:acme"), the quota by its flag name
 // (quota_id "tenant-requests-per-second") and a short description. A bucket keeps its
 // violations, so a client over its rate, refused thousands of times a second, costs
-// one encoding of it.
+// one encoding of it. It is kept short, as is the message: both travel in the
+// trailers of every refusal, which the client decodes.
 type violation struct {
 	scope, name string // "tenant", "key" or "request", and its name
 	quotaID     string
@@ -38,10 +39,9 @@ func newViolation(scope, name, quotaID, description string) *violation {
 func (v *violation) encoded() *anypb.Any {
 	v.once.Do(func() {
 		v.detail, _ = anypb.New(&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{
-			Subject:         v.scope + ":" + v.name,
-			Description:     v.description,
-			QuotaId:         v.quotaID,
-			QuotaDimensions: map[string]string{v.scope: v.name},
+			Subject:     v.scope + ":" + v.name,
+			Description: v.description,
+			QuotaId:     v.quotaID,
 		}}})
 	})
 	return v.detail

@@ -131,7 +131,7 @@ func TestTenantRateQuota(t *testing.T) {
 			t.Fatalf("check %d within the burst: %v", i+1, err)
 		}
 	}
-	r := grpcRefusal(t, check("tenant-b"), `tenant "tenant-b"`, "0.1 requests per second", "burst 4", "--tenant-requests-per-second", "retry in")
+	r := grpcRefusal(t, check("tenant-b"), `tenant "tenant-b" is over its rate of 0.1/s`, "--tenant-requests-per-second", "retry in")
 	if r.subject != "tenant:tenant-b" || r.quota != "tenant-requests-per-second" || r.retry <= 0 || r.retry > 10*time.Second {
 		t.Fatalf("refusal %+v, want tenant:tenant-b, tenant-requests-per-second and a delay of at most 10s", r)
 	}
@@ -277,11 +277,11 @@ func TestConcurrencyQuota(t *testing.T) {
 		return nil
 	}
 	imp := hold(context.Background())
-	r := grpcRefusal(t, check(), `tenant "tenant-b" is at its quota of 1 concurrent requests`, "--tenant-max-concurrent")
+	r := grpcRefusal(t, check(), `tenant "tenant-b" has its 1 requests in flight`, "--tenant-max-concurrent")
 	if r.subject != "tenant:tenant-b" || r.quota != "tenant-max-concurrent" || r.retry != 100*time.Millisecond {
 		t.Fatalf("refusal %+v, want tenant:tenant-b, tenant-max-concurrent, 100ms", r)
 	}
-	wantREST429(t, ts.restCall(t, "/v1/permissions/check", readerSecret, checkBody("tenant-b")), time.Second, "concurrent requests")
+	wantREST429(t, ts.restCall(t, "/v1/permissions/check", readerSecret, checkBody("tenant-b")), time.Second, "in flight")
 	if _, err := ts.permissions().Check(as(readerSecret), checkReq("default", "document:d1", "view", "user:alice")); status.Code(err) == codes.ResourceExhausted {
 		t.Fatalf("another tenant refused: %v", err)
 	}
