@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/pemba-authz/pemba/internal/protoconv"
@@ -158,7 +159,31 @@ func (o *clientOptions) withConn(cmd *cobra.Command, longStream bool, fn func(ct
 	defer conn.Close()
 	ctx, cancel := o.context(cmd, longStream)
 	defer cancel()
-	return o.rpcError(fn(ctx, conn))
+	err = fn(ctx, conn)
+	if status.Code(err) == codes.Unavailable && serverAnswers(cmd.Context(), conn) {
+		return o.storeUnavailable(err)
+	}
+	return o.rpcError(err)
+}
+
+// serverAnswers reports whether a server answers on conn: its health service needs no
+// key. It tells "no server there" from "the server is up but its store is not".
+func serverAnswers(ctx context.Context, conn *grpc.ClientConn) bool {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	return status.Code(err) != codes.Unavailable && status.Code(err) != codes.DeadlineExceeded
+}
+
+// storeUnavailable is the error of a call the server answered UNAVAILABLE while it is
+// reachable: its datastore is down, and asking whether a server listens would mislead.
+func (o *clientOptions) storeUnavailable(err error) error {
+	st := status.Convert(err)
+	return &ExitError{Code: exitError, Err: fmt.Errorf("%s: %s (the server at %s answers, but it cannot reach its datastore; check the database, then retry)",
+		protoconv.CodeName(st.Code()), st.Message(), o.endpoint)}
 }
 
 // transportCredentials builds plaintext or TLS credentials from the flags.

@@ -160,6 +160,12 @@ func explainLabel(n, parent *pb.ExplainNode) string {
 		return "relationship"
 	case "caveat":
 		return "caveat " + n.GetCaveat()
+	case "cycle":
+		return "cycle back to " + obj + "#" + n.GetRelation()
+	case "paradox":
+		// The node stands for the subtracted side; its result, printed after the
+		// label, is what the exclusion counts that side as.
+		return fmt.Sprintf("paradox: %s, subtracted in %s#%s, depends on its own negation; counted as", n.GetExpression(), obj, n.GetRelation())
 	}
 	s := n.GetKind()
 	if e := n.GetExpression(); e != "" && e != parent.GetExpression() {

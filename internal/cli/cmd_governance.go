@@ -166,7 +166,7 @@ and through which organisation the actor held the right to grant it.`,
 			})
 		},
 	}
-	addConsistencyFlag(cmd, &consistency)
+	addReviewConsistencyFlag(cmd, &consistency)
 	cmd.Flags().Uint32Var(&limit, "limit", 0, "print at most this many (0: all)")
 	return cmd
 }
@@ -269,7 +269,7 @@ the review.`,
 	f.StringVar(&org, "org", "", "review only inside this organisation's subtree (TYPE:ID)")
 	f.StringArrayVar(&types, "type", nil, "review only this resource type (repeatable)")
 	f.StringArrayVar(&permissions, "permission", nil, "review only this permission (repeatable)")
-	addConsistencyFlag(cmd, &consistency)
+	addReviewConsistencyFlag(cmd, &consistency)
 	f.Uint32Var(&limit, "limit", 0, "print at most this many entries (0: all)")
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
@@ -198,19 +199,41 @@ func runImport(cmd *cobra.Command, o *clientOptions, file, reason string, batchS
 	})
 }
 
-// importFailed explains a failed import and how to resume it.
+// importFailed explains a failed import and how to go on. Import is idempotent and the
+// committed batches stay, so after a passing failure (the server or its store
+// unavailable, a deadline) the same command resumes it; after the server refused the
+// data, running it again would fail the same way, so the hint names the relationship
+// to fix first.
 func importFailed(o *clientOptions, err error, skip int64, file string) error {
 	base := o.rpcError(err)
-	hint := fmt.Sprintf("import is idempotent: run the same command again to resume (pemba import %s)", file)
-	if st, ok := status.FromError(err); ok {
-		if m := committedRE.FindStringSubmatch(st.Message()); m != nil {
-			if n, perr := strconv.ParseInt(m[1], 10, 64); perr == nil && n > 0 {
-				hint = fmt.Sprintf("%d relationship(s) were committed; after fixing the cause, resume with: pemba import %s --skip %d", n, file, skip+n)
+	st, _ := status.FromError(err)
+	var committed int64
+	if m := committedRE.FindStringSubmatch(st.Message()); m != nil {
+		committed, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	resume := fmt.Sprintf("pemba import %s", file)
+	if skip+committed > 0 {
+		resume += fmt.Sprintf(" --skip %d", skip+committed)
+	}
+	var hint string
+	switch st.Code() {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.Canceled, codes.ResourceExhausted, codes.Internal, codes.Unknown:
+		hint = fmt.Sprintf("%d relationship(s) were committed and stay; once the cause has passed, resume with: %s", committed, resume)
+	default:
+		what := "the cause"
+		if m := failedRelationshipRE.FindStringSubmatch(st.Message()); m != nil {
+			if k, perr := strconv.ParseInt(m[1], 10, 64); perr == nil {
+				what = fmt.Sprintf("relationship %d of %s", skip+k, file)
 			}
 		}
+		hint = fmt.Sprintf("the server refused the data, so running the same import again would fail the same way: fix %s, then resume with: %s (%d relationship(s) were committed and stay)", what, resume, committed)
 	}
 	return &ExitError{Code: exitError, Err: fmt.Errorf("%v\n%s", base, hint)}
 }
+
+// failedRelationshipRE finds which relationship of the import the server refused
+// ("relationship 3 (...)" or "relationship 3 of the import").
+var failedRelationshipRE = regexp.MustCompile(`\brelationship (\d+)\b`)
 
 func newExportCommand() *cobra.Command {
 	var o *clientOptions

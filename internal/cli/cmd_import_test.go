@@ -109,10 +109,15 @@ func TestImportExportRoundTrip(t *testing.T) {
 		t.Fatalf("an import stopped before its first batch wrote:\n%s", r.stdout)
 	}
 	// A relationship the schema refuses stops the import on the server; the error
-	// says how to resume.
+	// numbers it from 1 as the file does, and says to fix it before resuming, since
+	// running the same import again would fail the same way.
 	os.WriteFile(badFile, []byte("organization:acme#member@user:alice\norganization:acme#owner@user:alice\n"), 0o600)
 	r = broken.expect(exitError, "import", badFile)
-	mustContain(t, r, r.stderr, "pemba: INVALID_ARGUMENT:", "owner", "import is idempotent: run the same command again to resume")
+	mustContain(t, r, r.stderr, "pemba: INVALID_ARGUMENT:", "relationship 2 (organization:acme#owner@user:alice)",
+		"running the same import again would fail the same way: fix relationship 2 of "+badFile+", then resume with: pemba import "+badFile)
+	if strings.Contains(r.stderr, "run the same command again") {
+		t.Errorf("a refused import suggests rerunning it unchanged:\n%s", r)
+	}
 	// --skip starts after the relationships already imported.
 	r = broken.ok("import", textFile, "--skip", "15", "--no-progress")
 	mustContain(t, r, r.stdout, "imported: 4 relationship(s)\n")

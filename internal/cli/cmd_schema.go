@@ -26,12 +26,14 @@ func newSchemaCommand() *cobra.Command {
 		Long: `Write and read a tenant's schema on the server, and compare or format schema
 files offline (diff and fmt need no server).`,
 	}
-	o := addClientFlags(cmd)
-	cmd.AddCommand(newSchemaWriteCommand(o), newSchemaReadCommand(o), newSchemaDiffCommand(o), newSchemaFmtCommand(o))
+	// write and read talk to a server and take the connection flags; diff and fmt are
+	// offline and show none of them.
+	cmd.AddCommand(newSchemaWriteCommand(), newSchemaReadCommand(), newSchemaDiffCommand(), newSchemaFmtCommand())
 	return cmd
 }
 
-func newSchemaWriteCommand(o *clientOptions) *cobra.Command {
+func newSchemaWriteCommand() *cobra.Command {
+	var o *clientOptions
 	var dryRun bool
 	var reason string
 	cmd := &cobra.Command{
@@ -59,6 +61,7 @@ with file:line:col and a caret).`,
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "compile and compare only; write nothing")
 	cmd.Flags().StringVar(&reason, "reason", "", "why the schema changes; kept in the audit trail")
+	o = addClientFlags(cmd)
 	return cmd
 }
 
@@ -170,7 +173,8 @@ func compileFailure(cmd *cobra.Command, err error) error {
 	return &ExitError{Code: exitError}
 }
 
-func newSchemaReadCommand(o *clientOptions) *cobra.Command {
+func newSchemaReadCommand() *cobra.Command {
+	var o *clientOptions
 	var consistency string
 	cmd := &cobra.Command{
 		Use:   "read",
@@ -203,6 +207,7 @@ redirected to a file; JSON adds the token it was read at).`,
 		},
 	}
 	addConsistencyFlag(cmd, &consistency)
+	o = addClientFlags(cmd)
 	return cmd
 }
 
@@ -217,7 +222,8 @@ type schemaChangeJSON struct {
 	Text       string `json:"text"`
 }
 
-func newSchemaDiffCommand(o *clientOptions) *cobra.Command {
+func newSchemaDiffCommand() *cobra.Command {
+	var output string
 	var exitCode bool
 	cmd := &cobra.Command{
 		Use:   "diff OLD NEW",
@@ -241,7 +247,7 @@ removed (-) or changed (~). Needs no server.`,
 			}
 			d := schema.Diff(compiled[0], compiled[1])
 			out := cmd.OutOrStdout()
-			if o.json() {
+			if output == "json" {
 				changes := []schemaChangeJSON{}
 				for _, c := range d.Changes {
 					changes = append(changes, schemaChangeJSON{Kind: changeKind(c.Kind), What: c.What, Definition: c.Definition, Name: c.Name, Old: c.Old, New: c.New, Text: c.String()})
@@ -259,6 +265,7 @@ removed (-) or changed (~). Needs no server.`,
 		},
 	}
 	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit with status 1 when the schemas differ")
+	addOfflineOutputFlag(cmd, &output)
 	return cmd
 }
 
@@ -272,8 +279,9 @@ func changeKind(k schema.ChangeKind) string {
 	return "changed"
 }
 
-func newSchemaFmtCommand(o *clientOptions) *cobra.Command {
+func newSchemaFmtCommand() *cobra.Command {
 	var write, check bool
+	var output string
 	cmd := &cobra.Command{
 		Use:   "fmt FILE",
 		Short: "Print a schema file in canonical form (offline)",
@@ -322,7 +330,7 @@ caret, and exit with status 2.`,
 					return usageErrorf("writing %s: %v", file, err)
 				}
 				return nil
-			case o.json():
+			case output == "json":
 				return writeJSON(cmd.OutOrStdout(), map[string]any{"file": file, "formatted": formatted, "changed": changed})
 			}
 			_, err = io.WriteString(cmd.OutOrStdout(), formatted)
@@ -331,7 +339,21 @@ caret, and exit with status 2.`,
 	}
 	cmd.Flags().BoolVarP(&write, "write", "w", false, "write the canonical form back to FILE")
 	cmd.Flags().BoolVar(&check, "check", false, "print FILE and exit 1 when it is not in canonical form")
+	addOfflineOutputFlag(cmd, &output)
 	return cmd
+}
+
+// addOfflineOutputFlag registers -o for a command that needs no server, which takes
+// none of the connection flags.
+func addOfflineOutputFlag(cmd *cobra.Command, output *string) {
+	cmd.Flags().StringVarP(output, "output", "o", "text", "output format: text (for people) or json (for scripts)")
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		if *output != "text" && *output != "json" {
+			return usageErrorf("--output %q is not a format: use text or json", *output)
+		}
+		return nil
+	}
+	cmd.SetFlagErrorFunc(flagError)
 }
 
 // readInput reads a file, or stdin for "-".
@@ -353,4 +375,11 @@ func readInput(cmd *cobra.Command, name string) ([]byte, error) {
 // addConsistencyFlag registers --consistency on a reading command.
 func addConsistencyFlag(cmd *cobra.Command, v *string) {
 	cmd.Flags().StringVar(v, "consistency", "", "revision to read at: minimize_latency (default), fully_consistent, at_least_as_fresh:TOKEN or at_exact_snapshot:TOKEN")
+}
+
+// addReviewConsistencyFlag registers --consistency for the governance reviews, which
+// the server reads fully consistent unless told otherwise: a review follows the writes
+// it reviews.
+func addReviewConsistencyFlag(cmd *cobra.Command, v *string) {
+	cmd.Flags().StringVar(v, "consistency", "", "revision to read at: fully_consistent (default), minimize_latency, at_least_as_fresh:TOKEN or at_exact_snapshot:TOKEN")
 }

@@ -135,3 +135,21 @@ func TestSchemaWriteAndRefusal(t *testing.T) {
 	r = admin.expect(exitError, "schema", "write", bad)
 	mustContain(t, r, r.stderr, bad+":3:20: definition `usr` not found", "^")
 }
+
+// Offline commands show no connection flags; the ones that call a server do.
+func TestOfflineCommandsTakeNoConnectionFlags(t *testing.T) {
+	for _, args := range [][]string{{"schema", "fmt", "--help"}, {"schema", "diff", "--help"}, {"validate", "--help"}} {
+		out, _, code := runPemba(t, args...)
+		if code != 0 || strings.Contains(out, "--endpoint") || strings.Contains(out, "--token") {
+			t.Errorf("pemba %s: exit %d, connection flags shown:\n%s", strings.Join(args, " "), code, out)
+		}
+	}
+	for _, args := range [][]string{{"schema", "write", "--help"}, {"schema", "read", "--help"}} {
+		if out, _, _ := runPemba(t, args...); !strings.Contains(out, "--endpoint") {
+			t.Errorf("pemba %s does not show --endpoint:\n%s", strings.Join(args, " "), out)
+		}
+	}
+	if _, stderr, code := runPemba(t, "schema", "fmt", "-o", "yaml", "x.zed"); code != 2 || !strings.Contains(stderr, `--output "yaml" is not a format`) {
+		t.Errorf("schema fmt -o yaml: exit %d, %q", code, stderr)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/pemba-authz/pemba/internal/version"
 )
 
 func init() {
@@ -20,7 +22,9 @@ func init() {
 var commands = []func() *cobra.Command{
 	newServeCommand,
 	newMigrateCommand,
+	newRestoreCommand,
 	newValidateCommand,
+	newVersionCommand,
 }
 
 // NewRootCommand returns the pemba command with every sub-command attached.
@@ -42,6 +46,8 @@ Every flag also reads PEMBA_<FLAG> from the environment (--grpc-addr: PEMBA_GRPC
 		},
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
+	root.Version = version.Get().String()
+	root.SetVersionTemplate("{{.Version}}\n")
 	for _, c := range commands {
 		root.AddCommand(c())
 	}

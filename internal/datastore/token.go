@@ -37,7 +37,9 @@ func DecodeToken(token, storeID, tenant string) (Revision, error) {
 	if !ok {
 		return bad("is not a Pemba revision token")
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(body)
+	// Strict: a token has one spelling, so an edit to the unused bits of its last
+	// character is an edit like any other.
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(body)
 	if err != nil || len(raw) < 8+8+1+4 {
 		return bad("is malformed")
 	}

@@ -24,8 +24,20 @@ type compiledSchema struct {
 	// lists each component's members.
 	scc        map[relKey]int
 	components [][]relKey
-	// edges are the relations and permissions each one evaluates.
-	edges map[relKey][]relKey
+	// edges are the relations and permissions each one evaluates; subtracted are
+	// those of them it evaluates under the subtracted side of an exclusion.
+	edges      map[relKey][]relKey
+	subtracted map[relKey][]relKey
+	// nonMonotone marks the relations and permissions of components that contain the
+	// subtracted side of an exclusion: their data can define an answer through its own
+	// negation (a paradox), so they are evaluated by the well-founded solver
+	// (wellfounded.go) instead of the walk with cycle cuts. reachesNonMonotone marks
+	// those whose evaluation can reach one, which lookups confirm by Check.
+	// hasNonMonotone says whether the schema has any, so the common case pays no
+	// lookup.
+	nonMonotone        map[relKey]bool
+	reachesNonMonotone map[relKey]bool
+	hasNonMonotone     bool
 	// hasCaveats tells whether request context can influence any answer.
 	hasCaveats bool
 
@@ -79,7 +91,10 @@ func (cs *compiledSchema) relationPlan(rel *schema.Relation, subjType, subjRel s
 }
 
 func newCompiledSchema(s *schema.Schema) *compiledSchema {
-	cs := &compiledSchema{s: s, recursive: map[relKey]bool{}, scc: map[relKey]int{}, edges: map[relKey][]relKey{}, hasCaveats: len(s.Caveats) > 0}
+	cs := &compiledSchema{
+		s: s, recursive: map[relKey]bool{}, scc: map[relKey]int{}, edges: map[relKey][]relKey{}, subtracted: map[relKey][]relKey{},
+		nonMonotone: map[relKey]bool{}, reachesNonMonotone: map[relKey]bool{}, hasCaveats: len(s.Caveats) > 0,
+	}
 	var nodes []relKey
 	for _, name := range s.Order {
 		def, ok := s.Definitions[name]
@@ -93,14 +108,14 @@ func newCompiledSchema(s *schema.Schema) *compiledSchema {
 			}
 			k := relKey{def.Name, r.Name}
 			nodes = append(nodes, k)
-			cs.edges[k] = cs.dependencies(def, r)
+			cs.edges[k], cs.subtracted[k] = cs.dependencies(def, r)
 		}
 		// Synthetic permissions are not in Order.
 		for rn, r := range def.Relations {
 			k := relKey{def.Name, rn}
 			if _, done := cs.edges[k]; !done {
 				nodes = append(nodes, k)
-				cs.edges[k] = cs.dependencies(def, r)
+				cs.edges[k], cs.subtracted[k] = cs.dependencies(def, r)
 			}
 		}
 	}
@@ -108,28 +123,39 @@ func newCompiledSchema(s *schema.Schema) *compiledSchema {
 	return cs
 }
 
-// dependencies lists the relations and permissions evaluating r dispatches to.
-func (cs *compiledSchema) dependencies(def *schema.Definition, r *schema.Relation) []relKey {
-	var out []relKey
+// dependencies lists the relations and permissions evaluating r dispatches to, and
+// separately those it dispatches to under the subtracted side of an exclusion.
+func (cs *compiledSchema) dependencies(def *schema.Definition, r *schema.Relation) (all, subtracted []relKey) {
 	if r.Kind == schema.KindRelation {
 		for _, a := range r.AllowedSubjects {
 			if a.Relation != "" && !a.Wildcard {
-				out = append(out, relKey{a.Type, a.Relation})
+				all = append(all, relKey{a.Type, a.Relation})
 			}
 		}
-		return out
+		return all, nil
 	}
+	negative := map[schema.Expr]bool{}
 	schema.Walk(r.Expr, func(e schema.Expr) {
-		switch e := e.(type) {
-		case *schema.Computed:
-			out = append(out, relKey{def.Name, e.Relation})
-		case *schema.Arrow:
-			for _, t := range cs.arrowTargets(def, e) {
-				out = append(out, relKey{t, e.Computed})
-			}
+		if x, ok := e.(*schema.Exclusion); ok {
+			schema.Walk(x.Subtract, func(s schema.Expr) { negative[s] = true })
 		}
 	})
-	return out
+	schema.Walk(r.Expr, func(e schema.Expr) {
+		var to []relKey
+		switch e := e.(type) {
+		case *schema.Computed:
+			to = []relKey{{def.Name, e.Relation}}
+		case *schema.Arrow:
+			for _, t := range cs.arrowTargets(def, e) {
+				to = append(to, relKey{t, e.Computed})
+			}
+		}
+		all = append(all, to...)
+		if negative[e] {
+			subtracted = append(subtracted, to...)
+		}
+	})
+	return all, subtracted
 }
 
 // arrowTargets lists the subject types an arrow's tupleset points at that define the
@@ -160,8 +186,9 @@ func (cs *compiledSchema) arrowTargets(def *schema.Definition, a *schema.Arrow) 
 }
 
 // findRecursive marks the nodes on a cycle of the dependency graph and numbers
-// them by component. References to relations the schema does not define (which
-// the compiler would have rejected) are left out of the graph.
+// them by component, and finds the non-monotone components and what reaches them.
+// References to relations the schema does not define (which the compiler would have
+// rejected) are left out of the graph.
 func (cs *compiledSchema) findRecursive(nodes []relKey) {
 	successors := func(v relKey) []relKey {
 		var out []relKey
@@ -172,16 +199,47 @@ func (cs *compiledSchema) findRecursive(nodes []relKey) {
 		}
 		return out
 	}
+	// Components come out after every component they reach, so what a component's
+	// successors reach is known when it comes.
 	for _, comp := range schema.StronglyConnected(nodes, successors) {
-		if !schema.OnCycle(comp, successors) {
-			continue
+		reaches := false
+		for _, v := range comp {
+			for _, w := range successors(v) {
+				reaches = reaches || cs.reachesNonMonotone[w]
+			}
 		}
-		for _, w := range comp {
-			cs.recursive[w] = true
-			cs.scc[w] = len(cs.components)
+		if schema.OnCycle(comp, successors) {
+			for _, w := range comp {
+				cs.recursive[w] = true
+				cs.scc[w] = len(cs.components)
+			}
+			cs.components = append(cs.components, comp)
+			if cs.subtractsWithin(comp) {
+				reaches, cs.hasNonMonotone = true, true
+				for _, w := range comp {
+					cs.nonMonotone[w] = true
+				}
+			}
 		}
-		cs.components = append(cs.components, comp)
+		if reaches {
+			for _, w := range comp {
+				cs.reachesNonMonotone[w] = true
+			}
+		}
 	}
+}
+
+// subtractsWithin reports whether a member of comp subtracts another member (or
+// itself): a cycle of the component then passes through the negation.
+func (cs *compiledSchema) subtractsWithin(comp []relKey) bool {
+	for _, v := range comp {
+		for _, w := range cs.subtracted[v] {
+			if slices.Contains(comp, w) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type reachKey struct {

@@ -439,6 +439,28 @@ definition document {
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := expandText(tree)
+	want := `exclusion document:d#view
+  union document:d#view
+    leaf document:d#viewer group:eng#member user:* user:alice user:bob[on_weekday] user:tmp[exp]
+    union document:d#view arrow folder->view
+      union folder:f1#view via document:d#folder@folder:f1
+        leaf folder:f1#viewer
+        union folder:f1#view arrow parent->view
+          union folder:f2#view via folder:f1#parent@folder:f2
+            leaf folder:f2#viewer user:carol
+            union folder:f2#view arrow parent->view
+              leaf folder:f1#view via folder:f2#parent@folder:f1
+  leaf document:d#banned user:mallory
+`
+	if got != want {
+		t.Errorf("expand tree:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// expandText prints an Expand tree one node a line: operation, object relation,
+// arrow, relationship followed and subjects.
+func expandText(tree *ExpandNode) string {
 	var b strings.Builder
 	var show func(n *ExpandNode, indent string)
 	show = func(n *ExpandNode, indent string) {
@@ -465,22 +487,7 @@ definition document {
 		}
 	}
 	show(tree, "")
-	want := `exclusion document:d#view
-  union document:d#view
-    leaf document:d#viewer group:eng#member user:* user:alice user:bob[on_weekday] user:tmp[exp]
-    union document:d#view arrow folder->view
-      union folder:f1#view via document:d#folder@folder:f1
-        leaf folder:f1#viewer
-        union folder:f1#view arrow parent->view
-          union folder:f2#view via folder:f1#parent@folder:f2
-            leaf folder:f2#viewer user:carol
-            union folder:f2#view arrow parent->view
-              leaf folder:f1#view via folder:f2#parent@folder:f1
-  leaf document:d#banned user:mallory
-`
-	if b.String() != want {
-		t.Errorf("expand tree:\n%s\nwant:\n%s", b.String(), want)
-	}
+	return b.String()
 }
 
 // TestConcurrentUse hammers one engine from many goroutines while relationships are

@@ -66,6 +66,8 @@ type cacheKey struct {
 type cacheEntry struct {
 	perm    Permissionship
 	missing []string
+	// upper is the upper bound of an answer a paradox leaves open (nil: exact).
+	upper *bound
 	// height is how many levels below the node the evaluation used.
 	height int
 	// expires is when the earliest relationship the answer depended on expires.
@@ -98,7 +100,7 @@ func (e *Engine) cachePut(k cacheKey, r result) {
 	if !e.door.admit(e.hashKey(k)) {
 		return
 	}
-	e.results.Add(k, cacheEntry{perm: r.perm, missing: r.missing, height: r.height, expires: r.expires})
+	e.results.Add(k, cacheEntry{perm: r.perm, missing: r.missing, upper: r.upper, height: r.height, expires: r.expires})
 }
 
 func (e *Engine) hashKey(k cacheKey) uint64 { return maphash.Comparable(e.seed, k) }

@@ -176,13 +176,7 @@ func (c *checker) dispatch(ctx context.Context, def *schema.Definition, rel *sch
 	pending := make([]int, 0, len(items))
 	var wasCached []bool
 	m := &c.e.metrics
-	c.dispatches.Add(int64(len(items)))
-	m.dispatches.Add(uint64(len(items)))
-	for d := c.maxDepth.Load(); int64(depth) > d; d = c.maxDepth.Load() {
-		if c.maxDepth.CompareAndSwap(d, int64(depth)) {
-			break
-		}
-	}
+	c.count(len(items), depth)
 	cacheable := c.cacheable(rel)
 	for i, it := range items {
 		switch {
@@ -221,7 +215,7 @@ func (c *checker) dispatch(ctx context.Context, def *schema.Definition, rel *sch
 					pending = append(pending, i)
 					continue
 				}
-				results[i] = result{perm: ent.perm, missing: ent.missing, cut: noCut, height: ent.height, expires: ent.expires}
+				results[i] = result{perm: ent.perm, missing: ent.missing, upper: ent.upper, cut: noCut, height: ent.height, expires: ent.expires}
 				continue
 			}
 			if c.e.results != nil {
@@ -241,6 +235,17 @@ func (c *checker) dispatch(ctx context.Context, def *schema.Definition, rel *sch
 		}
 	}
 	return results
+}
+
+// count records n sub-problems at depth in the request's and the engine's counters.
+func (c *checker) count(n, depth int) {
+	c.dispatches.Add(int64(n))
+	c.e.metrics.dispatches.Add(uint64(n))
+	for d := c.maxDepth.Load(); int64(depth) > d; d = c.maxDepth.Load() {
+		if c.maxDepth.CompareAndSwap(d, int64(depth)) {
+			break
+		}
+	}
 }
 
 // evaluateRound evaluates the first item of each distinct object among pending and
@@ -359,9 +364,12 @@ func (c *checker) evaluate(ctx context.Context, def *schema.Definition, rel *sch
 	}
 	b := batch{def: def, rel: rel, ids: ids, paths: paths, depth: depth}
 	var rs []result
-	if rel.Kind == schema.KindRelation {
+	switch {
+	case c.cs.hasNonMonotone && c.cs.nonMonotone[relKey{def.Name, rel.Name}]:
+		rs = c.evalWellFounded(ctx, b)
+	case rel.Kind == schema.KindRelation:
 		rs = c.evalRelation(ctx, b)
-	} else {
+	default:
 		rs = c.evalExpr(ctx, b, rel.Expr)
 	}
 	var elapsed time.Duration
@@ -382,13 +390,7 @@ func (c *checker) evaluate(ctx context.Context, def *schema.Definition, rel *sch
 		if c.explain {
 			n := c.nodeFor(def, rel, ids[i], *r)
 			n.Duration = elapsed
-			if r.node != nil {
-				if rel.Kind == schema.KindRelation {
-					n.Children = r.node.Children
-				} else {
-					n.Children = []*ExplainNode{r.node}
-				}
-			}
+			attachContent(n, rel, r.node)
 			r.node = n
 		}
 	}

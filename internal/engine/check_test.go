@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -345,8 +346,14 @@ definition resource {
 	},
 }
 
-func TestCheckSemantics(t *testing.T) {
-	for _, tc := range semanticsCases {
+func TestCheckSemantics(t *testing.T) { runCheckCases(t, semanticsCases, false) }
+
+// runCheckCases asks the checks of each case on a cached concurrent engine and on an
+// uncached inline one, twice (cold, then with whatever the first pass cached); with
+// reversed, also on fresh engines in reverse order, so that no answer depends on
+// which question came first.
+func runCheckCases(t *testing.T, cases []semanticsCase, reversed bool) {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, mode := range []struct {
 				name string
@@ -355,18 +362,30 @@ func TestCheckSemantics(t *testing.T) {
 				{"cached-concurrent", Config{}},
 				{"uncached-inline", Config{CacheSize: -1, MaxConcurrency: 1}},
 			} {
-				f := newFixtureConfig(t, mode.cfg, tc.schema, tc.rels...)
-				// Twice: cold, then with whatever the first pass cached.
-				for pass := range 2 {
-					for _, c := range tc.checks {
-						if got := f.check(c.check, c.context); got != c.want {
-							t.Errorf("%s pass %d: %s with %s = %s, want %s", mode.name, pass, c.check, c.context, got, c.want)
+				for _, reverse := range []bool{false, true}[:1+boolInt(reversed)] {
+					checks := slices.Clone(tc.checks)
+					if reverse {
+						slices.Reverse(checks)
+					}
+					f := newFixtureConfig(t, mode.cfg, tc.schema, tc.rels...)
+					for pass := range 2 {
+						for _, c := range checks {
+							if got := f.check(c.check, c.context); got != c.want {
+								t.Errorf("%s reverse=%v pass %d: %s with %s = %s, want %s", mode.name, reverse, pass, c.check, c.context, got, c.want)
+							}
 						}
 					}
 				}
 			}
 		})
 	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // TestCycleCutsAreNotCached checks that answers computed below a cycle cut are not

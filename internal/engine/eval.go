@@ -90,18 +90,7 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 	s := c.subject
 
 	plan := c.cs.relationPlan(b.rel, s.Type, s.Relation)
-	if plan.direct || plan.wildcard {
-		subjIDs := c.subjectIDs[:1]
-		if plan.wildcard {
-			subjIDs = c.subjectIDs
-		}
-		if !plan.direct {
-			subjIDs = c.subjectIDs[1:]
-		}
-		f := datastore.RelationshipFilter{
-			ResourceType: b.def.Name, ResourceIDs: b.ids, Relation: b.rel.Name,
-			Subject: &datastore.SubjectFilter{Type: s.Type, IDs: subjIDs, Relations: c.subjectRels},
-		}
+	if f, ok := c.directFilter(b.def, b.rel, b.ids, plan); ok {
 		start := time.Now()
 		for rel, err := range c.query(ctx, f) {
 			if err != nil {
@@ -135,10 +124,7 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 	if len(open) > 0 {
 		var groups []*childGroup
 		for _, set := range plan.sets {
-			f := datastore.RelationshipFilter{
-				ResourceType: b.def.Name, ResourceIDs: open, Relation: b.rel.Name,
-				Subject: &datastore.SubjectFilter{Type: set.typ, Relations: set.rels},
-			}
+			f := setFilter(b.def, b.rel, open, set)
 			start := time.Now()
 			for rel, err := range c.query(ctx, f) {
 				if err != nil {
@@ -151,16 +137,8 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 				if i < 0 || rel.Subject.IsWildcard() {
 					continue
 				}
-				via := c.caveatResult(rel)
-				def := c.cs.s.Definitions[rel.Subject.Type]
-				var target *schema.Relation
-				if def != nil {
-					target = def.Relations[rel.Subject.Relation]
-				}
-				if target == nil || via.no() || via.err != nil {
-					if target == nil {
-						via = and(via, noResult())
-					}
+				def, target, via, ok := c.follow(rel, rel.Subject.Relation)
+				if !ok {
 					res[i] = or(res[i], via)
 					if c.explain {
 						nodes[i] = append(nodes[i], c.relationshipNode(rel, via, via.node))
@@ -195,6 +173,50 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 		}
 	}
 	return res
+}
+
+// directFilter reads the relationships of rel on ids that name the subject itself or
+// its type's wildcard, as far as plan says rel can; ok is false when it cannot.
+func (c *checker) directFilter(def *schema.Definition, rel *schema.Relation, ids []string, plan *plan) (_ datastore.RelationshipFilter, ok bool) {
+	if !plan.direct && !plan.wildcard {
+		return datastore.RelationshipFilter{}, false
+	}
+	subjIDs := c.subjectIDs[:1]
+	if plan.wildcard {
+		subjIDs = c.subjectIDs
+	}
+	if !plan.direct {
+		subjIDs = c.subjectIDs[1:]
+	}
+	return datastore.RelationshipFilter{
+		ResourceType: def.Name, ResourceIDs: ids, Relation: rel.Name,
+		Subject: &datastore.SubjectFilter{Type: c.subject.Type, IDs: subjIDs, Relations: c.subjectRels},
+	}, true
+}
+
+// setFilter reads the relationships of rel on ids whose subjects are sets of one of
+// the planned types and relations.
+func setFilter(def *schema.Definition, rel *schema.Relation, ids []string, set setGroup) datastore.RelationshipFilter {
+	return datastore.RelationshipFilter{
+		ResourceType: def.Name, ResourceIDs: ids, Relation: rel.Name,
+		Subject: &datastore.SubjectFilter{Type: set.typ, Relations: set.rels},
+	}
+}
+
+// follow returns where relationship r leads: relation on its subject object, and the
+// answer of its caveat. ok is false when it leads nowhere worth evaluating (the
+// subject's type lacks the relation, the caveat rules it out or failed); via is then
+// the relationship's whole answer.
+func (c *checker) follow(r tuple.Relationship, relation string) (def *schema.Definition, target *schema.Relation, via result, ok bool) {
+	via = c.caveatResult(r)
+	def = c.cs.s.Definitions[r.Subject.Type]
+	if def != nil {
+		target = def.Relations[relation]
+	}
+	if target == nil {
+		return def, nil, and(via, noResult()), false
+	}
+	return def, target, via, !via.no() && via.err == nil
 }
 
 // relationshipNode explains one relationship followed: its caveat's evaluation and
@@ -308,6 +330,11 @@ func (c *checker) evalOp(ctx context.Context, b batch, op NodeKind, children []s
 	}
 	if c.explain {
 		st.nodes = make([][]*ExplainNode, len(children))
+		if x, ok := expr.(*schema.Exclusion); ok {
+			st.paradox = func(i int, r result) *ExplainNode {
+				return c.paradoxNode(tuple.ObjectRef{Type: b.def.Name, ID: b.ids[i]}, b.rel.Name, x.Subtract, r, r.node)
+			}
+		}
 	}
 	var (
 		wg     sync.WaitGroup
@@ -365,16 +392,21 @@ type opState struct {
 	mu    sync.Mutex
 	acc   []result
 	nodes [][]*ExplainNode // per child, per object (explanations only)
+	// paradox explains the subtracted side of object i's exclusion when a paradox
+	// leaves it open (explanations only).
+	paradox func(i int, r result) *ExplainNode
 }
 
 // onlyFirst is the index list of a one-object batch.
 var onlyFirst = []int{0}
 
+// decided reports whether the remaining children cannot change r: a yes for a union,
+// for the others a no that no paradox leaves open (the rest may still settle it).
 func (st *opState) decided(r result) bool {
 	if st.op == NodeUnion {
 		return r.yes()
 	}
-	return r.no()
+	return r.exactNo()
 }
 
 // undecided lists the objects whose answer the remaining children can still change.
@@ -408,6 +440,9 @@ func (st *opState) combine(ci int, idx []int, rs []result) bool {
 		r := rs[k]
 		if st.nodes != nil {
 			st.nodes[ci][i] = r.node
+			if st.op == NodeExclusion && ci == 1 && r.upper != nil {
+				st.nodes[ci][i] = st.paradox(i, r)
+			}
 		}
 		switch {
 		case st.op == NodeUnion:
@@ -463,16 +498,8 @@ func (c *checker) evalArrow(ctx context.Context, b batch, a *schema.Arrow) []res
 			continue
 		}
 		targets[i]++
-		via := c.caveatResult(rel)
-		def := c.cs.s.Definitions[rel.Subject.Type]
-		var target *schema.Relation
-		if def != nil {
-			target = def.Relations[a.Computed]
-		}
-		if target == nil || via.no() || via.err != nil {
-			if target == nil {
-				via = and(via, noResult())
-			}
+		def, target, via, ok := c.follow(rel, a.Computed)
+		if !ok {
 			merge(i, via)
 			if c.explain {
 				nodes[i] = append(nodes[i], c.relationshipNode(rel, via, via.node))

@@ -13,8 +13,11 @@ import (
 // (one child per target of the arrow's relation); relations are leaves listing their
 // direct subjects — objects, wildcards and subject sets, with caveat and expiry —
 // without expanding the subject sets further. A branch that comes back to a node on
-// its own path is shown as an empty leaf; a tree deeper than MaxDepth fails with a
-// *DepthError.
+// its own path is shown as an empty leaf, as it adds nothing; but one that comes back
+// through the subtracted side of an exclusion, where an empty leaf would claim that
+// nothing is subtracted, is a leaf whose one subject is the node it came back to (a
+// subject set, like any Expand does not expand), so the tree shows the paradox
+// instead of granting it. A tree deeper than MaxDepth fails with a *DepthError.
 func (e *Engine) Expand(ctx context.Context, req ExpandRequest) (*ExpandNode, error) {
 	tenant := req.Tenant
 	cs, err := e.schemaAt(ctx, tenant, req.Revision)
@@ -30,7 +33,7 @@ func (e *Engine) Expand(ctx context.Context, req ExpandRequest) (*ExpandNode, er
 	}
 	e.metrics.requests.Add(1)
 	x := &expander{cs: cs, reader: e.ds.SnapshotReader(tenant, req.Revision), maxDepth: e.cfg.MaxDepth}
-	return x.node(ctx, def, rel, req.Resource.ID, nil, 1)
+	return x.node(ctx, def, rel, req.Resource.ID, nil, 0, 1)
 }
 
 type expander struct {
@@ -39,10 +42,35 @@ type expander struct {
 	maxDepth int
 }
 
-func (x *expander) node(ctx context.Context, def *schema.Definition, rel *schema.Relation, id string, path *pathNode, depth int) (*ExpandNode, error) {
+// expandPath is one node on an expansion's path, with how many subtracted sides lie
+// between the root and it.
+type expandPath struct {
+	parent       *expandPath
+	typ, id      string
+	rel          string
+	subtractions int
+}
+
+// find returns the node typ:id#rel on the path, or nil.
+func (p *expandPath) find(typ, id, rel string) *expandPath {
+	for ; p != nil; p = p.parent {
+		if p.id == id && p.rel == rel && p.typ == typ {
+			return p
+		}
+	}
+	return nil
+}
+
+// node expands rel on def:id; subtractions counts the subtracted sides entered since
+// the root.
+func (x *expander) node(ctx context.Context, def *schema.Definition, rel *schema.Relation, id string, path *expandPath, subtractions, depth int) (*ExpandNode, error) {
 	obj := tuple.ObjectRef{Type: def.Name, ID: id}
-	if path.find(def.Name, id, rel.Name) > 0 {
-		return &ExpandNode{Resource: obj, Relation: rel.Name, Op: ExpandLeaf}, nil
+	if back := path.find(def.Name, id, rel.Name); back != nil {
+		leaf := &ExpandNode{Resource: obj, Relation: rel.Name, Op: ExpandLeaf}
+		if subtractions > back.subtractions {
+			leaf.Subjects = []ExpandSubject{{Subject: tuple.SubjectRef{Type: def.Name, ID: id, Relation: rel.Name}}}
+		}
+		return leaf, nil
 	}
 	if depth > x.maxDepth {
 		return nil, &DepthError{Limit: x.maxDepth, At: describe(def.Name, id, rel.Name)}
@@ -50,7 +78,7 @@ func (x *expander) node(ctx context.Context, def *schema.Definition, rel *schema
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	p := &pathNode{parent: path, typ: def.Name, id: id, rel: rel.Name, depth: depth}
+	p := &expandPath{parent: path, typ: def.Name, id: id, rel: rel.Name, subtractions: subtractions}
 	if rel.Kind == schema.KindRelation {
 		leaf := &ExpandNode{Resource: obj, Relation: rel.Name, Op: ExpandLeaf}
 		f := datastore.RelationshipFilter{ResourceType: def.Name, ResourceIDs: []string{id}, Relation: rel.Name}
@@ -62,15 +90,19 @@ func (x *expander) node(ctx context.Context, def *schema.Definition, rel *schema
 		}
 		return leaf, nil
 	}
-	return x.expr(ctx, def, rel, id, rel.Expr, p, depth)
+	return x.expr(ctx, def, rel, id, rel.Expr, p, subtractions, depth)
 }
 
-func (x *expander) expr(ctx context.Context, def *schema.Definition, rel *schema.Relation, id string, e schema.Expr, p *pathNode, depth int) (*ExpandNode, error) {
+func (x *expander) expr(ctx context.Context, def *schema.Definition, rel *schema.Relation, id string, e schema.Expr, p *expandPath, subtractions, depth int) (*ExpandNode, error) {
 	obj := tuple.ObjectRef{Type: def.Name, ID: id}
 	op := func(kind ExpandOp, children []schema.Expr) (*ExpandNode, error) {
 		n := &ExpandNode{Resource: obj, Relation: rel.Name, Op: kind}
-		for _, c := range children {
-			child, err := x.expr(ctx, def, rel, id, c, p, depth)
+		for i, c := range children {
+			below := subtractions
+			if kind == ExpandExclusion && i > 0 {
+				below++
+			}
+			child, err := x.expr(ctx, def, rel, id, c, p, below, depth)
 			if err != nil {
 				return nil, err
 			}
@@ -84,7 +116,7 @@ func (x *expander) expr(ctx context.Context, def *schema.Definition, rel *schema
 		if target == nil {
 			return &ExpandNode{Resource: obj, Relation: e.Relation, Op: ExpandLeaf}, nil
 		}
-		return x.node(ctx, def, target, id, p, depth+1)
+		return x.node(ctx, def, target, id, p, subtractions, depth+1)
 	case *schema.Union:
 		return op(ExpandUnion, e.Children)
 	case *schema.Intersection:
@@ -112,7 +144,7 @@ func (x *expander) expr(ctx context.Context, def *schema.Definition, rel *schema
 			if td == nil || td.Relations[e.Computed] == nil || r.Subject.IsWildcard() {
 				continue
 			}
-			child, err := x.node(ctx, td, td.Relations[e.Computed], r.Subject.ID, p, depth+1)
+			child, err := x.node(ctx, td, td.Relations[e.Computed], r.Subject.ID, p, subtractions, depth+1)
 			if err != nil {
 				return nil, err
 			}

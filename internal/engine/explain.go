@@ -3,6 +3,7 @@ package engine
 import (
 	"time"
 
+	"github.com/pemba-authz/pemba/internal/schema"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
@@ -27,8 +28,15 @@ const (
 	NodeCaveat
 	// NodeNil is the "nil" expression, which grants nothing.
 	NodeNil
-	// NodeCycle is a branch cut because it came back to a node on its own path.
+	// NodeCycle is a branch that came back to a node on its own path: cut as a no,
+	// or, inside a component solved as a whole (see NodeParadox), showing that node's
+	// answer.
 	NodeCycle
+	// NodeParadox is the subtracted side of an exclusion whose answer depends on its
+	// own negation: a cycle in the data passes through the exclusion. Result is what
+	// the exclusion counts it as, the most it could grant, so a paradox only ever
+	// denies; its child is the subtracted subtree, down to the cycle node.
+	NodeParadox
 )
 
 // nodeKindNames are the kinds' names on the wire and in printed explanations.
@@ -43,6 +51,7 @@ var nodeKindNames = [...]string{
 	NodeCaveat:       "caveat",
 	NodeNil:          "nil",
 	NodeCycle:        "cycle",
+	NodeParadox:      "paradox",
 }
 
 // String returns the kind's name, e.g. "permission" or "arrow"; the zero kind is "".
@@ -120,4 +129,29 @@ func (n *ExplainNode) GrantingPath() []*ExplainNode {
 		return []*ExplainNode{n}
 	}
 	return nil
+}
+
+// paradoxNode explains the subtracted side sub of an exclusion on obj#rel whose answer
+// r a paradox leaves open; child is the subtracted side's own explanation.
+func (c *checker) paradoxNode(obj tuple.ObjectRef, rel string, sub schema.Expr, r result, child *ExplainNode) *ExplainNode {
+	n := &ExplainNode{Kind: NodeParadox, Resource: obj, Relation: rel, Expression: exprString(sub, false), Subject: c.subject, Result: HasPermission}
+	if r.upper != nil {
+		n.Result, n.MissingContext = r.upper.perm, r.upper.missing
+	}
+	if child != nil {
+		n.Children = []*ExplainNode{child}
+	}
+	return n
+}
+
+// attachContent hangs the explanation of a relation's relationships, or of a
+// permission's expression, under the relation's or permission's node.
+func attachContent(n *ExplainNode, rel *schema.Relation, content *ExplainNode) {
+	switch {
+	case content == nil:
+	case rel.Kind == schema.KindRelation:
+		n.Children = content.Children
+	default:
+		n.Children = []*ExplainNode{content}
+	}
 }

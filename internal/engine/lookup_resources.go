@@ -59,6 +59,10 @@ func (e *Engine) LookupResources(ctx context.Context, req LookupResourcesRequest
 			fail(err)
 			return
 		}
+		// Where the permission can meet a paradox, the streams' set algebra is not
+		// its meaning (a subtracted set is missing the objects a paradox leaves
+		// open), though they still hold every candidate: each one is confirmed.
+		doubtful := c.cs.reachesNonMonotone[relKey{def.Name, rel.Name}]
 		emitted := 0
 		var window []cand
 		// flush confirms the uncertain candidates of the window with one batched check
@@ -113,6 +117,9 @@ func (e *Engine) LookupResources(ctx context.Context, req LookupResourcesRequest
 			}
 			if !ok {
 				break
+			}
+			if doubtful {
+				cd.tag = tagCheck
 			}
 			window = append(window, cd)
 			uncertain := 0

@@ -55,12 +55,20 @@ func (e *Engine) LookupSubjects(ctx context.Context, req LookupSubjectsRequest) 
 		}
 		e.metrics.requests.Add(1)
 		ls := &subjectLookup{c: c, typ: probe.Type, rel: probe.Relation, memo: map[lsKey]*subjectSet{}}
-		outs, err := ls.dispatch(ctx, def, rel, []item{{id: req.Resource.ID}}, 1)
+		var set *subjectSet
+		if cs.reachesNonMonotone[relKey{def.Name, rel.Name}] {
+			set, err = ls.confirmed(ctx, def, rel, req.Resource.ID)
+		} else {
+			var outs []lsOut
+			outs, err = ls.dispatch(ctx, def, rel, []item{{id: req.Resource.ID}}, 1)
+			if err == nil {
+				set = outs[0].set
+			}
+		}
 		if err != nil {
 			fail(err)
 			return
 		}
-		set := outs[0].set
 		emitted := 0
 		emit := func(r SubjectResult) bool {
 			if after != "" && r.SubjectID <= after {

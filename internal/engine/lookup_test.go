@@ -43,12 +43,13 @@ func subjectAnswer(rs []SubjectResult, id string) string {
 	return "denied"
 }
 
-// TestLookupsAgreeWithCheck runs every semantics case through LookupResources and
-// LookupSubjects: for each check of the case, LookupResources over the resource type
-// must list exactly the objects Check allows (or conditionally allows, with the same
-// missing context), and LookupSubjects must give the subject the same answer.
+// TestLookupsAgreeWithCheck runs every semantics and paradox case through
+// LookupResources and LookupSubjects: for each check of the case, LookupResources
+// over the resource type must list exactly the objects Check allows (or
+// conditionally allows, with the same missing context), and LookupSubjects must give
+// the subject the same answer.
 func TestLookupsAgreeWithCheck(t *testing.T) {
-	for _, tc := range semanticsCases {
+	for _, tc := range slices.Concat(semanticsCases, paradoxCases) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, tc.schema, tc.rels...)
 			universe := map[string][]string{} // type → ids

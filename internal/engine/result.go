@@ -15,10 +15,19 @@ const noCut = math.MaxInt
 // Conditional (unknown until the missing caveat context is supplied). An error is a
 // fourth, "could not decide" value: a decisive sibling (a yes under a union, a no
 // under an intersection) makes it irrelevant, otherwise it is the answer.
+//
+// A paradox (a relation defined through its own negation, see wellfounded.go) leaves
+// an answer open between two bounds: perm is what the subject certainly has, which is
+// the answer given, and upper what it might have at most. Operators combine the two
+// bounds separately, and a negation swaps them, so a paradox can never be negated
+// into a grant.
 type result struct {
 	perm    Permissionship
 	missing []string // sorted, for Conditional
 	err     error
+	// upper is nil when the answer is exact (the common case), otherwise the upper
+	// bound, above perm.
+	upper *bound
 	// cut is the depth of the shallowest node on the evaluation path that a cycle cut
 	// below this point returned "no" for, or noCut. A result that relied on a cut
 	// above its own node is only right for that path: it is neither cached nor shared.
@@ -33,9 +42,57 @@ type result struct {
 	node    *ExplainNode
 }
 
+// bound is the upper end of an answer a paradox leaves open.
+type bound struct {
+	perm    Permissionship
+	missing []string
+}
+
+// yes, no and cond test the answer given (the lower bound).
 func (r result) yes() bool  { return r.err == nil && r.perm == HasPermission }
 func (r result) no() bool   { return r.err == nil && r.perm == NoPermission }
 func (r result) cond() bool { return r.err == nil && r.perm == Conditional }
+
+// exactNo reports a no that no paradox leaves open: it decides an intersection.
+func (r result) exactNo() bool { return r.no() && r.upper == nil }
+
+// low is the lower bound of r as an exact answer.
+func (r result) low() result {
+	r.upper = nil
+	return r
+}
+
+// high is the upper bound of r as an exact answer.
+func (r result) high() result {
+	if r.upper != nil {
+		r.perm, r.missing, r.upper = r.upper.perm, r.upper.missing, nil
+	}
+	return r
+}
+
+// side is r's upper bound when upper is set, its lower bound otherwise.
+func (r result) side(upper bool) result {
+	if upper {
+		return r.high()
+	}
+	return r.low()
+}
+
+// span joins exact bounds into one answer depending on both. An upper bound that
+// failed is not known, so it is taken as the highest.
+func span(lo, hi result) result {
+	r := lo
+	r.mergeMeta(hi)
+	r.upper = nil
+	switch {
+	case lo.err != nil || lo.perm == HasPermission:
+	case hi.err != nil:
+		r.upper = &bound{perm: HasPermission}
+	case hi.perm != lo.perm:
+		r.upper = &bound{perm: hi.perm, missing: hi.missing}
+	}
+	return r
+}
 
 func noResult() result  { return result{perm: NoPermission, cut: noCut} }
 func yesResult() result { return result{perm: HasPermission, cut: noCut} }
@@ -91,6 +148,9 @@ func unionMissing(a, b []string) []string {
 // or combines two alternatives: a yes decides alone (and carries only its own
 // dependencies), otherwise the result depends on both.
 func or(a, b result) result {
+	if a.upper != nil || b.upper != nil {
+		return span(or(a.low(), b.low()), or(a.high(), b.high()))
+	}
 	switch {
 	case a.yes() && b.yes():
 		if better(a, b) {
@@ -107,6 +167,9 @@ func or(a, b result) result {
 
 // and combines two requirements: a no decides alone.
 func and(a, b result) result {
+	if a.upper != nil || b.upper != nil {
+		return span(and(a.low(), b.low()), and(a.high(), b.high()))
+	}
 	switch {
 	case a.no() && b.no():
 		if better(a, b) {
@@ -150,10 +213,14 @@ func combineUndecided(a, b result) result {
 	return r
 }
 
-// not negates an answer (for the subtracted side of an exclusion).
+// not negates an answer (for the subtracted side of an exclusion): the negation of
+// an open answer runs from the negation of its upper bound to that of its lower.
 func not(a result) result {
 	if a.err != nil {
 		return a
+	}
+	if a.upper != nil {
+		return span(not(a.high()), not(a.low()))
 	}
 	switch a.perm {
 	case HasPermission:

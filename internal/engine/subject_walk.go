@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/schema"
@@ -19,6 +21,63 @@ type subjectLookup struct {
 	c        *checker
 	typ, rel string // the wanted subject type and relation
 	memo     map[lsKey]*subjectSet
+	// collect makes every operator a union: the walk then lists every subject the
+	// relationships it reads mention, the candidates confirmed finds the answers of.
+	collect bool
+}
+
+// confirmed answers a permission that can meet a paradox, where the set algebra of
+// the walk is not its meaning: it collects every subject the permission's
+// relationships mention (a subject mentioned nowhere has the answer of the type's
+// wildcard) and checks each, and the wildcard, against the permission.
+func (ls *subjectLookup) confirmed(ctx context.Context, def *schema.Definition, rel *schema.Relation, id string) (*subjectSet, error) {
+	collector := &subjectLookup{c: ls.c, typ: ls.typ, rel: ls.rel, memo: map[lsKey]*subjectSet{}, collect: true}
+	outs, err := collector.dispatch(ctx, def, rel, []item{{id: id}}, 1)
+	if err != nil {
+		return nil, err
+	}
+	cands := outs[0].set
+	out := newSubjectSet()
+	check := func(c *checker) (result, error) {
+		r := c.dispatch(ctx, def, rel, []item{{id: id}}, 1)[0]
+		return r, r.err
+	}
+	if cands.wild != nil {
+		// The lookup's own checker asks for the type's wildcard.
+		r, err := check(ls.c)
+		if err != nil {
+			return nil, err
+		}
+		if !r.no() {
+			out.wild = &r
+		}
+	}
+	ids := slices.Sorted(maps.Keys(cands.concrete))
+	for _, sid := range ids {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		c, err := ls.c.e.newChecker(ctx, query{tenant: ls.c.tenant, rev: ls.c.rev, subject: tuple.SubjectRef{Type: ls.typ, ID: sid, Relation: ls.rel}, context: ls.c.context, contextual: ls.c.contextual})
+		if err != nil {
+			return nil, err
+		}
+		r, err := check(c)
+		if err != nil {
+			return nil, err
+		}
+		if !r.no() || out.wild != nil {
+			out.concrete[sid] = r
+		}
+	}
+	return out, nil
+}
+
+// op is the operator the walk applies for kind: a union when collecting.
+func (ls *subjectLookup) op(kind NodeKind) NodeKind {
+	if ls.collect {
+		return NodeUnion
+	}
+	return kind
 }
 
 // lsOut is the subjects of one object's relation, and the shallowest depth of a cycle
@@ -197,7 +256,7 @@ func (ls *subjectLookup) expr(ctx context.Context, b batch, e schema.Expr) ([]ls
 				continue
 			}
 			for i := range acc {
-				acc[i] = lsOut{set: combineSets(acc[i].set, outs[i].set, op), cut: min(acc[i].cut, outs[i].cut)}
+				acc[i] = lsOut{set: combineSets(acc[i].set, outs[i].set, ls.op(op)), cut: min(acc[i].cut, outs[i].cut)}
 			}
 		}
 		if acc == nil {
@@ -232,7 +291,7 @@ func (ls *subjectLookup) expr(ctx context.Context, b batch, e schema.Expr) ([]ls
 // and combines their subjects: a union for "->" and ".any", an intersection over at
 // least one target for ".all".
 func (ls *subjectLookup) arrow(ctx context.Context, b batch, a *schema.Arrow) ([]lsOut, error) {
-	all := a.Mode == schema.ArrowAll
+	all := a.Mode == schema.ArrowAll && !ls.collect
 	outs := emptyOuts(len(b.ids))
 	seen := make([]bool, len(b.ids))
 	index := indexOf(b.ids)
@@ -294,6 +353,9 @@ const maxFilteredSubjects = 4096
 // them: the other sides of an intersection are typically broad filters (every user of
 // a brand's portal), far larger than the answer.
 func (ls *subjectLookup) intersect(ctx context.Context, b batch, children []schema.Expr, fold func([]schema.Expr, NodeKind) ([]lsOut, error)) ([]lsOut, error) {
+	if ls.collect {
+		return fold(children, NodeUnion)
+	}
 	outs, err := ls.expr(ctx, b, children[0])
 	if err != nil {
 		return nil, err

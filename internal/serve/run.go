@@ -15,6 +15,7 @@ import (
 
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/server"
+	"github.com/pemba-authz/pemba/internal/version"
 )
 
 // Run serves until ctx ends, SIGTERM or SIGINT arrives, or a listener fails. It checks
@@ -26,6 +27,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	v := version.Get()
+	log.Info("starting pemba", "version", v.Version, "commit", v.Commit, "go", v.GoVersion)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

@@ -36,7 +36,7 @@ type StackOptions struct {
 	// are taken from Server.Limits.
 	Engine engine.Config
 	// Server configures the server. NewStack fills in Datastore, Engine, Writer and
-	// Reviewer where they are nil, and registers the engine's and the index's metrics
+	// Reviewer where they are nil, Backup when the store can copy itself, and registers the engine's and the index's metrics
 	// on its Registry.
 	Server server.Config
 }
@@ -84,6 +84,10 @@ func NewStack(ds datastore.Datastore, opts StackOptions) (*Stack, error) {
 	}
 	if scfg.Reviewer == nil {
 		scfg.Reviewer = st.Reviewer
+	}
+	if b, ok := ds.(server.Backuper); ok && scfg.Backup == nil {
+		// The backing store, not the index: the index holds no file to copy.
+		scfg.Backup = b
 	}
 	scfg.Collectors = append(scfg.Collectors, collectors...)
 	srv, err := server.New(scfg)

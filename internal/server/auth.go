@@ -61,6 +61,9 @@ var methodAccess = map[string]access{
 	pb.TenantService_CreateTenant_FullMethodName: accessTenantAdmin,
 	pb.TenantService_ListTenants_FullMethodName:  accessTenantAdmin,
 	pb.TenantService_DeleteTenant_FullMethodName: accessTenantAdmin,
+
+	// A backup holds every tenant.
+	pb.BackupService_Backup_FullMethodName: accessTenantAdmin,
 }
 
 // publicServices need no key: load balancers probe health without one, and reflection

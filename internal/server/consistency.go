@@ -43,19 +43,21 @@ func (s *Server) decodeToken(field, tenant, token string) (datastore.Revision, e
 	return rev, nil
 }
 
-// consistency converts a request's consistency. Unset means minimize_latency. A
-// requirement this server does not know (a newer client's field) is refused rather
-// than silently read at some other revision.
-func (s *Server) consistency(tenant string, c *pb.Consistency) (engine.Consistency, error) {
+// consistency converts a request's consistency; unset, it is the mode the RPC
+// defaults to (minimize_latency for checks and reads, fully_consistent for governance
+// reads, which people run right after the writes they review). A requirement this
+// server does not know (a newer client's field) is refused rather than silently read
+// at some other revision.
+func (s *Server) consistency(tenant string, c *pb.Consistency, unset engine.ConsistencyMode) (engine.Consistency, error) {
 	if c == nil {
-		return engine.Consistency{Mode: engine.MinimizeLatency}, nil
+		return engine.Consistency{Mode: unset}, nil
 	}
 	if len(c.ProtoReflect().GetUnknown()) > 0 {
 		return engine.Consistency{}, invalidf("consistency: unknown requirement; use one of minimize_latency, at_least_as_fresh, at_exact_snapshot, fully_consistent")
 	}
 	switch r := c.GetRequirement().(type) {
 	case nil:
-		return engine.Consistency{Mode: engine.MinimizeLatency}, nil
+		return engine.Consistency{Mode: unset}, nil
 	case *pb.Consistency_MinimizeLatency:
 		if !r.MinimizeLatency {
 			return engine.Consistency{}, invalidf("consistency.minimize_latency must be true when set")
@@ -82,9 +84,10 @@ func (s *Server) consistency(tenant string, c *pb.Consistency) (engine.Consisten
 	return engine.Consistency{}, invalidf("consistency: unknown requirement %T", c.GetRequirement())
 }
 
-// readRevision resolves a request's consistency to the revision to read at.
-func (s *Server) readRevision(ctx context.Context, tenant string, c *pb.Consistency) (datastore.Revision, error) {
-	cons, err := s.consistency(tenant, c)
+// readRevision resolves a request's consistency to the revision to read at; unset is
+// the RPC's default mode (see consistency).
+func (s *Server) readRevision(ctx context.Context, tenant string, c *pb.Consistency, unset engine.ConsistencyMode) (datastore.Revision, error) {
+	cons, err := s.consistency(tenant, c, unset)
 	if err != nil {
 		return 0, err
 	}

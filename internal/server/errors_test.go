@@ -66,7 +66,7 @@ func TestErrorCodes(t *testing.T) {
 	}
 	// An import stopped by a bad relationship reads as one sentence.
 	msg := status.Convert(toStatus(&write.ImportError{Committed: 7, Err: invalidf("relationships[0].subject.id is empty")})).Message()
-	if msg != "import stopped after 7 relationships were committed (importing again resumes it): relationships[0].subject.id is empty" {
+	if msg != "import stopped after 7 relationships were committed: relationships[0].subject.id is empty" {
 		t.Errorf("import error message = %q", msg)
 	}
 }

@@ -27,6 +27,10 @@ import (
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
+// maxJSONDepth bounds how deeply a REST body may nest messages (caveat contexts are
+// the only nesting a request has; none needs more than a few levels).
+const maxJSONDepth = 100
+
 // importPath is the one REST route whose body is a stream of messages rather than one
 // message, so the body-size limit applies per message (by the gRPC server) instead.
 const importPath = "/v1/relationships/import"
@@ -49,8 +53,12 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 	}
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{},
+			MarshalOptions: protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+			// A request body nests at most maxJSONDepth levels. The gateway decodes
+			// JSON and then hands the message to the gRPC server as binary, whose
+			// decoder has its own depth limit; a body the first accepts and the second
+			// refuses would come back as INTERNAL instead of a 400.
+			UnmarshalOptions: protojson.UnmarshalOptions{RecursionLimit: maxJSONDepth},
 		}),
 		runtime.WithErrorHandler(s.writeHTTPError),
 		runtime.WithStreamErrorHandler(streamError),

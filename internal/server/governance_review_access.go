@@ -84,7 +84,7 @@ func (s *Server) reviewPageToken(tenant string, rev datastore.Revision, offset i
 
 func (s *Server) reviewPageStart(ctx context.Context, tenant string, c *pb.Consistency, pageToken string) (datastore.Revision, int, error) {
 	if pageToken == "" {
-		rev, err := s.readRevision(ctx, tenant, c)
+		rev, err := s.readRevision(ctx, tenant, c, engine.FullyConsistent)
 		return rev, 0, err
 	}
 	tok, off, ok := strings.Cut(pageToken, cursorSep)

@@ -9,6 +9,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/datastore/memory"
 	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -112,4 +114,54 @@ func findProvenance(n *pb.ExplainNode, rel string) *pb.Provenance {
 		}
 	}
 	return nil
+}
+
+// Governance reads default to fully consistent: a review run right after the writes it
+// reviews sees them, while a check without consistency reads the shared quantised
+// revision (here pinned for an hour) and does not.
+func TestGovernanceReadsAreFreshByDefault(t *testing.T) {
+	ts := startServerOn(t, memory.New(datastore.Options{QuantizationWindow: time.Hour}), false, nil)
+	ts.writeSchema(t, "")
+	ts.touch(t, "", "organization:acme#admin@user:carol", "document:q3#org@organization:acme")
+	// Pin the quantised revision before the grant.
+	if _, err := ts.permissions().Check(as(readerSecret), &pb.CheckRequest{Resource: &pb.ObjectReference{Type: "organization", Id: "acme"},
+		Permission: "see", Subject: &pb.SubjectReference{Type: "user", Id: "dave"}}); err != nil {
+		t.Fatal(err)
+	}
+	grant := &pb.WriteRelationshipsRequest{
+		Updates: []*pb.RelationshipUpdate{{Operation: pb.RelationshipUpdate_OPERATION_TOUCH,
+			Relationship: protoconv.RelationshipToProto(mustParse("organization:acme#member@user:dave"))}},
+		Actor: &pb.SubjectReference{Type: "user", Id: "carol"}, Reason: "new hire",
+	}
+	grant.Updates[0].Relationship.ExpiresAt = timestamppb.New(time.Now().Add(10 * 24 * time.Hour))
+	wr, err := ts.relationships().WriteRelationships(as(delegateSecret), grant)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	grants, err := ts.governance().ListActorGrants(as(readerSecret), &pb.ListActorGrantsRequest{Actor: &pb.SubjectReference{Type: "user", Id: "carol"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(grants.GetGrants()) != 1 || grants.GetToken() != wr.GetToken() {
+		t.Errorf("grants in force right after the grant: %v at %s, want the grant at %s", grants.GetGrants(), grants.GetToken(), wr.GetToken())
+	}
+	review, err := ts.governance().ReviewAccess(as(readerSecret), &pb.ReviewAccessRequest{
+		Subject: &pb.SubjectReference{Type: "user", Id: "dave"}, Organization: &pb.ObjectReference{Type: "organization", Id: "acme"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if review.GetToken() != wr.GetToken() || len(review.GetEntries()) == 0 {
+		t.Errorf("access review right after the grant: %v at %s, want entries at %s", review.GetEntries(), review.GetToken(), wr.GetToken())
+	}
+	code, body := ts.rest(t, "POST", "/v1/governance/actor-grants", readerSecret, `{"actor":{"type":"user","id":"carol"}}`)
+	if code != http.StatusOK || body["token"] != wr.GetToken() {
+		t.Errorf("REST grants in force: %d %v, want the grant's token %s", code, body, wr.GetToken())
+	}
+	// A check left to minimize_latency still reads the pinned revision.
+	check, err := ts.permissions().Check(as(readerSecret), &pb.CheckRequest{Resource: &pb.ObjectReference{Type: "organization", Id: "acme"},
+		Permission: "see", Subject: &pb.SubjectReference{Type: "user", Id: "dave"}})
+	if err != nil || check.GetToken() == wr.GetToken() {
+		t.Errorf("minimize_latency check: %v at %s, want the revision before the grant", err, check.GetToken())
+	}
 }

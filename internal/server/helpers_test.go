@@ -79,6 +79,13 @@ func (b *syncBuffer) String() string {
 // the engine, the write path and governance where edit leaves them nil).
 func startServer(t testing.TB, edit func(*server.Config)) *testServer {
 	t.Helper()
+	return startServerOn(t, memory.New(datastore.Options{}), false, edit)
+}
+
+// startServerOn is startServer over a given store, with the in-memory index in
+// front of it when index is set, as `pemba serve` runs the durable stores.
+func startServerOn(t testing.TB, ds datastore.Datastore, index bool, edit func(*server.Config)) *testServer {
+	t.Helper()
 	logs := &syncBuffer{}
 	cfg := server.Config{
 		GRPCAddr: "127.0.0.1:0",
@@ -89,7 +96,7 @@ func startServer(t testing.TB, edit func(*server.Config)) *testServer {
 	if edit != nil {
 		edit(&cfg)
 	}
-	st, err := serve.NewStack(memory.New(datastore.Options{}), serve.StackOptions{Server: cfg})
+	st, err := serve.NewStack(ds, serve.StackOptions{Index: index, Server: cfg})
 	if err != nil {
 		t.Fatalf("NewStack: %v", err)
 	}

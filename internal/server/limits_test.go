@@ -208,3 +208,16 @@ func TestPanicBecomesInternal(t *testing.T) {
 	_, err = ts.permissions().Check(as(readerSecret), checkReq("", "document:d1", "view", "user:u1"))
 	wantCode(t, err, codes.Internal)
 }
+
+// A REST body nested deeper than the gateway's bound is refused with 400, not decoded
+// and then failed as INTERNAL by the in-process gRPC hop.
+func TestDeeplyNestedRESTBody(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.writeSchema(t, "")
+	for _, depth := range []int{150, 5000, 9000} {
+		ctx := strings.Repeat(`{"a":`, depth) + "1" + strings.Repeat("}", depth)
+		body := `{"resource":{"type":"document","id":"d1"},"permission":"view","subject":{"type":"user","id":"alice"},"context":` + ctx + `}`
+		code, out := ts.rest(t, "POST", "/v1/permissions/check", readerSecret, body)
+		wantHTTPError(t, code, out, http.StatusBadRequest, codes.InvalidArgument, "recursion")
+	}
+}

@@ -3,6 +3,8 @@ package server
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/pemba-authz/pemba/internal/version"
 )
 
 // metrics are the server's Prometheus metrics, per RPC and status code.
@@ -35,7 +37,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Requests refused with RESOURCE_EXHAUSTED by a quota, by quota (its flag name, e.g. tenant-requests-per-second).",
 		}, []string{"quota"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.inFlight, m.quotaRefusals)
+	v := version.Get()
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "pemba_build_info",
+		Help: "Always 1; the labels say which version, commit and Go version the server runs.",
+	}, []string{"version", "commit", "go_version"})
+	build.WithLabelValues(v.Version, v.Commit, v.GoVersion).Set(1)
+	reg.MustRegister(m.requests, m.latency, m.inFlight, m.quotaRefusals, build)
 	return m
 }
 

@@ -31,7 +31,7 @@ func (s *permissionService) Check(ctx context.Context, req *pb.CheckRequest) (*p
 	if err != nil {
 		return nil, err
 	}
-	rev, err := s.readRevision(ctx, tenant, req.GetConsistency())
+	rev, err := s.readRevision(ctx, tenant, req.GetConsistency(), engine.MinimizeLatency)
 	if err != nil {
 		return nil, err
 	}

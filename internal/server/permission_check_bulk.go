@@ -27,7 +27,7 @@ func (s *permissionService) CheckBulk(ctx context.Context, req *pb.CheckBulkRequ
 	if err != nil {
 		return nil, err
 	}
-	rev, err := s.readRevision(ctx, tenant, req.GetConsistency())
+	rev, err := s.readRevision(ctx, tenant, req.GetConsistency(), engine.MinimizeLatency)
 	if err != nil {
 		return nil, err
 	}

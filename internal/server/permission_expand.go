@@ -22,7 +22,7 @@ func (s *permissionService) Expand(ctx context.Context, req *pb.ExpandRequest) (
 	if err := tuple.ValidateRelationName("permission", req.GetPermission()); err != nil {
 		return nil, err
 	}
-	rev, err := s.readRevision(ctx, tenant, req.GetConsistency())
+	rev, err := s.readRevision(ctx, tenant, req.GetConsistency(), engine.MinimizeLatency)
 	if err != nil {
 		return nil, err
 	}

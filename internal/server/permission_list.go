@@ -26,7 +26,7 @@ func (s *permissionService) ListPermissions(ctx context.Context, req *pb.ListPer
 	if err != nil {
 		return nil, err
 	}
-	rev, err := s.readRevision(ctx, tenant, req.GetConsistency())
+	rev, err := s.readRevision(ctx, tenant, req.GetConsistency(), engine.MinimizeLatency)
 	if err != nil {
 		return nil, err
 	}

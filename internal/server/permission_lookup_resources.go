@@ -30,7 +30,7 @@ func (s *permissionService) LookupResources(req *pb.LookupResourcesRequest, stre
 	if err != nil {
 		return err
 	}
-	rev, err := s.readRevision(ctx, tenant, req.GetConsistency())
+	rev, err := s.readRevision(ctx, tenant, req.GetConsistency(), engine.MinimizeLatency)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream
 	if err != nil {
 		return err
 	}
-	rev, err := s.readRevision(ctx, tenant, req.GetConsistency())
+	rev, err := s.readRevision(ctx, tenant, req.GetConsistency(), engine.MinimizeLatency)
 	if err != nil {
 		return err
 	}

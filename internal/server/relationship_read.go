@@ -51,7 +51,7 @@ func (s *relationshipService) ReadRelationships(req *pb.ReadRelationshipsRequest
 // is given, else the consistency's revision from the beginning.
 func (s *Server) pageStart(ctx context.Context, tenant string, c *pb.Consistency, cursor string) (datastore.Revision, *tuple.Key, error) {
 	if cursor == "" {
-		rev, err := s.readRevision(ctx, tenant, c)
+		rev, err := s.readRevision(ctx, tenant, c, engine.MinimizeLatency)
 		return rev, nil, err
 	}
 	rev, key, err := s.decodeReadCursor(tenant, cursor)

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/engine"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -17,7 +18,7 @@ func (s *schemaService) ReadSchema(ctx context.Context, req *pb.ReadSchemaReques
 	if err != nil {
 		return nil, err
 	}
-	rev, err := s.readRevision(ctx, tenant, req.GetConsistency())
+	rev, err := s.readRevision(ctx, tenant, req.GetConsistency(), engine.MinimizeLatency)
 	if err != nil {
 		return nil, err
 	}

@@ -69,6 +69,9 @@ type Config struct {
 	Engine    Engine
 	Writer    Writer
 	Reviewer  Reviewer
+	// Backup, when set, serves BackupService from a store that can copy itself (the
+	// embedded store); without it Backup answers FAILED_PRECONDITION.
+	Backup Backuper
 
 	// GRPCAddr and HTTPAddr are the listen addresses; port 0 picks a free port.
 	// Defaults 127.0.0.1:50051 and 127.0.0.1:8080.
@@ -226,6 +229,7 @@ func (s *Server) newGRPCServer(m *metrics, transport string, creds credentials.T
 	pb.RegisterAuditServiceServer(g, &auditService{Server: s})
 	pb.RegisterGovernanceServiceServer(g, &governanceService{Server: s})
 	pb.RegisterTenantServiceServer(g, &tenantService{Server: s})
+	pb.RegisterBackupServiceServer(g, &backupService{Server: s})
 	healthpb.RegisterHealthServer(g, s.health)
 	reflection.Register(g)
 	return g
@@ -259,6 +263,10 @@ type (
 	}
 	tenantService struct {
 		pb.UnimplementedTenantServiceServer
+		*Server
+	}
+	backupService struct {
+		pb.UnimplementedBackupServiceServer
 		*Server
 	}
 )

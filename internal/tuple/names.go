@@ -197,5 +197,16 @@ func Validate(r Relationship) error {
 			return err
 		}
 	}
+	if g := r.Granted; g != nil {
+		if g.By.Relation != "" || g.By.IsWildcard() {
+			return &ValidationError{"granted by", g.By.String(), "must be one subject, not a subject set or a wildcard"}
+		}
+		if err := ValidateObject("granted by", g.By.Object()); err != nil {
+			return err
+		}
+		if err := ValidateObject("granted via", g.Via); err != nil {
+			return err
+		}
+	}
 	return nil
 }

@@ -111,14 +111,38 @@ func ParseSubject(s string) (SubjectRef, error) {
 	return sub, nil
 }
 
-// parseTraits reads the optional "[caveat...]" and "[expiration:...]" blocks, in that
-// order, each at most once.
+// grantedPrefix starts the grant block, "[granted:GRANTOR@VIA]". A caveat named
+// "granted" is still read as a caveat: its context starts with "{", a grantor never
+// does.
+const grantedPrefix = "granted:"
+
+// parseTraits reads the optional "[caveat...]", "[granted:...]" and
+// "[expiration:...]" blocks, in that order, each at most once.
 func parseTraits(r *Relationship, s string) error {
 	for s != "" {
 		if s[0] != '[' {
 			return fmt.Errorf("unexpected %q after the subject", truncate(s, 40))
 		}
 		body := s[1:]
+		if g, ok := strings.CutPrefix(body, grantedPrefix); ok && !strings.HasPrefix(g, "{") {
+			end := strings.IndexByte(g, ']')
+			if end < 0 {
+				return fmt.Errorf("granted block is not closed with ]")
+			}
+			if r.Granted != nil {
+				return fmt.Errorf("granted given twice")
+			}
+			if r.HasExpiration() {
+				return fmt.Errorf("the granted block must come before the expiration")
+			}
+			grant, err := parseGrant(g[:end])
+			if err != nil {
+				return err
+			}
+			r.Granted = grant
+			s = g[end+1:]
+			continue
+		}
 		if ts, ok := strings.CutPrefix(body, "expiration:"); ok {
 			end := strings.IndexByte(ts, ']')
 			if end < 0 {
@@ -138,8 +162,8 @@ func parseTraits(r *Relationship, s string) error {
 		if r.Caveat != nil {
 			return fmt.Errorf("only one caveat may be attached")
 		}
-		if r.HasExpiration() {
-			return fmt.Errorf("the caveat must come before the expiration")
+		if r.Granted != nil || r.HasExpiration() {
+			return fmt.Errorf("the caveat must come before the granted and expiration blocks")
 		}
 		nameEnd := strings.IndexAny(body, ":]")
 		if nameEnd < 0 {
@@ -165,6 +189,27 @@ func parseTraits(r *Relationship, s string) error {
 		s = rest[1:]
 	}
 	return nil
+}
+
+// parseGrant reads "GRANTOR@VIA", e.g. "user:eve@organization:acme-eu". The grantor
+// is one subject (not a subject set or a wildcard).
+func parseGrant(s string) (*Grant, error) {
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return nil, fmt.Errorf("granted %q: expected GRANTOR@VIA, e.g. user:eve@organization:acme", truncate(s, 80))
+	}
+	by, err := ParseSubject(s[:at])
+	if err != nil {
+		return nil, fmt.Errorf("granted by: %w", err)
+	}
+	if by.Relation != "" || by.IsWildcard() {
+		return nil, &ValidationError{"granted by", by.String(), "must be one subject, not a subject set or a wildcard"}
+	}
+	via, err := ParseObject(s[at+1:])
+	if err != nil {
+		return nil, fmt.Errorf("granted via: %w", err)
+	}
+	return &Grant{By: by, Via: via}, nil
 }
 
 // decodeContext decodes one JSON object at the start of s and returns it with the
@@ -200,6 +245,13 @@ func Format(r Relationship) string {
 			b.WriteByte(':')
 			b.Write(MarshalContext(r.Caveat.Context))
 		}
+		b.WriteByte(']')
+	}
+	if g := r.Granted; g != nil {
+		b.WriteString("[" + grantedPrefix)
+		b.WriteString(g.By.String())
+		b.WriteByte('@')
+		b.WriteString(g.Via.String())
 		b.WriteByte(']')
 	}
 	if r.HasExpiration() {

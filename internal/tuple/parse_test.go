@@ -119,6 +119,7 @@ func FuzzParse(f *testing.F) {
 		"document:q3#viewer@group:eng#member",
 		`document:q3#viewer@user:tom[ok_cav:{"a":1}][expiration:2027-01-01T00:00:00Z]`,
 		"a/bcd:x#rel@e/fgh:*",
+		`project:apollo#viewer@user:bob[within:{"x":1}][granted:user:eve@organization:acme-eu][expiration:2027-01-01T00:00:00Z]`,
 	} {
 		f.Add(s)
 	}
@@ -143,4 +144,41 @@ func decodeNumber(s string) (any, error) {
 	var v any
 	err := dec.Decode(&v)
 	return v, err
+}
+
+func TestGrantedBlock(t *testing.T) {
+	text := `project:apollo#viewer@user:bob[within:{"x":1}][granted:user:eve@organization:acme-eu][expiration:2027-01-01T00:00:00Z]`
+	r, err := Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Grant{By: SubjectRef{Type: "user", ID: "eve"}, Via: ObjectRef{Type: "organization", ID: "acme-eu"}}
+	if !r.Granted.Equal(want) || r.Caveat == nil || r.Caveat.Name != "within" || !r.HasExpiration() || Format(r) != text {
+		t.Fatalf("Parse(%s) = %+v (formats as %s)", text, r, Format(r))
+	}
+	plain := MustParse("project:apollo#viewer@user:bob")
+	if plain.Equal(r) || !plain.Granted.Equal(nil) {
+		t.Error("a relationship with a grant equals one without")
+	}
+	// A caveat named "granted" is still a caveat.
+	if c, err := Parse(`document:a#viewer@user:b[granted:{"k":"v"}]`); err != nil || c.Caveat == nil || c.Granted != nil {
+		t.Errorf("caveat named granted: %+v, %v", c, err)
+	}
+	for bad, want := range map[string]string{
+		"document:a#viewer@user:b[granted:user:eve]":                                               "expected GRANTOR@VIA",
+		"document:a#viewer@user:b[granted:group:g#member@organization:o]":                          "one subject",
+		"document:a#viewer@user:b[granted:user:*@organization:o]":                                  "one subject",
+		"document:a#viewer@user:b[granted:user:e@organization:o][granted:user:e@org:o]":            "twice",
+		"document:a#viewer@user:b[expiration:2027-01-01T00:00:00Z][granted:user:e@organization:o]": "before the expiration",
+		"document:a#viewer@user:b[granted:user:e@organization:o][cav]":                             "caveat must come before",
+		"document:a#viewer@user:b[granted:user:e@organization:o":                                   "not closed",
+	} {
+		if _, err := Parse(bad); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%s): %v, want an error containing %q", bad, err, want)
+		}
+	}
+	if err := Validate(Relationship{Resource: ObjectRef{"document", "a"}, Relation: "viewer", Subject: SubjectRef{Type: "user", ID: "b"},
+		Granted: &Grant{By: SubjectRef{Type: "user", ID: "e"}, Via: ObjectRef{Type: "Org", ID: "o"}}}); err == nil || !strings.Contains(err.Error(), "granted via") {
+		t.Errorf("Validate of a bad grant: %v", err)
+	}
 }

@@ -68,14 +68,34 @@ func (c *Caveat) Equal(o *Caveat) bool {
 	return string(a) == string(b)
 }
 
-// Relationship is resource#relation@subject with an optional caveat and expiry.
-// A zero Expiration means the relationship never expires.
+// Relationship is resource#relation@subject with an optional caveat, grant
+// dependency and expiry. A zero Expiration means the relationship never expires.
 type Relationship struct {
-	Resource   ObjectRef
-	Relation   string
-	Subject    SubjectRef
-	Caveat     *Caveat
+	Resource ObjectRef
+	Relation string
+	Subject  SubjectRef
+	Caveat   *Caveat
+	// Granted, when set, records who granted this relationship on someone's behalf and
+	// through which object they held the right. A grant rule that declares what its
+	// grants depend on (the grantee staying a member there, the grantor keeping the
+	// authority) makes the relationship count only while that holds.
+	Granted    *Grant
 	Expiration time.Time
+}
+
+// Grant is the grantor of a delegated relationship and the object (usually an
+// organisation) through which the grantor held the right to grant it.
+type Grant struct {
+	By  SubjectRef
+	Via ObjectRef
+}
+
+// Equal reports whether two grants are the same.
+func (g *Grant) Equal(o *Grant) bool {
+	if g == nil || o == nil {
+		return g == nil && o == nil
+	}
+	return *g == *o
 }
 
 // Key identifies a relationship independently of its caveat and expiry: two
@@ -133,12 +153,13 @@ func (r Relationship) ExpiredAt(now time.Time) bool {
 	return !r.Expiration.IsZero() && !now.Before(r.Expiration)
 }
 
-// Equal reports whether two relationships are identical, caveat and expiry included.
+// Equal reports whether two relationships are identical, caveat, grant and expiry
+// included.
 func (r Relationship) Equal(o Relationship) bool {
-	return r.Key() == o.Key() && r.Caveat.Equal(o.Caveat) && r.Expiration.Equal(o.Expiration)
+	return r.Key() == o.Key() && r.Caveat.Equal(o.Caveat) && r.Granted.Equal(o.Granted) && r.Expiration.Equal(o.Expiration)
 }
 
-// String returns the full text form, caveat and expiry included.
+// String returns the full text form, caveat, grant and expiry included.
 func (r Relationship) String() string { return Format(r) }
 
 // Sort orders relationships by key, in place.

@@ -54,7 +54,11 @@ func (l ErrorList) Unwrap() []error {
 
 // errs collects the problems of one file.
 type errs struct {
-	file    string
+	file string
+	// lines, when known, is the file's line count: the YAML decoder places the end of
+	// an empty document on the line after the last, and a message must point inside
+	// the file.
+	lines   int
 	list    ErrorList
 	dropped int
 }
@@ -63,6 +67,9 @@ func (c *errs) add(line int, format string, args ...any) {
 	if len(c.list) >= maxErrors {
 		c.dropped++
 		return
+	}
+	if c.lines > 0 && line > c.lines {
+		line = c.lines
 	}
 	c.list = append(c.list, &Error{File: c.file, Line: line, Msg: fmt.Sprintf(format, args...)})
 }

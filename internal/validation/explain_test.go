@@ -28,7 +28,7 @@ func TestPropertyExplainIsTruthful(t *testing.T) {
 		r := rand.New(rand.NewPCG(caseSeed, caseSeed^0x5851f42d4c957f2d))
 		lw, ref := newLiveWorld(t, r)
 		explainer := engine.New(lw.store, engine.Config{CacheSize: -1, MaxConcurrency: 1})
-		answers := &refAnswers{ref: ref, tables: map[string]map[pairKey]tri{}}
+		answers := newRefAnswers(ref)
 		for _, c := range genChecks(r, lw.w, 10) {
 			req := checkRequest(lw.rev, c)
 			req.Explain = true

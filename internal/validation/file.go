@@ -91,7 +91,8 @@ func unwrapPathError(err error) error {
 // has none. Parse checks syntax only: it does not compile the schema or check
 // relationships against it (Build does).
 func Parse(path string, data []byte, dir fs.FS) (*File, error) {
-	p := &parser{file: &File{Path: path}, errs: errs{file: path}, lines: strings.Split(string(data), "\n"), dir: dir}
+	lines := strings.Split(string(data), "\n")
+	p := &parser{file: &File{Path: path}, errs: errs{file: path, lines: len(lines)}, lines: lines, dir: dir}
 	p.parse(data)
 	if err := p.errs.err(); err != nil {
 		return nil, err

@@ -5,7 +5,8 @@ package validation
 // evaluator stays fast and failures shrink to something a person can read, but it
 // uses every construct: relations with plain, wildcard, caveated, expiring and
 // subject-set subjects; permissions with + & - -> .any .all and nil; recursion
-// through arrows and subject sets, and cycles in the data.
+// through arrows and subject sets, also through the subtracted side of an exclusion
+// (where the data can form paradoxes), and cycles in the data.
 
 import (
 	"fmt"
@@ -41,6 +42,9 @@ type world struct {
 	defs       []genDef
 	rels       []tuple.Relationship
 	ids        map[string][]string // object ids per definition, "user" included
+	// negative names the definition whose per0 subtracts its own per0 subject sets
+	// (see addNegativeCycle), if one does; checks ask about it more often.
+	negative string
 }
 
 var (
@@ -52,8 +56,8 @@ var (
 // userKinds are the user subject types a relation may allow, as written.
 var userKinds = []string{"user", "user:*", "user with flag", "user with limit", "user with expiration", "user with flag and expiration"}
 
-// genWorld builds a random schema (not yet compiled or stratified; the caller
-// retries with another seed when it is refused) and relationships that fit it.
+// genWorld builds a random schema (not yet compiled; the caller draws again when it
+// is refused) and relationships that fit it.
 func genWorld(r *rand.Rand) *world {
 	ndefs := 1 + r.IntN(len(genTypes))
 	w := &world{ids: map[string][]string{"user": {"u0", "u1", "u2", "u3"}}}
@@ -94,9 +98,62 @@ func genWorld(r *rand.Rand) *world {
 			d.permissions = append(d.permissions, genPermission{name: fmt.Sprintf("per%d", j), expr: genExpr(r, d, j, 2)})
 		}
 	}
+	if r.IntN(2) == 0 {
+		addNegativeCycle(r, w, names)
+	}
 	w.schemaText = w.render()
 	w.rels = genRelationships(r, w)
+	if w.negative != "" {
+		w.rels = append(w.rels, genNegativeCycle(r, w)...)
+	}
 	return w
+}
+
+// addNegativeCycle makes per0 of one definition subtract a relation that holds
+// per0 subject sets, so that the data can define per0 through its own negation (a
+// paradox) directly, across objects, or through the per0 of other definitions.
+func addNegativeCycle(r *rand.Rand, w *world, names []string) {
+	d := &w.defs[r.IntN(len(w.defs))]
+	allowed := []string{d.name + "#per0"}
+	if r.IntN(2) == 0 {
+		allowed = append(allowed, "user")
+	}
+	if other := names[r.IntN(len(names))]; other != d.name {
+		allowed = append(allowed, other+"#per0")
+	}
+	if r.IntN(3) == 0 {
+		allowed = append(allowed, d.name+"#per0 with flag")
+	}
+	d.relations = append(d.relations, genRelation{name: "neg", allowed: allowed})
+	w.negative = d.name
+	switch base := d.permissions[0].expr; r.IntN(3) {
+	case 0:
+		d.permissions[0].expr = "(" + base + " - neg)"
+	case 1:
+		d.permissions[0].expr = "(rel0 - neg)"
+	default:
+		d.permissions[0].expr = "((rel0 - neg) + " + base + ")"
+	}
+}
+
+// genNegativeCycle closes cycles through the subtracted relation of
+// addNegativeCycle: each object's neg names the per0 of the next object (or its own),
+// for the objects that do not say so already.
+func genNegativeCycle(r *rand.Rand, w *world) []tuple.Relationship {
+	ids := w.ids[w.negative]
+	have := map[tuple.Key]bool{}
+	for _, rl := range w.rels {
+		have[rl.Key()] = true
+	}
+	var out []tuple.Relationship
+	for i, id := range ids {
+		next := ids[(i+r.IntN(2))%len(ids)]
+		rl := tuple.Relationship{Resource: tuple.ObjectRef{Type: w.negative, ID: id}, Relation: "neg", Subject: tuple.SubjectRef{Type: w.negative, ID: next, Relation: "per0"}}
+		if r.IntN(2) == 0 && !have[rl.Key()] {
+			out = append(out, rl)
+		}
+	}
+	return out
 }
 
 func genUserRelation(r *rand.Rand, name string, defs []string) genRelation {
@@ -325,6 +382,10 @@ func genChecks(r *rand.Rand, w *world, n int) []genCheck {
 			resource:   tuple.ObjectRef{Type: d.name, ID: w.ids[d.name][r.IntN(len(w.ids[d.name]))]},
 			permission: names[r.IntN(len(names))],
 			ctx:        r.IntN(len(checkContexts)),
+		}
+		if w.negative != "" && r.IntN(3) == 0 {
+			c.resource = tuple.ObjectRef{Type: w.negative, ID: w.ids[w.negative][r.IntN(len(w.ids[w.negative]))]}
+			c.permission = "per0"
 		}
 		if r.IntN(4) == 0 {
 			sd := w.defs[r.IntN(len(w.defs))]

@@ -2,17 +2,25 @@ package validation
 
 // The reference evaluator: a direct, deliberately naive reading of the schema model
 // over a slice of relationships, used to check the engine. It shares nothing with
-// the engine but the schema model and caveat evaluation.
+// the engine but the schema model, its strongly-connected-components routine and
+// caveat evaluation.
 //
 // For one subject and one caveat context it computes the value of every (object,
 // relation) pair of the data at once. Values are three-valued (true, false, or
 // conditional with the names of the missing caveat parameters) and combine by
-// Kleene's rules. Recursion is solved as a least fixpoint: the pairs are grouped into
-// strata (strongly connected components of the schema's dependency graph, lowest
-// first), and within a stratum every pair starts false and is recomputed until
-// nothing changes. A subject in a cycle of groups that contains none of its members is
-// therefore denied, with no depth cut. Exclusion is only sound between strata, so a
-// schema whose exclusion depends on itself is refused (errNotStratified).
+// Kleene's rules. The meaning of the rules is their well-founded model, computed by
+// the alternating fixpoint: each pair has a lower bound (what certainly holds, the
+// answer) and an upper bound (what possibly holds). The upper bound is the least
+// fixpoint of the rules with every subtracted side read from the lower bound, the
+// lower bound the least fixpoint with every subtracted side read from the upper
+// bound; starting from a lower bound of nothing, the two are recomputed in turn
+// until the lower bound stops growing. The bounds differ exactly where a pair depends
+// on its own negation (a paradox): the answer is then never more than what certainly
+// holds. The pairs are grouped into strata
+// (strongly connected components of the schema's dependency graph, lowest first),
+// so only a stratum whose cycle passes through a subtracted side needs more than one
+// round. A subject in a cycle of groups that contains none of its members is denied,
+// with no depth cut, because every fixpoint starts from false.
 
 import (
 	"errors"
@@ -119,15 +127,21 @@ type pairKey struct {
 	rel string
 }
 
-var errNotStratified = errors.New("an exclusion depends on itself: the schema has no stratified meaning")
-
 // refEval is the reference evaluator over one schema and one set of relationships.
 type refEval struct {
 	sch    *schema.Schema
 	byRes  map[pairKey][]tuple.Relationship
-	strata [][]relKey
+	strata []stratum
 	// universe lists, per type, every object id the data mentions, sorted.
 	universe map[string][]string
+}
+
+// stratum is one strongly connected component of the schema's dependency graph.
+type stratum struct {
+	members []relKey
+	// nonMonotone: a member subtracts a member, so the data can make a pair depend
+	// on its own negation.
+	nonMonotone bool
 }
 
 // newRefEval keeps the relationships live at now and orders the schema's relations
@@ -155,11 +169,7 @@ func newRefEval(sch *schema.Schema, rels []tuple.Relationship, now time.Time) (*
 	for typ, set := range ids {
 		r.universe[typ] = slices.Sorted(maps.Keys(set))
 	}
-	strata, err := stratify(sch)
-	if err != nil {
-		return nil, err
-	}
-	r.strata = strata
+	r.strata = stratify(sch)
 	return r, nil
 }
 
@@ -217,71 +227,48 @@ func dependencies(sch *schema.Schema) map[relKey][]edge {
 	return deps
 }
 
-// stratify returns the strongly connected components of the dependency graph with
-// every component after the ones it depends on (Tarjan's algorithm emits them in
-// that order), and refuses a component that contains a negative edge.
-func stratify(sch *schema.Schema) ([][]relKey, error) {
+// stratify returns the strongly connected components of the dependency graph, each
+// after every component it depends on, and marks those with a negative edge inside.
+func stratify(sch *schema.Schema) []stratum {
 	deps := dependencies(sch)
 	nodes := slices.SortedFunc(maps.Keys(deps), func(a, b relKey) int {
 		return strings.Compare(a.typ+"#"+a.rel, b.typ+"#"+b.rel)
 	})
-	index, low := map[relKey]int{}, map[relKey]int{}
-	onStack := map[relKey]bool{}
-	var stack []relKey
-	var out [][]relKey
-	next := 0
-	var visit func(v relKey)
-	visit = func(v relKey) {
-		index[v], low[v] = next, next
-		next++
-		stack = append(stack, v)
-		onStack[v] = true
+	successors := func(v relKey) []relKey {
+		var out []relKey
 		for _, e := range deps[v] {
-			if _, seen := index[e.to]; !seen {
-				visit(e.to)
-				low[v] = min(low[v], low[e.to])
-			} else if onStack[e.to] {
-				low[v] = min(low[v], index[e.to])
-			}
+			out = append(out, e.to)
 		}
-		if low[v] == index[v] {
-			var comp []relKey
-			for {
-				w := stack[len(stack)-1]
-				stack = stack[:len(stack)-1]
-				onStack[w] = false
-				comp = append(comp, w)
-				if w == v {
-					break
-				}
-			}
-			out = append(out, comp)
-		}
+		return out
 	}
-	for _, v := range nodes {
-		if _, seen := index[v]; !seen {
-			visit(v)
-		}
-	}
-	for _, comp := range out {
-		in := map[relKey]bool{}
-		for _, v := range comp {
-			in[v] = true
-		}
+	var out []stratum
+	for _, comp := range schema.StronglyConnected(nodes, successors) {
+		st := stratum{members: comp}
 		for _, v := range comp {
 			for _, e := range deps[v] {
-				if e.negative && in[e.to] {
-					return nil, fmt.Errorf("%w (%s#%s subtracts %s#%s)", errNotStratified, v.typ, v.rel, e.to.typ, e.to.rel)
-				}
+				st.nonMonotone = st.nonMonotone || e.negative && slices.Contains(comp, e.to)
 			}
 		}
+		out = append(out, st)
 	}
-	return out, nil
+	return out
 }
 
-// table computes the value of every (object, relation) pair for subject under
+// model holds the well-founded model: lo is what certainly holds (the answers), hi
+// what possibly holds. They differ only where a pair depends on its own negation.
+type model struct {
+	lo, hi map[pairKey]tri
+}
+
+// table computes the answer of every (object, relation) pair for subject under
 // context ctx. Objects are the data's universe plus extra.
 func (r *refEval) table(subject tuple.SubjectRef, ctx map[string]any, extra ...tuple.ObjectRef) (map[pairKey]tri, error) {
+	m, err := r.model(subject, ctx, extra...)
+	return m.lo, err
+}
+
+// model computes both bounds of every pair, stratum by stratum.
+func (r *refEval) model(subject tuple.SubjectRef, ctx map[string]any, extra ...tuple.ObjectRef) (model, error) {
 	universe := map[string][]string{}
 	for typ, ids := range r.universe {
 		universe[typ] = ids
@@ -291,39 +278,88 @@ func (r *refEval) table(subject tuple.SubjectRef, ctx map[string]any, extra ...t
 			universe[o.Type] = append(slices.Clone(universe[o.Type]), o.ID)
 		}
 	}
-	vals := map[pairKey]tri{}
-	var evalErr error
-	lookup := func(o tuple.ObjectRef, rel string) tri { return vals[pairKey{o, rel}] }
-	for _, stratum := range r.strata {
+	m := model{lo: map[pairKey]tri{}, hi: map[pairKey]tri{}}
+	lo := func(o tuple.ObjectRef, rel string) tri { return m.lo[pairKey{o, rel}] }
+	hi := func(o tuple.ObjectRef, rel string) tri { return m.hi[pairKey{o, rel}] }
+	open := false // whether some pair so far has bounds that differ
+	for _, st := range r.strata {
 		var pairs []pairKey
-		for _, k := range stratum {
+		for _, k := range st.members {
 			for _, id := range universe[k.typ] {
 				pairs = append(pairs, pairKey{tuple.ObjectRef{Type: k.typ, ID: id}, k.rel})
 			}
 		}
-		// Within a stratum every value only grows, through finitely many states.
-		for round := 0; ; round++ {
-			if round > 4*len(pairs)+16 {
-				return nil, fmt.Errorf("stratum %v did not settle", stratum)
+		if !st.nonMonotone && !open {
+			// Every subtracted side is exact: one least fixpoint is the model.
+			if err := r.leastFixpoint(m.lo, pairs, subject, ctx, lo, lo); err != nil {
+				return model{}, fmt.Errorf("stratum %v: %w", st.members, err)
 			}
-			changed := false
 			for _, p := range pairs {
-				v := r.evalPair(p, subject, ctx, lookup, &evalErr)
-				if evalErr != nil {
-					return nil, evalErr
-				}
-				if v != vals[p] {
-					vals[p] = v
-					changed = true
-				}
+				m.hi[p] = m.lo[p]
 			}
-			if !changed {
+			continue
+		}
+		for round := 0; ; round++ {
+			if round > 2*len(pairs)+2 {
+				return model{}, fmt.Errorf("stratum %v: the bounds did not settle", st.members)
+			}
+			if err := r.leastFixpoint(m.hi, pairs, subject, ctx, hi, lo); err != nil {
+				return model{}, fmt.Errorf("stratum %v: %w", st.members, err)
+			}
+			before := make([]triState, len(pairs))
+			for i, p := range pairs {
+				before[i] = m.lo[p].state
+			}
+			if err := r.leastFixpoint(m.lo, pairs, subject, ctx, lo, hi); err != nil {
+				return model{}, fmt.Errorf("stratum %v: %w", st.members, err)
+			}
+			grew := false
+			for i, p := range pairs {
+				grew = grew || m.lo[p].state != before[i]
+			}
+			if !grew || !st.nonMonotone {
 				break
 			}
 		}
+		for _, p := range pairs {
+			open = open || m.lo[p].state != m.hi[p].state
+		}
 	}
-	return vals, nil
+	return m, nil
 }
+
+// leastFixpoint computes into vals the least fixpoint of the pairs' rules, starting
+// from false, with positive references read through pos and those under a subtracted
+// side through neg.
+func (r *refEval) leastFixpoint(vals map[pairKey]tri, pairs []pairKey, subject tuple.SubjectRef, ctx map[string]any, pos, neg lookupFunc) error {
+	for _, p := range pairs {
+		vals[p] = vFalse
+	}
+	var evalErr error
+	// Every value only grows, through finitely many states.
+	for round := 0; ; round++ {
+		if round > 4*len(pairs)+16 {
+			return errors.New("did not settle")
+		}
+		changed := false
+		for _, p := range pairs {
+			v := r.evalPair(p, subject, ctx, pos, neg, &evalErr)
+			if evalErr != nil {
+				return evalErr
+			}
+			if v != vals[p] {
+				vals[p] = v
+				changed = true
+			}
+		}
+		if !changed {
+			return nil
+		}
+	}
+}
+
+// lookupFunc reads the value of an (object, relation) pair.
+type lookupFunc func(tuple.ObjectRef, string) tri
 
 // check answers one question.
 func (r *refEval) check(resource tuple.ObjectRef, permission string, subject tuple.SubjectRef, ctx map[string]any) (tri, error) {
@@ -334,7 +370,9 @@ func (r *refEval) check(resource tuple.ObjectRef, permission string, subject tup
 	return vals[pairKey{resource, permission}], nil
 }
 
-func (r *refEval) evalPair(p pairKey, subject tuple.SubjectRef, ctx map[string]any, lookup func(tuple.ObjectRef, string) tri, evalErr *error) tri {
+// evalPair evaluates one pair's rule; references under a subtracted side are read
+// through neg, the others through pos.
+func (r *refEval) evalPair(p pairKey, subject tuple.SubjectRef, ctx map[string]any, pos, neg lookupFunc, evalErr *error) tri {
 	rel, ok := r.sch.Relation(p.obj.Type, p.rel)
 	if !ok {
 		return vFalse
@@ -344,7 +382,7 @@ func (r *refEval) evalPair(p pairKey, subject tuple.SubjectRef, ctx map[string]a
 		return vTrue
 	}
 	if rel.Kind == schema.KindPermission {
-		return r.evalExpr(rel.Expr, p.obj, ctx, lookup, evalErr)
+		return r.evalExpr(rel.Expr, p.obj, ctx, pos, neg, evalErr)
 	}
 	out := vFalse
 	for _, t := range r.byRes[p] {
@@ -358,32 +396,34 @@ func (r *refEval) evalPair(p pairKey, subject tuple.SubjectRef, ctx map[string]a
 		case s == subject:
 			out = triOr(out, c)
 		case s.Relation != "":
-			out = triOr(out, triAnd(c, lookup(s.Object(), s.Relation)))
+			out = triOr(out, triAnd(c, pos(s.Object(), s.Relation)))
 		}
 	}
 	return out
 }
 
-func (r *refEval) evalExpr(e schema.Expr, obj tuple.ObjectRef, ctx map[string]any, lookup func(tuple.ObjectRef, string) tri, evalErr *error) tri {
+// evalExpr evaluates a permission expression; the subtracted side of an exclusion
+// swaps pos and neg.
+func (r *refEval) evalExpr(e schema.Expr, obj tuple.ObjectRef, ctx map[string]any, pos, neg lookupFunc, evalErr *error) tri {
 	switch x := e.(type) {
 	case *schema.Nil:
 		return vFalse
 	case *schema.Computed:
-		return lookup(obj, x.Relation)
+		return pos(obj, x.Relation)
 	case *schema.Union:
 		out := vFalse
 		for _, c := range x.Children {
-			out = triOr(out, r.evalExpr(c, obj, ctx, lookup, evalErr))
+			out = triOr(out, r.evalExpr(c, obj, ctx, pos, neg, evalErr))
 		}
 		return out
 	case *schema.Intersection:
 		out := vTrue
 		for _, c := range x.Children {
-			out = triAnd(out, r.evalExpr(c, obj, ctx, lookup, evalErr))
+			out = triAnd(out, r.evalExpr(c, obj, ctx, pos, neg, evalErr))
 		}
 		return out
 	case *schema.Exclusion:
-		return triAnd(r.evalExpr(x.Base, obj, ctx, lookup, evalErr), triNot(r.evalExpr(x.Subtract, obj, ctx, lookup, evalErr)))
+		return triAnd(r.evalExpr(x.Base, obj, ctx, pos, neg, evalErr), triNot(r.evalExpr(x.Subtract, obj, ctx, neg, pos, evalErr)))
 	case *schema.Arrow:
 		var parts []tri
 		for _, t := range r.byRes[pairKey{obj, x.Tupleset}] {
@@ -394,7 +434,7 @@ func (r *refEval) evalExpr(e schema.Expr, obj tuple.ObjectRef, ctx map[string]an
 			if _, ok := r.sch.Relation(target.Type, x.Computed); !ok {
 				continue
 			}
-			parts = append(parts, triAnd(r.caveat(t, ctx, evalErr), lookup(target, x.Computed)))
+			parts = append(parts, triAnd(r.caveat(t, ctx, evalErr), pos(target, x.Computed)))
 		}
 		if x.Mode == schema.ArrowAll {
 			if len(parts) == 0 {

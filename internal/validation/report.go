@@ -192,6 +192,12 @@ const maxExplainLines = 60
 
 func explainLabel(n *explain.Node) string {
 	var b strings.Builder
+	if n.Kind == "paradox" {
+		// The node stands for the subtracted side; its result is what the
+		// exclusion counts that side as.
+		fmt.Fprintf(&b, "paradox: %s, subtracted in %s#%s, depends on its own negation: counted as %s", n.Expression, n.Resource, n.Relation, n.Result)
+		return b.String()
+	}
 	b.WriteString(n.Kind)
 	switch {
 	case n.Relationship != nil:

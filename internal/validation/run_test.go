@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -84,6 +86,43 @@ func TestRunFilesJSON(t *testing.T) {
 	r := failing.Results[1]
 	if r.Passed || r.Line != 22 || r.Answer != "conditional" || len(r.MissingContext) != 1 || r.MissingContext[0] != "x" || r.Explain == nil || r.Explain.Kind != "permission" {
 		t.Fatalf("result = %+v", r)
+	}
+}
+
+// TestRunFilesParadox runs the paradox cases of issue 17 through RunFiles, what
+// `pemba validate` runs: every paradox is denied, and a failed assertion on one
+// shows the paradox and its cycle in the explanation.
+func TestRunFilesParadox(t *testing.T) {
+	var out bytes.Buffer
+	passed, err := RunFiles(context.Background(), []string{"testdata/paradox.yaml"}, &out, Options{})
+	if err != nil || !passed {
+		t.Fatalf("passed=%v err=%v\n%s", passed, err, out.String())
+	}
+	if want := "ok    testdata/paradox.yaml: 13/13 assertions"; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+	text, err := os.ReadFile("testdata/paradox.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := filepath.Join(t.TempDir(), "wrong.yaml")
+	claim := strings.Replace(string(text), "assertTrue:\n", "assertTrue:\n    - group:a#member@user:jon\n", 1)
+	if err := os.WriteFile(wrong, []byte(claim), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if passed, err := RunFiles(context.Background(), []string{wrong}, &out, Options{}); err != nil || passed {
+		t.Fatalf("a false claim passed: passed=%v err=%v", passed, err)
+	}
+	for _, want := range []string{
+		"assertTrue group:a#member@user:jon\n       answer: denied\n",
+		"paradox: blocked, subtracted in group:a#member, depends on its own negation: counted as allowed",
+		"relationship group:b#direct@group:a#member: denied",
+		"cycle group:a#member: denied",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
 

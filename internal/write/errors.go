@@ -74,6 +74,20 @@ func (e *PermissionDeniedError) Error() string {
 // Unwrap gives the error's kind.
 func (e *PermissionDeniedError) Unwrap() error { return datastore.ErrPermissionDenied }
 
+// ActorError is a delegated request whose acting subject cannot act: a wildcard or a
+// subject set rather than one subject.
+type ActorError struct {
+	Actor  tuple.SubjectRef
+	Reason string
+}
+
+func (e *ActorError) Error() string {
+	return fmt.Sprintf("%s may not act on anyone's behalf: %s", e.Actor, e.Reason)
+}
+
+// Unwrap gives the error's kind.
+func (e *ActorError) Unwrap() error { return datastore.ErrPermissionDenied }
+
 // LifetimeError is a delegated grant without an expiry, or one that outlives the grant
 // rule's bound. It is a PermissionDeniedError in spirit but names the bound.
 type LifetimeError struct {
@@ -118,14 +132,15 @@ func (e *SchemaRefusedError) Error() string {
 func (e *SchemaRefusedError) Unwrap() error { return datastore.ErrFailedPrecondition }
 
 // ImportError is an import that stopped part-way. Committed relationships stay; the
-// import is idempotent, so running it again resumes it.
+// import is idempotent, so once the cause is dealt with (at once, for a store that was
+// briefly unavailable) running it again resumes it.
 type ImportError struct {
 	Committed int64
 	Err       error
 }
 
 func (e *ImportError) Error() string {
-	return fmt.Sprintf("import stopped after %d relationships were committed (importing again resumes it): %v", e.Committed, e.Err)
+	return fmt.Sprintf("import stopped after %d relationships were committed: %v", e.Committed, e.Err)
 }
 
 func (e *ImportError) Unwrap() error { return e.Err }

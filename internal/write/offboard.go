@@ -22,21 +22,22 @@ type OffboardResult struct {
 // relations (a "parent", an "owner_org") lead up to org, so offboarding from an
 // organisation reaches exactly the places the organisation's permissions reach into.
 func (w *Writer) Offboard(ctx context.Context, req Request, subject tuple.SubjectRef, org *tuple.ObjectRef) (OffboardResult, error) {
-	if err := tuple.ValidateObject("subject", subject.Object()); err != nil {
-		return OffboardResult{}, invalidf("%v", err)
-	}
-	if org != nil {
-		if err := tuple.ValidateObject("organization", *org); err != nil {
-			return OffboardResult{}, invalidf("%v", err)
+	tenant, meta, err := req.begin("offboard")
+	if err == nil {
+		if verr := tuple.ValidateObject("subject", subject.Object()); verr != nil {
+			err = invalidf("%v", verr)
 		}
 	}
-	meta := req.metadata("offboard")
+	if err == nil && org != nil {
+		if verr := tuple.ValidateObject("organization", *org); verr != nil {
+			err = invalidf("%v", verr)
+		}
+	}
+	if err != nil {
+		return OffboardResult{}, w.recordDenial(ctx, tenant, meta, nil, err)
+	}
 	if org != nil {
 		meta.Organizations = []tuple.ObjectRef{*org}
-	}
-	tenant, err := req.tenant()
-	if err != nil {
-		return OffboardResult{}, err
 	}
 	var res OffboardResult
 	var attempted []datastore.Update
@@ -69,8 +70,8 @@ func (w *Writer) Offboard(ctx context.Context, req Request, subject tuple.Subjec
 			}
 		}
 		attempted = ups
-		if req.Actor != nil && len(ups) > 0 {
-			grants, err := w.authorize(ctx, tenant, snap.Revision(), sch, *req.Actor, ups)
+		if meta.Actor != nil && len(ups) > 0 {
+			grants, err := w.authorize(ctx, tenant, snap.Revision(), sch, *meta.Actor, ups)
 			if err != nil {
 				return err
 			}

@@ -11,22 +11,30 @@ import (
 // WriteRelationships applies updates atomically at a new revision, after checking the
 // preconditions and, for a delegated write, every update against the grant rules.
 func (w *Writer) WriteRelationships(ctx context.Context, req Request, updates []datastore.Update, pre []Precondition) (datastore.Revision, error) {
-	if err := w.validateUpdates(updates); err != nil {
-		return 0, err
+	tenant, meta, err := req.begin("write")
+	if err == nil {
+		err = w.validateUpdates(updates)
 	}
-	if err := validatePreconditions(pre, w.cfg.MaxPreconditions); err != nil {
-		return 0, err
+	if err == nil {
+		err = validatePreconditions(pre, w.cfg.MaxPreconditions)
 	}
-	meta := req.metadata("write")
-	tenant, err := req.tenant()
 	if err != nil {
-		return 0, err
+		return 0, w.recordDenial(ctx, tenant, meta, updates, err)
 	}
 	rev, err := w.ds.ReadWriteTx(ctx, tenant, datastore.TxMetadata(meta), func(ctx context.Context, tx datastore.ReadWriteTx) error {
 		snap := tx.Snapshot()
 		sch, err := w.eng.Schema(ctx, tenant, snap.Revision())
 		if err != nil {
 			return err
+		}
+		// A delegate is authorised first, so a write it may not make is refused as
+		// such, whatever else is wrong with it.
+		if meta.Actor != nil {
+			grants, err := w.authorize(ctx, tenant, snap.Revision(), sch, *meta.Actor, updates)
+			if err != nil {
+				return err
+			}
+			tx.SetMetadata(meta.withGrants(grants))
 		}
 		for i, u := range updates {
 			if u.Op == datastore.OpDelete {
@@ -38,13 +46,6 @@ func (w *Writer) WriteRelationships(ctx context.Context, req Request, updates []
 		}
 		if err := checkPreconditions(ctx, snap, pre); err != nil {
 			return err
-		}
-		if req.Actor != nil {
-			grants, err := w.authorize(ctx, tenant, snap.Revision(), sch, *req.Actor, updates)
-			if err != nil {
-				return err
-			}
-			tx.SetMetadata(meta.withGrants(grants))
 		}
 		w.limitRelationships(tx, tenant)
 		return tx.WriteRelationships(ctx, updates)
@@ -67,19 +68,18 @@ type DeleteResult struct {
 // all) in one transaction. A delegated delete must be allowed for every relationship
 // it removes, or nothing is removed.
 func (w *Writer) DeleteRelationships(ctx context.Context, req Request, f datastore.RelationshipFilter, limit int, pre []Precondition) (DeleteResult, error) {
-	if err := f.Validate(); err != nil {
-		return DeleteResult{}, invalidf("filter.%v", err)
+	tenant, meta, err := req.begin("delete")
+	switch {
+	case err != nil:
+	case f.Validate() != nil:
+		err = invalidf("filter.%v", f.Validate())
+	case limit < 0:
+		err = invalidf("delete limit %d is negative", limit)
+	default:
+		err = validatePreconditions(pre, w.cfg.MaxPreconditions)
 	}
-	if limit < 0 {
-		return DeleteResult{}, invalidf("delete limit %d is negative", limit)
-	}
-	if err := validatePreconditions(pre, w.cfg.MaxPreconditions); err != nil {
-		return DeleteResult{}, err
-	}
-	meta := req.metadata("delete")
-	tenant, err := req.tenant()
 	if err != nil {
-		return DeleteResult{}, err
+		return DeleteResult{}, w.recordDenial(ctx, tenant, meta, nil, err)
 	}
 	var res DeleteResult
 	var attempted []datastore.Update
@@ -92,7 +92,7 @@ func (w *Writer) DeleteRelationships(ctx context.Context, req Request, f datasto
 		if err != nil {
 			return err
 		}
-		if req.Actor != nil && len(deleted) > 0 {
+		if meta.Actor != nil && len(deleted) > 0 {
 			sch, err := w.eng.Schema(ctx, tenant, snap.Revision())
 			if err != nil {
 				return err
@@ -102,7 +102,7 @@ func (w *Writer) DeleteRelationships(ctx context.Context, req Request, f datasto
 				ups[i] = datastore.Update{Op: datastore.OpDelete, Relationship: rel}
 			}
 			attempted = ups
-			grants, err := w.authorize(ctx, tenant, snap.Revision(), sch, *req.Actor, ups)
+			grants, err := w.authorize(ctx, tenant, snap.Revision(), sch, *meta.Actor, ups)
 			if err != nil {
 				return err
 			}
@@ -145,9 +145,9 @@ func (w *Writer) Import(ctx context.Context, req Request, rels iter.Seq2[tuple.R
 			if err != nil {
 				return err
 			}
-			for _, u := range batch {
+			for i, u := range batch {
 				if err := sch.ValidateRelationship(u.Relationship); err != nil {
-					return invalidf("relationship %d (%s): %v", res.Count+1, u.Relationship, err)
+					return invalidf("relationship %d (%s): %v", res.Count+int64(i)+1, u.Relationship, err)
 				}
 			}
 			w.limitRelationships(tx, tenant)

@@ -16,14 +16,14 @@ import (
 
 // fixture is a memory store with the reference B2B schema, an engine and a writer.
 type fixture struct {
-	t   *testing.T
+	t   testing.TB
 	ds  *memory.Store
 	eng *engine.Engine
 	w   *Writer
 	now time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{t: t, now: time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return f.now }

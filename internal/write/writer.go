@@ -97,6 +97,20 @@ func (r Request) metadata(op string) txMeta {
 	return txMeta{Principal: r.Principal, Actor: r.Actor, Reason: r.Reason, Operation: op}
 }
 
+// begin resolves what a change of relationships needs before its transaction: the
+// tenant, and the audit metadata with the acting subject as one concrete object. An
+// actor that cannot act is refused; the metadata is still returned, so the refusal
+// can be recorded.
+func (r Request) begin(op string) (string, txMeta, error) {
+	tenant, err := r.tenant()
+	if err != nil {
+		return "", txMeta{}, err
+	}
+	meta := r.metadata(op)
+	meta.Actor, err = checkActor(r.Actor)
+	return tenant, meta, err
+}
+
 // txMeta is datastore.TxMetadata with the write path's helpers.
 type txMeta datastore.TxMetadata
 

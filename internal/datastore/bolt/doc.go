@@ -9,6 +9,23 @@
 // the same directory fails after Options.LockTimeout (default 1s) with "datastore at
 // <dir> is in use by another process" instead of waiting or corrupting the file.
 //
+// # A full disk
+//
+// A commit that the file system refuses for want of space (ENOSPC, EDQUOT) is rolled
+// back by bbolt before its meta page is written, so the file keeps its last good
+// state. The error is ErrDiskFull (kind datastore.ErrResourceExhausted); reads go on
+// from the file as it is, and commits succeed again as soon as there is space.
+//
+// # Backup and restore
+//
+// Backup copies the file from one bbolt read transaction (tx.WriteTo) while writes go
+// on: a consistent snapshot of every tenant, as if the process had stopped after the
+// last transaction committed before it began. WriteSnapshotFile writes such a copy
+// beside its destination, syncs and checks it (CheckFile: bbolt's page check and
+// Pemba's metadata) before renaming it into place; Restore installs a backup that way
+// as a stopped server's datastore. The copy keeps the store's UniqueID, so tokens
+// issued before the backup stay valid against the restored store.
+//
 // # Transactions
 //
 // Writers are serialised per tenant by a mutex, so a transaction's snapshot is the

@@ -62,9 +62,30 @@ func childOpen(dir string) int {
 // crashBatch is how many relationships every transaction of the writer child writes.
 const crashBatch = 8
 
-// childWriter streams write transactions until killed. Transaction i creates
-// crashBatch members of batch:b<i> (every tenth one also 2,000 bulk rows, so some
-// commits write many pages) and moves the single marker:latest to it; it prints
+// writeNumbered commits transaction number i of the shape verifyAfterCrash checks:
+// it creates crashBatch members of batch:b<i> (every tenth one also 2,000 bulk rows,
+// so some commits write many pages) and moves the single marker:latest to it. Numbers
+// start at 1 on an empty store and go up by one, so number i commits at revision i.
+func writeNumbered(ctx context.Context, s *Store, i int) (datastore.Revision, error) {
+	return s.ReadWriteTx(ctx, tuple.DefaultTenant, datastore.TxMetadata{Principal: "crash", Reason: strconv.Itoa(i)}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		var ups []datastore.Update
+		for j := range crashBatch {
+			ups = append(ups, datastore.Update{Op: datastore.OpCreate, Relationship: tuple.MustParse(fmt.Sprintf("batch:b%06d#member@user:u%d", i, j))})
+		}
+		if i%10 == 0 {
+			for j := range 2000 {
+				ups = append(ups, datastore.Update{Op: datastore.OpTouch, Relationship: tuple.MustParse(fmt.Sprintf("bulk:b%06d-%04d#member@user:u%d", i, j, j%97))})
+			}
+		}
+		if _, _, err := tx.DeleteRelationships(ctx, datastore.RelationshipFilter{ResourceType: "marker"}, 0); err != nil {
+			return err
+		}
+		ups = append(ups, datastore.Update{Op: datastore.OpCreate, Relationship: tuple.MustParse(fmt.Sprintf("marker:latest#points@batch:b%06d", i))})
+		return tx.WriteRelationships(ctx, ups)
+	})
+}
+
+// childWriter streams write transactions (writeNumbered) until killed; it prints
 // "ack <revision> <i>" only after ReadWriteTx returned.
 func childWriter(dir string) int {
 	buffer, _ := strconv.Atoi(os.Getenv("PEMBA_BOLT_TEST_REVERSE_BUFFER"))
@@ -77,22 +98,7 @@ func childWriter(dir string) int {
 	head, _ := s.HeadRevision(ctx, tuple.DefaultTenant)
 	out := bufio.NewWriter(os.Stdout)
 	for i := int(head) + 1; i < 1_000_000; i++ {
-		rev, err := s.ReadWriteTx(ctx, tuple.DefaultTenant, datastore.TxMetadata{Principal: "crash", Reason: strconv.Itoa(i)}, func(ctx context.Context, tx datastore.ReadWriteTx) error {
-			var ups []datastore.Update
-			for j := range crashBatch {
-				ups = append(ups, datastore.Update{Op: datastore.OpCreate, Relationship: tuple.MustParse(fmt.Sprintf("batch:b%06d#member@user:u%d", i, j))})
-			}
-			if i%10 == 0 {
-				for j := range 2000 {
-					ups = append(ups, datastore.Update{Op: datastore.OpTouch, Relationship: tuple.MustParse(fmt.Sprintf("bulk:b%06d-%04d#member@user:u%d", i, j, j%97))})
-				}
-			}
-			if _, _, err := tx.DeleteRelationships(ctx, datastore.RelationshipFilter{ResourceType: "marker"}, 0); err != nil {
-				return err
-			}
-			ups = append(ups, datastore.Update{Op: datastore.OpCreate, Relationship: tuple.MustParse(fmt.Sprintf("marker:latest#points@batch:b%06d", i))})
-			return tx.WriteRelationships(ctx, ups)
-		})
+		rev, err := writeNumbered(ctx, s, i)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 4

@@ -10,7 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -130,7 +132,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		InitialMmapSize: 1 << 30,
 	})
 	if errors.Is(err, bberrors.ErrTimeout) {
-		return nil, fmt.Errorf("datastore at %s is in use by another process (its file lock was not released within %s)", dir, timeout)
+		return nil, fmt.Errorf("datastore at %s is %w (its file lock was not released within %s)", dir, ErrInUse, timeout)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening datastore at %s: %w", dir, err)
@@ -271,12 +273,33 @@ func (s *Store) tenant(name string) (*tenant, error) {
 	return t, nil
 }
 
-// mapErr turns bbolt's errors for a closed database into ErrClosed.
+// ErrDiskFull: a commit failed because the file system holding the datastore has no
+// space left (or the quota is used up). The commit was rolled back; reads go on, and
+// writes succeed again once there is space.
+var ErrDiskFull = datastore.Sentinel("the disk holding the embedded datastore is full", datastore.ErrResourceExhausted)
+
+// mapErr turns bbolt's errors for a closed database into ErrClosed and a file system
+// out of space into ErrDiskFull.
 func mapErr(err error) error {
-	if errors.Is(err, bberrors.ErrDatabaseNotOpen) || errors.Is(err, bberrors.ErrTxClosed) {
+	switch {
+	case err == nil || errors.Is(err, ErrDiskFull):
+		return err
+	case errors.Is(err, bberrors.ErrDatabaseNotOpen) || errors.Is(err, bberrors.ErrTxClosed):
 		return datastore.ErrClosed
+	case isDiskFull(err):
+		return fmt.Errorf("%w, so nothing was written; free space on it and retry: %w", ErrDiskFull, err)
 	}
 	return err
+}
+
+// isDiskFull reports whether err says the file system is out of space or quota.
+func isDiskFull(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	// bbolt formats the errors of growing the file with %s, which drops the errno.
+	msg := err.Error()
+	return strings.Contains(msg, syscall.ENOSPC.Error()) || strings.Contains(msg, syscall.EDQUOT.Error())
 }
 
 // CreateTenant implements datastore.Datastore.

@@ -165,7 +165,8 @@ type ListActorGrantsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The tenant; empty means "default".
 	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	// The revision to read at; unset means minimize_latency.
+	// The revision to read at; unset means fully_consistent, so a review sees the
+	// writes made just before it.
 	Consistency *Consistency `protobuf:"bytes,2,opt,name=consistency,proto3" json:"consistency,omitempty"`
 	// The acting subject whose grants to list.
 	Actor *SubjectReference `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
@@ -401,7 +402,8 @@ type ReviewAccessRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The tenant; empty means "default".
 	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	// The revision to read at; unset means minimize_latency.
+	// The revision to read at; unset means fully_consistent, so a review sees the
+	// writes made just before it.
 	Consistency *Consistency `protobuf:"bytes,2,opt,name=consistency,proto3" json:"consistency,omitempty"`
 	// The subject under review.
 	Subject *SubjectReference `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
