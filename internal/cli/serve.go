@@ -73,7 +73,17 @@ flight finish (up to --shutdown-grace) and closes the datastore.`,
 	f.IntVar(&o.Limits.MaxPageSize, "max-page-size", d.Limits.MaxPageSize, "most results per read, audit or review page (also the page size when a request asks for 0)")
 	f.IntVar(&o.Limits.MaxLookupLimit, "max-lookup-limit", d.Limits.MaxLookupLimit, "most results of one LookupResources or LookupSubjects call (also the limit when a request asks for 0)")
 	f.IntVar(&o.Limits.MaxDeleteLimit, "max-delete-limit", d.Limits.MaxDeleteLimit, "most relationships one DeleteRelationships removes")
+	f.IntVar(&o.Limits.MaxLookupWork, "max-lookup-work", d.Limits.MaxLookupWork, "most store reads one LookupResources or LookupSubjects may make (each query and each relationship read counts one)")
 	f.DurationVar(&o.Limits.DefaultDeadline, "default-deadline", d.Limits.DefaultDeadline, "deadline of unary requests that arrive without one")
+
+	f.Float64Var(&o.Quotas.Tenant.RequestsPerSecond, "tenant-requests-per-second", d.Quotas.Tenant.RequestsPerSecond, "each tenant's sustained request rate (0: no limit); over it requests get RESOURCE_EXHAUSTED (HTTP 429) with a retry delay")
+	f.IntVar(&o.Quotas.Tenant.Burst, "tenant-burst", d.Quotas.Tenant.Burst, "requests a tenant may send at once above its rate (0: one second's worth)")
+	f.IntVar(&o.Quotas.Tenant.MaxConcurrent, "tenant-max-concurrent", d.Quotas.Tenant.MaxConcurrent, "each tenant's requests in flight at once, Watch streams excepted (0: no limit)")
+	f.Int64Var(&o.Quotas.Tenant.MaxRelationships, "tenant-max-relationships", d.Quotas.Tenant.MaxRelationships, "relationships each tenant may store; writes and import batches beyond it are refused whole (0: no limit)")
+	f.Float64Var(&o.Quotas.Key.RequestsPerSecond, "key-requests-per-second", d.Quotas.Key.RequestsPerSecond, "each key's sustained request rate (0: no limit)")
+	f.IntVar(&o.Quotas.Key.Burst, "key-burst", d.Quotas.Key.Burst, "requests a key may send at once above its rate (0: one second's worth)")
+	f.IntVar(&o.Quotas.Key.MaxConcurrent, "key-max-concurrent", d.Quotas.Key.MaxConcurrent, "each key's requests in flight at once, Watch streams excepted (0: no limit)")
+	f.StringVar(&o.QuotaFile, "quota-file", d.QuotaFile, "YAML or JSON file of per-tenant quotas (see docs/operations.md); keys' own quotas go in the key file")
 	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", d.ShutdownGrace, "how long in-flight requests may run after SIGTERM before they are cancelled")
 
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")

@@ -260,6 +260,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"--pprof-addr", "0.0.0.0:6060"}, "not a loopback address"},
 		{[]string{"--tls-cert-file", "/nonexistent.pem"}, "--tls-key-file"},
 	}
+	cases = append(cases, quotaErrorCases(t)...)
 	for _, c := range cases {
 		cmd := exec.Command(pembaBin, append([]string{"serve", "--datastore", "memory", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, c.args...)...)
 		cmd.Dir = t.TempDir()

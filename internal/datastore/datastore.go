@@ -106,6 +106,14 @@ type ReadWriteTx interface {
 	// write path uses it to record what it learnt while the transaction ran (which
 	// grant rules and organisations authorised a delegated write).
 	SetMetadata(meta TxMetadata)
+	// LimitRelationships makes the commit refuse, with a *RelationshipLimitError and
+	// nothing written, a transaction that would grow the tenant beyond max stored
+	// relationships; 0, the default, sets no limit. A transaction that does not add
+	// relationships always commits, so a tenant above a lowered limit can shrink.
+	// Stored relationships are the live ones, expired ones included until garbage
+	// collection removes them. The store counts them exactly at commit, where the
+	// tenant's writers are serialised, so concurrent writers cannot overshoot.
+	LimitRelationships(max int64)
 }
 
 // Operation is what an Update does.

@@ -112,3 +112,33 @@ func (e *RevisionError) Unwrap() error {
 	}
 	return ErrInvalidArgument
 }
+
+// RelationshipLimitError refuses a write transaction that would grow its tenant
+// beyond the limit it was given (ReadWriteTx.LimitRelationships). Nothing of the
+// transaction was written. It matches ErrResourceExhausted.
+type RelationshipLimitError struct {
+	Tenant string
+	// Limit is the most relationships the tenant may store.
+	Limit int64
+	// Stored is how many the tenant stores; After how many it would store had the
+	// transaction committed.
+	Stored, After int64
+}
+
+func (e *RelationshipLimitError) Error() string {
+	return fmt.Sprintf("tenant %q stores %d relationships and this write would bring it to %d, over its limit of %d; nothing was written: delete relationships first or raise the tenant's relationship limit",
+		e.Tenant, e.Stored, e.After, e.Limit)
+}
+
+// Unwrap gives the error's kind.
+func (e *RelationshipLimitError) Unwrap() error { return ErrResourceExhausted }
+
+// CheckRelationshipLimit is the rule of ReadWriteTx.LimitRelationships, which every
+// store applies at commit: a transaction that takes the tenant from stored to after
+// relationships breaks limit (0: none) only when it grows the tenant beyond it.
+func CheckRelationshipLimit(tenant string, limit, stored, after int64) error {
+	if limit <= 0 || after <= limit || after <= stored {
+		return nil
+	}
+	return &RelationshipLimitError{Tenant: tenant, Limit: limit, Stored: stored, After: after}
+}

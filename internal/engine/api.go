@@ -149,6 +149,9 @@ type LookupResourcesRequest struct {
 	Limit int
 	// Cursor resumes a previous lookup from its last result's cursor.
 	Cursor string
+	// MaxWork bounds this call's store reads (see LookupWorkError); 0 means
+	// Config.MaxLookupWork.
+	MaxWork int
 }
 
 // ResourceResult is one LookupResources answer.
@@ -172,6 +175,9 @@ type LookupSubjectsRequest struct {
 	Contextual      []tuple.Relationship
 	Limit           int
 	Cursor          string
+	// MaxWork bounds this call's store reads (see LookupWorkError); 0 means
+	// Config.MaxLookupWork.
+	MaxWork int
 }
 
 // SubjectResult is one LookupSubjects answer.

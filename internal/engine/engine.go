@@ -49,6 +49,11 @@ type Config struct {
 	// may carry; zero means no bound. Limits are configured in one place, the
 	// server's (server.Limits), which passes this one down.
 	MaxContextualRelationships int
+	// MaxLookupWork bounds the store reads of one LookupResources or LookupSubjects
+	// call (see LookupWorkError); zero means no bound. A request may set its own
+	// (MaxWork). Limits are configured in one place, the server's (server.Limits),
+	// which passes this one down.
+	MaxLookupWork int
 	// SchemaCacheSize is how many compiled schemas are kept. Default 128.
 	SchemaCacheSize int
 	// ParallelReadLatency decides when fanning out pays: a request's sub-problems go to

@@ -37,6 +37,7 @@ func (e *Engine) LookupResources(ctx context.Context, req LookupResourcesRequest
 			fail(err)
 			return
 		}
+		c.limitWork("LookupResources", req.MaxWork)
 		def, rel, err := c.cs.target(req.ResourceType, req.Permission)
 		if err != nil {
 			fail(err)

@@ -46,6 +46,7 @@ func (e *Engine) LookupSubjects(ctx context.Context, req LookupSubjectsRequest) 
 			fail(err)
 			return
 		}
+		c.limitWork("LookupSubjects", req.MaxWork)
 		fp := lookupFingerprint("subjects", tenant, req.Resource.String(), req.Permission, probe.Type+"#"+probe.Relation, req.Context, req.Contextual)
 		after, err := decodeCursor(req.Cursor, fp)
 		if err != nil {

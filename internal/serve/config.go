@@ -52,6 +52,12 @@ type Config struct {
 
 	// Limits bound every request; the engine and the write path get theirs from it.
 	Limits server.Limits
+	// Quotas are the default quotas of every tenant and every key (Tenants is
+	// ignored: per-tenant quotas come from QuotaFile, per-key ones from KeyFile).
+	// The zero value sets none.
+	Quotas server.Quotas
+	// QuotaFile is a YAML or JSON file of per-tenant quotas (see loadQuotas).
+	QuotaFile string
 	// ShutdownGrace is how long requests in flight may run after SIGTERM.
 	ShutdownGrace time.Duration
 

@@ -13,8 +13,9 @@ import (
 )
 
 // loadKeys gathers the preshared keys of the --preshared-key values and the key file,
-// and checks that their names and secrets are unique.
-func loadKeys(flags []string, keyFile string) ([]server.Key, error) {
+// and checks that their names and secrets are unique. A key file entry's own quota
+// takes its absent fields from quota, the --key-* flags' defaults.
+func loadKeys(flags []string, keyFile string, quota server.Quota) ([]server.Key, error) {
 	var keys []server.Key
 	for i, v := range flags {
 		k, err := parseKeyFlag(v, i)
@@ -24,7 +25,7 @@ func loadKeys(flags []string, keyFile string) ([]server.Key, error) {
 		keys = append(keys, k)
 	}
 	if keyFile != "" {
-		fileKeys, err := loadKeyFile(keyFile)
+		fileKeys, err := loadKeyFile(keyFile, quota)
 		if err != nil {
 			return nil, err
 		}
@@ -76,11 +77,12 @@ func parseKeyFlag(value string, index int) (server.Key, error) {
 // keyFile is the key file format (YAML, or JSON, which YAML reads too).
 type keyFile struct {
 	Keys []struct {
-		Name    string   `yaml:"name"`
-		Role    string   `yaml:"role"`
-		Key     string   `yaml:"key"`
-		SHA256  string   `yaml:"sha256"`
-		Tenants []string `yaml:"tenants"`
+		Name    string      `yaml:"name"`
+		Role    string      `yaml:"role"`
+		Key     string      `yaml:"key"`
+		SHA256  string      `yaml:"sha256"`
+		Tenants []string    `yaml:"tenants"`
+		Quota   *quotaEntry `yaml:"quota"`
 	} `yaml:"keys"`
 }
 
@@ -92,7 +94,11 @@ type keyFile struct {
 //	    key: "s3cret"          # the secret itself, or:
 //	    sha256: "9f86d0..."    # the hex SHA-256 of the secret (the file then holds no secret)
 //	    tenants: [acme]        # optional; empty means every tenant
-func loadKeyFile(path string) ([]server.Key, error) {
+//	    quota:                 # optional; absent fields take the --key-* flags' values
+//	      requests_per_second: 200
+//	      burst: 400
+//	      max_concurrent: 32
+func loadKeyFile(path string, quota server.Quota) ([]server.Key, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading key file: %w", err)
@@ -114,6 +120,10 @@ func loadKeyFile(path string) ([]server.Key, error) {
 			return nil, fmt.Errorf("%s (%q): %v", where, e.Name, err)
 		}
 		k := server.Key{Name: e.Name, Role: role, Tenants: e.Tenants}
+		if e.Quota != nil {
+			q := e.Quota.over(quota)
+			k.Quota = &q
+		}
 		switch {
 		case e.Key != "" && e.SHA256 != "":
 			return nil, fmt.Errorf("%s (%q): give either key or sha256, not both", where, e.Name)

@@ -73,7 +73,7 @@ func TestLoadKeyFile(t *testing.T) {
     role: admin
     sha256: `+hex.EncodeToString(sum[:])+`
 `), 0o600)
-	keys, err := loadKeyFile(yamlFile)
+	keys, err := loadKeyFile(yamlFile, server.Quota{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestLoadKeyFile(t *testing.T) {
 
 	jsonFile := filepath.Join(dir, "keys.json")
 	os.WriteFile(jsonFile, []byte(`{"keys":[{"name":"ci","role":"delegate","key":"k"}]}`), 0o600)
-	if keys, err := loadKeyFile(jsonFile); err != nil || keys[0].Role != server.RoleDelegate {
+	if keys, err := loadKeyFile(jsonFile, server.Quota{}); err != nil || keys[0].Role != server.RoleDelegate {
 		t.Fatalf("JSON key file: %v %v", keys, err)
 	}
 
@@ -107,7 +107,7 @@ func TestLoadKeyFile(t *testing.T) {
 	for _, b := range bad {
 		f := filepath.Join(dir, "bad.yaml")
 		os.WriteFile(f, []byte(b.body), 0o600)
-		if _, err := loadKeyFile(f); err == nil || !strings.Contains(err.Error(), b.err) {
+		if _, err := loadKeyFile(f, server.Quota{}); err == nil || !strings.Contains(err.Error(), b.err) {
 			t.Errorf("loadKeyFile(%q) error %v, want %q", b.body, err, b.err)
 		}
 	}

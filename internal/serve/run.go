@@ -23,7 +23,7 @@ import (
 // starts the stack with its loops, and on the way out stops in order: requests drain
 // (up to ShutdownGrace), the loops end, spans are flushed, the store closes.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	keys, tlsCfg, err := checkConfig(cfg)
+	keys, quotas, tlsCfg, err := checkConfig(cfg)
 	if err != nil {
 		return err
 	}
@@ -63,6 +63,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			InsecureNoAuth: cfg.InsecureNoAuth,
 			TLS:            tlsCfg,
 			Limits:         cfg.Limits,
+			Quotas:         quotas,
 			Logger:         log,
 			TracerProvider: tp,
 		},
@@ -112,12 +113,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 // checkConfig refuses a configuration that cannot serve, before any data is opened:
-// bad keys, an open API on the network, unreadable TLS files, a profiler beyond
-// loopback.
-func checkConfig(cfg Config) ([]server.Key, *tls.Config, error) {
-	keys, err := loadKeys(cfg.PresharedKeys, cfg.KeyFile)
+// bad keys or quotas, an open API on the network, unreadable TLS files, a profiler
+// beyond loopback.
+func checkConfig(cfg Config) ([]server.Key, server.Quotas, *tls.Config, error) {
+	quotas, err := loadQuotas(cfg.Quotas, cfg.QuotaFile)
 	if err != nil {
-		return nil, nil, err
+		return nil, server.Quotas{}, nil, err
+	}
+	keys, err := loadKeys(cfg.PresharedKeys, cfg.KeyFile, quotas.Key)
+	if err != nil {
+		return nil, server.Quotas{}, nil, err
 	}
 	grpcAddr, httpAddr := cfg.GRPCAddr, cfg.HTTPAddr
 	if grpcAddr == "" {
@@ -127,18 +132,18 @@ func checkConfig(cfg Config) ([]server.Key, *tls.Config, error) {
 		httpAddr = server.DefaultHTTPAddr
 	}
 	if err := server.CheckOpenAccess(len(keys) > 0, cfg.InsecureNoAuth, grpcAddr, httpAddr); err != nil {
-		return nil, nil, err
+		return nil, server.Quotas{}, nil, err
 	}
 	var tlsCfg *tls.Config
 	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" || cfg.TLSClientCAFile != "" {
 		if tlsCfg, err = loadTLS(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCAFile); err != nil {
-			return nil, nil, err
+			return nil, server.Quotas{}, nil, err
 		}
 	}
 	if cfg.PprofAddr != "" && !server.IsLoopback(cfg.PprofAddr) {
-		return nil, nil, fmt.Errorf("--pprof-addr %s is not a loopback address: the profiler may only listen on 127.0.0.1, ::1 or localhost", cfg.PprofAddr)
+		return nil, server.Quotas{}, nil, fmt.Errorf("--pprof-addr %s is not a loopback address: the profiler may only listen on 127.0.0.1, ::1 or localhost", cfg.PprofAddr)
 	}
-	return keys, tlsCfg, nil
+	return keys, quotas, tlsCfg, nil
 }
 
 // shutdown stops the server gracefully within grace.

@@ -32,8 +32,8 @@ type Stack struct {
 type StackOptions struct {
 	// Index wraps the store in the in-memory relationship index.
 	Index bool
-	// Engine configures the engine. Its MaxContextualRelationships is taken from
-	// Server.Limits.
+	// Engine configures the engine. Its MaxContextualRelationships and MaxLookupWork
+	// are taken from Server.Limits.
 	Engine engine.Config
 	// Server configures the server. NewStack fills in Datastore, Engine, Writer and
 	// Reviewer where they are nil, Backup when the store can copy itself, and registers the engine's and the index's metrics
@@ -41,8 +41,8 @@ type StackOptions struct {
 	Server server.Config
 }
 
-// NewStack builds the whole stack over ds, with the server's limits passed down to the
-// engine and the write path. It does not listen: call s.Server.Start, and Close once
+// NewStack builds the whole stack over ds, with the server's limits and quotas passed
+// down to the engine and the write path. It does not listen: call s.Server.Start, and Close once
 // the server has shut down.
 func NewStack(ds datastore.Datastore, opts StackOptions) (*Stack, error) {
 	log := opts.Server.Logger
@@ -59,11 +59,14 @@ func NewStack(ds datastore.Datastore, opts StackOptions) (*Stack, error) {
 	}
 	ecfg := opts.Engine
 	ecfg.MaxContextualRelationships = limits.MaxContextualRelationships
+	ecfg.MaxLookupWork = limits.MaxLookupWork
 	st.Engine = engine.New(st.Store, ecfg)
 	collectors = append(collectors, st.Engine.Collector())
+	quotas := opts.Server.Quotas
 	st.Writer = write.New(st.Store, st.Engine, write.Config{
 		MaxUpdates:       limits.MaxUpdatesPerWrite,
 		MaxPreconditions: limits.MaxPreconditions,
+		MaxRelationships: func(tenant string) int64 { return quotas.ForTenant(tenant).MaxRelationships },
 		Now:              ecfg.Now,
 	})
 	st.Reviewer = governance.New(st.Store, st.Engine, ecfg.Now)

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/pemba-authz/pemba/internal/server"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
@@ -25,6 +27,27 @@ func BenchmarkCheckGRPC(b *testing.B) {
 		for pb.Next() {
 			if _, err := ts.permissions().Check(ctx, req); err != nil {
 				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkCheckGRPCOverQuota measures the same Check refused by its tenant's rate
+// quota: what a client over its quota costs the server (and itself), per request.
+func BenchmarkCheckGRPCOverQuota(b *testing.B) {
+	ts := startServer(b, func(c *server.Config) {
+		quietLogs(c)
+		c.Quotas.Tenant = server.TenantQuota{Quota: server.Quota{RequestsPerSecond: 0.001, Burst: 2}}
+	})
+	setupBench(b, ts) // spends the burst
+	ctx := as(readerSecret)
+	req := &pb.CheckRequest{Resource: &pb.ObjectReference{Type: "document", Id: "q3"}, Permission: "view", Subject: &pb.SubjectReference{Type: "user", Id: "bob"}}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := ts.permissions().Check(ctx, req); status.Code(err) != codes.ResourceExhausted {
+				b.Errorf("a check over the quota: %v", err)
 				return
 			}
 		}

@@ -21,6 +21,9 @@ func toStatus(err error) error {
 	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
 		return err // already a status: its code and message stand
 	}
+	if qr := lowerQuotaRefusal(err); qr != nil {
+		return qr
+	}
 	return status.Error(codeOf(err), err.Error())
 }
 

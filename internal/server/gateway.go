@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -59,6 +61,7 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 			UnmarshalOptions: protojson.UnmarshalOptions{RecursionLimit: maxJSONDepth},
 		}),
 		runtime.WithErrorHandler(s.writeHTTPError),
+		runtime.WithStreamErrorHandler(streamError),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 	)
 	ctx := context.Background()
@@ -86,12 +89,13 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 	mux.HandleFunc("GET /healthz", s.serveHealthz)
 	limit := int64(s.limits.MaxMessageSize)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithValue(r.Context(), responseHeaderKey{}, w.Header())
 		if r.URL.Path != importPath {
 			body := &limitedBody{ReadCloser: http.MaxBytesReader(w, r.Body, limit)}
-			r = r.WithContext(context.WithValue(r.Context(), limitedBodyKey{}, body))
+			ctx = context.WithValue(ctx, limitedBodyKey{}, body)
 			r.Body = body
 		}
-		gw.ServeHTTP(w, r)
+		gw.ServeHTTP(w, r.WithContext(ctx))
 	}))
 	return mux, conn, nil
 }
@@ -115,6 +119,30 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 
 // limitedBodyKey finds a request's limitedBody in its context.
 type limitedBodyKey struct{}
+
+// responseHeaderKey finds a REST response's header in its request's context, for
+// the stream error handler, which is not given the response.
+type responseHeaderKey struct{}
+
+// streamError is the gateway's error handler for streaming RPCs (lookups, reads,
+// exports, Watch). The gateway writes the error itself, as a chunk of the stream and,
+// when nothing was sent yet, with the HTTP status of the code; this adds the
+// Retry-After header of a quota refusal before that status is written.
+func streamError(ctx context.Context, err error) *status.Status {
+	st := status.Convert(err)
+	if h, ok := ctx.Value(responseHeaderKey{}).(http.Header); ok {
+		setRetryAfter(h, st)
+	}
+	return st
+}
+
+// setRetryAfter sets the Retry-After header, in whole seconds rounded up, of a status
+// that carries retry information (a request over a rate or concurrency quota).
+func setRetryAfter(h http.Header, st *status.Status) {
+	if delay, ok := retryDelay(st); ok {
+		h.Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(delay.Seconds()))), 10))
+	}
+}
 
 // incomingHeader forwards the headers grpc-gateway forwards by default (Authorization
 // among them) plus the W3C trace-context headers, so a REST caller's trace continues.
@@ -147,11 +175,13 @@ func (s *Server) serveHealthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeHTTPError writes an error as the JSON form of pemba.v1.Error with the HTTP
-// status of its gRPC code.
+// status of its gRPC code. A status with retry information (a request over its rate
+// or concurrency quota, 429) also gets a Retry-After header, in whole seconds.
 func (s *Server) writeHTTPError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	st := status.Convert(err)
 	code, msg := st.Code(), st.Message()
 	httpStatus := runtime.HTTPStatusFromCode(code)
+	setRetryAfter(w.Header(), st)
 	if body, ok := r.Context().Value(limitedBodyKey{}).(*limitedBody); ok && body.exceeded.Load() {
 		code, httpStatus = codes.ResourceExhausted, http.StatusRequestEntityTooLarge
 		msg = fmt.Sprintf("request body exceeds the limit of %d bytes (server flag --max-message-size)", s.limits.MaxMessageSize)

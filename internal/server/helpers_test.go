@@ -195,6 +195,13 @@ func (ts *testServer) rest(t *testing.T, method, path, secret, body string) (int
 
 func (ts *testServer) restRaw(t *testing.T, method, path, secret, body string) (int, []byte) {
 	t.Helper()
+	resp, raw := ts.restResponse(t, method, path, secret, body)
+	return resp.StatusCode, raw
+}
+
+// restResponse sends a JSON request and returns the response, its body read.
+func (ts *testServer) restResponse(t *testing.T, method, path, secret, body string) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, ts.base+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +219,7 @@ func (ts *testServer) restRaw(t *testing.T, method, path, secret, body string) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, raw
+	return resp, raw
 }
 
 // wantCode fails unless err has the code and its message contains every fragment.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -88,11 +89,18 @@ func (o *observer) done(ctx context.Context, method string, info *callInfo, star
 	o.metrics.inFlight.WithLabelValues(method, o.transport).Dec()
 	o.metrics.requests.WithLabelValues(method, code.String(), o.transport).Inc()
 	o.metrics.latency.WithLabelValues(method, code.String(), o.transport).Observe(elapsed.Seconds())
+	// A rate or concurrency refusal (one with a retry delay) is logged at debug: a
+	// client over its quota sends them by the thousand, and the metric counts them.
+	retryable := false
+	if qr := (*quotaRefusal)(nil); errors.As(err, &qr) {
+		o.metrics.quotaRefusals.WithLabelValues(qr.v.quotaID).Inc()
+		retryable = qr.retry > 0
+	}
 
 	level := slog.LevelDebug
-	switch code {
-	case codes.OK:
-	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unavailable:
+	switch {
+	case code == codes.OK, retryable:
+	case code == codes.Internal, code == codes.Unknown, code == codes.DataLoss, code == codes.Unavailable:
 		level = slog.LevelError
 	default:
 		level = slog.LevelInfo

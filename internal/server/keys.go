@@ -44,6 +44,8 @@ type Key struct {
 	Tenants []string
 	// Digest is the SHA-256 of the secret.
 	Digest [sha256.Size]byte
+	// Quota is the key's own request quota; nil means Quotas.Key.
+	Quota *Quota
 }
 
 // allowsTenant reports whether the key may use a tenant.
@@ -64,6 +66,9 @@ func (k *Key) validate() error {
 		if err := tuple.ValidateTenantName(t); err != nil {
 			return fmt.Errorf("key %q: %v", k.Name, err)
 		}
+	}
+	if k.Quota != nil {
+		return k.Quota.validate(fmt.Sprintf("the quota of key %q", k.Name))
 	}
 	return nil
 }

@@ -12,6 +12,9 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	inFlight *prometheus.GaugeVec
+	// quotaRefusals counts requests refused by a quota, by the quota's flag name
+	// (tenants and keys are not labels, to bound cardinality).
+	quotaRefusals *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -29,6 +32,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "pemba_grpc_requests_in_flight",
 			Help: "RPCs being handled, by method and transport.",
 		}, []string{"method", "transport"}),
+		quotaRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pemba_quota_refusals_total",
+			Help: "Requests refused with RESOURCE_EXHAUSTED by a quota, by quota (its flag name, e.g. tenant-requests-per-second).",
+		}, []string{"quota"}),
 	}
 	v := version.Get()
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -36,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Always 1; the labels say which version, commit and Go version the server runs.",
 	}, []string{"version", "commit", "go_version"})
 	build.WithLabelValues(v.Version, v.Commit, v.GoVersion).Set(1)
-	reg.MustRegister(m.requests, m.latency, m.inFlight, build)
+	reg.MustRegister(m.requests, m.latency, m.inFlight, m.quotaRefusals, build)
 	return m
 }
 

@@ -46,6 +46,7 @@ func (s *permissionService) LookupResources(req *pb.LookupResourcesRequest, stre
 		Contextual:   contextual,
 		Limit:        s.limits.lookupLimit(req.GetLimit()),
 		Cursor:       req.GetCursor(),
+		MaxWork:      s.quotas.ForTenant(tenant).MaxLookupWork,
 	})
 	for r, err := range results {
 		if err != nil {

@@ -55,6 +55,7 @@ func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream
 		Contextual:      contextual,
 		Limit:           s.limits.lookupLimit(req.GetLimit()),
 		Cursor:          req.GetCursor(),
+		MaxWork:         s.quotas.ForTenant(tenant).MaxLookupWork,
 	})
 	for r, err := range results {
 		if err != nil {

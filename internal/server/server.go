@@ -85,6 +85,10 @@ type Config struct {
 	TLS *tls.Config
 
 	Limits Limits
+	// Quotas bound the requests, relationships and lookups per tenant and per key.
+	// The zero value sets none. The write path's relationship limit and the
+	// engine's lookup work limit must be given the same quotas (serve.NewStack does).
+	Quotas Quotas
 	// Logger receives the request log; default slog.Default().
 	Logger *slog.Logger
 	// Registry receives the server's metrics and is served on /metrics; default a new
@@ -110,6 +114,8 @@ type Server struct {
 	writer   Writer
 	reviewer Reviewer
 	limits   Limits
+	quotas   Quotas
+	gate     *quotaGate // nil when no quota bounds requests
 	log      *slog.Logger
 
 	grpcServer     *grpc.Server // external listener, with TLS when configured
@@ -155,6 +161,9 @@ func New(cfg Config) (*Server, error) {
 	if err := ValidateKeys(cfg.Keys); err != nil {
 		return nil, err
 	}
+	if err := cfg.Quotas.Validate(); err != nil {
+		return nil, err
+	}
 	if err := CheckOpenAccess(len(cfg.Keys) > 0, cfg.InsecureNoAuth, cfg.GRPCAddr, cfg.HTTPAddr); err != nil {
 		return nil, err
 	}
@@ -165,6 +174,8 @@ func New(cfg Config) (*Server, error) {
 		writer:   cfg.Writer,
 		reviewer: cfg.Reviewer,
 		limits:   cfg.Limits.WithDefaults(),
+		quotas:   cfg.Quotas,
+		gate:     newQuotaGate(cfg.Quotas, cfg.Keys),
 		log:      cfg.Logger,
 		registry: cfg.Registry,
 		health:   health.NewServer(),
@@ -188,14 +199,21 @@ func (s *Server) newGRPCServer(m *metrics, transport string, creds credentials.T
 	auth := &authenticator{keys: s.cfg.Keys}
 	obs := &observer{metrics: m, log: s.log, transport: transport}
 	rec := recoverer{log: s.log}
+	// Quotas come right after authentication, which knows the key and the tenant, so
+	// a refused request costs no more than that.
+	unary := []grpc.UnaryServerInterceptor{obs.unary, rec.unary, auth.unary}
+	stream := []grpc.StreamServerInterceptor{obs.stream, rec.stream, auth.stream}
+	if s.gate != nil {
+		unary, stream = append(unary, s.gate.unary), append(stream, s.gate.stream)
+	}
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.limits.MaxMessageSize),
 		// A pool of long-lived goroutines serves requests: their stacks stay grown, so
 		// a deep check does not pay for stack growth on every request. Streams beyond
 		// the pool get their own goroutine as before.
 		grpc.NumStreamWorkers(uint32(16 * runtime.GOMAXPROCS(0))),
-		grpc.ChainUnaryInterceptor(obs.unary, rec.unary, auth.unary, s.limits.unary),
-		grpc.ChainStreamInterceptor(obs.stream, rec.stream, auth.stream, s.limits.stream),
+		grpc.ChainUnaryInterceptor(append(unary, s.limits.unary)...),
+		grpc.ChainStreamInterceptor(append(stream, s.limits.stream)...),
 	}
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
@@ -310,7 +328,7 @@ func (s *Server) Start() error {
 	if len(s.cfg.Keys) == 0 {
 		s.log.Warn("RUNNING WITHOUT AUTHENTICATION: no preshared key is configured, every caller is an admin; configure --preshared-key or --preshared-key-file before exposing this server")
 	}
-	s.log.Info("serving", "grpc", glis.Addr().String(), "http", hlis.Addr().String(), "tls", s.cfg.TLS != nil, "keys", len(s.cfg.Keys), "limits", s.limits.String())
+	s.log.Info("serving", "grpc", glis.Addr().String(), "http", hlis.Addr().String(), "tls", s.cfg.TLS != nil, "keys", len(s.cfg.Keys), "limits", s.limits.String(), "quotas", s.quotas.String())
 	return nil
 }
 

@@ -48,6 +48,7 @@ func (w *Writer) WriteRelationships(ctx context.Context, req Request, updates []
 		if err := checkPreconditions(ctx, snap, pre); err != nil {
 			return err
 		}
+		w.limitRelationships(tx, tenant)
 		return tx.WriteRelationships(ctx, updates)
 	})
 	if err != nil {
@@ -127,7 +128,8 @@ type ImportResult struct {
 // Import writes a stream of relationships in batches of Config.ImportBatchSize, each
 // batch one transaction with touch semantics. Import is idempotent: when it stops
 // part-way (an *ImportError says how far it got), importing the same stream again
-// resumes it. Memory use is bounded by one batch.
+// resumes it. A batch that would take the tenant over its relationship limit stops
+// the import with nothing of that batch written. Memory use is bounded by one batch.
 func (w *Writer) Import(ctx context.Context, req Request, rels iter.Seq2[tuple.Relationship, error]) (ImportResult, error) {
 	var res ImportResult
 	tenant, err := req.tenant()
@@ -149,6 +151,7 @@ func (w *Writer) Import(ctx context.Context, req Request, rels iter.Seq2[tuple.R
 					return invalidf("relationship %d (%s): %v", res.Count+int64(i)+1, u.Relationship, err)
 				}
 			}
+			w.limitRelationships(tx, tenant)
 			return tx.WriteRelationships(ctx, batch)
 		})
 		if err != nil {

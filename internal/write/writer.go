@@ -28,6 +28,12 @@ type Config struct {
 	// ImportBatchSize is how many relationships an import commits per transaction.
 	// Default 5000.
 	ImportBatchSize int
+	// MaxRelationships returns the most relationships a tenant may store; 0, or a nil
+	// func, is no limit. Writes and import batches that would grow a tenant beyond it
+	// fail with a *datastore.RelationshipLimitError and write nothing: the store
+	// checks it as it commits (datastore.ReadWriteTx.LimitRelationships), so
+	// concurrent writers cannot overshoot. The server's quotas pass it down.
+	MaxRelationships func(tenant string) int64
 	// Now is the clock for grant lifetimes. Default time.Now.
 	Now func() time.Time
 }
@@ -55,6 +61,14 @@ type Writer struct {
 // New returns a Writer over a store, checking with eng.
 func New(ds datastore.Datastore, eng Checker, cfg Config) *Writer {
 	return &Writer{ds: ds, eng: eng, cfg: cfg.withDefaults()}
+}
+
+// limitRelationships applies the tenant's relationship limit to a transaction that
+// may add relationships.
+func (w *Writer) limitRelationships(tx datastore.ReadWriteTx, tenant string) {
+	if w.cfg.MaxRelationships != nil {
+		tx.LimitRelationships(w.cfg.MaxRelationships(tenant))
+	}
 }
 
 // Request says who asks for a change and why.

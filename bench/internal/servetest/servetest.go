@@ -52,12 +52,13 @@ func FreeAddr(t testing.TB) string {
 // Start runs `bin serve` on a memory store with the preshared key on free loopback
 // ports, waits until its gRPC health check answers, and returns the gRPC address. The
 // server is stopped with SIGTERM when the test ends; its log is shown if the test
-// failed.
-func Start(t testing.TB, bin, key string) string {
+// failed. More flags for `serve` may follow the key.
+func Start(t testing.TB, bin, key string, flags ...string) string {
 	t.Helper()
 	grpcAddr := FreeAddr(t)
-	cmd := exec.Command(bin, "serve", "--datastore", "memory", "--grpc-addr", grpcAddr,
-		"--http-addr", FreeAddr(t), "--preshared-key", key, "--log-level", "warn", "--gc-interval", "0")
+	args := append([]string{"serve", "--datastore", "memory", "--grpc-addr", grpcAddr,
+		"--http-addr", FreeAddr(t), "--preshared-key", key, "--log-level", "warn", "--gc-interval", "0"}, flags...)
+	cmd := exec.Command(bin, args...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

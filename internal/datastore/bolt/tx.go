@@ -68,12 +68,15 @@ type boltTx struct {
 	snap   *reader
 	writes *datastore.WriteSet
 	schema *string
+	limit  int64 // LimitRelationships; 0 is none
 }
 
 func (tx *boltTx) Revision() datastore.Revision { return tx.rev }
 func (tx *boltTx) Snapshot() datastore.Reader   { return tx.snap }
 
 func (tx *boltTx) SetMetadata(meta datastore.TxMetadata) { tx.meta = meta }
+
+func (tx *boltTx) LimitRelationships(max int64) { tx.limit = max }
 
 func (tx *boltTx) WriteSchema(_ context.Context, text string) error {
 	tx.schema = &text
@@ -203,6 +206,17 @@ func (s *Store) apply(btx *bbolt.Tx, t *tenant, tx *boltTx, rec *datastore.Trans
 	for _, e := range order {
 		fields, i := fieldsIndex(e)
 		if err := w.write(fields, &pending[i]); err != nil {
+			return nil, err
+		}
+	}
+	if tx.limit > 0 {
+		// The rows are written but not committed: refusing rolls them back.
+		stored := storedCount(btx, t.id)
+		after := stored
+		for _, d := range w.counts {
+			after += d
+		}
+		if err := datastore.CheckRelationshipLimit(t.name, tx.limit, stored, after); err != nil {
 			return nil, err
 		}
 	}
@@ -351,6 +365,17 @@ func (w *rowWriter) insert(key *tuple.Key, rel *tuple.Relationship) error {
 	}
 	w.counts[key.ResourceType]++
 	return nil
+}
+
+// storedCount is the number of relationships a tenant stores: the sum of its live
+// counts, one per resource type.
+func storedCount(btx *bbolt.Tx, tenant uint32) int64 {
+	var n int64
+	c := btx.Bucket(bucketCounts).Cursor()
+	for k, v := c.Seek(tenantPrefix(tenant)); hasTenant(k, tenant); k, v = c.Next() {
+		n += int64(binary.BigEndian.Uint64(v))
+	}
+	return n
 }
 
 // flushCounts adds the per-type deltas to the stored live counts.

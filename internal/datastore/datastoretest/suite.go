@@ -71,6 +71,8 @@ var conformanceCases = []struct {
 	{"AuditRetention", testAuditRetention},
 	{"Tokens", testTokens},
 	{"Statistics", testStatistics},
+	{"RelationshipLimit", testRelationshipLimit},
+	{"ConcurrentRelationshipLimit", testConcurrentRelationshipLimit},
 	{"Concurrency", testConcurrency},
 	{"Bulk", testBulk},
 	{"IterationHoldsNoLocks", testIterationHoldsNoLocks},

@@ -33,7 +33,9 @@ func (s *Store) ReadWriteTx(ctx context.Context, name string, meta datastore.TxM
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	t.commit(tx, tx.meta, s.opts.Now())
+	if err := t.commit(name, tx, tx.meta, s.opts.Now()); err != nil {
+		return 0, err
+	}
 	return tx.rev, nil
 }
 
@@ -44,6 +46,7 @@ type memTx struct {
 	snap   *reader
 	writes *datastore.WriteSet
 	schema *string
+	limit  int64 // LimitRelationships; 0 is none
 }
 
 func (tx *memTx) Revision() datastore.Revision { return tx.rev }
@@ -59,15 +62,23 @@ func (tx *memTx) DeleteRelationships(ctx context.Context, f datastore.Relationsh
 
 func (tx *memTx) SetMetadata(meta datastore.TxMetadata) { tx.meta = meta }
 
+func (tx *memTx) LimitRelationships(max int64) { tx.limit = max }
+
 func (tx *memTx) WriteSchema(_ context.Context, text string) error {
 	tx.schema = &text
 	return nil
 }
 
-// commit applies a finished transaction at its revision and wakes watchers.
-func (t *tenant) commit(tx *memTx, meta datastore.TxMetadata, now time.Time) {
+// commit applies a finished transaction at its revision and wakes watchers, unless
+// it breaks the transaction's relationship limit.
+func (t *tenant) commit(name string, tx *memTx, meta datastore.TxMetadata, now time.Time) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if tx.limit > 0 {
+		if err := t.checkLimit(name, tx); err != nil {
+			return err
+		}
+	}
 	rec := &datastore.Transaction{Revision: tx.rev, Time: now, Metadata: meta, Schema: tx.schema}
 	for _, p := range tx.writes.Pending() {
 		key := p.Relationship.Key()
@@ -101,6 +112,27 @@ func (t *tenant) commit(tx *memTx, meta datastore.TxMetadata, now time.Time) {
 	t.commits = append(t.commits, commitTime{rev: tx.rev, at: now})
 	t.head = tx.rev
 	t.notifyLocked()
+	return nil
+}
+
+// checkLimit applies the transaction's relationship limit before anything is changed:
+// each key written ends its stored version, if it has one, and a key not deleted
+// stores a new one.
+func (t *tenant) checkLimit(name string, tx *memTx) error {
+	var stored, after int64
+	for _, n := range t.liveByType {
+		stored += n
+	}
+	after = stored
+	for _, p := range tx.writes.Pending() {
+		if t.liveRow(p.Relationship.Key()) != nil {
+			after--
+		}
+		if !p.Deleted {
+			after++
+		}
+	}
+	return datastore.CheckRelationshipLimit(name, tx.limit, stored, after)
 }
 
 // liveRow returns the row of key that is live at the head (not deleted), expired or

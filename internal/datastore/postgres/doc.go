@@ -7,7 +7,9 @@
 // Relationship rows carry the revision that created them and the one that deleted
 // them, so a reader at revision R sees exactly the rows with created_rev <= R and
 // (deleted_rev IS NULL or deleted_rev > R): a snapshot that later commits cannot
-// change. docs/postgres.md gives the full argument under READ COMMITTED and
+// change. The counter row also keeps the tenant's number of stored relationships
+// (relationship_count), moved by each commit and by garbage collection of expired
+// rows under the same lock, so a relationship limit is checked without counting. docs/postgres.md gives the full argument under READ COMMITTED and
 // SERIALIZABLE, the list of SQL forms used and why CockroachDB accepts each.
 //
 // Transactions are retried on serialization failures (SQLSTATE 40001) through

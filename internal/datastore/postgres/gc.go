@@ -63,13 +63,19 @@ func (s *Store) collect(ctx context.Context, tenant string, now time.Time) (data
 	}
 
 	// Relationship versions no readable revision sees, and expired relationships,
-	// which no reader sees whatever its revision.
+	// which no reader sees whatever its revision. Ended versions first: they are not
+	// in the tenant's relationship count.
 	st.Relationships, err = s.deleteBatches(ctx, `DELETE FROM relationships
 		WHERE (tenant, resource_type, resource_id, relation, subject_type, subject_id, subject_relation, created_rev) IN (
 			SELECT tenant, resource_type, resource_id, relation, subject_type, subject_id, subject_relation, created_rev
 			FROM relationships
-			WHERE tenant = $1 AND ((deleted_rev IS NOT NULL AND deleted_rev <= $2) OR (expires_at IS NOT NULL AND expires_at <= $3))
+			WHERE tenant = $1 AND deleted_rev IS NOT NULL AND (deleted_rev <= $2 OR (expires_at IS NOT NULL AND expires_at <= $3))
 			LIMIT `+strconv.Itoa(gcBatch)+`)`, tenant, horizon, now)
+	if err != nil {
+		return st, err
+	}
+	expired, err := s.collectExpired(ctx, tenant, now)
+	st.Relationships += expired
 	if err != nil {
 		return st, err
 	}
@@ -126,9 +132,50 @@ func (s *Store) collect(ctx context.Context, tenant string, now time.Time) (data
 	return st, nil
 }
 
+// collectExpired deletes the tenant's live relationships that have expired, in
+// batches, and takes them off its relationship count. Each batch holds the tenant's
+// counter row, as writers do, so the count stays exact while they commit.
+func (s *Store) collectExpired(ctx context.Context, tenant string, now time.Time) (int64, error) {
+	return s.inBatches(ctx, func(ctx context.Context) (int64, error) {
+		tx, err := s.pool.BeginTx(ctx, s.txOptions)
+		if err != nil {
+			return 0, err
+		}
+		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+		if _, err := tx.Exec(ctx, `SELECT head FROM tenant_heads WHERE tenant = $1 FOR UPDATE`, tenant); err != nil {
+			return 0, err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM relationships
+			WHERE (tenant, resource_type, resource_id, relation, subject_type, subject_id, subject_relation, created_rev) IN (
+				SELECT tenant, resource_type, resource_id, relation, subject_type, subject_id, subject_relation, created_rev
+				FROM relationships
+				WHERE tenant = $1 AND deleted_rev IS NULL AND expires_at IS NOT NULL AND expires_at <= $2
+				LIMIT `+strconv.Itoa(gcBatch)+`)`, tenant, now)
+		if err != nil {
+			return 0, err
+		}
+		n := tag.RowsAffected()
+		if n > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE tenant_heads SET relationship_count = relationship_count - $2 WHERE tenant = $1`, tenant, n); err != nil {
+				return 0, err
+			}
+		}
+		return n, tx.Commit(ctx)
+	})
+}
+
 // deleteBatches runs a DELETE until it deletes nothing or fewer rows than a batch,
 // and returns how many rows it deleted.
 func (s *Store) deleteBatches(ctx context.Context, sql string, args ...any) (int64, error) {
+	return s.inBatches(ctx, func(ctx context.Context) (int64, error) {
+		tag, err := s.pool.Exec(ctx, sql, args...)
+		return tag.RowsAffected(), err
+	})
+}
+
+// inBatches runs batch, each run retried on its own, until a run deletes fewer rows
+// than gcBatch, and returns how many rows the runs deleted.
+func (s *Store) inBatches(ctx context.Context, batch func(ctx context.Context) (int64, error)) (int64, error) {
 	var total int64
 	for {
 		if err := ctx.Err(); err != nil {
@@ -136,8 +183,8 @@ func (s *Store) deleteBatches(ctx context.Context, sql string, args ...any) (int
 		}
 		var n int64
 		err := s.retry(ctx, func(ctx context.Context) error {
-			tag, err := s.pool.Exec(ctx, sql, args...)
-			n = tag.RowsAffected()
+			var err error
+			n, err = batch(ctx)
 			return err
 		})
 		if err != nil {

@@ -63,8 +63,8 @@ func (s *Store) attempt(ctx context.Context, tenant string, meta datastore.TxMet
 			cancel()
 		}
 	}()
-	var head int64
-	err = dbtx.QueryRow(ctx, `SELECT head FROM tenant_heads WHERE tenant = $1 FOR UPDATE`, tenant).Scan(&head)
+	var head, stored int64
+	err = dbtx.QueryRow(ctx, `SELECT head, relationship_count FROM tenant_heads WHERE tenant = $1 FOR UPDATE`, tenant).Scan(&head, &stored)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, datastore.TenantNotFound(tenant)
 	}
@@ -77,6 +77,7 @@ func (s *Store) attempt(ctx context.Context, tenant string, meta datastore.TxMet
 		tenant: tenant,
 		rev:    datastore.Revision(head + 1),
 		meta:   meta,
+		stored: stored,
 	}
 	tx.writes = datastore.NewWriteSet(tx.liveKeys)
 	if err := fn(ctx, tx); err != nil {
@@ -120,6 +121,9 @@ type pgTx struct {
 	meta   datastore.TxMetadata
 	writes *datastore.WriteSet
 	schema *string
+	// stored is the tenant's relationship count at the snapshot, read with the locked
+	// counter row; limit is LimitRelationships (0: none).
+	stored, limit int64
 }
 
 func (tx *pgTx) Revision() datastore.Revision { return tx.rev }
@@ -131,6 +135,8 @@ func (tx *pgTx) Snapshot() datastore.Reader {
 }
 
 func (tx *pgTx) SetMetadata(meta datastore.TxMetadata) { tx.meta = meta }
+
+func (tx *pgTx) LimitRelationships(max int64) { tx.limit = max }
 
 func (tx *pgTx) WriteSchema(_ context.Context, text string) error {
 	tx.schema = &text
@@ -220,17 +226,20 @@ func (tx *pgTx) liveKeys(ctx context.Context, keys []tuple.Key, live []bool) err
 }
 
 // flush writes the buffered transaction: it finds the live versions of the keys the
-// transaction wrote, ends them (deleted_rev), inserts the new versions, records the transaction and its
-// changes, and moves the tenant's head to the transaction's revision.
+// transaction wrote, ends them (deleted_rev), inserts the new versions, records the
+// transaction and its changes, and moves the tenant's head to the transaction's
+// revision and its relationship count by what the transaction added and ended.
 func (tx *pgTx) flush(ctx context.Context, now time.Time) error {
 	rev := int64(tx.rev)
 	var changes []datastore.Change
+	var added int64
 	batch := &pgx.Batch{}
 	if pending := tx.writes.Pending(); len(pending) > 0 {
 		prev, err := tx.liveVersions(ctx, pending)
 		if err != nil {
 			return err
 		}
+		added = -int64(len(prev))
 		var ins relArrays
 		for i := range pending {
 			p := &pending[i]
@@ -259,6 +268,10 @@ func (tx *pgTx) flush(ctx context.Context, now time.Time) error {
 				changes = append(changes, datastore.Change{Kind: datastore.ChangeDeleted, Relationship: old})
 			}
 		}
+		added += int64(len(ins.keys.rt))
+		if err := datastore.CheckRelationshipLimit(tx.tenant, tx.limit, tx.stored, tx.stored+added); err != nil {
+			return err
+		}
 		if len(ins.keys.rt) > 0 {
 			batch.Queue(`INSERT INTO relationships (tenant, created_rev, `+relColumns+`)
 				SELECT $1, $2, u.rt, u.ri, u.rel, u.st, u.si, u.sr, u.cn, u.cc::JSONB, u.ex
@@ -273,7 +286,7 @@ func (tx *pgTx) flush(ctx context.Context, now time.Time) error {
 	if tx.schema != nil {
 		batch.Queue(`INSERT INTO schemas (tenant, revision, schema_text) VALUES ($1, $2, $3)`, tx.tenant, rev, *tx.schema)
 	}
-	batch.Queue(`UPDATE tenant_heads SET head = $2 WHERE tenant = $1`, tx.tenant, rev)
+	batch.Queue(`UPDATE tenant_heads SET head = $2, relationship_count = relationship_count + $3 WHERE tenant = $1`, tx.tenant, rev, added)
 	return tx.db.SendBatch(ctx, batch).Close()
 }
 

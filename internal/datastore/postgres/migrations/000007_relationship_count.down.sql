@@ -1,0 +1,1 @@
+ALTER TABLE tenant_heads DROP COLUMN relationship_count;
