@@ -51,5 +51,8 @@ func redact(f *pflag.Flag, err error) error {
 }
 
 func isSecretFlag(name string) bool {
+	if strings.HasPrefix(name, "key-") { // the per-key quotas: numbers, not keys
+		return false
+	}
 	return strings.Contains(name, "key") && !strings.HasSuffix(name, "-file") || strings.Contains(name, "token")
 }

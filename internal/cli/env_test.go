@@ -65,3 +65,17 @@ func TestSecretsAreNotEchoed(t *testing.T) {
 		t.Errorf("error %v echoes the secret", err)
 	}
 }
+
+// The per-key quota flags hold numbers, not keys: a bad value is echoed so the user
+// sees what was wrong.
+func TestQuotaFlagErrorsAreShown(t *testing.T) {
+	env := map[string]string{"PEMBA_KEY_BURST": "lots"}
+	old := getenv
+	getenv = func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	defer func() { getenv = old }()
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	fs.Int("key-burst", 0, "")
+	if err := applyEnv(fs); err == nil || !strings.Contains(err.Error(), "lots") {
+		t.Errorf("PEMBA_KEY_BURST=lots: %v, want the error to show the value", err)
+	}
+}
