@@ -37,8 +37,11 @@ func DecodeToken(token, storeID, tenant string) (Revision, error) {
 	if !ok {
 		return bad("is not a Pemba revision token")
 	}
-	// Strict: a token has one spelling, so an edit to the unused bits of its last
-	// character is an edit like any other.
+	// A token has one spelling: the decoder skips CR and LF and, unless strict,
+	// ignores the unused bits of the last character, so both are refused here.
+	if strings.ContainsAny(body, "\r\n") {
+		return bad("is malformed")
+	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(body)
 	if err != nil || len(raw) < 8+8+1+4 {
 		return bad("is malformed")
