@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/pemba-authz/pemba/internal/testenv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -41,6 +42,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	testenv.ReportSkips("internal/cli")
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -272,10 +274,7 @@ func TestServeFlagErrors(t *testing.T) {
 }
 
 func TestMigrate(t *testing.T) {
-	uri := os.Getenv("PEMBA_TEST_POSTGRES_URI")
-	if uri == "" {
-		t.Skip("PEMBA_TEST_POSTGRES_URI is not set")
-	}
+	uri := testenv.PostgresURI(t)
 	out, err := exec.Command(pembaBin, "migrate", "--datastore-uri", uri).CombinedOutput()
 	if err != nil {
 		t.Fatalf("pemba migrate: %v\n%s", err, out)

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/testenv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
@@ -23,11 +24,7 @@ import (
 // sets PEMBA_TEST_POSTGRES_URI.
 func baseURI(t testing.TB) string {
 	t.Helper()
-	uri := os.Getenv("PEMBA_TEST_POSTGRES_URI")
-	if uri == "" {
-		t.Skip("PEMBA_TEST_POSTGRES_URI is not set; these tests need PostgreSQL")
-	}
-	return uri
+	return testenv.PostgresURI(t)
 }
 
 // freshSchema creates an empty, uniquely named schema for one test and returns a URI
@@ -104,6 +101,7 @@ var migratedSchemas = struct {
 func TestMain(m *testing.M) {
 	dropStaleSchemas()
 	code := m.Run()
+	testenv.ReportSkips("internal/datastore/postgres")
 	if base := os.Getenv("PEMBA_TEST_POSTGRES_URI"); base != "" && len(migratedSchemas.all) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if conn, err := pgx.Connect(ctx, base); err == nil {
