@@ -52,14 +52,15 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 		return nil, nil, fmt.Errorf("connecting the REST gateway: %w", err)
 	}
 	gw := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, ndjsonMarshaler{&runtime.JSONPb{
 			MarshalOptions: protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			// A request body nests at most maxJSONDepth levels. The gateway decodes
 			// JSON and then hands the message to the gRPC server as binary, whose
 			// decoder has its own depth limit; a body the first accepts and the second
 			// refuses would come back as INTERNAL instead of a 400.
 			UnmarshalOptions: protojson.UnmarshalOptions{RecursionLimit: maxJSONDepth},
-		}),
+		}}),
+		runtime.WithRoutingErrorHandler(s.routingError),
 		runtime.WithErrorHandler(s.writeHTTPError),
 		runtime.WithStreamErrorHandler(streamError),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
@@ -186,6 +187,14 @@ func (s *Server) writeHTTPError(ctx context.Context, mux *runtime.ServeMux, m ru
 		code, httpStatus = codes.ResourceExhausted, http.StatusRequestEntityTooLarge
 		msg = fmt.Sprintf("request body exceeds the limit of %d bytes (server flag --max-message-size)", s.limits.MaxMessageSize)
 	}
+	if code == codes.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="pemba"`)
+	}
+	s.writeError(w, m, httpStatus, code, msg)
+}
+
+// writeError writes the Error body every REST error carries.
+func (s *Server) writeError(w http.ResponseWriter, m runtime.Marshaler, httpStatus int, code codes.Code, msg string) {
 	body, merr := m.Marshal(&pb.Error{Code: int32(code), Status: protoconv.CodeName(code), Message: msg})
 	if merr != nil {
 		body = []byte(`{"code":13,"status":"INTERNAL","message":"failed to encode the error"}`)
@@ -194,9 +203,6 @@ func (s *Server) writeHTTPError(ctx context.Context, mux *runtime.ServeMux, m ru
 	w.Header().Del("Trailer")
 	w.Header().Del("Transfer-Encoding")
 	w.Header().Set("Content-Type", "application/json")
-	if code == codes.Unauthenticated {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="pemba"`)
-	}
 	w.WriteHeader(httpStatus)
 	w.Write(body)
 }

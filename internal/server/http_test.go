@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"math/big"
 	"net"
 	"net/http"
@@ -29,29 +28,6 @@ import (
 	"github.com/pemba-authz/pemba/internal/server"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
-
-func TestOpenAPIServed(t *testing.T) {
-	ts := startServer(t, nil)
-	code, raw := ts.restRaw(t, "GET", "/openapi.json", "", "")
-	if code != http.StatusOK {
-		t.Fatalf("GET /openapi.json: %d", code)
-	}
-	var doc struct {
-		Swagger string                    `json:"swagger"`
-		Paths   map[string]map[string]any `json:"paths"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{"/v1/permissions/check", "/v1/relationships/write", "/v1/watch", "/v1/tenants", "/v1/governance/offboard"} {
-		if doc.Paths[p] == nil {
-			t.Errorf("the OpenAPI document has no %s", p)
-		}
-	}
-	if doc.Swagger != "2.0" {
-		t.Errorf("swagger = %q", doc.Swagger)
-	}
-}
 
 func TestMetricsCountPerMethod(t *testing.T) {
 	ts := startServer(t, nil)
