@@ -274,7 +274,7 @@ func TestServeFlagErrors(t *testing.T) {
 }
 
 func TestMigrate(t *testing.T) {
-	uri := testenv.PostgresURI(t)
+	uri := testenv.FreshPostgresDatabase(t)
 	out, err := exec.Command(pembaBin, "migrate", "--datastore-uri", uri).CombinedOutput()
 	if err != nil {
 		t.Fatalf("pemba migrate: %v\n%s", err, out)

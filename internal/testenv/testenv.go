@@ -3,11 +3,18 @@
 package testenv
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // PostgresEnv names the variable holding the URI of the PostgreSQL test database.
@@ -46,4 +53,45 @@ func ReportSkips(pkg string) {
 		_, _ = io.WriteString(tty, line)
 		_ = tty.Close()
 	}
+}
+
+// FreshPostgresDatabase creates an empty database on the PostgreSQL test server for one
+// test and returns its URI; it is dropped when the test ends. Tests that migrate the
+// public schema, or start whole servers on PostgreSQL, use it so they never meet
+// another test's (or another checkout's) tables. It skips t like PostgresURI.
+func FreshPostgresDatabase(t testing.TB) string {
+	t.Helper()
+	base := PostgresURI(t)
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme == "" {
+		t.Fatalf("%s must be a URL (postgres://...) for this test: %v", PostgresEnv, err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "pemba_test_db_" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to the test database: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("connect to drop database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
 }
