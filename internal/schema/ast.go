@@ -13,6 +13,8 @@ type astFile struct {
 	Caveats     []*astCaveat
 	// Order lists definitions and caveats as written.
 	Order []astTopLevel
+	// Comments are all comments outside caveat bodies, in source order.
+	Comments []comment
 }
 
 // astTopLevel is a *astDefinition or a *astCaveat.
@@ -39,6 +41,8 @@ type astDefinition struct {
 	Pos      Position
 	Comments []comment
 	Members  []astMember
+	// LBrace and RBrace are where the body opens and closes.
+	LBrace, RBrace Position
 }
 
 // astMember is a *astRelation, *astPermission or *astGrant.
@@ -54,6 +58,7 @@ type astRelation struct {
 	Pos      Position
 	Comments []comment
 	Types    []*astTypeRef
+	Last     Position // the statement's last token
 }
 
 // astTypeRef is one allowed subject type: "user", "user:*", "group#member",
@@ -74,6 +79,7 @@ type astPermission struct {
 	Pos      Position
 	Comments []comment
 	Expr     astExpr
+	Last     Position // the statement's last token
 }
 
 // astGrant is Pemba's "grant REL, REL by EXPR [expiring within DURATION]".
@@ -86,6 +92,7 @@ type astGrant struct {
 	Text         string
 	Pos          Position
 	Comments     []comment
+	Last         Position // the statement's last token
 }
 
 // astExpr is a permission expression node.
@@ -133,6 +140,7 @@ type astCaveat struct {
 	Params   []*astParam
 	Expr     string
 	ExprPos  Position
+	Last     Position // the `}` closing the body
 }
 
 // astParam is one caveat parameter.

@@ -8,11 +8,15 @@ import (
 // Format prints a compiled schema in the canonical form: `use expiration` first,
 // then definitions and caveats in the order they were written, one blank line
 // between them, members indented by a tab in their written order, grant rules at the
-// end of their definition, doc comments kept, and parentheses wherever two different
-// operators meet so that precedence never has to be remembered. Compiling the output
-// gives the same model (positions, source text and grant rule text aside).
+// end of their definition, and parentheses wherever two different operators meet so
+// that precedence never has to be remembered. Every comment of the source the schema
+// was compiled from is kept, next to the statement it was written by (see
+// format_comments.go); a schema without source keeps its doc comments. Compiling the
+// output gives the same model (positions, source text and grant rule text aside), and
+// formatting the output again gives the same text.
 func Format(s *Schema) string {
 	var b strings.Builder
+	n := notesFor(s.Source)
 	first := true
 	gap := func() {
 		if !first {
@@ -22,40 +26,80 @@ func Format(s *Schema) string {
 	}
 	if s.UseExpiration {
 		gap()
-		b.WriteString("use expiration\n")
+		n.writeUse(&b)
 	}
 	for _, name := range s.Order {
 		if d, ok := s.Definitions[name]; ok {
 			gap()
-			formatDefinition(&b, d)
+			formatDefinition(&b, d, n)
 		} else if c, ok := s.Caveats[name]; ok {
 			gap()
-			formatCaveat(&b, c)
+			formatCaveat(&b, c, n)
 		}
+	}
+	if n != nil {
+		writeNotes(&b, "", n.tail, !first)
 	}
 	return b.String()
 }
 
-func formatDefinition(b *strings.Builder, d *Definition) {
-	writeDoc(b, "", d.Comment)
-	b.WriteString("definition " + d.Name + " {")
-	if len(d.Order) == 0 && len(d.Grants) == 0 {
+// writeUse writes `use expiration` with the comments of every `use` statement.
+func (n *commentNotes) writeUse(b *strings.Builder) {
+	if n == nil {
+		b.WriteString("use expiration\n")
+		return
+	}
+	trail := ""
+	for i, k := range n.uses {
+		n.writeLeading(b, "", Position{Line: k.Line, Col: k.Col}, i > 0)
+		trail += n.trailText(k)
+	}
+	b.WriteString("use expiration" + trail + "\n")
+}
+
+func formatDefinition(b *strings.Builder, d *Definition, n *commentNotes) {
+	if n == nil {
+		writeDoc(b, "", d.Comment)
+		b.WriteString("definition " + d.Name + " {")
+		if len(d.Order) == 0 && len(d.Grants) == 0 {
+			b.WriteString("}\n")
+			return
+		}
+		b.WriteString("\n")
+		for _, name := range d.Order {
+			r := d.Relations[name]
+			writeDoc(b, "\t", r.Comment)
+			b.WriteString("\t" + formatMember(r) + "\n")
+		}
+		if len(d.Grants) > 0 && len(d.Order) > 0 {
+			b.WriteString("\n")
+		}
+		for _, g := range d.Grants {
+			b.WriteString("\t" + FormatGrant(g) + "\n")
+		}
 		b.WriteString("}\n")
 		return
 	}
-	b.WriteString("\n")
-	for _, n := range d.Order {
-		r := d.Relations[n]
-		writeDoc(b, "\t", r.Comment)
-		b.WriteString("\t" + formatMember(r) + "\n")
+	k := keyOf(d.Pos)
+	header, closing := n.header[k], n.closing[k]
+	if len(d.Order) == 0 && len(d.Grants) == 0 && len(header) == 0 && len(closing) == 0 {
+		n.writeStmt(b, "", d.Pos, "definition "+d.Name+" {}", false)
+		return
+	}
+	n.writeLeading(b, "", d.Pos, false)
+	b.WriteString("definition " + d.Name + " {" + joinNotes(header) + "\n")
+	for i, name := range d.Order {
+		r := d.Relations[name]
+		n.writeStmt(b, "\t", r.Pos, formatMember(r), i > 0)
 	}
 	if len(d.Grants) > 0 && len(d.Order) > 0 {
 		b.WriteString("\n")
 	}
-	for _, g := range d.Grants {
-		b.WriteString("\t" + FormatGrant(g) + "\n")
+	for i, g := range d.Grants {
+		n.writeStmt(b, "\t", g.Pos, FormatGrant(g), i > 0)
 	}
-	b.WriteString("}\n")
+	writeNotes(b, "\t", closing, len(d.Order)+len(d.Grants) > 0)
+	b.WriteString("}" + n.trailText(k) + "\n")
 }
 
 // formatMember renders one relation or permission line (without indentation).
@@ -167,16 +211,22 @@ func isCompound(e Expr) bool {
 	return false
 }
 
-func formatCaveat(b *strings.Builder, c *Caveat) {
-	writeDoc(b, "", c.Comment)
-	b.WriteString("caveat " + c.Name + "(")
+func formatCaveat(b *strings.Builder, c *Caveat, n *commentNotes) {
+	var head strings.Builder
+	head.WriteString("caveat " + c.Name + "(")
 	for i, p := range c.Parameters {
 		if i > 0 {
-			b.WriteString(", ")
+			head.WriteString(", ")
 		}
-		b.WriteString(p.Name + " " + p.Type)
+		head.WriteString(p.Name + " " + p.Type)
 	}
-	b.WriteString(") {\n\t" + c.Expression + "\n}\n")
+	head.WriteString(") {\n\t" + c.Expression + "\n}")
+	if n == nil {
+		writeDoc(b, "", c.Comment)
+		b.WriteString(head.String() + "\n")
+		return
+	}
+	n.writeStmt(b, "", c.Pos, head.String(), false)
 }
 
 // writeDoc writes a doc comment: one line as /** text */, several lines as a block

@@ -53,6 +53,7 @@ func FuzzCompile(f *testing.F) {
 		if d := cmp.Diff(s, again, modelOptions); d != "" {
 			t.Fatalf("formatting changed the model:\n%s\n--- source ---\n%s\n--- formatted ---\n%s", d, src, out)
 		}
+		checkComments(t, "fuzz.zed", src, out, false)
 	})
 }
 

@@ -45,6 +45,7 @@ func parse(file, src string, diag *diagnostics) *astFile {
 		}
 		p.topLevel(f)
 	}
+	f.Comments = p.lx.comments
 	return f
 }
 
@@ -184,10 +185,11 @@ func (p *parser) definition() *astDefinition {
 	d := &astDefinition{Pos: p.tok.Pos, Comments: p.tok.Comments}
 	p.advance()
 	d.Name = p.typePath("a definition name")
-	p.expect(tokLBrace, "after the definition name `%s`", d.Name.Name)
+	d.LBrace = p.expect(tokLBrace, "after the definition name `%s`", d.Name.Name).Pos
 	for {
 		switch {
 		case p.tok.Kind == tokRBrace:
+			d.RBrace = p.tok.Pos
 			p.advance()
 			return d
 		case p.tok.Kind == tokSemicolon:
@@ -262,6 +264,7 @@ func (p *parser) relation() *astRelation {
 		}
 		p.advance()
 	}
+	r.Last = p.prev.Pos
 	return r
 }
 
@@ -318,6 +321,7 @@ func (p *parser) permission() *astPermission {
 	p.expect(tokEquals, "after permission name `%s`", m.Name.Name)
 	p.terms = 0
 	m.Expr = p.expr()
+	m.Last = p.prev.Pos
 	return m
 }
 
@@ -357,6 +361,7 @@ func (p *parser) grant() *astGrant {
 		p.advance()
 	}
 	g.Text = p.src[start : p.prev.Off+len(p.prev.Text)]
+	g.Last = p.prev.Pos
 	return g
 }
 
@@ -542,6 +547,7 @@ func (p *parser) caveat() *astCaveat {
 		p.fail(open, "caveat `%s` body is not closed: missing `}`", c.Name.Name)
 	}
 	c.Expr, c.ExprPos = text, pos
+	c.Last = Position{File: p.lx.file, Line: p.lx.line, Col: p.lx.col - 1}
 	p.advance()
 	return c
 }
