@@ -93,6 +93,17 @@ type astGrant struct {
 	Pos          Position
 	Comments     []comment
 	Last         Position // the statement's last token
+	// Conditions are the "while" conditions; WhilePos is where `while` is.
+	Conditions []*astCondition
+	WhilePos   Position
+}
+
+// astCondition is one condition of a grant rule's "while" clause.
+type astCondition struct {
+	Kind     DependencyKind
+	Type     astIdent // GranteeIn only
+	Relation astIdent // GranteeIn only
+	Pos      Position
 }
 
 // astExpr is a permission expression node.

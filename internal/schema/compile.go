@@ -73,6 +73,8 @@ type compiler struct {
 	wildcardMemo map[string]*wildcardRef
 	// astRelations indexes each definition's relation ASTs by name.
 	astRelations map[string]map[string]*astRelation
+	// pendingDeps are the grant rules with "while" conditions, checked last.
+	pendingDeps []pendingDeps
 }
 
 // suggest is the package suggest, skipped once no more errors will be shown so that a
@@ -168,6 +170,9 @@ func (c *compiler) compile(f *astFile) {
 	}
 	for _, name := range c.definitionNames() {
 		c.resolveDefinition(c.s.Definitions[name], c.astDefs[name])
+	}
+	for _, pd := range c.pendingDeps {
+		c.dependencies(pd)
 	}
 	for _, name := range c.definitionNames() {
 		c.checkCycles(c.s.Definitions[name])

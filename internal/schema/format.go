@@ -75,7 +75,7 @@ func formatDefinition(b *strings.Builder, d *Definition, n *commentNotes) {
 			b.WriteString("\n")
 		}
 		for _, g := range d.Grants {
-			b.WriteString("\t" + FormatGrant(g) + "\n")
+			b.WriteString("\t" + formatGrantStatement(g, "\t") + "\n")
 		}
 		b.WriteString("}\n")
 		return
@@ -96,7 +96,7 @@ func formatDefinition(b *strings.Builder, d *Definition, n *commentNotes) {
 		b.WriteString("\n")
 	}
 	for i, g := range d.Grants {
-		n.writeStmt(b, "\t", g.Pos, FormatGrant(g), i > 0)
+		n.writeStmt(b, "\t", g.Pos, formatGrantStatement(g, "\t"), i > 0)
 	}
 	writeNotes(b, "\t", closing, len(d.Order)+len(d.Grants) > 0)
 	b.WriteString("}" + n.trailText(k) + "\n")
@@ -114,14 +114,44 @@ func formatMember(r *Relation) string {
 	return "relation " + r.Name + ": " + strings.Join(parts, " | ")
 }
 
-// FormatGrant renders a grant rule in canonical form, e.g.
-// "grant admin, billing_admin by manage & admin expiring within 90d".
+// FormatGrant renders a grant rule in canonical form on one line, e.g.
+// "grant admin, billing_admin by manage & admin expiring within 90d" or
+// "grant viewer by manage while grantee in organization#member and grantor can grant".
 func FormatGrant(g *GrantRule) string {
+	if w := formatWhile(g); w != "" {
+		return grantHead(g) + " " + w
+	}
+	return grantHead(g)
+}
+
+// grantHead is a grant rule without its "while" clause.
+func grantHead(g *GrantRule) string {
 	s := "grant " + strings.Join(g.Relations, ", ") + " by " + FormatExpr(g.Expr)
 	if g.MaxLifetime > 0 {
 		s += " expiring within " + FormatLifetime(g.MaxLifetime)
 	}
 	return s
+}
+
+// formatWhile renders the "while" clause of a rule, or "" when it has none.
+func formatWhile(g *GrantRule) string {
+	if len(g.Dependencies) == 0 {
+		return ""
+	}
+	conds := make([]string, len(g.Dependencies))
+	for i, d := range g.Dependencies {
+		conds[i] = d.String()
+	}
+	return "while " + strings.Join(conds, " and ")
+}
+
+// formatGrantStatement is a grant rule as a schema file writes it: the "while" clause
+// on a continuation line, indented one step further than the rule.
+func formatGrantStatement(g *GrantRule, indent string) string {
+	if w := formatWhile(g); w != "" {
+		return grantHead(g) + "\n" + indent + "\t" + w
+	}
+	return grantHead(g)
 }
 
 // FormatLifetime writes a grant lifetime with the units of the grant syntax: whole

@@ -17,6 +17,7 @@ var modelOptions = cmp.Options{
 	cmpopts.IgnoreFields(Relation{}, "Pos"),
 	cmpopts.IgnoreFields(Caveat{}, "Pos", "Program"),
 	cmpopts.IgnoreFields(GrantRule{}, "Pos", "Text"),
+	cmpopts.IgnoreFields(Dependency{}, "Pos"),
 	cmpopts.IgnoreFields(Computed{}, "Pos"),
 	cmpopts.IgnoreFields(Arrow{}, "Pos"),
 	cmpopts.EquateEmpty(),

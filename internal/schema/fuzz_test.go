@@ -21,6 +21,8 @@ func FuzzCompile(f *testing.F) {
 		f.Add(cs.Schema)
 	}
 	fixtures, _ := filepath.Glob("testdata/errors/*.zed")
+	formatted, _ := filepath.Glob("testdata/format/*.zed")
+	fixtures = append(fixtures, formatted...)
 	for _, p := range fixtures {
 		data, err := os.ReadFile(p)
 		if err != nil {
