@@ -212,4 +212,3 @@ func relationNames(d *Definition) []string {
 	}
 	return out
 }
-
