@@ -45,12 +45,13 @@ type astDefinition struct {
 	LBrace, RBrace Position
 }
 
-// astMember is a *astRelation, *astPermission or *astGrant.
+// astMember is a *astRelation, *astPermission, *astGrant or *astApproval.
 type astMember interface{ member() }
 
 func (*astRelation) member()   {}
 func (*astPermission) member() {}
 func (*astGrant) member()      {}
+func (*astApproval) member()   {}
 
 // astRelation is "relation NAME: TYPE | TYPE ...".
 type astRelation struct {
@@ -96,6 +97,30 @@ type astGrant struct {
 	// Conditions are the "while" conditions; WhilePos is where `while` is.
 	Conditions []*astCondition
 	WhilePos   Position
+}
+
+// astApproval is Pemba's "approve REL[, REL] by PARTY [and PARTY...]
+// [requester in TYPE#RELATION] [for at most DURATION]".
+type astApproval struct {
+	Relations []astIdent
+	Parties   []*astParty
+	// Requester is the "requester in" clause, or nil.
+	Requester    *astCondition
+	MaxDuration  time.Duration
+	DurationText string
+	DurationPos  Position
+	Text         string
+	Pos          Position
+	Comments     []comment
+	Last         Position // the statement's last token
+}
+
+// astParty is one party of an approval rule: EXPR, or EXPR on requester.
+type astParty struct {
+	Expr        astExpr
+	OnRequester bool
+	OnPos       Position
+	Pos         Position
 }
 
 // astCondition is one condition of a grant rule's "while" clause.

@@ -75,6 +75,8 @@ type compiler struct {
 	astRelations map[string]map[string]*astRelation
 	// pendingDeps are the grant rules with "while" conditions, checked last.
 	pendingDeps []pendingDeps
+	// pendingApprovals are the approval rules, compiled after every grant rule.
+	pendingApprovals []pendingApproval
 }
 
 // suggest is the package suggest, skipped once no more errors will be shown so that a
@@ -173,6 +175,9 @@ func (c *compiler) compile(f *astFile) {
 	}
 	for _, pd := range c.pendingDeps {
 		c.dependencies(pd)
+	}
+	for _, pa := range c.pendingApprovals {
+		c.approval(pa.d, pa.ast)
 	}
 	for _, name := range c.definitionNames() {
 		c.checkCycles(c.s.Definitions[name])
@@ -307,6 +312,8 @@ func (c *compiler) resolveDefinition(d *Definition, ad *astDefinition) {
 			r.Expr = c.expr(d, "permission `"+r.Name+"`", m.Expr)
 		case *astGrant:
 			c.grant(d, m)
+		case *astApproval:
+			c.pendingApprovals = append(c.pendingApprovals, pendingApproval{d: d, ast: m})
 		}
 	}
 }

@@ -97,10 +97,17 @@ func (c *compiler) granteeIn(d *Definition, rule *GrantRule, cond *astCondition,
 			return false
 		}
 	}
+	return c.subjectsFit(d, rule.Relations, dep.Type, dep.Relation, cond.Pos, "condition `"+dep.String()+"`", "grantee")
+}
+
+// subjectsFit checks that every subject type the relations rels of d allow could be
+// in typ#rel, which a condition (what) requires of the subject (who) of a grant or
+// request; it reports each misfit at pos.
+func (c *compiler) subjectsFit(d *Definition, rels []string, typ, rel string, pos Position, what, who string) bool {
 	kinds := map[string]bool{}
-	c.subjectKinds(dep.Type, dep.Relation, map[string]bool{}, kinds)
-	ok = true
-	for _, n := range rule.Relations {
+	c.subjectKinds(typ, rel, map[string]bool{}, kinds)
+	ok := true
+	for _, n := range rels {
 		for _, a := range d.Relations[n].AllowedSubjects {
 			kind := a.Type
 			if a.Relation != "" {
@@ -108,10 +115,10 @@ func (c *compiler) granteeIn(d *Definition, rule *GrantRule, cond *astCondition,
 			}
 			switch {
 			case a.Wildcard:
-				c.diag.add(cond.Pos, "relation `%s` allows wildcard `%s:*`, and a wildcard grantee is never in `%s#%s`: condition `%s` cannot cover it (grant wildcards through a relation of their own)", n, a.Type, dep.Type, dep.Relation, dep)
+				c.diag.add(pos, "relation `%s` allows wildcard `%s:*`, and a wildcard %s is never in `%s#%s`: %s cannot cover it (grant wildcards through a relation of their own)", n, a.Type, who, typ, rel, what)
 				ok = false
 			case !kinds[kind]:
-				c.diag.add(cond.Pos, "relation `%s` allows `%s`, but `%s#%s` can never hold a `%s`, so such grants could never satisfy condition `%s`", n, kind, dep.Type, dep.Relation, kind, dep)
+				c.diag.add(pos, "relation `%s` allows `%s`, but `%s#%s` can never hold a `%s`, so such a %s could never satisfy %s", n, kind, typ, rel, kind, who, what)
 				ok = false
 			}
 		}

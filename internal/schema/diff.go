@@ -37,6 +37,8 @@ const (
 	// WhatGrantDependency is one "while" condition of a grant rule; Name is the
 	// relation the rule covers.
 	WhatGrantDependency = "grant dependency"
+	// WhatApprovalRule is an approval rule; Name is the relation it covers.
+	WhatApprovalRule = "approval rule"
 )
 
 // Change is one difference between two schemas.
@@ -227,6 +229,37 @@ func diffDefinition(add func(Change), od, nd *Definition) {
 		}
 	}
 	diffGrants(add, od, nd)
+	diffApprovals(add, od, nd)
+}
+
+// diffApprovals compares approval rules per covered relation.
+func diffApprovals(add func(Change), od, nd *Definition) {
+	rules := func(d *Definition) (map[string]string, []string) {
+		m := map[string]string{}
+		var order []string
+		for _, a := range d.Approvals {
+			text := strings.TrimPrefix(FormatApproval(a), "approve "+strings.Join(a.Relations, ", ")+" ")
+			for _, r := range a.Relations {
+				m[r] = text
+				order = append(order, r)
+			}
+		}
+		return m, order
+	}
+	om, oOrder := rules(od)
+	nm, nOrder := rules(nd)
+	for _, r := range unionOrder(oOrder, nOrder) {
+		o, hadOld := om[r]
+		n, hasNew := nm[r]
+		switch {
+		case hadOld && !hasNew:
+			add(Change{Kind: Removed, What: WhatApprovalRule, Definition: nd.Name, Name: r, Old: o})
+		case !hadOld && hasNew:
+			add(Change{Kind: Added, What: WhatApprovalRule, Definition: nd.Name, Name: r, New: n})
+		case o != n:
+			add(Change{Kind: Changed, What: WhatApprovalRule, Definition: nd.Name, Name: r, Old: o, New: n})
+		}
+	}
 }
 
 // diffGrants compares grant rules per covered relation: the rule (expression and

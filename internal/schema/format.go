@@ -61,7 +61,7 @@ func formatDefinition(b *strings.Builder, d *Definition, n *commentNotes) {
 	if n == nil {
 		writeDoc(b, "", d.Comment)
 		b.WriteString("definition " + d.Name + " {")
-		if len(d.Order) == 0 && len(d.Grants) == 0 {
+		if len(d.Order) == 0 && len(d.Grants) == 0 && len(d.Approvals) == 0 {
 			b.WriteString("}\n")
 			return
 		}
@@ -71,18 +71,21 @@ func formatDefinition(b *strings.Builder, d *Definition, n *commentNotes) {
 			writeDoc(b, "\t", r.Comment)
 			b.WriteString("\t" + formatMember(r) + "\n")
 		}
-		if len(d.Grants) > 0 && len(d.Order) > 0 {
+		if len(d.Grants)+len(d.Approvals) > 0 && len(d.Order) > 0 {
 			b.WriteString("\n")
 		}
 		for _, g := range d.Grants {
 			b.WriteString("\t" + formatGrantStatement(g, "\t") + "\n")
+		}
+		for _, a := range d.Approvals {
+			b.WriteString("\t" + formatApprovalStatement(a, "\t") + "\n")
 		}
 		b.WriteString("}\n")
 		return
 	}
 	k := keyOf(d.Pos)
 	header, closing := n.header[k], n.closing[k]
-	if len(d.Order) == 0 && len(d.Grants) == 0 && len(header) == 0 && len(closing) == 0 {
+	if len(d.Order)+len(d.Grants)+len(d.Approvals) == 0 && len(header) == 0 && len(closing) == 0 {
 		n.writeStmt(b, "", d.Pos, "definition "+d.Name+" {}", false)
 		return
 	}
@@ -92,13 +95,16 @@ func formatDefinition(b *strings.Builder, d *Definition, n *commentNotes) {
 		r := d.Relations[name]
 		n.writeStmt(b, "\t", r.Pos, formatMember(r), i > 0)
 	}
-	if len(d.Grants) > 0 && len(d.Order) > 0 {
+	if len(d.Grants)+len(d.Approvals) > 0 && len(d.Order) > 0 {
 		b.WriteString("\n")
 	}
 	for i, g := range d.Grants {
 		n.writeStmt(b, "\t", g.Pos, formatGrantStatement(g, "\t"), i > 0)
 	}
-	writeNotes(b, "\t", closing, len(d.Order)+len(d.Grants) > 0)
+	for i, a := range d.Approvals {
+		n.writeStmt(b, "\t", a.Pos, formatApprovalStatement(a, "\t"), i+len(d.Grants) > 0)
+	}
+	writeNotes(b, "\t", closing, len(d.Order)+len(d.Grants)+len(d.Approvals) > 0)
 	b.WriteString("}" + n.trailText(k) + "\n")
 }
 
@@ -152,6 +158,45 @@ func formatGrantStatement(g *GrantRule, indent string) string {
 		return grantHead(g) + "\n" + indent + "\t" + w
 	}
 	return grantHead(g)
+}
+
+// FormatApproval renders an approval rule in canonical form on one line, e.g.
+// "approve viewer by manage and manage on requester for at most 90d requester in
+// organization#member".
+func FormatApproval(a *ApprovalRule) string {
+	if a.Requester != nil {
+		return approvalHead(a) + " " + requesterText(a.Requester)
+	}
+	return approvalHead(a)
+}
+
+// approvalHead is an approval rule without its "requester in" clause.
+func approvalHead(a *ApprovalRule) string {
+	parties := make([]string, len(a.Parties))
+	for i, p := range a.Parties {
+		parties[i] = FormatExpr(p.Expr)
+		if p.On == OnRequester {
+			parties[i] += " on requester"
+		}
+	}
+	s := "approve " + strings.Join(a.Relations, ", ") + " by " + strings.Join(parties, " and ")
+	if a.MaxDuration > 0 {
+		s += " for at most " + FormatLifetime(a.MaxDuration)
+	}
+	return s
+}
+
+func requesterText(r *RequesterBinding) string {
+	return "requester in " + r.Type + "#" + r.Relation
+}
+
+// formatApprovalStatement is an approval rule as a schema file writes it: the
+// "requester in" clause on a continuation line.
+func formatApprovalStatement(a *ApprovalRule, indent string) string {
+	if a.Requester != nil {
+		return approvalHead(a) + "\n" + indent + "\t" + requesterText(a.Requester)
+	}
+	return approvalHead(a)
 }
 
 // FormatLifetime writes a grant lifetime with the units of the grant syntax: whole

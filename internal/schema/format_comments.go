@@ -22,8 +22,8 @@ import (
 // A comment written after a statement but shaped like a doc comment, or spanning
 // several lines, is placed before the next statement instead, because that is what
 // it documents. Blank lines before statements and comments are kept (at most one);
-// a grant rule keeps its comments when the canonical form moves it to the end of its
-// definition.
+// a grant or approval rule keeps its comments when the canonical form moves it to
+// the end of its definition.
 
 // lineCol is a position without its file name: model positions carry the name given
 // to Compile, the formatter's own parse does not.
@@ -163,6 +163,8 @@ func (n *commentNotes) placeBody(d *astDefinition, cs []comment) {
 		case *astPermission:
 			items = append(items, span{start: m.Pos, last: m.Last})
 		case *astGrant:
+			items = append(items, span{start: m.Pos, last: m.Last})
+		case *astApproval:
 			items = append(items, span{start: m.Pos, last: m.Last})
 		}
 	}

@@ -146,8 +146,8 @@ func TestFormatKeepsCommentsCorpus(t *testing.T) {
 }
 
 // hasMovingStatements reports whether the canonical form may move a statement: a
-// grant rule before a relation or permission of its definition, or `use` after a
-// definition or caveat.
+// rule before a relation or permission of its definition, an approval rule before a
+// grant rule, or `use` after a definition or caveat.
 func hasMovingStatements(src string) bool {
 	f := parse("", src, newDiagnostics("", src))
 	for _, u := range f.Uses {
@@ -156,13 +156,20 @@ func hasMovingStatements(src string) bool {
 		}
 	}
 	for _, d := range f.Definitions {
-		grant := false
-		for _, m := range d.Members {
-			_, isGrant := m.(*astGrant)
-			if grant && !isGrant {
+		// Canonical order: relations and permissions, grant rules, approval rules.
+		rank := func(m astMember) int {
+			switch m.(type) {
+			case *astGrant:
+				return 1
+			case *astApproval:
+				return 2
+			}
+			return 0
+		}
+		for i := 1; i < len(d.Members); i++ {
+			if rank(d.Members[i]) < rank(d.Members[i-1]) {
 				return true
 			}
-			grant = grant || isGrant
 		}
 	}
 	return false

@@ -40,7 +40,10 @@ type Definition struct {
 	// Grants lists the grant rules in the order they were written. Each relation with
 	// a rule also points at it through Relation.Grant.
 	Grants []*GrantRule
-	Pos    Position
+	// Approvals lists the approval rules in the order they were written; each covered
+	// relation points at its rule through Relation.Approval.
+	Approvals []*ApprovalRule
+	Pos       Position
 }
 
 // RelationKind tells a stored relation from a computed permission.
@@ -66,7 +69,10 @@ type Relation struct {
 	// Grant is the rule that authorises delegated writes of this relation, or nil when
 	// delegates may not write it (KindRelation only).
 	Grant *GrantRule
-	// Synthetic marks a permission the compiler made (for a grant rule); schema
+	// Approval is the rule that says who approves requests for this relation, or nil
+	// (KindRelation only).
+	Approval *ApprovalRule
+	// Synthetic marks a permission the compiler made (for a grant or approval rule); schema
 	// printing and permission listings leave it out.
 	Synthetic bool
 	Pos       Position

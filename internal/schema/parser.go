@@ -178,7 +178,7 @@ func (p *parser) topLevel(f *astFile) {
 }
 
 func (p *parser) atMemberStart() bool {
-	return p.isWord("relation") || p.isWord("permission") || p.isWord("grant")
+	return p.isWord("relation") || p.isWord("permission") || p.isWord("grant") || p.isWord("approve")
 }
 
 func (p *parser) definition() *astDefinition {
@@ -207,9 +207,9 @@ func (p *parser) definition() *astDefinition {
 					what = describeMember(d.Members[n-1])
 				}
 				if p.tok.Kind == tokNumber || p.tok.Kind == tokIdent {
-					p.failHere("unexpected %s after %s: expected an operator, `relation`, `permission`, `grant` or `}`", p.tok.describe(), what)
+					p.failHere("unexpected %s after %s: expected an operator, `relation`, `permission`, `grant`, `approve` or `}`", p.tok.describe(), what)
 				}
-				p.failHere("unexpected %s in %s: expected `relation`, `permission`, `grant` or `}`", p.tok.describe(), what)
+				p.failHere("unexpected %s in %s: expected `relation`, `permission`, `grant`, `approve` or `}`", p.tok.describe(), what)
 			}, func() {
 				p.advance()
 				p.syncMember()
@@ -226,6 +226,8 @@ func describeMember(m astMember) string {
 		return "permission `" + m.Name.Name + "`"
 	case *astGrant:
 		return "the grant rule"
+	case *astApproval:
+		return "the approval rule"
 	}
 	return "the previous statement"
 }
@@ -244,6 +246,8 @@ func (p *parser) member(d *astDefinition) astMember {
 		return p.relation()
 	case p.isWord("permission"):
 		return p.permission()
+	case p.isWord("approve"):
+		return p.approval()
 	default:
 		return p.grant()
 	}
@@ -386,16 +390,7 @@ func (p *parser) expiring(g *astGrant) {
 		p.failHere("expected `within` after `expiring` (for example `expiring within 90d`), found %s", p.tok.describe())
 	}
 	p.advance()
-	g.LifetimePos = p.tok.Pos
-	if p.tok.Kind != tokNumber {
-		p.failHere("expected a duration such as `90d`, `12h` or `30m` after `expiring within`, found %s", p.tok.describe())
-	}
-	d, err := parseLifetime(p.tok.Text)
-	if err != nil {
-		p.failHere("invalid duration `%s`: %s", p.tok.Text, err)
-	}
-	g.MaxLifetime, g.LifetimeText = d, p.tok.Text
-	p.advance()
+	g.MaxLifetime, g.LifetimeText, g.LifetimePos = p.duration("`expiring within`")
 }
 
 // conditions parses "COND [and COND...]" after `while`, each COND being
