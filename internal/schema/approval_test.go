@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -128,4 +129,36 @@ definition org {
 		t.Fatalf("rule = %+v", a)
 	}
 	checkRoundTrip(t, "approval keywords", s)
+}
+
+// TestReferenceSchemaRules pins the B2B story of the reference schema: a partner's
+// admin shares a project with chosen employees, each grant bound to their membership
+// of the partner, and requests need both organisations' admins for at most 90 days.
+func TestReferenceSchemaRules(t *testing.T) {
+	text, err := os.ReadFile(referenceSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustCompile(t, string(text))
+	g := s.GrantRule("project", "partner_viewer")
+	if g == nil || FormatGrant(g) != "grant partner_viewer by partner->manage expiring within 365d while grantee in organization#active_member and grantor can grant" {
+		t.Fatalf("grant rule = %+v", g)
+	}
+	ends := map[string]bool{}
+	for _, rel := range []string{"member", "suspended", "admin", "parent"} {
+		for _, d := range s.RulesDependingOn("organization", rel) {
+			if d.Definition == "project" && d.Rule == g {
+				ends[rel] = true
+			}
+		}
+	}
+	if len(ends) != 4 {
+		t.Errorf("a membership, suspension, demotion or re-parenting must end the grant; found %v", ends)
+	}
+	p, ok := s.ApprovalPolicy("project", "partner_viewer")
+	if !ok || p.Rule == nil || len(p.Parties) != 2 || p.MaxDuration != 90*24*time.Hour ||
+		p.Parties[1].On != OnRequester || p.Parties[1].Definition != "organization" ||
+		p.Requester == nil || p.Requester.Type != "organization" || p.Requester.Relation != "active_member" {
+		t.Errorf("approval policy = %+v", p)
+	}
 }
