@@ -286,7 +286,7 @@ func newSchemaFmtCommand() *cobra.Command {
 		Use:   "fmt FILE",
 		Short: "Print a schema file in canonical form (offline)",
 		Long: `Compile FILE and print it in the canonical form: one tab of indentation, one
-blank line between definitions, doc comments kept, parentheses wherever two operators
+blank line between definitions, every comment kept, parentheses wherever two operators
 meet. Needs no server. Errors are printed as file:line:col with the source line and a
 caret, and exit with status 2.`,
 		Example: `  pemba schema fmt schema.zed

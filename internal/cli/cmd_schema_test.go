@@ -80,6 +80,16 @@ func TestSchemaOffline(t *testing.T) {
 	}
 }
 
+// TestReferenceSchemaIsCanonical runs the real binary's `schema fmt --check` on the
+// reference schema, so CI fails when it drifts from the canonical form.
+func TestReferenceSchemaIsCanonical(t *testing.T) {
+	c := newCLI(t, nil, "")
+	ref := testdataPath("../../schema/b2b-ciam/schema.zed")
+	if r := c.run("schema", "fmt", "--check", ref); r.code != 0 {
+		t.Fatalf("%s is not in canonical form: run `pemba schema fmt -w %s`\n%s", ref, ref, r)
+	}
+}
+
 // TestSchemaWriteAndRefusal writes schemas through a server: dry run, write, read back,
 // compile errors against the user's file, and a refused change with its count and
 // example (exit 1).

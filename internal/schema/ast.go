@@ -13,6 +13,8 @@ type astFile struct {
 	Caveats     []*astCaveat
 	// Order lists definitions and caveats as written.
 	Order []astTopLevel
+	// Comments are all comments outside caveat bodies, in source order.
+	Comments []comment
 }
 
 // astTopLevel is a *astDefinition or a *astCaveat.
@@ -39,14 +41,17 @@ type astDefinition struct {
 	Pos      Position
 	Comments []comment
 	Members  []astMember
+	// LBrace and RBrace are where the body opens and closes.
+	LBrace, RBrace Position
 }
 
-// astMember is a *astRelation, *astPermission or *astGrant.
+// astMember is a *astRelation, *astPermission, *astGrant or *astApproval.
 type astMember interface{ member() }
 
 func (*astRelation) member()   {}
 func (*astPermission) member() {}
 func (*astGrant) member()      {}
+func (*astApproval) member()   {}
 
 // astRelation is "relation NAME: TYPE | TYPE ...".
 type astRelation struct {
@@ -54,6 +59,7 @@ type astRelation struct {
 	Pos      Position
 	Comments []comment
 	Types    []*astTypeRef
+	Last     Position // the statement's last token
 }
 
 // astTypeRef is one allowed subject type: "user", "user:*", "group#member",
@@ -74,6 +80,7 @@ type astPermission struct {
 	Pos      Position
 	Comments []comment
 	Expr     astExpr
+	Last     Position // the statement's last token
 }
 
 // astGrant is Pemba's "grant REL, REL by EXPR [expiring within DURATION]".
@@ -86,6 +93,42 @@ type astGrant struct {
 	Text         string
 	Pos          Position
 	Comments     []comment
+	Last         Position // the statement's last token
+	// Conditions are the "while" conditions; WhilePos is where `while` is.
+	Conditions []*astCondition
+	WhilePos   Position
+}
+
+// astApproval is Pemba's "approve REL[, REL] by PARTY [and PARTY...]
+// [requester in TYPE#RELATION] [for at most DURATION]".
+type astApproval struct {
+	Relations []astIdent
+	Parties   []*astParty
+	// Requester is the "requester in" clause, or nil.
+	Requester    *astCondition
+	MaxDuration  time.Duration
+	DurationText string
+	DurationPos  Position
+	Text         string
+	Pos          Position
+	Comments     []comment
+	Last         Position // the statement's last token
+}
+
+// astParty is one party of an approval rule: EXPR, or EXPR on requester.
+type astParty struct {
+	Expr        astExpr
+	OnRequester bool
+	OnPos       Position
+	Pos         Position
+}
+
+// astCondition is one condition of a grant rule's "while" clause.
+type astCondition struct {
+	Kind     DependencyKind
+	Type     astIdent // GranteeIn only
+	Relation astIdent // GranteeIn only
+	Pos      Position
 }
 
 // astExpr is a permission expression node.
@@ -133,6 +176,7 @@ type astCaveat struct {
 	Params   []*astParam
 	Expr     string
 	ExprPos  Position
+	Last     Position // the `}` closing the body
 }
 
 // astParam is one caveat parameter.

@@ -73,6 +73,10 @@ type compiler struct {
 	wildcardMemo map[string]*wildcardRef
 	// astRelations indexes each definition's relation ASTs by name.
 	astRelations map[string]map[string]*astRelation
+	// pendingDeps are the grant rules with "while" conditions, checked last.
+	pendingDeps []pendingDeps
+	// pendingApprovals are the approval rules, compiled after every grant rule.
+	pendingApprovals []pendingApproval
 }
 
 // suggest is the package suggest, skipped once no more errors will be shown so that a
@@ -168,6 +172,12 @@ func (c *compiler) compile(f *astFile) {
 	}
 	for _, name := range c.definitionNames() {
 		c.resolveDefinition(c.s.Definitions[name], c.astDefs[name])
+	}
+	for _, pd := range c.pendingDeps {
+		c.dependencies(pd)
+	}
+	for _, pa := range c.pendingApprovals {
+		c.approval(pa.d, pa.ast)
 	}
 	for _, name := range c.definitionNames() {
 		c.checkCycles(c.s.Definitions[name])
@@ -302,6 +312,8 @@ func (c *compiler) resolveDefinition(d *Definition, ad *astDefinition) {
 			r.Expr = c.expr(d, "permission `"+r.Name+"`", m.Expr)
 		case *astGrant:
 			c.grant(d, m)
+		case *astApproval:
+			c.pendingApprovals = append(c.pendingApprovals, pendingApproval{d: d, ast: m})
 		}
 	}
 }

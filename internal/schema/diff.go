@@ -1,6 +1,9 @@
 package schema
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // ChangeKind says whether something was added, removed or changed.
 type ChangeKind int
@@ -31,6 +34,11 @@ const (
 	WhatSubjectType   = "subject type"
 	WhatCaveat        = "caveat"
 	WhatGrantRule     = "grant rule"
+	// WhatGrantDependency is one "while" condition of a grant rule; Name is the
+	// relation the rule covers.
+	WhatGrantDependency = "grant dependency"
+	// WhatApprovalRule is an approval rule; Name is the relation it covers.
+	WhatApprovalRule = "approval rule"
 )
 
 // Change is one difference between two schemas.
@@ -220,15 +228,49 @@ func diffDefinition(add func(Change), od, nd *Definition) {
 			diffAllowed(add, def, name, or.AllowedSubjects, nr.AllowedSubjects)
 		}
 	}
-	// Grant rules, per covered relation.
+	diffGrants(add, od, nd)
+	diffApprovals(add, od, nd)
+}
+
+// diffApprovals compares approval rules per covered relation.
+func diffApprovals(add func(Change), od, nd *Definition) {
+	rules := func(d *Definition) (map[string]string, []string) {
+		m := map[string]string{}
+		var order []string
+		for _, a := range d.Approvals {
+			text := strings.TrimPrefix(FormatApproval(a), "approve "+strings.Join(a.Relations, ", ")+" ")
+			for _, r := range a.Relations {
+				m[r] = text
+				order = append(order, r)
+			}
+		}
+		return m, order
+	}
+	om, oOrder := rules(od)
+	nm, nOrder := rules(nd)
+	for _, r := range unionOrder(oOrder, nOrder) {
+		o, hadOld := om[r]
+		n, hasNew := nm[r]
+		switch {
+		case hadOld && !hasNew:
+			add(Change{Kind: Removed, What: WhatApprovalRule, Definition: nd.Name, Name: r, Old: o})
+		case !hadOld && hasNew:
+			add(Change{Kind: Added, What: WhatApprovalRule, Definition: nd.Name, Name: r, New: n})
+		case o != n:
+			add(Change{Kind: Changed, What: WhatApprovalRule, Definition: nd.Name, Name: r, Old: o, New: n})
+		}
+	}
+}
+
+// diffGrants compares grant rules per covered relation: the rule (expression and
+// lifetime), then each of its "while" conditions.
+func diffGrants(add func(Change), od, nd *Definition) {
+	def := nd.Name
 	rules := func(d *Definition) (map[string]string, []string) {
 		m := map[string]string{}
 		var order []string
 		for _, g := range d.Grants {
-			text := "by " + FormatExpr(g.Expr)
-			if g.MaxLifetime > 0 {
-				text += " expiring within " + FormatLifetime(g.MaxLifetime)
-			}
+			text := strings.TrimPrefix(grantHead(g), "grant "+strings.Join(g.Relations, ", ")+" ")
 			for _, r := range g.Relations {
 				m[r] = text
 				order = append(order, r)
@@ -248,6 +290,33 @@ func diffDefinition(add func(Change), od, nd *Definition) {
 			add(Change{Kind: Added, What: WhatGrantRule, Definition: def, Name: r, New: n})
 		case o != n:
 			add(Change{Kind: Changed, What: WhatGrantRule, Definition: def, Name: r, Old: o, New: n})
+		}
+		diffDependencies(add, def, r, od.Relations[r], nd.Relations[r])
+	}
+}
+
+// diffDependencies reports the "while" conditions added to or removed from the rule
+// covering relation rel.
+func diffDependencies(add func(Change), def, rel string, or, nr *Relation) {
+	deps := func(r *Relation) []string {
+		if r == nil || r.Grant == nil {
+			return nil
+		}
+		out := make([]string, len(r.Grant.Dependencies))
+		for i, d := range r.Grant.Dependencies {
+			out[i] = d.String()
+		}
+		return out
+	}
+	o, n := deps(or), deps(nr)
+	for _, d := range o {
+		if !slices.Contains(n, d) {
+			add(Change{Kind: Removed, What: WhatGrantDependency, Definition: def, Name: rel, Old: d})
+		}
+	}
+	for _, d := range n {
+		if !slices.Contains(o, d) {
+			add(Change{Kind: Added, What: WhatGrantDependency, Definition: def, Name: rel, New: d})
 		}
 	}
 }

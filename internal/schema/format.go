@@ -8,11 +8,15 @@ import (
 // Format prints a compiled schema in the canonical form: `use expiration` first,
 // then definitions and caveats in the order they were written, one blank line
 // between them, members indented by a tab in their written order, grant rules at the
-// end of their definition, doc comments kept, and parentheses wherever two different
-// operators meet so that precedence never has to be remembered. Compiling the output
-// gives the same model (positions, source text and grant rule text aside).
+// end of their definition, and parentheses wherever two different operators meet so
+// that precedence never has to be remembered. Every comment of the source the schema
+// was compiled from is kept, next to the statement it was written by (see
+// format_comments.go); a schema without source keeps its doc comments. Compiling the
+// output gives the same model (positions, source text and grant rule text aside), and
+// formatting the output again gives the same text.
 func Format(s *Schema) string {
 	var b strings.Builder
+	n := notesFor(s.Source)
 	first := true
 	gap := func() {
 		if !first {
@@ -22,40 +26,86 @@ func Format(s *Schema) string {
 	}
 	if s.UseExpiration {
 		gap()
-		b.WriteString("use expiration\n")
+		n.writeUse(&b)
 	}
 	for _, name := range s.Order {
 		if d, ok := s.Definitions[name]; ok {
 			gap()
-			formatDefinition(&b, d)
+			formatDefinition(&b, d, n)
 		} else if c, ok := s.Caveats[name]; ok {
 			gap()
-			formatCaveat(&b, c)
+			formatCaveat(&b, c, n)
 		}
+	}
+	if n != nil {
+		writeNotes(&b, "", n.tail, !first)
 	}
 	return b.String()
 }
 
-func formatDefinition(b *strings.Builder, d *Definition) {
-	writeDoc(b, "", d.Comment)
-	b.WriteString("definition " + d.Name + " {")
-	if len(d.Order) == 0 && len(d.Grants) == 0 {
+// writeUse writes `use expiration` with the comments of every `use` statement.
+func (n *commentNotes) writeUse(b *strings.Builder) {
+	if n == nil {
+		b.WriteString("use expiration\n")
+		return
+	}
+	trail := ""
+	for i, k := range n.uses {
+		n.writeLeading(b, "", Position{Line: k.Line, Col: k.Col}, i > 0)
+		trail += n.trailText(k)
+	}
+	b.WriteString("use expiration" + trail + "\n")
+}
+
+func formatDefinition(b *strings.Builder, d *Definition, n *commentNotes) {
+	if n == nil {
+		writeDoc(b, "", d.Comment)
+		b.WriteString("definition " + d.Name + " {")
+		if len(d.Order) == 0 && len(d.Grants) == 0 && len(d.Approvals) == 0 {
+			b.WriteString("}\n")
+			return
+		}
+		b.WriteString("\n")
+		for _, name := range d.Order {
+			r := d.Relations[name]
+			writeDoc(b, "\t", r.Comment)
+			b.WriteString("\t" + formatMember(r) + "\n")
+		}
+		if len(d.Grants)+len(d.Approvals) > 0 && len(d.Order) > 0 {
+			b.WriteString("\n")
+		}
+		for _, g := range d.Grants {
+			b.WriteString("\t" + formatGrantStatement(g, "\t") + "\n")
+		}
+		for _, a := range d.Approvals {
+			b.WriteString("\t" + formatApprovalStatement(a, "\t") + "\n")
+		}
 		b.WriteString("}\n")
 		return
 	}
-	b.WriteString("\n")
-	for _, n := range d.Order {
-		r := d.Relations[n]
-		writeDoc(b, "\t", r.Comment)
-		b.WriteString("\t" + formatMember(r) + "\n")
+	k := keyOf(d.Pos)
+	header, closing := n.header[k], n.closing[k]
+	if len(d.Order)+len(d.Grants)+len(d.Approvals) == 0 && len(header) == 0 && len(closing) == 0 {
+		n.writeStmt(b, "", d.Pos, "definition "+d.Name+" {}", false)
+		return
 	}
-	if len(d.Grants) > 0 && len(d.Order) > 0 {
+	n.writeLeading(b, "", d.Pos, false)
+	b.WriteString("definition " + d.Name + " {" + joinNotes(header) + "\n")
+	for i, name := range d.Order {
+		r := d.Relations[name]
+		n.writeStmt(b, "\t", r.Pos, formatMember(r), i > 0)
+	}
+	if len(d.Grants)+len(d.Approvals) > 0 && len(d.Order) > 0 {
 		b.WriteString("\n")
 	}
-	for _, g := range d.Grants {
-		b.WriteString("\t" + FormatGrant(g) + "\n")
+	for i, g := range d.Grants {
+		n.writeStmt(b, "\t", g.Pos, formatGrantStatement(g, "\t"), i > 0)
 	}
-	b.WriteString("}\n")
+	for i, a := range d.Approvals {
+		n.writeStmt(b, "\t", a.Pos, formatApprovalStatement(a, "\t"), i+len(d.Grants) > 0)
+	}
+	writeNotes(b, "\t", closing, len(d.Order)+len(d.Grants)+len(d.Approvals) > 0)
+	b.WriteString("}" + n.trailText(k) + "\n")
 }
 
 // formatMember renders one relation or permission line (without indentation).
@@ -70,14 +120,83 @@ func formatMember(r *Relation) string {
 	return "relation " + r.Name + ": " + strings.Join(parts, " | ")
 }
 
-// FormatGrant renders a grant rule in canonical form, e.g.
-// "grant admin, billing_admin by manage & admin expiring within 90d".
+// FormatGrant renders a grant rule in canonical form on one line, e.g.
+// "grant admin, billing_admin by manage & admin expiring within 90d" or
+// "grant viewer by manage while grantee in organization#member and grantor can grant".
 func FormatGrant(g *GrantRule) string {
+	if w := formatWhile(g); w != "" {
+		return grantHead(g) + " " + w
+	}
+	return grantHead(g)
+}
+
+// grantHead is a grant rule without its "while" clause.
+func grantHead(g *GrantRule) string {
 	s := "grant " + strings.Join(g.Relations, ", ") + " by " + FormatExpr(g.Expr)
 	if g.MaxLifetime > 0 {
 		s += " expiring within " + FormatLifetime(g.MaxLifetime)
 	}
 	return s
+}
+
+// formatWhile renders the "while" clause of a rule, or "" when it has none.
+func formatWhile(g *GrantRule) string {
+	if len(g.Dependencies) == 0 {
+		return ""
+	}
+	conds := make([]string, len(g.Dependencies))
+	for i, d := range g.Dependencies {
+		conds[i] = d.String()
+	}
+	return "while " + strings.Join(conds, " and ")
+}
+
+// formatGrantStatement is a grant rule as a schema file writes it: the "while" clause
+// on a continuation line, indented one step further than the rule.
+func formatGrantStatement(g *GrantRule, indent string) string {
+	if w := formatWhile(g); w != "" {
+		return grantHead(g) + "\n" + indent + "\t" + w
+	}
+	return grantHead(g)
+}
+
+// FormatApproval renders an approval rule in canonical form on one line, e.g.
+// "approve viewer by manage and manage on requester for at most 90d requester in
+// organization#member".
+func FormatApproval(a *ApprovalRule) string {
+	if a.Requester != nil {
+		return approvalHead(a) + " " + requesterText(a.Requester)
+	}
+	return approvalHead(a)
+}
+
+// approvalHead is an approval rule without its "requester in" clause.
+func approvalHead(a *ApprovalRule) string {
+	parties := make([]string, len(a.Parties))
+	for i, p := range a.Parties {
+		parties[i] = FormatExpr(p.Expr)
+		if p.On == OnRequester {
+			parties[i] += " on requester"
+		}
+	}
+	s := "approve " + strings.Join(a.Relations, ", ") + " by " + strings.Join(parties, " and ")
+	if a.MaxDuration > 0 {
+		s += " for at most " + FormatLifetime(a.MaxDuration)
+	}
+	return s
+}
+
+func requesterText(r *RequesterBinding) string {
+	return "requester in " + r.Type + "#" + r.Relation
+}
+
+// formatApprovalStatement is an approval rule as a schema file writes it: the
+// "requester in" clause on a continuation line.
+func formatApprovalStatement(a *ApprovalRule, indent string) string {
+	if a.Requester != nil {
+		return approvalHead(a) + "\n" + indent + "\t" + requesterText(a.Requester)
+	}
+	return approvalHead(a)
 }
 
 // FormatLifetime writes a grant lifetime with the units of the grant syntax: whole
@@ -167,16 +286,22 @@ func isCompound(e Expr) bool {
 	return false
 }
 
-func formatCaveat(b *strings.Builder, c *Caveat) {
-	writeDoc(b, "", c.Comment)
-	b.WriteString("caveat " + c.Name + "(")
+func formatCaveat(b *strings.Builder, c *Caveat, n *commentNotes) {
+	var head strings.Builder
+	head.WriteString("caveat " + c.Name + "(")
 	for i, p := range c.Parameters {
 		if i > 0 {
-			b.WriteString(", ")
+			head.WriteString(", ")
 		}
-		b.WriteString(p.Name + " " + p.Type)
+		head.WriteString(p.Name + " " + p.Type)
 	}
-	b.WriteString(") {\n\t" + c.Expression + "\n}\n")
+	head.WriteString(") {\n\t" + c.Expression + "\n}")
+	if n == nil {
+		writeDoc(b, "", c.Comment)
+		b.WriteString(head.String() + "\n")
+		return
+	}
+	n.writeStmt(b, "", c.Pos, head.String(), false)
 }
 
 // writeDoc writes a doc comment: one line as /** text */, several lines as a block

@@ -21,6 +21,8 @@ func FuzzCompile(f *testing.F) {
 		f.Add(cs.Schema)
 	}
 	fixtures, _ := filepath.Glob("testdata/errors/*.zed")
+	formatted, _ := filepath.Glob("testdata/format/*.zed")
+	fixtures = append(fixtures, formatted...)
 	for _, p := range fixtures {
 		data, err := os.ReadFile(p)
 		if err != nil {
@@ -29,6 +31,11 @@ func FuzzCompile(f *testing.F) {
 		f.Add(string(data))
 	}
 	f.Add("definition user {}\ndefinition org { relation admin: user\n relation member: user\n permission manage = admin\n grant member by manage expiring within 90d }")
+	f.Add("use expiration\ndefinition user {}\ndefinition org { relation admin: user\n relation member: user\n permission manage = admin }\n" +
+		"definition doc { relation owner: org\n relation viewer: user | user with expiration\n permission manage = owner->manage\n" +
+		" grant viewer by manage expiring within 30d while grantee in org#member and grantor can grant // bound\n" +
+		" approve viewer by manage and manage on requester for at most 7d requester in org#member }")
+	f.Add("definition user {}\ndefinition doc { relation a: user\n /* x */ approve a by a and a\n grant a by a while grantor can grant }\n// end")
 	f.Fuzz(func(t *testing.T, src string) {
 		s, err := Compile("fuzz.zed", src)
 		if err != nil {
@@ -53,6 +60,7 @@ func FuzzCompile(f *testing.F) {
 		if d := cmp.Diff(s, again, modelOptions); d != "" {
 			t.Fatalf("formatting changed the model:\n%s\n--- source ---\n%s\n--- formatted ---\n%s", d, src, out)
 		}
+		checkComments(t, "fuzz.zed", src, out, false)
 	})
 }
 

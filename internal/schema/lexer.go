@@ -51,6 +51,8 @@ func (k tokenKind) String() string { return tokenNames[k] }
 type comment struct {
 	Text string
 	Pos  Position
+	// Off and End are the byte offsets of its first character and just after its last.
+	Off, End int
 }
 
 // isDoc reports whether the comment is a doc comment (/** ... */).
@@ -97,6 +99,9 @@ type lexer struct {
 	off  int // byte offset of the next rune
 	line int
 	col  int // column of the next rune, 1-based, in runes
+	// comments collects every comment outside caveat bodies, in source order, so the
+	// formatter can put each one back.
+	comments []comment
 }
 
 func newLexer(file, src string) *lexer {
@@ -144,7 +149,9 @@ func (l *lexer) next() token {
 			for r := l.peekRune(); r != -1 && r != '\n'; r = l.peekRune() {
 				l.advance()
 			}
-			comments = append(comments, comment{Text: strings.TrimRight(l.src[start:l.off], "\r"), Pos: p})
+			cm := comment{Text: strings.TrimRight(l.src[start:l.off], "\r"), Pos: p, Off: start, End: l.off}
+			comments = append(comments, cm)
+			l.comments = append(l.comments, cm)
 			continue
 		case l.hasPrefix("/*"):
 			start, p := l.off, l.pos()
@@ -163,7 +170,9 @@ func (l *lexer) next() token {
 			if !closed {
 				return token{Kind: tokError, Text: "unterminated block comment (missing `*/`)", Pos: p, Off: start}
 			}
-			comments = append(comments, comment{Text: l.src[start:l.off], Pos: p})
+			cm := comment{Text: l.src[start:l.off], Pos: p, Off: start, End: l.off}
+			comments = append(comments, cm)
+			l.comments = append(l.comments, cm)
 			continue
 		}
 		t := l.scan()

@@ -40,7 +40,10 @@ type Definition struct {
 	// Grants lists the grant rules in the order they were written. Each relation with
 	// a rule also points at it through Relation.Grant.
 	Grants []*GrantRule
-	Pos    Position
+	// Approvals lists the approval rules in the order they were written; each covered
+	// relation points at its rule through Relation.Approval.
+	Approvals []*ApprovalRule
+	Pos       Position
 }
 
 // RelationKind tells a stored relation from a computed permission.
@@ -66,7 +69,10 @@ type Relation struct {
 	// Grant is the rule that authorises delegated writes of this relation, or nil when
 	// delegates may not write it (KindRelation only).
 	Grant *GrantRule
-	// Synthetic marks a permission the compiler made (for a grant rule); schema
+	// Approval is the rule that says who approves requests for this relation, or nil
+	// (KindRelation only).
+	Approval *ApprovalRule
+	// Synthetic marks a permission the compiler made (for a grant or approval rule); schema
 	// printing and permission listings leave it out.
 	Synthetic bool
 	Pos       Position
@@ -163,7 +169,43 @@ type GrantRule struct {
 	// MaxLifetime bounds delegated grants: when non-zero, a delegated create or touch
 	// must carry an expiry no later than commit time + MaxLifetime.
 	MaxLifetime time.Duration
+	// Dependencies are the rule's "while" conditions: a grant made under the rule
+	// counts only while all of them hold (see Dependency). Empty for a rule without
+	// `while`: its grants count until they expire or are deleted.
+	Dependencies []Dependency
 	// Text is the rule as written, for audit records and error messages.
 	Text string
 	Pos  Position
+}
+
+// DependencyKind says what a delegated grant depends on.
+type DependencyKind int
+
+// Dependency kinds.
+const (
+	// GranteeIn holds while the grantee is in Type#Relation on the object the grantor
+	// held its right through (the grant's Via), which must be of Type.
+	GranteeIn DependencyKind = iota + 1
+	// GrantorCanGrant holds while the grantor still satisfies the rule's expression on
+	// the grant's resource.
+	GrantorCanGrant
+)
+
+// Dependency is one condition of a grant rule's "while" clause:
+//
+//	grant viewer by manage while grantee in organization#active_member and grantor can grant
+type Dependency struct {
+	Kind DependencyKind
+	// Type and Relation name the relation or permission the grantee must stay in
+	// (GranteeIn only), e.g. "organization" and "active_member".
+	Type, Relation string
+	Pos            Position
+}
+
+// String renders the condition as written in a schema.
+func (d Dependency) String() string {
+	if d.Kind == GrantorCanGrant {
+		return "grantor can grant"
+	}
+	return "grantee in " + d.Type + "#" + d.Relation
 }

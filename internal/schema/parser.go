@@ -45,6 +45,7 @@ func parse(file, src string, diag *diagnostics) *astFile {
 		}
 		p.topLevel(f)
 	}
+	f.Comments = p.lx.comments
 	return f
 }
 
@@ -177,17 +178,18 @@ func (p *parser) topLevel(f *astFile) {
 }
 
 func (p *parser) atMemberStart() bool {
-	return p.isWord("relation") || p.isWord("permission") || p.isWord("grant")
+	return p.isWord("relation") || p.isWord("permission") || p.isWord("grant") || p.isWord("approve")
 }
 
 func (p *parser) definition() *astDefinition {
 	d := &astDefinition{Pos: p.tok.Pos, Comments: p.tok.Comments}
 	p.advance()
 	d.Name = p.typePath("a definition name")
-	p.expect(tokLBrace, "after the definition name `%s`", d.Name.Name)
+	d.LBrace = p.expect(tokLBrace, "after the definition name `%s`", d.Name.Name).Pos
 	for {
 		switch {
 		case p.tok.Kind == tokRBrace:
+			d.RBrace = p.tok.Pos
 			p.advance()
 			return d
 		case p.tok.Kind == tokSemicolon:
@@ -205,9 +207,9 @@ func (p *parser) definition() *astDefinition {
 					what = describeMember(d.Members[n-1])
 				}
 				if p.tok.Kind == tokNumber || p.tok.Kind == tokIdent {
-					p.failHere("unexpected %s after %s: expected an operator, `relation`, `permission`, `grant` or `}`", p.tok.describe(), what)
+					p.failHere("unexpected %s after %s: expected an operator, `relation`, `permission`, `grant`, `approve` or `}`", p.tok.describe(), what)
 				}
-				p.failHere("unexpected %s in %s: expected `relation`, `permission`, `grant` or `}`", p.tok.describe(), what)
+				p.failHere("unexpected %s in %s: expected `relation`, `permission`, `grant`, `approve` or `}`", p.tok.describe(), what)
 			}, func() {
 				p.advance()
 				p.syncMember()
@@ -224,6 +226,8 @@ func describeMember(m astMember) string {
 		return "permission `" + m.Name.Name + "`"
 	case *astGrant:
 		return "the grant rule"
+	case *astApproval:
+		return "the approval rule"
 	}
 	return "the previous statement"
 }
@@ -242,6 +246,8 @@ func (p *parser) member(d *astDefinition) astMember {
 		return p.relation()
 	case p.isWord("permission"):
 		return p.permission()
+	case p.isWord("approve"):
+		return p.approval()
 	default:
 		return p.grant()
 	}
@@ -262,6 +268,7 @@ func (p *parser) relation() *astRelation {
 		}
 		p.advance()
 	}
+	r.Last = p.prev.Pos
 	return r
 }
 
@@ -318,46 +325,8 @@ func (p *parser) permission() *astPermission {
 	p.expect(tokEquals, "after permission name `%s`", m.Name.Name)
 	p.terms = 0
 	m.Expr = p.expr()
+	m.Last = p.prev.Pos
 	return m
-}
-
-// grant parses "grant REL[, REL...] by EXPR [expiring within DURATION]".
-func (p *parser) grant() *astGrant {
-	g := &astGrant{Pos: p.tok.Pos, Comments: p.tok.Comments}
-	start := p.tok.Off
-	p.advance()
-	for {
-		g.Relations = append(g.Relations, p.expectIdent("a relation name after `grant`"))
-		if p.tok.Kind != tokComma {
-			break
-		}
-		p.advance()
-	}
-	if !p.isWord("by") {
-		p.failHere("expected `by` and a permission expression after the relations of a grant rule, found %s", p.tok.describe())
-	}
-	p.advance()
-	p.terms = 0
-	g.Expr = p.expr()
-	if p.isWord("expiring") {
-		p.advance()
-		if !p.isWord("within") {
-			p.failHere("expected `within` after `expiring` (for example `expiring within 90d`), found %s", p.tok.describe())
-		}
-		p.advance()
-		g.LifetimePos = p.tok.Pos
-		if p.tok.Kind != tokNumber {
-			p.failHere("expected a duration such as `90d`, `12h` or `30m` after `expiring within`, found %s", p.tok.describe())
-		}
-		d, err := parseLifetime(p.tok.Text)
-		if err != nil {
-			p.failHere("invalid duration `%s`: %s", p.tok.Text, err)
-		}
-		g.MaxLifetime, g.LifetimeText = d, p.tok.Text
-		p.advance()
-	}
-	g.Text = p.src[start : p.prev.Off+len(p.prev.Text)]
-	return g
 }
 
 // parseLifetime parses durations written as one or more NUMBER UNIT pairs with units
@@ -542,6 +511,7 @@ func (p *parser) caveat() *astCaveat {
 		p.fail(open, "caveat `%s` body is not closed: missing `}`", c.Name.Name)
 	}
 	c.Expr, c.ExprPos = text, pos
+	c.Last = Position{File: p.lx.file, Line: p.lx.line, Col: p.lx.col - 1}
 	p.advance()
 	return c
 }

@@ -238,10 +238,10 @@ func TestSchemaChangesThatOrphanAreRefused(t *testing.T) {
 	f := newFixture(t)
 	f.admin("project:p#blocked@user:x")
 	text, _ := os.ReadFile("../../schema/b2b-ciam/schema.zed")
-	without := strings.Replace(string(text), "    relation blocked: user\n", "", 1)
+	without := strings.Replace(string(text), "\trelation blocked: user\n", "", 1)
 	without = strings.ReplaceAll(without, " - blocked", "")
 	without = strings.ReplaceAll(without, " - project->blocked", "")
-	without = strings.Replace(without, "    grant blocked by manage\n", "", 1)
+	without = strings.Replace(without, "\tgrant blocked by manage\n", "", 1)
 
 	res, err := f.w.WriteSchema(ctx, Request{Tenant: tuple.DefaultTenant}, without, true)
 	if err != nil {
