@@ -214,7 +214,9 @@ func loadCompose(t *testing.T, file string, env map[string]string) (*composetype
 		WorkingDir:  filepath.Dir(abs),
 		ConfigFiles: []composetypes.ConfigFile{{Filename: abs}},
 		Environment: env,
-	}, func(o *loader.Options) { o.SetProjectName(strings.ReplaceAll(strings.TrimSuffix(filepath.Base(file), ".yaml"), ".", "-"), true) })
+	}, func(o *loader.Options) {
+		o.SetProjectName(strings.ReplaceAll(strings.TrimSuffix(filepath.Base(file), ".yaml"), ".", "-"), true)
+	})
 }
 
 // Both compose files are valid compose documents whose start-up follows health: the
