@@ -3,8 +3,6 @@ package deploy_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -80,9 +78,7 @@ func freshDatabase(t *testing.T) string {
 		t.Fatalf("connecting to %s: %v", base, err)
 	}
 	defer conn.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "pemba_deploy_" + hex.EncodeToString(b[:])
+	name := "pemba_deploy_" + randomHex(t)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("creating database %s: %v", name, err)
 	}
