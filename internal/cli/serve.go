@@ -20,7 +20,10 @@ func newServeCommand() *cobra.Command {
 		Short: "Run the Pemba server (gRPC and REST)",
 		Long: `Run the Pemba server: the gRPC API, the REST gateway with its OpenAPI document
 (GET /openapi.json), Prometheus metrics (GET /metrics) and health (GET /readyz, also
-GET /healthz, and grpc health for readiness; GET /livez for liveness). With no flags it stores data under ./pemba-data and listens on 127.0.0.1 only.
+GET /healthz, and grpc health for readiness; GET /livez for liveness). With no flags
+it stores data under ./pemba-data and listens on 127.0.0.1 only. On PostgreSQL or
+CockroachDB it starts even when the database cannot be reached, reports not-ready
+and keeps retrying.
 
 Without a preshared key the server is open to every caller and therefore refuses
 non-loopback addresses unless --insecure-no-auth is given.
