@@ -108,7 +108,10 @@ func TestImageServesCheck(t *testing.T) {
 	}
 	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
 	name := "pemba-test-" + randomHex(t)
+	// Confined as the Kubernetes manifests confine it: read-only root filesystem, no
+	// capabilities, no privilege escalation.
 	if _, err := c.run("run", "-d", "--name", name, "--network", "host",
+		"--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
 		"-v", keyDir+":/etc/pemba/keys:ro",
 		"-e", "PEMBA_DATASTORE=postgres", "-e", "PEMBA_DATASTORE_URI="+uri,
 		"-e", "PEMBA_PRESHARED_KEY_FILE=/etc/pemba/keys/keys.yaml",
