@@ -20,12 +20,11 @@ var errNotReached = datastore.Sentinel("the database has not been reached since 
 // Until open succeeds every call fails with errNotReached (UNAVAILABLE to clients);
 // afterwards every call goes to the opened store.
 type pendingStore struct {
-	mu      sync.RWMutex
-	ds      datastore.Datastore // nil until opened
-	reached chan struct{}       // closed when ds is set
+	mu sync.RWMutex
+	ds datastore.Datastore // nil until opened
 }
 
-func newPendingStore() *pendingStore { return &pendingStore{reached: make(chan struct{})} }
+func newPendingStore() *pendingStore { return &pendingStore{} }
 
 // get returns the opened store, or errNotReached.
 func (p *pendingStore) get() (datastore.Datastore, error) {
@@ -41,7 +40,6 @@ func (p *pendingStore) set(ds datastore.Datastore) {
 	p.mu.Lock()
 	p.ds = ds
 	p.mu.Unlock()
-	close(p.reached)
 }
 
 // openInBackground calls open until it succeeds or ctx ends, waiting between
