@@ -19,8 +19,11 @@ func newServeCommand() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the Pemba server (gRPC and REST)",
 		Long: `Run the Pemba server: the gRPC API, the REST gateway with its OpenAPI document
-(GET /openapi.json), Prometheus metrics (GET /metrics) and health (GET /healthz, grpc
-health). With no flags it stores data under ./pemba-data and listens on 127.0.0.1 only.
+(GET /openapi.json), Prometheus metrics (GET /metrics) and health (GET /readyz, also
+GET /healthz, and grpc health for readiness; GET /livez for liveness). With no flags
+it stores data under ./pemba-data and listens on 127.0.0.1 only. On PostgreSQL or
+CockroachDB it starts even when the database cannot be reached, reports not-ready
+and keeps retrying.
 
 Without a preshared key the server is open to every caller and therefore refuses
 non-loopback addresses unless --insecure-no-auth is given.
@@ -43,7 +46,7 @@ flight finish (up to --shutdown-grace) and closes the datastore.`,
 	d := serve.DefaultConfig()
 	f := cmd.Flags()
 	f.StringVar(&o.GRPCAddr, "grpc-addr", d.GRPCAddr, "gRPC listen address")
-	f.StringVar(&o.HTTPAddr, "http-addr", d.HTTPAddr, "HTTP listen address (REST gateway, /openapi.json, /metrics, /healthz)")
+	f.StringVar(&o.HTTPAddr, "http-addr", d.HTTPAddr, "HTTP listen address (REST gateway, /openapi.json, /metrics, /readyz, /livez)")
 
 	f.StringVar(&o.Datastore, "datastore", d.Datastore, "datastore: bolt (embedded, durable), memory (not durable) or postgres (PostgreSQL/CockroachDB)")
 	f.StringVar(&o.DatastorePath, "datastore-path", d.DatastorePath, "directory of the embedded bolt datastore")

@@ -7,22 +7,26 @@ import (
 	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/server"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
 // loops are the process's background goroutines. Each ends when ctx does; stop
 // cancels them and waits, so none touches the store after it closes.
 type loops struct {
+	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-// startLoops starts the loops the stack needs: building the index of the default
-// tenant and then releasing the embedded store's mapped pages (when there is an
-// index), and garbage collection every gcEvery (when it is positive).
+// startLoops starts the loops the stack needs: probing the store for readiness,
+// building the index of the default tenant and then releasing the embedded store's
+// mapped pages (when there is an index), and garbage collection every gcEvery (when
+// it is positive).
 func startLoops(st *Stack, backing datastore.Datastore, gcEvery time.Duration, log *slog.Logger) *loops {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &loops{cancel: cancel}
+	l := &loops{ctx: ctx, cancel: cancel}
+	l.run(func() { probeStore(ctx, st.Store, st.Server, storeProbeInterval, log) })
 	if st.Index != nil {
 		l.run(func() {
 			if err := st.Index.Warm(ctx, tuple.DefaultTenant); err != nil {
@@ -93,6 +97,40 @@ func releasePages(ctx context.Context, r pageReleaser, every time.Duration, log 
 		if err := r.ReleaseMappedPages(); err != nil {
 			log.Warn("releasing the datastore's mapped pages", "error", err)
 		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// storeProbeInterval is how often serve asks the store whether it answers; the same
+// time bounds one probe.
+const storeProbeInterval = 2 * time.Second
+
+// probeStore reads the store's head revision now and then every interval until ctx
+// ends, and reports each outcome to srv, whose readiness (gRPC health, /readyz)
+// follows it. It logs when the store becomes unreachable and when it comes back.
+func probeStore(ctx context.Context, ds datastore.Datastore, srv *server.Server, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	reachable := true
+	for {
+		pctx, cancel := context.WithTimeout(ctx, every)
+		_, err := ds.HeadRevision(pctx, tuple.DefaultTenant)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		srv.ReportStore(err)
+		switch {
+		case err != nil && reachable:
+			log.Error("datastore unreachable: reporting not ready", "error", err)
+		case err == nil && !reachable:
+			log.Info("datastore reachable again: reporting ready")
+		}
+		reachable = err == nil
 		select {
 		case <-ctx.Done():
 			return

@@ -13,6 +13,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/server"
 	"github.com/pemba-authz/pemba/internal/version"
@@ -49,7 +50,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Info("tracing enabled", "endpoint", cfg.TracingEndpoint)
 	}
 
-	ds, err := openStore(ctx, cfg)
+	ds, pending, err := openOrWait(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -82,6 +83,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	})
 	defer closeStore()
+	if pending != nil {
+		st.Server.ReportStore(errNotReached) // not ready from the first probe on
+	}
 	if err := st.Server.Start(); err != nil {
 		return err
 	}
@@ -94,6 +98,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer pp.Close()
 	}
 	bg := startLoops(st, ds, cfg.GCInterval, log)
+	if pending != nil {
+		bg.run(func() {
+			pending.openInBackground(bg.ctx, func(ctx context.Context) (datastore.Datastore, error) {
+				return openStore(ctx, cfg)
+			}, maxOpenWait, log)
+		})
+	}
 
 	var serveErr error
 	select {
@@ -110,6 +121,27 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return serveErr
+}
+
+// maxOpenWait is the longest serve waits between attempts to reach a database it
+// could not reach at start-up.
+const maxOpenWait = 5 * time.Second
+
+// openOrWait opens the configured store. When it is a database that cannot be
+// reached now, it returns a pendingStore in its place instead of failing, so that
+// serve starts, reports not-ready and reaches the database in the background: a
+// database outage must not turn into a crash loop. Other failures are returned.
+func openOrWait(ctx context.Context, cfg Config, log *slog.Logger) (datastore.Datastore, *pendingStore, error) {
+	ds, err := openStore(ctx, cfg)
+	if err == nil {
+		return ds, nil, nil
+	}
+	if storeKind(cfg.Datastore) != "postgres" || !retryable(err) || ctx.Err() != nil {
+		return nil, nil, err
+	}
+	log.Error("datastore unreachable at start-up: serving not-ready and retrying in the background", "error", err)
+	p := newPendingStore()
+	return p, p, nil
 }
 
 // checkConfig refuses a configuration that cannot serve, before any data is opened:

@@ -11,19 +11,16 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/pemba-authz/pemba/internal/protoconv"
-	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -87,7 +84,7 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 		w.Write(pb.OpenAPI)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", s.serveHealthz)
+	s.routeHealth(mux)
 	limit := int64(s.limits.MaxMessageSize)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := context.WithValue(r.Context(), responseHeaderKey{}, w.Header())
@@ -153,26 +150,6 @@ func incomingHeader(key string) (string, bool) {
 		return strings.ToLower(key), true
 	}
 	return runtime.DefaultHeaderMatcher(key)
-}
-
-// serveHealthz answers 200 when the server is serving and its store answers, 503
-// otherwise (while shutting down, or when the store is unreachable).
-func (s *Server) serveHealthz(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	resp, err := s.health.Check(r.Context(), &healthpb.HealthCheckRequest{})
-	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, "not serving: shutting down")
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if _, err := s.ds.HeadRevision(ctx, tuple.DefaultTenant); err != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "datastore unavailable: %v\n", err)
-		return
-	}
-	fmt.Fprintln(w, "ok")
 }
 
 // writeHTTPError writes an error as the JSON form of pemba.v1.Error with the HTTP

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,6 +125,7 @@ type Server struct {
 	gatewayConn    *grpc.ClientConn
 	httpServer     *http.Server
 	health         *health.Server
+	storeErr       atomic.Pointer[probeResult] // the last ReportStore, nil before any
 	registry       *prometheus.Registry
 
 	grpcLis, httpLis net.Listener
