@@ -17,14 +17,21 @@ const (
 	flagExpiry = 1 << iota
 	flagCaveat
 	flagCaveatContext
+	// flagGranted marks a delegated relationship's grantor and the object it granted
+	// through. Records written before it existed lack the flag and decode with no
+	// grant.
+	flagGranted
 )
 
 // appendExtras appends a relationship's optional parts: a flag byte, the expiry, the
-// caveat name and its context as JSON.
+// caveat name and its context as JSON, and the grant.
 func appendExtras(b []byte, r *tuple.Relationship) []byte {
 	var flags byte
 	if r.HasExpiration() {
 		flags |= flagExpiry
+	}
+	if r.Granted != nil {
+		flags |= flagGranted
 	}
 	var ctx []byte
 	if r.Caveat != nil {
@@ -43,6 +50,10 @@ func appendExtras(b []byte, r *tuple.Relationship) []byte {
 		if flags&flagCaveatContext != 0 {
 			b = appendBytes(b, ctx)
 		}
+	}
+	if g := r.Granted; g != nil {
+		b = appendString(appendString(appendString(b, g.By.Type), g.By.ID), g.By.Relation)
+		b = appendObject(b, g.Via)
 	}
 	return b
 }
@@ -98,9 +109,17 @@ func (d *decoder) extras(r *tuple.Relationship) {
 	if flags&flagExpiry != 0 {
 		r.Expiration = d.time()
 	}
-	if flags&flagCaveat == 0 {
-		return
+	if flags&flagCaveat != 0 {
+		d.caveat(r, flags)
 	}
+	if flags&flagGranted != 0 {
+		by := tuple.SubjectRef{Type: d.string(), ID: d.string(), Relation: d.string()}
+		r.Granted = &tuple.Grant{By: by, Via: d.object()}
+	}
+}
+
+// caveat reads a relationship's caveat name and, when flags say so, its context.
+func (d *decoder) caveat(r *tuple.Relationship, flags byte) {
 	c := &tuple.Caveat{Name: d.string()}
 	if flags&flagCaveatContext != 0 {
 		raw := d.bytes()

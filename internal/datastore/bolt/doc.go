@@ -60,7 +60,8 @@
 //	counts   T | resource type → live relationships (int64)
 //	rpend    sequence → the rrels keys one commit changed   (reverse-index journal)
 //
-// extras are a flag byte, the expiry, the caveat name and its context as JSON. Log
+// extras are a flag byte, the expiry, the caveat name and its context as JSON, and the
+// grant of a delegated relationship (grantor type, id, relation; via type, id). Log
 // records front-code each change's key against the previous one (changes are in key
 // order).
 //

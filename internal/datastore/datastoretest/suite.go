@@ -51,6 +51,7 @@ var conformanceCases = []struct {
 	{"Schema", testSchema},
 	{"Expiry", testExpiry},
 	{"Caveats", testCaveats},
+	{"Grants", testGrants},
 	{"TransactionLog", testTransactionLog},
 	{"ReadTransactions", testReadTransactions},
 	{"ReadTransactionsPaging", testReadTransactionsPaging},

@@ -177,9 +177,8 @@ func (a *keyArrays) args() []any { return []any{a.rt, a.ri, a.rel, a.st, a.si, a
 // plan a loop of index lookups driven by the keys: PostgreSQL cannot pick a plan that
 // scans the table once per key, which it does for "key IN (SELECT unnest(...))" while
 // the table has no statistics yet (a fresh import).
-const (
-	liveVersion = `SELECT x.resource_type, x.resource_id, x.relation, x.subject_type, x.subject_id, x.subject_relation,
-		x.caveat_name, x.caveat_context, x.expires_at, x.created_rev
+var (
+	liveVersion = `SELECT ` + relColumnsOf("x") + `, x.created_rev
 		FROM relationships AS x
 		WHERE x.tenant = $1 AND x.resource_type = k.rt AND x.resource_id = k.ri AND x.relation = k.rel
 		AND x.subject_type = k.st AND x.subject_id = k.si AND x.subject_relation = k.sr AND x.deleted_rev IS NULL`
@@ -273,10 +272,7 @@ func (tx *pgTx) flush(ctx context.Context, now time.Time) error {
 			return err
 		}
 		if len(ins.keys.rt) > 0 {
-			batch.Queue(`INSERT INTO relationships (tenant, created_rev, `+relColumns+`)
-				SELECT $1, $2, u.rt, u.ri, u.rel, u.st, u.si, u.sr, u.cn, u.cc::JSONB, u.ex
-				FROM unnest($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TIMESTAMPTZ[])
-				AS u (rt, ri, rel, st, si, sr, cn, cc, ex)`,
+			batch.Queue(`INSERT INTO relationships (tenant, created_rev, `+relColumns+`) `+relUnnest("$1, $2", 3),
 				append([]any{tx.tenant, rev}, ins.args()...)...)
 		}
 	}
@@ -297,8 +293,7 @@ func (tx *pgTx) liveVersions(ctx context.Context, pending []datastore.PendingWri
 	for i := range pending {
 		a.add(pending[i].Relationship.Key())
 	}
-	rows, err := tx.db.Query(ctx, `SELECT l.resource_type, l.resource_id, l.relation, l.subject_type, l.subject_id, l.subject_relation,
-		l.caveat_name, l.caveat_context, l.expires_at, l.created_rev
+	rows, err := tx.db.Query(ctx, `SELECT `+relColumnsOf("l")+`, l.created_rev
 		FROM `+keysUnnest(2)+`, LATERAL (`+liveVersion+` OFFSET 0) AS l`,
 		append([]any{tx.tenant}, a.args()...)...)
 	if err != nil {
@@ -308,20 +303,18 @@ func (tx *pgTx) liveVersions(ctx context.Context, pending []datastore.PendingWri
 	prev := map[tuple.Key]liveVersionRow{}
 	for rows.Next() {
 		var (
-			v         liveVersionRow
-			caveat    *string
-			caveatCtx []byte
-			expires   *time.Time
+			v   liveVersionRow
+			row relRow
 		)
-		r := &v.rel
-		if err := rows.Scan(&r.Resource.Type, &r.Resource.ID, &r.Relation, &r.Subject.Type, &r.Subject.ID, &r.Subject.Relation,
-			&caveat, &caveatCtx, &expires, &v.createdRev); err != nil {
+		if err := rows.Scan(append(row.dests(), &v.createdRev)...); err != nil {
 			return nil, err
 		}
-		if err := decodeTraits(r, caveat, caveatCtx, expires); err != nil {
+		rel, err := row.decode()
+		if err != nil {
 			return nil, err
 		}
-		prev[r.Key()] = v
+		v.rel = rel
+		prev[rel.Key()] = v
 	}
 	return prev, rows.Err()
 }
@@ -330,26 +323,6 @@ func (tx *pgTx) liveVersions(ctx context.Context, pending []datastore.PendingWri
 type liveVersionRow struct {
 	rel        tuple.Relationship
 	createdRev int64
-}
-
-// relArrays is a list of relationships as parallel arrays, for unnest().
-type relArrays struct {
-	keys      keyArrays
-	caveat    []*string
-	caveatCtx []*string
-	expires   []*time.Time
-}
-
-func (a *relArrays) add(rel tuple.Relationship) {
-	a.keys.add(rel.Key())
-	c, cc, ex := encodeTraits(rel)
-	a.caveat = append(a.caveat, c)
-	a.caveatCtx = append(a.caveatCtx, cc)
-	a.expires = append(a.expires, ex)
-}
-
-func (a *relArrays) args() []any {
-	return append(a.keys.args(), a.caveat, a.caveatCtx, a.expires)
 }
 
 // grantJSON is the stored form of a datastore.GrantRecord.
@@ -424,10 +397,8 @@ func queueLog(batch *pgx.Batch, tenant string, rev int64, now time.Time, meta da
 			seq = append(seq, int32(i))
 			kinds = append(kinds, int16(c.Kind))
 		}
-		batch.Queue(`INSERT INTO transaction_changes (tenant, revision, seq, kind, `+relColumns+`)
-			SELECT $1, $2, u.seq, u.kind, u.rt, u.ri, u.rel, u.st, u.si, u.sr, u.cn, u.cc::JSONB, u.ex
-			FROM unnest($3::INT[], $4::SMALLINT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], $13::TIMESTAMPTZ[])
-			AS u (seq, kind, rt, ri, rel, st, si, sr, cn, cc, ex)`,
+		batch.Queue(`INSERT INTO transaction_changes (tenant, revision, seq, kind, `+relColumns+`) `+
+			relUnnest("$1, $2", 3, [2]string{"seq", "INT[]"}, [2]string{"kind", "SMALLINT[]"}),
 			append([]any{tenant, rev, seq, kinds}, a.args()...)...)
 	}
 	// The objects the transaction touched, once each per role, for audit queries.

@@ -187,21 +187,19 @@ func (s *Store) loadTransactions(ctx context.Context, tenant, cond string, args 
 	defer crow.Close()
 	for crow.Next() {
 		var (
-			rev       int64
-			kind      int16
-			c         datastore.Change
-			caveat    *string
-			caveatCtx []byte
-			expires   *time.Time
+			rev  int64
+			kind int16
+			c    datastore.Change
+			row  relRow
 		)
-		r := &c.Relationship
-		if err := crow.Scan(&rev, &kind, &r.Resource.Type, &r.Resource.ID, &r.Relation,
-			&r.Subject.Type, &r.Subject.ID, &r.Subject.Relation, &caveat, &caveatCtx, &expires); err != nil {
+		if err := crow.Scan(append([]any{&rev, &kind}, row.dests()...)...); err != nil {
 			return nil, err
 		}
-		if err := decodeTraits(r, caveat, caveatCtx, expires); err != nil {
+		rel, err := row.decode()
+		if err != nil {
 			return nil, err
 		}
+		c.Relationship = rel
 		c.Kind = datastore.ChangeKind(kind)
 		if t := index[datastore.Revision(rev)]; t != nil {
 			t.Changes = append(t.Changes, c)
