@@ -19,7 +19,7 @@ type row struct {
 	// before the revisions, so it costs a row no bytes.
 	grant            uint32
 	created, deleted datastore.Revision
-	expires                int64 // unix nanoseconds; 0 = never
+	expires          int64 // unix nanoseconds; 0 = never
 }
 
 type objKey struct{ typ, id, rel uint32 }
