@@ -59,6 +59,9 @@
 //	schemas  T | revision → schema text
 //	counts   T | resource type → live relationships (int64)
 //	rpend    sequence → the rrels keys one commit changed   (reverse-index journal)
+//	recs     T | kind id | created → deleted (uvarint, 0 = live) | keys | data   (records)
+//	reckeys  T | kind key id | created → ∅   one entry per key of each record version
+//	recdead  T | deleted | kind id | created → ∅   record versions to collect
 //
 // extras are a flag byte, the expiry, the caveat name and its context as JSON, and the
 // grant of a delegated relationship (grantor type, id, relation; via type, id). Log

@@ -124,6 +124,7 @@ type pgTx struct {
 	// stored is the tenant's relationship count at the snapshot, read with the locked
 	// counter row; limit is LimitRelationships (0: none).
 	stored, limit int64
+	records       datastore.RecordWrites
 }
 
 func (tx *pgTx) Revision() datastore.Revision { return tx.rev }
@@ -279,6 +280,7 @@ func (tx *pgTx) flush(ctx context.Context, now time.Time) error {
 	if err := queueLog(batch, tx.tenant, rev, now, tx.meta, tx.schema, changes); err != nil {
 		return err
 	}
+	queueRecords(batch, tx.tenant, rev, tx.records.Pending())
 	if tx.schema != nil {
 		batch.Queue(`INSERT INTO schemas (tenant, revision, schema_text) VALUES ($1, $2, $3)`, tx.tenant, rev, *tx.schema)
 	}

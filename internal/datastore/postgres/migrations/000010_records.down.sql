@@ -1,0 +1,2 @@
+DROP TABLE record_keys;
+DROP TABLE records;
