@@ -58,7 +58,9 @@ func TestRecordsInBackups(t *testing.T) {
 		}
 	}
 	backup := filepath.Join(t.TempDir(), "pemba.backup")
-	if _, err := WriteSnapshotFile(backup, false, func(out io.Writer) error { return s.Backup(ctx, out, func(int64, map[string]datastore.Revision) error { return nil }) }); err != nil {
+	if _, err := WriteSnapshotFile(backup, false, func(out io.Writer) error {
+		return s.Backup(ctx, out, func(int64, map[string]datastore.Revision) error { return nil })
+	}); err != nil {
 		t.Fatal(err)
 	}
 	t.Run("records", func(t *testing.T) { restoreAndCheck(t, backup, true) })

@@ -287,7 +287,9 @@ func testRecordGarbageCollection(t *testing.T, newStore NewStoreFunc) {
 	h := setup(t, newStore, datastore.Options{GCWindow: time.Hour})
 	h.putRecords(def, rec("req-1", "v1", "state=pending"), rec("req-2", "v1"))
 	h.putRecords(def, rec("req-1", "v2", "state=approved"))
-	h.mustTx(def, func(ctx context.Context, tx datastore.ReadWriteTx) error { return tx.DeleteRecord(ctx, reqKind, "req-2") })
+	h.mustTx(def, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		return tx.DeleteRecord(ctx, reqKind, "req-2")
+	})
 	h.clock.Advance(2 * time.Hour)
 	last := h.mustWrite(def, datastore.OpTouch, "organization:acme#member@user:bob")
 	h.clock.Advance(2 * time.Hour)
