@@ -241,6 +241,21 @@ func relFromKey(k tuple.Key) tuple.Relationship {
 // appendTransaction encodes a log record. The commit time comes first so readers can
 // filter by time without decoding the rest.
 func appendTransaction(b []byte, t *datastore.Transaction) []byte {
+	b = appendTxHead(b, t)
+	b = binary.AppendUvarint(b, uint64(len(t.Changes)))
+	var prev []byte
+	for i := range t.Changes {
+		c := &t.Changes[i]
+		k := c.Relationship.Key()
+		fields := appendForwardFields(nil, &k)
+		b = appendChange(b, prev, c.Kind, fields, appendExtras(nil, &c.Relationship))
+		prev = fields
+	}
+	return appendRecordChanges(b, t.RecordChanges)
+}
+
+// appendTxHead encodes a log record up to its changes: time, metadata and schema.
+func appendTxHead(b []byte, t *datastore.Transaction) []byte {
 	b = appendTime(b, t.Time)
 	m := &t.Metadata
 	b = appendString(b, m.Principal)
@@ -280,16 +295,56 @@ func appendTransaction(b []byte, t *datastore.Transaction) []byte {
 	} else {
 		b = append(b, 0)
 	}
-	b = binary.AppendUvarint(b, uint64(len(t.Changes)))
-	var prev []byte
-	for i := range t.Changes {
-		c := &t.Changes[i]
-		k := c.Relationship.Key()
-		fields := appendForwardFields(nil, &k)
-		b = appendChange(b, prev, c.Kind, fields, appendExtras(nil, &c.Relationship))
-		prev = fields
+	return b
+}
+
+// appendRecordChanges appends a log record's record changes after its relationship
+// changes: nothing when there are none, so records of transactions without them (and
+// every record written before records existed) end with the relationship changes.
+func appendRecordChanges(b []byte, rcs []datastore.RecordChange) []byte {
+	if len(rcs) == 0 {
+		return b
+	}
+	b = binary.AppendUvarint(b, uint64(len(rcs)))
+	for _, c := range rcs {
+		r := &c.Record
+		if c.Deleted {
+			b = appendString(appendString(append(b, 1), r.Kind), r.ID)
+			continue
+		}
+		b = appendString(appendString(append(b, 0), r.Kind), r.ID)
+		b = binary.AppendUvarint(b, uint64(len(r.Keys)))
+		for _, k := range r.Keys {
+			b = appendString(b, k)
+		}
+		b = appendBytes(b, r.Data)
 	}
 	return b
+}
+
+// recordChanges reads what appendRecordChanges wrote; rev is the record's revision.
+func (d *decoder) recordChanges(rev datastore.Revision) []datastore.RecordChange {
+	if len(d.b) == 0 || d.err != nil {
+		return nil
+	}
+	out := make([]datastore.RecordChange, d.count())
+	for i := range out {
+		c := &out[i]
+		c.Deleted = d.byte() == 1
+		c.Record.Kind, c.Record.ID = d.string(), d.string()
+		if c.Deleted {
+			continue
+		}
+		c.Record.Revision = rev
+		if n := d.count(); n > 0 {
+			c.Record.Keys = make([]string, n)
+			for j := range c.Record.Keys {
+				c.Record.Keys[j] = d.string()
+			}
+		}
+		c.Record.Data = bytes.Clone(d.bytes())
+	}
+	return out
 }
 
 // appendChange encodes one change of a log record: its kind, the key's encoded
@@ -308,11 +363,9 @@ func appendChange(b, prev []byte, kind datastore.ChangeKind, fields, extras []by
 // appendLogRecord encodes a log record whose changes are already encoded (n of them),
 // the form commits write.
 func appendLogRecord(b []byte, t *datastore.Transaction, n int, changes []byte) []byte {
-	head := *t
-	head.Changes = nil
-	b = appendTransaction(b, &head)
-	b = b[:len(b)-1] // drop the zero change count
-	return append(binary.AppendUvarint(b, uint64(n)), changes...)
+	b = appendTxHead(b, t)
+	b = append(binary.AppendUvarint(b, uint64(n)), changes...)
+	return appendRecordChanges(b, t.RecordChanges)
 }
 
 // recordTime reads a log record's commit time.
@@ -388,6 +441,7 @@ func decodeTransaction(rev datastore.Revision, v []byte) (*datastore.Transaction
 			}
 		}
 	}
+	t.RecordChanges = d.recordChanges(rev)
 	if d.err != nil {
 		return nil, fmt.Errorf("log record %d: %v", rev, d.err)
 	}

@@ -129,3 +129,31 @@ func TestExtrasWithoutGrantDecode(t *testing.T) {
 		t.Fatal("truncated grant decoded")
 	}
 }
+
+// TestRecordChangesRoundTrip: a log record's record changes follow its relationship
+// changes and decode back; a record without them is a record written before they
+// existed, so only a cut inside them is an error.
+func TestRecordChangesRoundTrip(t *testing.T) {
+	want := sampleTransaction()
+	plain := len(appendTransaction(nil, want))
+	want.RecordChanges = []datastore.RecordChange{
+		{Record: datastore.Record{Kind: "access_request", ID: "req-1", Data: []byte(`{"s":"pending"}`), Keys: []string{"state=pending", "dedup=ab"}, Revision: want.Revision}},
+		{Deleted: true, Record: datastore.Record{Kind: "access_request", ID: "req-0"}},
+		{Record: datastore.Record{Kind: "note", ID: "n", Data: []byte{}, Revision: want.Revision}}, // empty data decodes as empty, not nil
+	}
+	enc := appendTransaction(nil, want)
+	got, err := decodeTransaction(want.Revision, enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(want)
+	b, _ := json.Marshal(got)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("round trip:\n got  %s\n want %s", b, a)
+	}
+	for n := 0; n < len(enc); n++ {
+		if _, err := decodeTransaction(want.Revision, enc[:n]); err == nil && n != plain {
+			t.Fatalf("a record truncated to %d of %d bytes decoded", n, len(enc))
+		}
+	}
+}

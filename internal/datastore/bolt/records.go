@@ -265,9 +265,10 @@ func (tx *boltTx) DeleteRecord(_ context.Context, kind, id string) error {
 
 // applyRecords writes a transaction's record writes at rev: it ends the live version
 // of each record written (listing it in recdead) and inserts the new versions with
-// their key entries.
-func applyRecords(btx *bbolt.Tx, tenant uint32, rev datastore.Revision, pending []datastore.PendingRecord) error {
+// their key entries. It returns the changes for the log record.
+func applyRecords(btx *bbolt.Tx, tenant uint32, rev datastore.Revision, pending []datastore.PendingRecord) ([]datastore.RecordChange, error) {
 	recs, keys, dead := btx.Bucket(bucketRecs), btx.Bucket(bucketRecKeys), btx.Bucket(bucketRecDead)
+	var changes []datastore.RecordChange
 	for _, p := range pending {
 		kind, id := p.Record.Kind, p.Record.ID
 		prefix := recordPrefix(tenant, kind, id)
@@ -283,15 +284,18 @@ func applyRecords(btx *bbolt.Tx, tenant uint32, rev datastore.Revision, pending 
 			var old datastore.Record
 			deleted, err := decodeRecordValue(v, &old)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if deleted == 0 {
 				if err := recs.Put(bytes.Clone(k), recordValue(rev, &old)); err != nil {
-					return err
+					return nil, err
 				}
 				dk := append(appendRev(tenantPrefix(tenant), rev), k[tenantIDLen:]...)
 				if err := dead.Put(dk, nil); err != nil {
-					return err
+					return nil, err
+				}
+				if p.Deleted {
+					changes = append(changes, datastore.RecordChange{Deleted: true, Record: datastore.Record{Kind: kind, ID: id}})
 				}
 			}
 		}
@@ -299,16 +303,19 @@ func applyRecords(btx *bbolt.Tx, tenant uint32, rev datastore.Revision, pending 
 			continue
 		}
 		if err := recs.Put(appendRev(prefix, rev), recordValue(0, &p.Record)); err != nil {
-			return err
+			return nil, err
 		}
 		for _, key := range p.Record.Keys {
 			ek := append(append(recordKeyPrefix(tenant, kind, key), id...), sep)
 			if err := keys.Put(appendRev(ek, rev), nil); err != nil {
-				return err
+				return nil, err
 			}
 		}
+		put := p.Record
+		put.Revision = rev
+		changes = append(changes, datastore.RecordChange{Record: put})
 	}
-	return nil
+	return changes, nil
 }
 
 // collectRecords removes, in one batch, the record versions deleted at or before the

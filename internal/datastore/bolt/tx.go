@@ -228,6 +228,9 @@ func (s *Store) apply(btx *bbolt.Tx, t *tenant, tx *boltTx, rec *datastore.Trans
 	if err := journal(btx, w.reverse); err != nil {
 		return nil, err
 	}
+	if rec.RecordChanges, err = applyRecords(btx, t.id, tx.rev, tx.records.Pending()); err != nil {
+		return nil, err
+	}
 	rk := tenantRevKey(t.id, tx.rev)
 	if err := btx.Bucket(bucketLog).Put(rk, appendLogRecord(nil, rec, w.nChanges, w.changes)); err != nil {
 		return nil, err
@@ -240,9 +243,7 @@ func (s *Store) apply(btx *bbolt.Tx, t *tenant, tx *boltTx, rec *datastore.Trans
 			return nil, err
 		}
 	}
-	if err := applyRecords(btx, t.id, tx.rev, tx.records.Pending()); err != nil {
-		return nil, err
-	}
+
 	trec.head, trec.last = tx.rev, rec.Time
 	trec.txCount++
 	return w.reverse, tenants.Put([]byte(t.name), trec.encode())

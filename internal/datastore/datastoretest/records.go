@@ -304,3 +304,53 @@ func testRecordGarbageCollection(t *testing.T, newStore NewStoreFunc) {
 	wantList(t, "old key after GC", h.listIDs(def, last, reqKind, datastore.RecordQuery{Key: "state=pending"}))
 	wantList(t, "new key after GC", h.listIDs(def, last, reqKind, datastore.RecordQuery{Key: "state=approved"}), "req-1=v2")
 }
+
+// testRecordWatch: record writes are in the change feed: Watch and the audit trail
+// carry each put with the record as written and each deletion of a record that
+// existed, next to the relationship changes of the same transaction.
+func testRecordWatch(t *testing.T, newStore NewStoreFunc) {
+	h := setup(t, newStore, datastore.Options{})
+	ch, _ := h.startWatch(def, h.head(def))
+	r1 := h.mustTx(def, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		if err := tx.PutRecord(ctx, rec("req-1", `{"s":"pending"}`, "state=pending")); err != nil {
+			return err
+		}
+		if err := tx.DeleteRecord(ctx, reqKind, "never-written"); err != nil {
+			return err
+		}
+		return tx.WriteRelationships(ctx, updates(datastore.OpTouch, "organization:acme#member@user:bob"))
+	})
+	r2 := h.mustTx(def, func(ctx context.Context, tx datastore.ReadWriteTx) error {
+		return tx.DeleteRecord(ctx, reqKind, "req-1")
+	})
+	want := map[datastore.Revision]string{
+		r1: `put access_request/req-1@` + fmt.Sprint(r1) + ` {"s":"pending"} [state=pending]`,
+		r2: `deleted access_request/req-1`,
+	}
+	for _, rev := range []datastore.Revision{r1, r2} {
+		w := next(t, ch)
+		if w.err != nil || w.txn.Revision != rev {
+			t.Fatalf("Watch yielded %+v, want revision %d", w, rev)
+		}
+		if got := formatRecordChanges(w.txn.RecordChanges); got != want[rev] {
+			t.Errorf("watched record changes at %d: %s, want %s", rev, got, want[rev])
+		}
+		if got := formatRecordChanges(h.txAt(def, rev).RecordChanges); got != want[rev] {
+			t.Errorf("audited record changes at %d: %s, want %s", rev, got, want[rev])
+		}
+	}
+	compareChanges(t, "relationship changes next to the record", h.txAt(def, r1).Changes, changesOf(datastore.ChangeCreated, "organization:acme#member@user:bob"))
+}
+
+func formatRecordChanges(rcs []datastore.RecordChange) string {
+	var out []string
+	for _, c := range rcs {
+		r := c.Record
+		if c.Deleted {
+			out = append(out, "deleted "+r.Kind+"/"+r.ID)
+			continue
+		}
+		out = append(out, fmt.Sprintf("put %s/%s@%d %s %v", r.Kind, r.ID, r.Revision, r.Data, r.Keys))
+	}
+	return strings.Join(out, "; ")
+}

@@ -58,6 +58,7 @@ var conformanceCases = []struct {
 	{"RecordsWithRelationships", testRecordsWithRelationships},
 	{"RecordTenants", testRecordTenants},
 	{"RecordGarbageCollection", testRecordGarbageCollection},
+	{"RecordWatch", testRecordWatch},
 	{"TransactionLog", testTransactionLog},
 	{"ReadTransactions", testReadTransactions},
 	{"ReadTransactionsPaging", testReadTransactionsPaging},

@@ -98,8 +98,9 @@ func (tx *memTx) DeleteRecord(_ context.Context, kind, id string) error {
 }
 
 // applyRecords ends the live version of every record the transaction wrote and adds
-// the new ones, at rev. The caller holds t.mu for writing.
-func (t *tenant) applyRecords(pending []datastore.PendingRecord, rev datastore.Revision) {
+// the new ones, at rev, and returns the changes. The caller holds t.mu for writing.
+func (t *tenant) applyRecords(pending []datastore.PendingRecord, rev datastore.Revision) []datastore.RecordChange {
+	var changes []datastore.RecordChange
 	for _, p := range pending {
 		kind, id := p.Record.Kind, p.Record.ID
 		byID := t.records[kind]
@@ -110,16 +111,21 @@ func (t *tenant) applyRecords(pending []datastore.PendingRecord, rev datastore.R
 		vs := byID[id]
 		if n := len(vs); n > 0 && vs[n-1].deleted == 0 {
 			vs[n-1].deleted = rev
+			if p.Deleted {
+				changes = append(changes, datastore.RecordChange{Deleted: true, Record: datastore.Record{Kind: kind, ID: id}})
+			}
 		}
 		if !p.Deleted {
 			rec := p.Record
 			rec.Revision = rev
 			vs = append(vs, &recordVersion{rec: rec})
+			changes = append(changes, datastore.RecordChange{Record: cloneRecord(rec)})
 		}
 		if len(vs) > 0 {
 			byID[id] = vs
 		}
 	}
+	return changes
 }
 
 // collectRecords removes the record versions deleted at or before horizon. The

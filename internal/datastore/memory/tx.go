@@ -109,7 +109,7 @@ func (t *tenant) commit(name string, tx *memTx, meta datastore.TxMetadata, now t
 	if tx.schema != nil {
 		t.schemas = append(t.schemas, datastore.StoredSchema{Text: *tx.schema, Revision: tx.rev})
 	}
-	t.applyRecords(tx.records.Pending(), tx.rev)
+	rec.RecordChanges = t.applyRecords(tx.records.Pending(), tx.rev)
 	t.log = append(t.log, rec)
 	t.commits = append(t.commits, commitTime{rev: tx.rev, at: now})
 	t.head = tx.rev

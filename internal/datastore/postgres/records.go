@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"iter"
 	"strconv"
 	"strings"
@@ -149,50 +151,114 @@ func (tx *pgTx) DeleteRecord(_ context.Context, kind, id string) error {
 	return tx.records.Delete(kind, id)
 }
 
-// queueRecords queues the statements that apply a transaction's record writes at rev:
-// end the live version of every record written, insert the new versions and their
-// keys.
-func queueRecords(batch *pgx.Batch, tenant string, rev int64, pending []datastore.PendingRecord) {
+// applyRecords ends, at rev, the live version of every record the transaction wrote
+// (one statement, whose answer says which records existed) and queues the inserts of
+// the new versions and their keys. It returns the transaction's record changes.
+func (tx *pgTx) applyRecords(ctx context.Context, batch *pgx.Batch, rev int64) ([]datastore.RecordChange, error) {
+	pending := tx.records.Pending()
 	if len(pending) == 0 {
-		return
+		return nil, nil
 	}
 	var kinds, ids []string
-	var newKinds, newIDs []string
-	var datas [][]byte
-	var keyLists []string // each version's keys, for the key rows
-	var kk, ki, kkey []string
 	for _, p := range pending {
 		kinds, ids = append(kinds, p.Record.Kind), append(ids, p.Record.ID)
+	}
+	rows, err := tx.db.Query(ctx, `UPDATE records SET deleted_rev = $2 WHERE tenant = $1 AND deleted_rev IS NULL
+		AND (kind, id) IN (SELECT u.kind, u.id FROM unnest($3::TEXT[], $4::TEXT[]) AS u (kind, id))
+		RETURNING kind, id`, tx.tenant, rev, kinds, ids)
+	if err != nil {
+		return nil, err
+	}
+	existed := map[datastore.RecordRef]bool{}
+	for rows.Next() {
+		var ref datastore.RecordRef
+		if err := rows.Scan(&ref.Kind, &ref.ID); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		existed[ref] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var changes []datastore.RecordChange
+	var newKinds, newIDs, keyLists, kk, ki, kkey []string
+	var datas [][]byte
+	for _, p := range pending {
+		r := p.Record
 		if p.Deleted {
+			if existed[datastore.RecordRef{Kind: r.Kind, ID: r.ID}] {
+				changes = append(changes, datastore.RecordChange{Deleted: true, Record: datastore.Record{Kind: r.Kind, ID: r.ID}})
+			}
 			continue
 		}
-		newKinds, newIDs = append(newKinds, p.Record.Kind), append(newIDs, p.Record.ID)
-		data := p.Record.Data
+		r.Revision = datastore.Revision(rev)
+		changes = append(changes, datastore.RecordChange{Record: r})
+		newKinds, newIDs = append(newKinds, r.Kind), append(newIDs, r.ID)
+		data := r.Data
 		if data == nil {
 			data = []byte{}
 		}
 		datas = append(datas, data)
-		keyLists = append(keyLists, encodeTextArray(p.Record.Keys))
+		keyLists = append(keyLists, encodeTextArray(r.Keys))
 		seen := map[string]bool{}
-		for _, k := range p.Record.Keys {
+		for _, k := range r.Keys {
 			if !seen[k] {
 				seen[k] = true
-				kk, ki, kkey = append(kk, p.Record.Kind), append(ki, p.Record.ID), append(kkey, k)
+				kk, ki, kkey = append(kk, r.Kind), append(ki, r.ID), append(kkey, k)
 			}
 		}
 	}
-	batch.Queue(`UPDATE records SET deleted_rev = $2 WHERE tenant = $1 AND deleted_rev IS NULL
-		AND (kind, id) IN (SELECT u.kind, u.id FROM unnest($3::TEXT[], $4::TEXT[]) AS u (kind, id))`, tenant, rev, kinds, ids)
 	if len(newIDs) > 0 {
 		batch.Queue(`INSERT INTO records (tenant, kind, id, created_rev, data, keys)
 			SELECT $1, u.kind, u.id, $2, u.data, u.keys::TEXT[] FROM unnest($3::TEXT[], $4::TEXT[], $5::BYTEA[], $6::TEXT[]) AS u (kind, id, data, keys)`,
-			tenant, rev, newKinds, newIDs, datas, keyLists)
+			tx.tenant, rev, newKinds, newIDs, datas, keyLists)
 	}
 	if len(kkey) > 0 {
 		batch.Queue(`INSERT INTO record_keys (tenant, kind, key, id, created_rev)
 			SELECT $1, u.kind, u.key, u.id, $2 FROM unnest($3::TEXT[], $4::TEXT[], $5::TEXT[]) AS u (kind, key, id)`,
-			tenant, rev, kk, kkey, ki)
+			tx.tenant, rev, kk, kkey, ki)
 	}
+	return changes, nil
+}
+
+// recordChangeJSON is the stored form of a datastore.RecordChange.
+type recordChangeJSON struct {
+	Deleted bool     `json:"deleted,omitempty"`
+	Kind    string   `json:"kind"`
+	ID      string   `json:"id"`
+	Keys    []string `json:"keys,omitempty"`
+	Data    []byte   `json:"data,omitempty"`
+}
+
+func encodeRecordChanges(rcs []datastore.RecordChange) ([]byte, error) {
+	if len(rcs) == 0 {
+		return nil, nil
+	}
+	out := make([]recordChangeJSON, len(rcs))
+	for i, c := range rcs {
+		out[i] = recordChangeJSON{Deleted: c.Deleted, Kind: c.Record.Kind, ID: c.Record.ID, Keys: c.Record.Keys, Data: c.Record.Data}
+	}
+	return json.Marshal(out)
+}
+
+func decodeRecordChanges(rev datastore.Revision, b []byte) ([]datastore.RecordChange, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var in []recordChangeJSON
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, fmt.Errorf("stored record changes of revision %d: %w", rev, err)
+	}
+	out := make([]datastore.RecordChange, len(in))
+	for i, c := range in {
+		out[i] = datastore.RecordChange{Deleted: c.Deleted, Record: datastore.Record{Kind: c.Kind, ID: c.ID}}
+		if !c.Deleted {
+			out[i].Record.Keys, out[i].Record.Data, out[i].Record.Revision = c.Keys, c.Data, rev
+		}
+	}
+	return out, nil
 }
 
 // encodeTextArray writes a TEXT[] literal ({"a","b"}), so a list of arrays can pass

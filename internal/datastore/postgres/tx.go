@@ -277,10 +277,13 @@ func (tx *pgTx) flush(ctx context.Context, now time.Time) error {
 				append([]any{tx.tenant, rev}, ins.args()...)...)
 		}
 	}
-	if err := queueLog(batch, tx.tenant, rev, now, tx.meta, tx.schema, changes); err != nil {
+	recordChanges, err := tx.applyRecords(ctx, batch, rev)
+	if err != nil {
 		return err
 	}
-	queueRecords(batch, tx.tenant, rev, tx.records.Pending())
+	if err := queueLog(batch, tx.tenant, rev, now, tx.meta, tx.schema, changes, recordChanges); err != nil {
+		return err
+	}
 	if tx.schema != nil {
 		batch.Queue(`INSERT INTO schemas (tenant, revision, schema_text) VALUES ($1, $2, $3)`, tx.tenant, rev, *tx.schema)
 	}
@@ -348,7 +351,7 @@ type updateJSON struct {
 }
 
 // queueLog queues the statements recording a transaction in the log.
-func queueLog(batch *pgx.Batch, tenant string, rev int64, now time.Time, meta datastore.TxMetadata, schema *string, changes []datastore.Change) error {
+func queueLog(batch *pgx.Batch, tenant string, rev int64, now time.Time, meta datastore.TxMetadata, schema *string, changes []datastore.Change, recordChanges []datastore.RecordChange) error {
 	var actorType, actorID, actorRel *string
 	if a := meta.Actor; a != nil {
 		actorType, actorID, actorRel = &a.Type, &a.ID, &a.Relation
@@ -384,10 +387,14 @@ func queueLog(batch *pgx.Batch, tenant string, rev int64, now time.Time, meta da
 		}
 		denied = b
 	}
-	batch.Queue(`INSERT INTO transactions (tenant, revision, committed_at, principal, actor_type, actor_id, actor_relation, reason, operation, organizations, grants, schema_text, denied)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::TEXT::JSONB, $11::TEXT::JSONB, $12, $13::TEXT::JSONB)`,
+	rc, err := encodeRecordChanges(recordChanges)
+	if err != nil {
+		return err
+	}
+	batch.Queue(`INSERT INTO transactions (tenant, revision, committed_at, principal, actor_type, actor_id, actor_relation, reason, operation, organizations, grants, schema_text, denied, record_changes)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::TEXT::JSONB, $11::TEXT::JSONB, $12, $13::TEXT::JSONB, $14::TEXT::JSONB)`,
 		tenant, rev, now, meta.Principal, actorType, actorID, actorRel, meta.Reason, meta.Operation,
-		jsonText(orgs), jsonText(grants), schema, jsonText(denied))
+		jsonText(orgs), jsonText(grants), schema, jsonText(denied), jsonText(rc))
 	if len(changes) > 0 {
 		var (
 			a     relArrays

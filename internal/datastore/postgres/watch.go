@@ -106,7 +106,7 @@ func (s *Store) oldestLogged(ctx context.Context, tenant string) (datastore.Revi
 	return datastore.Revision(*oldest - 1), nil
 }
 
-const txColumns = `revision, committed_at, principal, actor_type, actor_id, actor_relation, reason, operation, organizations, grants, schema_text, denied`
+const txColumns = `revision, committed_at, principal, actor_type, actor_id, actor_relation, reason, operation, organizations, grants, schema_text, denied, record_changes`
 
 // loadTransactions reads whole transactions (metadata and changes) of a tenant; cond
 // continues the WHERE clause after "tenant = $1" and may order and limit.
@@ -125,10 +125,10 @@ func (s *Store) loadTransactions(ctx context.Context, tenant, cond string, args 
 			t                           datastore.Transaction
 			rev                         int64
 			actorType, actorID, actorRl *string
-			orgs, grants, denied        []byte
+			orgs, grants, denied, rcs   []byte
 		)
 		if err := rows.Scan(&rev, &t.Time, &t.Metadata.Principal, &actorType, &actorID, &actorRl,
-			&t.Metadata.Reason, &t.Metadata.Operation, &orgs, &grants, &t.Schema, &denied); err != nil {
+			&t.Metadata.Reason, &t.Metadata.Operation, &orgs, &grants, &t.Schema, &denied, &rcs); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -167,6 +167,10 @@ func (s *Store) loadTransactions(ctx context.Context, tenant, cond string, args 
 				return nil, fmt.Errorf("stored refusal of revision %d: %w", rev, err)
 			}
 			t.Metadata.Denied = d
+		}
+		if t.RecordChanges, err = decodeRecordChanges(t.Revision, rcs); err != nil {
+			rows.Close()
+			return nil, err
 		}
 		out = append(out, &t)
 		revs = append(revs, rev)

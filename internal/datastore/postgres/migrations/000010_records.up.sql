@@ -23,3 +23,6 @@ CREATE TABLE record_keys (
     created_rev BIGINT NOT NULL,
     PRIMARY KEY (tenant, kind, key, id, created_rev)
 );
+
+-- The record changes of each transaction, for Watch and the audit trail.
+ALTER TABLE transactions ADD COLUMN record_changes JSONB;
