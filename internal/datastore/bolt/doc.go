@@ -91,7 +91,7 @@
 // GarbageCollect makes the newest revision committed at or before now−GCWindow the
 // oldest readable one (older revisions get a TooOld RevisionError), removes the
 // versions the dead index lists at or before it and the versions the expiry index
-// lists as expired, drops schemas superseded before it, and, when AuditRetention is
-// set, log records older than the retention. Audit records are kept forever by
-// default. Every step runs in bounded batches between writers.
+// lists as expired, the record versions recdead lists at or before it, drops schemas
+// superseded before it, and, when AuditRetention is set, log records older than the
+// retention. Audit records are kept forever by default. Every step runs in bounded batches between writers.
 package bolt
