@@ -133,6 +133,27 @@ func TestGrantsCannotBeForged(t *testing.T) {
 	if got := ts.readAll(t, "organization:acme-eu", "member"); !equalStrings(got, []string{forged}) {
 		t.Fatalf("after the import: %q, want %s", got, forged)
 	}
+	// The export gives the grant back, so it imports again unchanged.
+	exp, err := ts.relationships().ExportRelationships(as(adminSecret), &pb.ExportRelationshipsRequest{Consistency: fully()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := false
+	for {
+		batch, err := exp.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range batch.GetRelationships() {
+			exported = exported || tuple.Format(protoconv.DecodeRelationship(r)) == forged
+		}
+	}
+	if !exported {
+		t.Fatalf("the export does not carry %s", forged)
+	}
 	// A grant that is not well formed is refused by name, even in an import.
 	bad := protoconv.RelationshipToProto(tuple.MustParse("organization:acme-eu#member@user:x"))
 	bad.Granted = &pb.RelationshipGrant{By: &pb.SubjectReference{Type: "group", Id: "admins", Relation: "member"}, Via: &pb.ObjectReference{Type: "organization", Id: "acme"}}
