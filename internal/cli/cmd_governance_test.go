@@ -60,14 +60,18 @@ func TestGovernanceWalkthrough(t *testing.T) {
 func walkGrantProvenance(t *testing.T, admin, portal *cliRunner) string {
 	t.Helper()
 	// The explanation names the grant: who wrote it, through which key, on whose
-	// behalf, by which rule and through which organisation.
+	// behalf, by which rule and through which organisation; the relationship the check
+	// walked carries its grantor.
 	r := admin.ok("check", "document:q3", "view", "user:dan", "--explain")
-	mustContain(t, r, r.stdout, "── organization:acme-eu#member@user:dan  allowed",
+	mustContain(t, r, r.stdout, "── organization:acme-eu#member@user:dan[granted:user:carol@organization:acme-eu]  allowed",
 		`by key portal on behalf of user:carol, rule "grant member, suspended by manage" via organization:acme-eu, reason "new hire"`)
 	leaf := findExplain(decodeJSON[checkJSON](t, admin.ok("check", "document:q3", "view", "user:dan", "--explain", "-o", "json")).Explanation,
 		func(n *explainJSON) bool {
-			return n.Relationship != nil && n.Relationship.Text == "organization:acme-eu#member@user:dan"
+			return n.Relationship != nil && n.Relationship.Text == "organization:acme-eu#member@user:dan[granted:user:carol@organization:acme-eu]"
 		})
+	if leaf != nil && (leaf.Relationship.GrantedBy != "user:carol" || leaf.Relationship.GrantedVia != "organization:acme-eu") {
+		t.Fatalf("explain JSON of the delegated grant names no grantor: %+v", leaf.Relationship)
+	}
 	if leaf == nil || leaf.Provenance == nil || *leaf.Provenance != (provenanceJSON{
 		Token: leaf.Provenance.Token, CommittedAt: leaf.Provenance.CommittedAt, Principal: "portal", Actor: "user:carol",
 		Reason: "new hire", Rule: "grant member, suspended by manage", Via: "organization:acme-eu",
@@ -82,7 +86,7 @@ func walkGrantProvenance(t *testing.T, admin, portal *cliRunner) string {
 	// Grants in force made by carol.
 	r = admin.ok("access", "grants", "user:carol")
 	mustContain(t, r, r.stdout, "RELATIONSHIP", "RULE", "organization:acme-eu#member@user:dan", "grant member, suspended by manage", "new hire",
-		"organization:acme-eu#admin@user:dan[expiration:"+expiry+"]", "grant admin by manage expiring within 90d", "cover for carol")
+		"organization:acme-eu#admin@user:dan[granted:user:carol@organization:acme-eu][expiration:"+expiry+"]", "grant admin by manage expiring within 90d", "cover for carol")
 	grants := decodeJSON[struct{ Grants []actorGrantJSON }](t, admin.ok("access", "grants", "user:carol", "-o", "json")).Grants
 	if len(grants) != 2 {
 		t.Fatalf("access grants JSON: %+v", grants)
@@ -105,7 +109,7 @@ func walkOffboarding(t *testing.T, admin, portal *cliRunner, expiry string) {
 	// What dan reaches inside acme, and through which path.
 	r := admin.ok("access", "review", "user:dan", "--org", "organization:acme", "--type", "document")
 	mustContain(t, r, r.stdout, "RESOURCE     PERMISSION  RESULT   PATH\n", "document:q3  edit        allowed  ",
-		"document:q3#project@project:apollo → project:apollo#owner@organization:acme-eu → organization:acme-eu#admin@user:dan[expiration:"+expiry+"]")
+		"document:q3#project@project:apollo → project:apollo#owner@organization:acme-eu → organization:acme-eu#admin@user:dan[granted:user:carol@organization:acme-eu][expiration:"+expiry+"]")
 	review := decodeJSON[struct{ Entries []accessEntryJSON }](t, admin.ok("access", "review", "user:dan", "--org", "organization:acme", "--permission", "view", "-o", "json"))
 	i := slices.IndexFunc(review.Entries, func(e accessEntryJSON) bool { return e.Resource == "document:q3" })
 	if i < 0 || review.Entries[i].Result != "allowed" || len(review.Entries[i].Paths) == 0 ||
@@ -118,7 +122,7 @@ func walkOffboarding(t *testing.T, admin, portal *cliRunner, expiry string) {
 	// stays.
 	r = portal.ok("offboard", "user:dan", "--org", "organization:acme-eu", "--as", "user:carol", "--reason", "contract ended")
 	mustContain(t, r, r.stdout, "removed 2 relationship(s) of user:dan\n",
-		"  - organization:acme-eu#member@user:dan\n", "  - organization:acme-eu#admin@user:dan[expiration:")
+		"  - organization:acme-eu#member@user:dan[granted:user:carol@organization:acme-eu]\n", "  - organization:acme-eu#admin@user:dan[granted:user:carol@organization:acme-eu][expiration:")
 	admin.expect(exitNo, "check", "document:q3", "view", "user:dan", "--consistency", "at_least_as_fresh:"+tokenOf(t, r))
 	admin.expect(exitNo, "check", "organization:acme-eu", "manage", "user:dan")
 	if r := admin.ok("rel", "read", "brand", "--subject", "user:dan"); r.stdout != "brand:portal-a#customer@user:dan\n" {

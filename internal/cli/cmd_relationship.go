@@ -287,6 +287,17 @@ func parseRelationshipLine(text string) (tuple.Relationship, error) {
 		}
 		r.Expiration = ts.AsTime().UTC()
 	}
+	if j.GrantedBy != "" || j.GrantedVia != "" {
+		by, err := tuple.ParseSubject(j.GrantedBy)
+		if err != nil {
+			return tuple.Relationship{}, fmt.Errorf("granted_by %q: %v", j.GrantedBy, err)
+		}
+		via, err := tuple.ParseObject(j.GrantedVia)
+		if err != nil {
+			return tuple.Relationship{}, fmt.Errorf("granted_via %q: %v", j.GrantedVia, err)
+		}
+		r.Granted = &tuple.Grant{By: by, Via: via} // tuple.Validate checks it is one subject
+	}
 	if err := tuple.Validate(r); err != nil {
 		return tuple.Relationship{}, err
 	}

@@ -59,7 +59,7 @@ func TestWatchSeesWrites(t *testing.T) {
 	// Replay from the same token in text form; --filter keeps only matching changes.
 	r := admin.ok("watch", "--from", from, "--count", "1", "--filter", "organization#member")
 	mustContain(t, r, r.stdout, "  token "+txs[1].Token+"  write principal=portal actor=user:carol reason=\"new hire\" orgs=organization:acme-eu\n",
-		"  + organization:acme-eu#member@user:dan\n")
+		"  + organization:acme-eu#member@user:dan[granted:user:carol@organization:acme-eu]\n")
 	if strings.Contains(r.stdout, "document:w2") {
 		t.Fatalf("--filter let another change through:\n%s", r)
 	}

@@ -83,6 +83,12 @@ type Reader interface {
 	// ReadSchema returns the newest schema written at or before the reader's revision,
 	// or an error satisfying errors.Is(err, ErrSchemaNotFound).
 	ReadSchema(ctx context.Context) (StoredSchema, error)
+	// ReadRecord returns the record of kind with id as it was at the reader's
+	// revision, or an error satisfying errors.Is(err, ErrRecordNotFound).
+	ReadRecord(ctx context.Context, kind, id string) (Record, error)
+	// ListRecords yields the records of kind matching q at the reader's revision, in
+	// ID order. A query out of bounds fails with ErrInvalidArgument.
+	ListRecords(ctx context.Context, kind string, q RecordQuery) iter.Seq2[Record, error]
 }
 
 // ReadWriteTx is an open write transaction of one tenant.
@@ -114,6 +120,13 @@ type ReadWriteTx interface {
 	// collection removes them. The store counts them exactly at commit, where the
 	// tenant's writers are serialised, so concurrent writers cannot overshoot.
 	LimitRelationships(max int64)
+	// PutRecord creates or replaces a record at the transaction's revision. A record
+	// out of bounds (see ValidateRecord) fails with ErrInvalidArgument and is not
+	// written; the transaction can go on.
+	PutRecord(ctx context.Context, r Record) error
+	// DeleteRecord deletes a record at the transaction's revision; deleting a
+	// missing record is a no-op.
+	DeleteRecord(ctx context.Context, kind, id string) error
 }
 
 // Operation is what an Update does.
@@ -191,6 +204,7 @@ type GCStats struct {
 	Relationships int64 // dead relationship versions removed
 	Transactions  int64 // audit records removed
 	Schemas       int64 // superseded schema versions removed
+	Records       int64 // record versions deleted before the horizon, removed
 }
 
 // Options common to every store. The zero value means the documented defaults.

@@ -38,6 +38,9 @@ var (
 	ErrTenantNotFound = Sentinel("tenant not found", ErrNotFound)
 	// ErrTenantExists: CreateTenant named a tenant that exists.
 	ErrTenantExists = Sentinel("tenant already exists", ErrAlreadyExists)
+	// ErrRecordNotFound is ReadRecord's answer for a record absent at the reader's
+	// revision.
+	ErrRecordNotFound = Sentinel("record not found", ErrNotFound)
 	// ErrClosed: the store was closed.
 	ErrClosed = Sentinel("datastore closed", ErrUnavailable)
 )

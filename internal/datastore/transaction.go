@@ -87,8 +87,20 @@ type Transaction struct {
 	Time     time.Time
 	Metadata TxMetadata
 	Changes  []Change
+	// RecordChanges are the transaction's record writes, in the order it first wrote
+	// each record, so watchers learn of governance events (a request filed, approved,
+	// withdrawn) in the same feed as the relationships they lead to.
+	RecordChanges []RecordChange
 	// Schema is the new schema text when the transaction wrote one.
 	Schema *string
+}
+
+// RecordChange is one record write inside a committed transaction: a put, with the
+// record as written, or the deletion of a record that existed (then only Kind and ID
+// are set). Deleting a missing record is no change.
+type RecordChange struct {
+	Deleted bool
+	Record  Record
 }
 
 // TransactionFilter selects audit records. Zero fields match everything. Results come

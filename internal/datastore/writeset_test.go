@@ -60,6 +60,14 @@ func (r *sliceReader) ReadSchema(context.Context) (StoredSchema, error) {
 	return StoredSchema{}, ErrSchemaNotFound
 }
 
+func (r *sliceReader) ReadRecord(context.Context, string, string) (Record, error) {
+	return Record{}, ErrRecordNotFound
+}
+
+func (r *sliceReader) ListRecords(context.Context, string, RecordQuery) iter.Seq2[Record, error] {
+	return func(func(Record, error) bool) {}
+}
+
 // lookupRecorder is a LiveLookup over a snapshot's keys that records every batch.
 type lookupRecorder struct {
 	live    map[tuple.Key]bool

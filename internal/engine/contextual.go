@@ -51,6 +51,16 @@ func (o *overlayReader) ReadSchema(ctx context.Context) (datastore.StoredSchema,
 	return o.base.ReadSchema(ctx)
 }
 
+// ReadRecord reads records from the base: contextual relationships add none.
+func (o *overlayReader) ReadRecord(ctx context.Context, kind, id string) (datastore.Record, error) {
+	return o.base.ReadRecord(ctx, kind, id)
+}
+
+// ListRecords lists records from the base.
+func (o *overlayReader) ListRecords(ctx context.Context, kind string, q datastore.RecordQuery) iter.Seq2[datastore.Record, error] {
+	return o.base.ListRecords(ctx, kind, q)
+}
+
 func (o *overlayReader) QueryRelationships(ctx context.Context, f datastore.RelationshipFilter, opts datastore.QueryOptions) iter.Seq2[tuple.Relationship, error] {
 	var extra []tuple.Relationship
 	for _, r := range o.forward {

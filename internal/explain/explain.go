@@ -59,6 +59,10 @@ type Relationship struct {
 	Caveat          string         `json:"caveat,omitempty"`
 	CaveatContext   map[string]any `json:"caveat_context,omitempty"`
 	ExpiresAt       string         `json:"expires_at,omitempty"`
+	// GrantedBy and GrantedVia are set on a relationship a delegated write made: the
+	// subject that granted it and the object its right came through.
+	GrantedBy  string `json:"granted_by,omitempty"`
+	GrantedVia string `json:"granted_via,omitempty"`
 }
 
 // NewRelationship returns the JSON form of a relationship.
@@ -78,6 +82,9 @@ func NewRelationship(r tuple.Relationship) *Relationship {
 	}
 	if r.HasExpiration() {
 		out.ExpiresAt = r.Expiration.UTC().Format(time.RFC3339Nano)
+	}
+	if g := r.Granted; g != nil {
+		out.GrantedBy, out.GrantedVia = g.By.String(), g.Via.String()
 	}
 	return out
 }

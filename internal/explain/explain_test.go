@@ -13,7 +13,7 @@ import (
 // The JSON shape is a documented contract (docs/cli.md, docs/validate.md): pin its
 // field names.
 func TestNodeJSONShape(t *testing.T) {
-	rel := tuple.MustParse(`project:apollo#partner@organization:globex#member[within_network:{"allowed_cidr":"10.0.0.0/8"}][expiration:2027-01-01T00:00:00Z]`)
+	rel := tuple.MustParse(`project:apollo#partner@organization:globex#member[within_network:{"allowed_cidr":"10.0.0.0/8"}][granted:user:eve@organization:acme-eu][expiration:2027-01-01T00:00:00Z]`)
 	n := &Node{
 		Kind: "permission", Resource: "project:apollo", Relation: "view", Expression: "partner", Subject: "user:erin",
 		Result: "allowed", DurationMS: Milliseconds(1500 * time.Microsecond),
@@ -39,6 +39,7 @@ func TestNodeJSONShape(t *testing.T) {
 				"subject_type": "organization", "subject_id": "globex", "subject_relation": "member",
 				"caveat": "within_network", "caveat_context": map[string]any{"allowed_cidr": "10.0.0.0/8"},
 				"expires_at": "2027-01-01T00:00:00Z",
+				"granted_by": "user:eve", "granted_via": "organization:acme-eu",
 			},
 		}},
 	}

@@ -90,8 +90,8 @@ func TestGrantsInForce(t *testing.T) {
 		}
 	}
 	want := []string{
-		"project:eu-plan#viewer@user:bob[expiration:2030-06-02T00:00:00Z] via organization:acme-eu by grant viewer by manage expiring within 365d",
-		"organization:acme-eu#member@user:bob via organization:acme-eu by grant member, suspended by manage",
+		"project:eu-plan#viewer@user:bob[granted:user:eve@organization:acme-eu][expiration:2030-06-02T00:00:00Z] via organization:acme-eu by grant viewer by manage expiring within 365d",
+		"organization:acme-eu#member@user:bob[granted:user:eve@organization:acme-eu] via organization:acme-eu by grant member, suspended by manage",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("grants in force:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -119,7 +119,7 @@ func TestAccessReviewAndProvenance(t *testing.T) {
 	var got []string
 	for _, a := range access {
 		got = append(got, a.Resource.String()+"#"+a.Permission)
-		if len(a.Path) == 0 || a.Path[len(a.Path)-1].String() != "project:eu-plan#editor@user:bob" {
+		if len(a.Path) == 0 || a.Path[len(a.Path)-1].String() != "project:eu-plan#editor@user:bob[granted:user:eve@organization:acme-eu]" {
 			t.Errorf("%s#%s path %v", a.Resource, a.Permission, a.Path)
 		}
 	}

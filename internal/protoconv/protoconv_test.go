@@ -22,6 +22,8 @@ func TestRelationshipRoundTrip(t *testing.T) {
 		"document:q3#viewer@group:finance#member",
 		"document:pub#viewer@user:*",
 		`project:apollo#partner@organization:globex[within_network:{"allowed_cidr":"10.0.0.0/8","max":3}][expiration:2027-01-01T00:00:00Z]`,
+		"organization:acme-eu#member@user:bob[granted:user:eve@organization:acme-eu]",
+		`project:apollo#partner@organization:globex[within_network:{"max":3}][granted:service:provisioner@organization:acme][expiration:2027-01-01T00:00:00Z]`,
 	} {
 		r := tuple.MustParse(text)
 		got, err := RelationshipFromProto("relationship", RelationshipToProto(r))
@@ -59,6 +61,30 @@ func TestFromProtoNamesTheField(t *testing.T) {
 			r.ExpiresAt = &timestamppb.Timestamp{Seconds: 1, Nanos: -1}
 			return r
 		}, "updates[2].expires_at:"},
+		{"grant without grantor", func(r *pb.Relationship) *pb.Relationship {
+			r.Granted = &pb.RelationshipGrant{Via: &pb.ObjectReference{Type: "organization", Id: "acme"}}
+			return r
+		}, "updates[2].granted.by is required"},
+		{"grant without via", func(r *pb.Relationship) *pb.Relationship {
+			r.Granted = &pb.RelationshipGrant{By: &pb.SubjectReference{Type: "user", Id: "eve"}}
+			return r
+		}, "updates[2].granted.via is required"},
+		{"grant by a bad id", func(r *pb.Relationship) *pb.Relationship {
+			r.Granted = &pb.RelationshipGrant{By: &pb.SubjectReference{Type: "user", Id: "e v"}, Via: &pb.ObjectReference{Type: "organization", Id: "acme"}}
+			return r
+		}, "updates[2].granted.by.id"},
+		{"grant by a subject set", func(r *pb.Relationship) *pb.Relationship {
+			r.Granted = &pb.RelationshipGrant{By: &pb.SubjectReference{Type: "group", Id: "admins", Relation: "member"}, Via: &pb.ObjectReference{Type: "organization", Id: "acme"}}
+			return r
+		}, "updates[2].granted.by.relation"},
+		{"grant by a wildcard", func(r *pb.Relationship) *pb.Relationship {
+			r.Granted = &pb.RelationshipGrant{By: &pb.SubjectReference{Type: "user", Id: "*"}, Via: &pb.ObjectReference{Type: "organization", Id: "acme"}}
+			return r
+		}, "updates[2].granted.by.id"},
+		{"grant via a bad type", func(r *pb.Relationship) *pb.Relationship {
+			r.Granted = &pb.RelationshipGrant{By: &pb.SubjectReference{Type: "user", Id: "eve"}, Via: &pb.ObjectReference{Type: "Org", Id: "acme"}}
+			return r
+		}, "updates[2].granted.via.type"},
 	}
 	for _, tc := range cases {
 		_, err := RelationshipFromProto("updates[2]", tc.edit(valid()))

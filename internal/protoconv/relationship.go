@@ -47,7 +47,40 @@ func RelationshipToProto(r tuple.Relationship) *pb.Relationship {
 	if r.HasExpiration() {
 		out.ExpiresAt = timestamppb.New(r.Expiration)
 	}
+	out.Granted = GrantToProto(r.Granted)
 	return out
+}
+
+// GrantToProto converts a relationship's grant; nil gives nil.
+func GrantToProto(g *tuple.Grant) *pb.RelationshipGrant {
+	if g == nil {
+		return nil
+	}
+	return &pb.RelationshipGrant{By: SubjectToProto(g.By), Via: ObjectToProto(g.Via)}
+}
+
+// GrantFromProto reads a relationship's grant, which may be absent (nil gives nil):
+// the grantor must be one subject (no subject set, no wildcard) and the via object a
+// valid object. Errors name the field ("updates[0].relationship.granted.by.id").
+func GrantFromProto(field string, g *pb.RelationshipGrant) (*tuple.Grant, error) {
+	if g == nil {
+		return nil, nil
+	}
+	by, err := SubjectFromProto(field+".by", g.GetBy())
+	if err != nil {
+		return nil, err
+	}
+	if by.ID == tuple.Wildcard {
+		return nil, fieldErrorf(field+".by.id", "%s.by.id: the grantor must be one subject, not a wildcard", field)
+	}
+	if by.Relation != "" {
+		return nil, fieldErrorf(field+".by.relation", "%s.by.relation %q: the grantor must be one subject, not a subject set", field, by.Relation)
+	}
+	via, err := ObjectFromProto(field+".via", g.GetVia())
+	if err != nil {
+		return nil, err
+	}
+	return &tuple.Grant{By: by, Via: via}, nil
 }
 
 // CaveatToProto converts a relationship's caveat; nil gives nil. It never fails: a
@@ -107,6 +140,9 @@ func DecodeRelationship(r *pb.Relationship) tuple.Relationship {
 	}
 	if ts := r.GetExpiresAt(); ts != nil {
 		out.Expiration = ts.AsTime()
+	}
+	if g := r.GetGranted(); g != nil {
+		out.Granted = &tuple.Grant{By: DecodeSubject(g.GetBy()), Via: DecodeObject(g.GetVia())}
 	}
 	return out
 }
@@ -195,7 +231,8 @@ func OptionalSubjectFromProto(field string, s *pb.SubjectReference) (*tuple.Subj
 }
 
 // RelationshipFromProto reads a required relationship and validates every name and id
-// in it, its caveat name and its expiry timestamp.
+// in it, its caveat name, its expiry timestamp and its grant. Whether a caller may set
+// the grant at all is the server's decision.
 func RelationshipFromProto(field string, r *pb.Relationship) (tuple.Relationship, error) {
 	if r == nil {
 		return tuple.Relationship{}, required(field)
@@ -221,8 +258,12 @@ func RelationshipFromProto(field string, r *pb.Relationship) (tuple.Relationship
 			return tuple.Relationship{}, fieldErrorf(field+".expires_at", "%s.expires_at: %v", field, err)
 		}
 	}
+	grant, err := GrantFromProto(field+".granted", r.GetGranted())
+	if err != nil {
+		return tuple.Relationship{}, err
+	}
 	rel := DecodeRelationship(r)
-	rel.Resource, rel.Subject = res, sub
+	rel.Resource, rel.Subject, rel.Granted = res, sub, grant
 	return rel, nil
 }
 

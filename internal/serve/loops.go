@@ -79,7 +79,7 @@ func collectGarbage(ctx context.Context, ds datastore.Datastore, every time.Dura
 			}
 			continue
 		}
-		log.Debug("garbage collection", "relationships", stats.Relationships, "transactions", stats.Transactions, "schemas", stats.Schemas)
+		log.Debug("garbage collection", "relationships", stats.Relationships, "transactions", stats.Transactions, "schemas", stats.Schemas, "records", stats.Records)
 	}
 }
 

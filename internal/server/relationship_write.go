@@ -31,6 +31,9 @@ func (s *relationshipService) WriteRelationships(ctx context.Context, req *pb.Wr
 		if err != nil {
 			return nil, err
 		}
+		if rel.Granted != nil {
+			return nil, invalidf("%s.relationship.granted: %s", field, write.GrantedRefusal)
+		}
 		updates[i] = datastore.Update{Op: op, Relationship: rel}
 	}
 	pre, err := preconditionsFromProto(req.GetPreconditions())

@@ -23,6 +23,25 @@ func (e *InvalidError) Error() string { return e.Msg }
 // Is makes InvalidError match datastore.ErrInvalidArgument.
 func (e *InvalidError) Is(target error) bool { return target == datastore.ErrInvalidArgument }
 
+// GrantedRefusal explains why a write may not set a relationship's grant: the write
+// path records it, from the acting subject and the object its right came through, so
+// that a client cannot claim a grant nobody made. Only an import (an admin key
+// restoring an export) carries grants in.
+const GrantedRefusal = "the grant is recorded by the server for a delegated write and cannot be written; only an import may carry it"
+
+// GrantedSetError is a write update that sets the relationship's grant.
+type GrantedSetError struct {
+	Update       int
+	Relationship tuple.Key
+}
+
+func (e *GrantedSetError) Error() string {
+	return fmt.Sprintf("update %d (%s): granted: %s", e.Update, e.Relationship, GrantedRefusal)
+}
+
+// Unwrap gives the error's kind.
+func (e *GrantedSetError) Unwrap() error { return datastore.ErrInvalidArgument }
+
 // LimitError is a request over a configured bound.
 type LimitError struct {
 	Limit string

@@ -30,12 +30,14 @@ func (w *Writer) WriteRelationships(ctx context.Context, req Request, updates []
 		}
 		// A delegate is authorised first, so a write it may not make is refused as
 		// such, whatever else is wrong with it.
+		stored := updates
 		if meta.Actor != nil {
 			grants, err := w.authorize(ctx, tenant, snap.Revision(), sch, *meta.Actor, updates)
 			if err != nil {
 				return err
 			}
 			tx.SetMetadata(meta.withGrants(grants))
+			stored = withGrantor(updates, *meta.Actor, grants)
 		}
 		for i, u := range updates {
 			if u.Op == datastore.OpDelete {
@@ -49,12 +51,27 @@ func (w *Writer) WriteRelationships(ctx context.Context, req Request, updates []
 			return err
 		}
 		w.limitRelationships(tx, tenant)
-		return tx.WriteRelationships(ctx, updates)
+		return tx.WriteRelationships(ctx, stored)
 	})
 	if err != nil {
 		return 0, w.recordDenial(ctx, tenant, meta, updates, err)
 	}
 	return rev, nil
+}
+
+// withGrantor returns a copy of a delegated write's updates in which every create and
+// touch records its grantor, the actor, and the object through which the actor held
+// the right (grants[i].Via, from authorize), so the grant can later be ended when
+// what it rests on ends. The caller's updates are left as they are.
+func withGrantor(updates []datastore.Update, actor tuple.SubjectRef, grants []datastore.GrantRecord) []datastore.Update {
+	out := make([]datastore.Update, len(updates))
+	for i, u := range updates {
+		if u.Op != datastore.OpDelete && i < len(grants) && grants[i].Via != nil {
+			u.Relationship.Granted = &tuple.Grant{By: actor, Via: *grants[i].Via}
+		}
+		out[i] = u
+	}
+	return out
 }
 
 // DeleteResult is what DeleteRelationships removed.
@@ -210,6 +227,9 @@ func (w *Writer) validateUpdates(updates []datastore.Update) error {
 		}
 		if err := tuple.Validate(u.Relationship); err != nil {
 			return invalidf("update %d: %v", i, err)
+		}
+		if u.Relationship.Granted != nil {
+			return &GrantedSetError{Update: i, Relationship: u.Relationship.Key()}
 		}
 		// A relationship written with an expiry that has passed would be absent from
 		// the moment it is written: almost always a mistake (a wrong clock, a wrong

@@ -17,14 +17,21 @@ const (
 	flagExpiry = 1 << iota
 	flagCaveat
 	flagCaveatContext
+	// flagGranted marks a delegated relationship's grantor and the object it granted
+	// through. Records written before it existed lack the flag and decode with no
+	// grant.
+	flagGranted
 )
 
 // appendExtras appends a relationship's optional parts: a flag byte, the expiry, the
-// caveat name and its context as JSON.
+// caveat name and its context as JSON, and the grant.
 func appendExtras(b []byte, r *tuple.Relationship) []byte {
 	var flags byte
 	if r.HasExpiration() {
 		flags |= flagExpiry
+	}
+	if r.Granted != nil {
+		flags |= flagGranted
 	}
 	var ctx []byte
 	if r.Caveat != nil {
@@ -43,6 +50,10 @@ func appendExtras(b []byte, r *tuple.Relationship) []byte {
 		if flags&flagCaveatContext != 0 {
 			b = appendBytes(b, ctx)
 		}
+	}
+	if g := r.Granted; g != nil {
+		b = appendString(appendString(appendString(b, g.By.Type), g.By.ID), g.By.Relation)
+		b = appendObject(b, g.Via)
 	}
 	return b
 }
@@ -98,9 +109,17 @@ func (d *decoder) extras(r *tuple.Relationship) {
 	if flags&flagExpiry != 0 {
 		r.Expiration = d.time()
 	}
-	if flags&flagCaveat == 0 {
-		return
+	if flags&flagCaveat != 0 {
+		d.caveat(r, flags)
 	}
+	if flags&flagGranted != 0 {
+		by := tuple.SubjectRef{Type: d.string(), ID: d.string(), Relation: d.string()}
+		r.Granted = &tuple.Grant{By: by, Via: d.object()}
+	}
+}
+
+// caveat reads a relationship's caveat name and, when flags say so, its context.
+func (d *decoder) caveat(r *tuple.Relationship, flags byte) {
 	c := &tuple.Caveat{Name: d.string()}
 	if flags&flagCaveatContext != 0 {
 		raw := d.bytes()
@@ -222,6 +241,21 @@ func relFromKey(k tuple.Key) tuple.Relationship {
 // appendTransaction encodes a log record. The commit time comes first so readers can
 // filter by time without decoding the rest.
 func appendTransaction(b []byte, t *datastore.Transaction) []byte {
+	b = appendTxHead(b, t)
+	b = binary.AppendUvarint(b, uint64(len(t.Changes)))
+	var prev []byte
+	for i := range t.Changes {
+		c := &t.Changes[i]
+		k := c.Relationship.Key()
+		fields := appendForwardFields(nil, &k)
+		b = appendChange(b, prev, c.Kind, fields, appendExtras(nil, &c.Relationship))
+		prev = fields
+	}
+	return appendRecordChanges(b, t.RecordChanges)
+}
+
+// appendTxHead encodes a log record up to its changes: time, metadata and schema.
+func appendTxHead(b []byte, t *datastore.Transaction) []byte {
 	b = appendTime(b, t.Time)
 	m := &t.Metadata
 	b = appendString(b, m.Principal)
@@ -261,16 +295,56 @@ func appendTransaction(b []byte, t *datastore.Transaction) []byte {
 	} else {
 		b = append(b, 0)
 	}
-	b = binary.AppendUvarint(b, uint64(len(t.Changes)))
-	var prev []byte
-	for i := range t.Changes {
-		c := &t.Changes[i]
-		k := c.Relationship.Key()
-		fields := appendForwardFields(nil, &k)
-		b = appendChange(b, prev, c.Kind, fields, appendExtras(nil, &c.Relationship))
-		prev = fields
+	return b
+}
+
+// appendRecordChanges appends a log record's record changes after its relationship
+// changes: nothing when there are none, so records of transactions without them (and
+// every record written before records existed) end with the relationship changes.
+func appendRecordChanges(b []byte, rcs []datastore.RecordChange) []byte {
+	if len(rcs) == 0 {
+		return b
+	}
+	b = binary.AppendUvarint(b, uint64(len(rcs)))
+	for _, c := range rcs {
+		r := &c.Record
+		if c.Deleted {
+			b = appendString(appendString(append(b, 1), r.Kind), r.ID)
+			continue
+		}
+		b = appendString(appendString(append(b, 0), r.Kind), r.ID)
+		b = binary.AppendUvarint(b, uint64(len(r.Keys)))
+		for _, k := range r.Keys {
+			b = appendString(b, k)
+		}
+		b = appendBytes(b, r.Data)
 	}
 	return b
+}
+
+// recordChanges reads what appendRecordChanges wrote; rev is the record's revision.
+func (d *decoder) recordChanges(rev datastore.Revision) []datastore.RecordChange {
+	if len(d.b) == 0 || d.err != nil {
+		return nil
+	}
+	out := make([]datastore.RecordChange, d.count())
+	for i := range out {
+		c := &out[i]
+		c.Deleted = d.byte() == 1
+		c.Record.Kind, c.Record.ID = d.string(), d.string()
+		if c.Deleted {
+			continue
+		}
+		c.Record.Revision = rev
+		if n := d.count(); n > 0 {
+			c.Record.Keys = make([]string, n)
+			for j := range c.Record.Keys {
+				c.Record.Keys[j] = d.string()
+			}
+		}
+		c.Record.Data = bytes.Clone(d.bytes())
+	}
+	return out
 }
 
 // appendChange encodes one change of a log record: its kind, the key's encoded
@@ -289,11 +363,9 @@ func appendChange(b, prev []byte, kind datastore.ChangeKind, fields, extras []by
 // appendLogRecord encodes a log record whose changes are already encoded (n of them),
 // the form commits write.
 func appendLogRecord(b []byte, t *datastore.Transaction, n int, changes []byte) []byte {
-	head := *t
-	head.Changes = nil
-	b = appendTransaction(b, &head)
-	b = b[:len(b)-1] // drop the zero change count
-	return append(binary.AppendUvarint(b, uint64(n)), changes...)
+	b = appendTxHead(b, t)
+	b = append(binary.AppendUvarint(b, uint64(n)), changes...)
+	return appendRecordChanges(b, t.RecordChanges)
 }
 
 // recordTime reads a log record's commit time.
@@ -369,6 +441,7 @@ func decodeTransaction(rev datastore.Revision, v []byte) (*datastore.Transaction
 			}
 		}
 	}
+	t.RecordChanges = d.recordChanges(rev)
 	if d.err != nil {
 		return nil, fmt.Errorf("log record %d: %v", rev, d.err)
 	}

@@ -59,8 +59,12 @@
 //	schemas  T | revision → schema text
 //	counts   T | resource type → live relationships (int64)
 //	rpend    sequence → the rrels keys one commit changed   (reverse-index journal)
+//	recs     T | kind id | created → deleted (uvarint, 0 = live) | keys | data   (records)
+//	reckeys  T | kind key id | created → ∅   one entry per key of each record version
+//	recdead  T | deleted | kind id | created → ∅   record versions to collect
 //
-// extras are a flag byte, the expiry, the caveat name and its context as JSON. Log
+// extras are a flag byte, the expiry, the caveat name and its context as JSON, and the
+// grant of a delegated relationship (grantor type, id, relation; via type, id). Log
 // records front-code each change's key against the previous one (changes are in key
 // order).
 //
@@ -87,7 +91,7 @@
 // GarbageCollect makes the newest revision committed at or before now−GCWindow the
 // oldest readable one (older revisions get a TooOld RevisionError), removes the
 // versions the dead index lists at or before it and the versions the expiry index
-// lists as expired, drops schemas superseded before it, and, when AuditRetention is
-// set, log records older than the retention. Audit records are kept forever by
-// default. Every step runs in bounded batches between writers.
+// lists as expired, the record versions recdead lists at or before it, drops schemas
+// superseded before it, and, when AuditRetention is set, log records older than the
+// retention. Audit records are kept forever by default. Every step runs in bounded batches between writers.
 package bolt

@@ -41,6 +41,7 @@ func (s *Store) GarbageCollect(ctx context.Context) (datastore.GCStats, error) {
 		total.Relationships += st.Relationships
 		total.Transactions += st.Transactions
 		total.Schemas += st.Schemas
+		total.Records += st.Records
 		if err != nil {
 			return total, mapErr(err)
 		}
@@ -71,6 +72,11 @@ func (s *Store) collect(ctx context.Context, t *tenant, now time.Time) (datastor
 	}
 	n, err := s.batches(ctx, func(tx *bbolt.Tx) (int, bool, error) { return collectSchemas(tx, t.id, horizon) })
 	st.Schemas = int64(n)
+	if err != nil {
+		return st, err
+	}
+	n, err = s.batches(ctx, func(tx *bbolt.Tx) (int, bool, error) { return collectRecords(tx, t.id, horizon) })
+	st.Records = int64(n)
 	if err != nil {
 		return st, err
 	}

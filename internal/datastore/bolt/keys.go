@@ -28,12 +28,18 @@ var (
 	bucketCounts  = []byte("counts")
 	// bucketRevPending is the reverse index's write-behind journal (see overlay.go).
 	bucketRevPending = []byte("rpend")
+	// Records (see records.go). Files written before records existed lack these
+	// buckets; Open creates them, so such files and their backups stay usable.
+	bucketRecs    = []byte("recs")
+	bucketRecKeys = []byte("reckeys")
+	bucketRecDead = []byte("recdead")
+	recordBuckets = [][]byte{bucketRecs, bucketRecKeys, bucketRecDead}
 
 	allBuckets = [][]byte{bucketMeta, bucketTenants, bucketDropped, bucketRels, bucketRevRels,
-		bucketDead, bucketExpiry, bucketLog, bucketTimes, bucketSchemas, bucketCounts, bucketRevPending}
+		bucketDead, bucketExpiry, bucketLog, bucketTimes, bucketSchemas, bucketCounts, bucketRevPending, bucketRecs, bucketRecKeys, bucketRecDead}
 	// tenantBuckets are the buckets whose keys start with a tenant id.
 	tenantBuckets = [][]byte{bucketRels, bucketRevRels, bucketDead, bucketExpiry, bucketLog,
-		bucketTimes, bucketSchemas, bucketCounts}
+		bucketTimes, bucketSchemas, bucketCounts, bucketRecs, bucketRecKeys, bucketRecDead}
 )
 
 const (

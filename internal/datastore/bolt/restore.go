@@ -1,11 +1,13 @@
 package bolt
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	bbolt "go.etcd.io/bbolt"
 	bberrors "go.etcd.io/bbolt/errors"
@@ -63,7 +65,7 @@ func CheckFile(path string) (SnapshotInfo, error) {
 			return fmt.Errorf("it fails bbolt's consistency check: %w", errors.Join(problems...))
 		}
 		for _, name := range allBuckets {
-			if tx.Bucket(name) == nil {
+			if tx.Bucket(name) == nil && !slices.ContainsFunc(recordBuckets, func(b []byte) bool { return bytes.Equal(b, name) }) {
 				return fmt.Errorf("it has no %q bucket, so it is not an embedded Pemba datastore", name)
 			}
 		}

@@ -61,14 +61,15 @@ func (s *Store) ReadWriteTx(ctx context.Context, name string, meta datastore.TxM
 
 // boltTx buffers a transaction's writes in a write set that commit applies.
 type boltTx struct {
-	meta   datastore.TxMetadata
-	s      *Store
-	t      *tenant
-	rev    datastore.Revision
-	snap   *reader
-	writes *datastore.WriteSet
-	schema *string
-	limit  int64 // LimitRelationships; 0 is none
+	meta    datastore.TxMetadata
+	s       *Store
+	t       *tenant
+	rev     datastore.Revision
+	snap    *reader
+	writes  *datastore.WriteSet
+	schema  *string
+	limit   int64 // LimitRelationships; 0 is none
+	records datastore.RecordWrites
 }
 
 func (tx *boltTx) Revision() datastore.Revision { return tx.rev }
@@ -227,6 +228,9 @@ func (s *Store) apply(btx *bbolt.Tx, t *tenant, tx *boltTx, rec *datastore.Trans
 	if err := journal(btx, w.reverse); err != nil {
 		return nil, err
 	}
+	if rec.RecordChanges, err = applyRecords(btx, t.id, tx.rev, tx.records.Pending()); err != nil {
+		return nil, err
+	}
 	rk := tenantRevKey(t.id, tx.rev)
 	if err := btx.Bucket(bucketLog).Put(rk, appendLogRecord(nil, rec, w.nChanges, w.changes)); err != nil {
 		return nil, err
@@ -239,6 +243,7 @@ func (s *Store) apply(btx *bbolt.Tx, t *tenant, tx *boltTx, rec *datastore.Trans
 			return nil, err
 		}
 	}
+
 	trec.head, trec.last = tx.rev, rec.Time
 	trec.txCount++
 	return w.reverse, tenants.Put([]byte(t.name), trec.encode())

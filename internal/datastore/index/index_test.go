@@ -78,7 +78,7 @@ func newComparison(t *testing.T) *comparison {
 }
 
 // randRel is a random relationship, now and then with a subject relation, a
-// wildcard, a caveat or an expiry around the current time.
+// wildcard, a caveat, an expiry around the current time or a grant.
 func (c *comparison) randRel() tuple.Relationship {
 	rng := c.rng
 	r := tuple.Relationship{
@@ -95,6 +95,8 @@ func (c *comparison) randRel() tuple.Relationship {
 		r.Caveat = &tuple.Caveat{Name: "cav", Context: map[string]any{"n": float64(rng.IntN(3))}}
 	case 3:
 		r.Expiration = c.clock.Add(time.Duration(rng.IntN(20)-5) * time.Minute)
+	case 4:
+		r.Granted = &tuple.Grant{By: tuple.SubjectRef{Type: "user", ID: randIDs[rng.IntN(5)]}, Via: tuple.ObjectRef{Type: "organization", ID: randIDs[rng.IntN(2)]}}
 	}
 	return r
 }

@@ -376,6 +376,16 @@ func (r *reader) ReadSchema(ctx context.Context) (datastore.StoredSchema, error)
 	return sc, nil
 }
 
+// ReadRecord reads from the backing store: the index holds relationships only.
+func (r *reader) ReadRecord(ctx context.Context, kind, id string) (datastore.Record, error) {
+	return r.backing.ReadRecord(ctx, kind, id)
+}
+
+// ListRecords lists from the backing store.
+func (r *reader) ListRecords(ctx context.Context, kind string, q datastore.RecordQuery) iter.Seq2[datastore.Record, error] {
+	return r.backing.ListRecords(ctx, kind, q)
+}
+
 func yieldAll(rels []tuple.Relationship) iter.Seq2[tuple.Relationship, error] {
 	return func(yield func(tuple.Relationship, error) bool) {
 		for _, r := range rels {

@@ -15,8 +15,11 @@ type row struct {
 	resType, resID, rel    uint32
 	subType, subID, subRel uint32
 	caveat                 uint32 // index into table.caveats; 0 = none
-	created, deleted       datastore.Revision
-	expires                int64 // unix nanoseconds; 0 = never
+	// grant is an index into table.grants; 0 = none. It fills what would be padding
+	// before the revisions, so it costs a row no bytes.
+	grant            uint32
+	created, deleted datastore.Revision
+	expires          int64 // unix nanoseconds; 0 = never
 }
 
 type objKey struct{ typ, id, rel uint32 }
@@ -32,6 +35,11 @@ type table struct {
 	free    []uint32
 	caveats []*tuple.Caveat
 	freeCav []uint32
+	// grants holds each distinct grant once (a grantor grants many relationships
+	// through the same object) and grantIDs finds it; like strings they are kept
+	// until the table is rebuilt.
+	grants   []*tuple.Grant
+	grantIDs map[tuple.Grant]uint32
 
 	// fwd holds, per (resource, relation), row numbers sorted by subject then created.
 	fwd map[objKey][]uint32
@@ -58,6 +66,7 @@ func newTable(base datastore.Revision) *table {
 		ids:     map[string]uint32{"": 0},
 		strs:    []string{""},
 		caveats: []*tuple.Caveat{nil},
+		grants:  []*tuple.Grant{nil},
 		fwd:     map[objKey][]uint32{},
 		rev:     map[subjKey][]uint32{},
 		base:    base,
@@ -79,6 +88,24 @@ func (t *table) intern(s string) uint32 {
 	return id
 }
 
+// internGrant returns the id of g, adding it the first time it is seen.
+func (t *table) internGrant(g *tuple.Grant) uint32 {
+	if id, ok := t.grantIDs[*g]; ok {
+		return id
+	}
+	if t.grantIDs == nil {
+		t.grantIDs = map[tuple.Grant]uint32{}
+	}
+	c := &tuple.Grant{
+		By:  tuple.SubjectRef{Type: t.strs[t.intern(g.By.Type)], ID: t.strs[t.intern(g.By.ID)], Relation: t.strs[t.intern(g.By.Relation)]},
+		Via: tuple.ObjectRef{Type: t.strs[t.intern(g.Via.Type)], ID: t.strs[t.intern(g.Via.ID)]},
+	}
+	id := uint32(len(t.grants))
+	t.grants = append(t.grants, c)
+	t.grantIDs[*c] = id
+	return id
+}
+
 // lookup returns the id of s without interning it; ok is false for unknown strings.
 func (t *table) lookup(s string) (uint32, bool) {
 	id, ok := t.ids[s]
@@ -95,6 +122,7 @@ func (t *table) relationship(r *row) tuple.Relationship {
 		Relation: t.strs[r.rel],
 		Subject:  tuple.SubjectRef{Type: t.strs[r.subType], ID: t.strs[r.subID], Relation: t.strs[r.subRel]},
 		Caveat:   t.caveats[r.caveat],
+		Granted:  t.grants[r.grant],
 	}
 	if r.expires != 0 {
 		rel.Expiration = time.Unix(0, r.expires).UTC()
@@ -149,6 +177,9 @@ func (t *table) insert(rel tuple.Relationship, rev datastore.Revision) {
 	}
 	if rel.HasExpiration() {
 		r.expires = rel.Expiration.UnixNano()
+	}
+	if rel.Granted != nil {
+		r.grant = t.internGrant(rel.Granted)
 	}
 	if rel.Caveat != nil {
 		if n := len(t.freeCav); n > 0 {

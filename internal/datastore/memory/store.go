@@ -205,9 +205,11 @@ type tenant struct {
 	// horizon does not depend on how long audit records are kept.
 	commits    []commitTime
 	liveByType map[string]int64
-	changed    chan struct{} // closed and replaced on every commit
-	deleted    bool          // the tenant was deleted
-	closed     bool          // the store was closed
+	// records holds every version of every record, by kind and id.
+	records map[string]recordsOf
+	changed chan struct{} // closed and replaced on every commit
+	deleted bool          // the tenant was deleted
+	closed  bool          // the store was closed
 }
 
 type commitTime struct {
@@ -247,6 +249,7 @@ func newTenant(now time.Time) *tenant {
 		forward:    btree.NewG(32, forwardLess),
 		reverse:    btree.NewG(32, reverseLess),
 		liveByType: map[string]int64{},
+		records:    map[string]recordsOf{},
 		changed:    make(chan struct{}),
 	}
 }
@@ -271,6 +274,7 @@ func (s *Store) GarbageCollect(context.Context) (datastore.GCStats, error) {
 		total.Relationships += st.Relationships
 		total.Transactions += st.Transactions
 		total.Schemas += st.Schemas
+		total.Records += st.Records
 	}
 	return total, nil
 }
@@ -305,6 +309,7 @@ func (t *tenant) collect(now, cutoff time.Time, retention time.Duration) datasto
 		}
 	}
 	st.Relationships = int64(len(dead))
+	st.Records = t.collectRecords(horizon)
 	// Keep the newest schema at or before the horizon; drop older ones.
 	keepFrom := 0
 	for i, sc := range t.schemas {

@@ -41,12 +41,13 @@ func (s *Store) ReadWriteTx(ctx context.Context, name string, meta datastore.TxM
 
 // memTx buffers a transaction's writes in a write set that commit applies.
 type memTx struct {
-	meta   datastore.TxMetadata
-	rev    datastore.Revision
-	snap   *reader
-	writes *datastore.WriteSet
-	schema *string
-	limit  int64 // LimitRelationships; 0 is none
+	meta    datastore.TxMetadata
+	rev     datastore.Revision
+	snap    *reader
+	writes  *datastore.WriteSet
+	schema  *string
+	limit   int64 // LimitRelationships; 0 is none
+	records datastore.RecordWrites
 }
 
 func (tx *memTx) Revision() datastore.Revision { return tx.rev }
@@ -108,6 +109,7 @@ func (t *tenant) commit(name string, tx *memTx, meta datastore.TxMetadata, now t
 	if tx.schema != nil {
 		t.schemas = append(t.schemas, datastore.StoredSchema{Text: *tx.schema, Revision: tx.rev})
 	}
+	rec.RecordChanges = t.applyRecords(tx.records.Pending(), tx.rev)
 	t.log = append(t.log, rec)
 	t.commits = append(t.commits, commitTime{rev: tx.rev, at: now})
 	t.head = tx.rev

@@ -34,6 +34,7 @@ func (s *Store) GarbageCollect(ctx context.Context) (datastore.GCStats, error) {
 		total.Relationships += st.Relationships
 		total.Transactions += st.Transactions
 		total.Schemas += st.Schemas
+		total.Records += st.Records
 		if err != nil {
 			return total, classifyErr(err)
 		}
@@ -76,6 +77,11 @@ func (s *Store) collect(ctx context.Context, tenant string, now time.Time) (data
 	}
 	expired, err := s.collectExpired(ctx, tenant, now)
 	st.Relationships += expired
+	if err != nil {
+		return st, err
+	}
+
+	st.Records, err = s.collectRecords(ctx, tenant, horizon)
 	if err != nil {
 		return st, err
 	}

@@ -1,9 +1,7 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -52,8 +50,6 @@ func (r *reader) run(ctx context.Context, fn func(ctx context.Context) error) er
 	}
 	return r.s.retry(ctx, fn)
 }
-
-const relColumns = `resource_type, resource_id, relation, subject_type, subject_id, subject_relation, caveat_name, caveat_context, expires_at`
 
 // ReadSchema implements datastore.Reader.
 func (r *reader) ReadSchema(ctx context.Context) (datastore.StoredSchema, error) {
@@ -305,57 +301,4 @@ func (r *reader) page(ctx context.Context, order string, build func(*sqlBuilder)
 		return rows.Err()
 	})
 	return out, classifyErr(err)
-}
-
-// scanRelationship reads the relColumns of one row.
-func scanRelationship(row pgx.Row) (tuple.Relationship, error) {
-	var (
-		rel       tuple.Relationship
-		caveat    *string
-		caveatCtx []byte
-		expires   *time.Time
-	)
-	if err := row.Scan(&rel.Resource.Type, &rel.Resource.ID, &rel.Relation,
-		&rel.Subject.Type, &rel.Subject.ID, &rel.Subject.Relation, &caveat, &caveatCtx, &expires); err != nil {
-		return rel, err
-	}
-	if err := decodeTraits(&rel, caveat, caveatCtx, expires); err != nil {
-		return rel, err
-	}
-	return rel, nil
-}
-
-// decodeTraits fills a relationship's caveat and expiry from their columns.
-func decodeTraits(rel *tuple.Relationship, caveat *string, caveatCtx []byte, expires *time.Time) error {
-	if caveat != nil {
-		rel.Caveat = &tuple.Caveat{Name: *caveat}
-		if len(caveatCtx) > 0 {
-			dec := json.NewDecoder(bytes.NewReader(caveatCtx))
-			dec.UseNumber() // keep numbers as written, like the text form does
-			if err := dec.Decode(&rel.Caveat.Context); err != nil {
-				return fmt.Errorf("stored caveat context of %s: %w", rel.Key(), err)
-			}
-		}
-	}
-	if expires != nil {
-		rel.Expiration = expires.UTC()
-	}
-	return nil
-}
-
-// encodeTraits returns the caveat and expiry columns of a relationship.
-func encodeTraits(rel tuple.Relationship) (caveat, caveatCtx *string, expires *time.Time) {
-	if rel.Caveat != nil {
-		name := rel.Caveat.Name
-		caveat = &name
-		if len(rel.Caveat.Context) > 0 {
-			c := string(tuple.MarshalContext(rel.Caveat.Context))
-			caveatCtx = &c
-		}
-	}
-	if rel.HasExpiration() {
-		t := rel.Expiration
-		expires = &t
-	}
-	return caveat, caveatCtx, expires
 }

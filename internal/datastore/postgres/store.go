@@ -307,6 +307,8 @@ func isUniqueViolation(err error) bool {
 // tenantTables are the tables holding a tenant's data, with their tenant column.
 var tenantTables = []struct{ table, column string }{
 	{"relationships", "tenant"},
+	{"records", "tenant"},
+	{"record_keys", "tenant"},
 	{"schemas", "tenant"},
 	{"transaction_changes", "tenant"},
 	{"transaction_objects", "tenant"},

@@ -124,6 +124,7 @@ type pgTx struct {
 	// stored is the tenant's relationship count at the snapshot, read with the locked
 	// counter row; limit is LimitRelationships (0: none).
 	stored, limit int64
+	records       datastore.RecordWrites
 }
 
 func (tx *pgTx) Revision() datastore.Revision { return tx.rev }
@@ -177,9 +178,8 @@ func (a *keyArrays) args() []any { return []any{a.rt, a.ri, a.rel, a.st, a.si, a
 // plan a loop of index lookups driven by the keys: PostgreSQL cannot pick a plan that
 // scans the table once per key, which it does for "key IN (SELECT unnest(...))" while
 // the table has no statistics yet (a fresh import).
-const (
-	liveVersion = `SELECT x.resource_type, x.resource_id, x.relation, x.subject_type, x.subject_id, x.subject_relation,
-		x.caveat_name, x.caveat_context, x.expires_at, x.created_rev
+var (
+	liveVersion = `SELECT ` + relColumnsOf("x") + `, x.created_rev
 		FROM relationships AS x
 		WHERE x.tenant = $1 AND x.resource_type = k.rt AND x.resource_id = k.ri AND x.relation = k.rel
 		AND x.subject_type = k.st AND x.subject_id = k.si AND x.subject_relation = k.sr AND x.deleted_rev IS NULL`
@@ -273,14 +273,15 @@ func (tx *pgTx) flush(ctx context.Context, now time.Time) error {
 			return err
 		}
 		if len(ins.keys.rt) > 0 {
-			batch.Queue(`INSERT INTO relationships (tenant, created_rev, `+relColumns+`)
-				SELECT $1, $2, u.rt, u.ri, u.rel, u.st, u.si, u.sr, u.cn, u.cc::JSONB, u.ex
-				FROM unnest($3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TIMESTAMPTZ[])
-				AS u (rt, ri, rel, st, si, sr, cn, cc, ex)`,
+			batch.Queue(`INSERT INTO relationships (tenant, created_rev, `+relColumns+`) `+relUnnest("$1, $2", 3),
 				append([]any{tx.tenant, rev}, ins.args()...)...)
 		}
 	}
-	if err := queueLog(batch, tx.tenant, rev, now, tx.meta, tx.schema, changes); err != nil {
+	recordChanges, err := tx.applyRecords(ctx, batch, rev)
+	if err != nil {
+		return err
+	}
+	if err := queueLog(batch, tx.tenant, rev, now, tx.meta, tx.schema, changes, recordChanges); err != nil {
 		return err
 	}
 	if tx.schema != nil {
@@ -297,8 +298,7 @@ func (tx *pgTx) liveVersions(ctx context.Context, pending []datastore.PendingWri
 	for i := range pending {
 		a.add(pending[i].Relationship.Key())
 	}
-	rows, err := tx.db.Query(ctx, `SELECT l.resource_type, l.resource_id, l.relation, l.subject_type, l.subject_id, l.subject_relation,
-		l.caveat_name, l.caveat_context, l.expires_at, l.created_rev
+	rows, err := tx.db.Query(ctx, `SELECT `+relColumnsOf("l")+`, l.created_rev
 		FROM `+keysUnnest(2)+`, LATERAL (`+liveVersion+` OFFSET 0) AS l`,
 		append([]any{tx.tenant}, a.args()...)...)
 	if err != nil {
@@ -308,20 +308,18 @@ func (tx *pgTx) liveVersions(ctx context.Context, pending []datastore.PendingWri
 	prev := map[tuple.Key]liveVersionRow{}
 	for rows.Next() {
 		var (
-			v         liveVersionRow
-			caveat    *string
-			caveatCtx []byte
-			expires   *time.Time
+			v   liveVersionRow
+			row relRow
 		)
-		r := &v.rel
-		if err := rows.Scan(&r.Resource.Type, &r.Resource.ID, &r.Relation, &r.Subject.Type, &r.Subject.ID, &r.Subject.Relation,
-			&caveat, &caveatCtx, &expires, &v.createdRev); err != nil {
+		if err := rows.Scan(append(row.dests(), &v.createdRev)...); err != nil {
 			return nil, err
 		}
-		if err := decodeTraits(r, caveat, caveatCtx, expires); err != nil {
+		rel, err := row.decode()
+		if err != nil {
 			return nil, err
 		}
-		prev[r.Key()] = v
+		v.rel = rel
+		prev[rel.Key()] = v
 	}
 	return prev, rows.Err()
 }
@@ -330,26 +328,6 @@ func (tx *pgTx) liveVersions(ctx context.Context, pending []datastore.PendingWri
 type liveVersionRow struct {
 	rel        tuple.Relationship
 	createdRev int64
-}
-
-// relArrays is a list of relationships as parallel arrays, for unnest().
-type relArrays struct {
-	keys      keyArrays
-	caveat    []*string
-	caveatCtx []*string
-	expires   []*time.Time
-}
-
-func (a *relArrays) add(rel tuple.Relationship) {
-	a.keys.add(rel.Key())
-	c, cc, ex := encodeTraits(rel)
-	a.caveat = append(a.caveat, c)
-	a.caveatCtx = append(a.caveatCtx, cc)
-	a.expires = append(a.expires, ex)
-}
-
-func (a *relArrays) args() []any {
-	return append(a.keys.args(), a.caveat, a.caveatCtx, a.expires)
 }
 
 // grantJSON is the stored form of a datastore.GrantRecord.
@@ -373,7 +351,7 @@ type updateJSON struct {
 }
 
 // queueLog queues the statements recording a transaction in the log.
-func queueLog(batch *pgx.Batch, tenant string, rev int64, now time.Time, meta datastore.TxMetadata, schema *string, changes []datastore.Change) error {
+func queueLog(batch *pgx.Batch, tenant string, rev int64, now time.Time, meta datastore.TxMetadata, schema *string, changes []datastore.Change, recordChanges []datastore.RecordChange) error {
 	var actorType, actorID, actorRel *string
 	if a := meta.Actor; a != nil {
 		actorType, actorID, actorRel = &a.Type, &a.ID, &a.Relation
@@ -409,10 +387,14 @@ func queueLog(batch *pgx.Batch, tenant string, rev int64, now time.Time, meta da
 		}
 		denied = b
 	}
-	batch.Queue(`INSERT INTO transactions (tenant, revision, committed_at, principal, actor_type, actor_id, actor_relation, reason, operation, organizations, grants, schema_text, denied)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::TEXT::JSONB, $11::TEXT::JSONB, $12, $13::TEXT::JSONB)`,
+	rc, err := encodeRecordChanges(recordChanges)
+	if err != nil {
+		return err
+	}
+	batch.Queue(`INSERT INTO transactions (tenant, revision, committed_at, principal, actor_type, actor_id, actor_relation, reason, operation, organizations, grants, schema_text, denied, record_changes)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::TEXT::JSONB, $11::TEXT::JSONB, $12, $13::TEXT::JSONB, $14::TEXT::JSONB)`,
 		tenant, rev, now, meta.Principal, actorType, actorID, actorRel, meta.Reason, meta.Operation,
-		jsonText(orgs), jsonText(grants), schema, jsonText(denied))
+		jsonText(orgs), jsonText(grants), schema, jsonText(denied), jsonText(rc))
 	if len(changes) > 0 {
 		var (
 			a     relArrays
@@ -424,10 +406,8 @@ func queueLog(batch *pgx.Batch, tenant string, rev int64, now time.Time, meta da
 			seq = append(seq, int32(i))
 			kinds = append(kinds, int16(c.Kind))
 		}
-		batch.Queue(`INSERT INTO transaction_changes (tenant, revision, seq, kind, `+relColumns+`)
-			SELECT $1, $2, u.seq, u.kind, u.rt, u.ri, u.rel, u.st, u.si, u.sr, u.cn, u.cc::JSONB, u.ex
-			FROM unnest($3::INT[], $4::SMALLINT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[], $13::TIMESTAMPTZ[])
-			AS u (seq, kind, rt, ri, rel, st, si, sr, cn, cc, ex)`,
+		batch.Queue(`INSERT INTO transaction_changes (tenant, revision, seq, kind, `+relColumns+`) `+
+			relUnnest("$1, $2", 3, [2]string{"seq", "INT[]"}, [2]string{"kind", "SMALLINT[]"}),
 			append([]any{tenant, rev, seq, kinds}, a.args()...)...)
 	}
 	// The objects the transaction touched, once each per role, for audit queries.

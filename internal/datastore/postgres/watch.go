@@ -106,7 +106,7 @@ func (s *Store) oldestLogged(ctx context.Context, tenant string) (datastore.Revi
 	return datastore.Revision(*oldest - 1), nil
 }
 
-const txColumns = `revision, committed_at, principal, actor_type, actor_id, actor_relation, reason, operation, organizations, grants, schema_text, denied`
+const txColumns = `revision, committed_at, principal, actor_type, actor_id, actor_relation, reason, operation, organizations, grants, schema_text, denied, record_changes`
 
 // loadTransactions reads whole transactions (metadata and changes) of a tenant; cond
 // continues the WHERE clause after "tenant = $1" and may order and limit.
@@ -125,10 +125,10 @@ func (s *Store) loadTransactions(ctx context.Context, tenant, cond string, args 
 			t                           datastore.Transaction
 			rev                         int64
 			actorType, actorID, actorRl *string
-			orgs, grants, denied        []byte
+			orgs, grants, denied, rcs   []byte
 		)
 		if err := rows.Scan(&rev, &t.Time, &t.Metadata.Principal, &actorType, &actorID, &actorRl,
-			&t.Metadata.Reason, &t.Metadata.Operation, &orgs, &grants, &t.Schema, &denied); err != nil {
+			&t.Metadata.Reason, &t.Metadata.Operation, &orgs, &grants, &t.Schema, &denied, &rcs); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -168,6 +168,10 @@ func (s *Store) loadTransactions(ctx context.Context, tenant, cond string, args 
 			}
 			t.Metadata.Denied = d
 		}
+		if t.RecordChanges, err = decodeRecordChanges(t.Revision, rcs); err != nil {
+			rows.Close()
+			return nil, err
+		}
 		out = append(out, &t)
 		revs = append(revs, rev)
 		index[t.Revision] = &t
@@ -187,21 +191,19 @@ func (s *Store) loadTransactions(ctx context.Context, tenant, cond string, args 
 	defer crow.Close()
 	for crow.Next() {
 		var (
-			rev       int64
-			kind      int16
-			c         datastore.Change
-			caveat    *string
-			caveatCtx []byte
-			expires   *time.Time
+			rev  int64
+			kind int16
+			c    datastore.Change
+			row  relRow
 		)
-		r := &c.Relationship
-		if err := crow.Scan(&rev, &kind, &r.Resource.Type, &r.Resource.ID, &r.Relation,
-			&r.Subject.Type, &r.Subject.ID, &r.Subject.Relation, &caveat, &caveatCtx, &expires); err != nil {
+		if err := crow.Scan(append([]any{&rev, &kind}, row.dests()...)...); err != nil {
 			return nil, err
 		}
-		if err := decodeTraits(r, caveat, caveatCtx, expires); err != nil {
+		rel, err := row.decode()
+		if err != nil {
 			return nil, err
 		}
+		c.Relationship = rel
 		c.Kind = datastore.ChangeKind(kind)
 		if t := index[datastore.Revision(rev)]; t != nil {
 			t.Changes = append(t.Changes, c)

@@ -129,7 +129,7 @@ func (x Precondition_Operation) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Precondition_Operation.Descriptor instead.
 func (Precondition_Operation) EnumDescriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{8, 0}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{9, 0}
 }
 
 // What the update does.
@@ -185,7 +185,7 @@ func (x RelationshipUpdate_Operation) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RelationshipUpdate_Operation.Descriptor instead.
 func (RelationshipUpdate_Operation) EnumDescriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{9, 0}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{10, 0}
 }
 
 // What the change did.
@@ -241,7 +241,7 @@ func (x RelationshipChange_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RelationshipChange_Kind.Descriptor instead.
 func (RelationshipChange_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{13, 0}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{14, 0}
 }
 
 // ObjectReference names one object: a type from the schema and an id.
@@ -436,7 +436,11 @@ type Relationship struct {
 	// Optional caveat that must hold for the relationship to count.
 	Caveat *Caveat `protobuf:"bytes,4,opt,name=caveat,proto3" json:"caveat,omitempty"`
 	// Optional expiry: from this instant on the relationship is absent from every answer.
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Set by the server on a relationship a delegated write created or touched: who
+	// granted it and through which object. Read-only: a write that sets it is refused
+	// with INVALID_ARGUMENT, except an import by an admin key, so exports round-trip.
+	Granted       *RelationshipGrant `protobuf:"bytes,6,opt,name=granted,proto3" json:"granted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -506,6 +510,69 @@ func (x *Relationship) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Relationship) GetGranted() *RelationshipGrant {
+	if x != nil {
+		return x.Granted
+	}
+	return nil
+}
+
+// RelationshipGrant is the grantor of a delegated relationship and the object
+// (usually an organisation) through which the grantor held the right to grant it.
+type RelationshipGrant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The acting subject that granted the relationship.
+	By *SubjectReference `protobuf:"bytes,1,opt,name=by,proto3" json:"by,omitempty"`
+	// The object whose permission authorised the grant.
+	Via           *ObjectReference `protobuf:"bytes,2,opt,name=via,proto3" json:"via,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelationshipGrant) Reset() {
+	*x = RelationshipGrant{}
+	mi := &file_pemba_v1_core_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelationshipGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelationshipGrant) ProtoMessage() {}
+
+func (x *RelationshipGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_core_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelationshipGrant.ProtoReflect.Descriptor instead.
+func (*RelationshipGrant) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RelationshipGrant) GetBy() *SubjectReference {
+	if x != nil {
+		return x.By
+	}
+	return nil
+}
+
+func (x *RelationshipGrant) GetVia() *ObjectReference {
+	if x != nil {
+		return x.Via
+	}
+	return nil
+}
+
 // Consistency says which revision a read runs at. Unset means minimize_latency.
 type Consistency struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -522,7 +589,7 @@ type Consistency struct {
 
 func (x *Consistency) Reset() {
 	*x = Consistency{}
-	mi := &file_pemba_v1_core_proto_msgTypes[4]
+	mi := &file_pemba_v1_core_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -534,7 +601,7 @@ func (x *Consistency) String() string {
 func (*Consistency) ProtoMessage() {}
 
 func (x *Consistency) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_core_proto_msgTypes[4]
+	mi := &file_pemba_v1_core_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -547,7 +614,7 @@ func (x *Consistency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Consistency.ProtoReflect.Descriptor instead.
 func (*Consistency) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{4}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Consistency) GetRequirement() isConsistency_Requirement {
@@ -644,7 +711,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_pemba_v1_core_proto_msgTypes[5]
+	mi := &file_pemba_v1_core_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +723,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_core_proto_msgTypes[5]
+	mi := &file_pemba_v1_core_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +736,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{5}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Error) GetCode() int32 {
@@ -713,7 +780,7 @@ type RelationshipFilter struct {
 
 func (x *RelationshipFilter) Reset() {
 	*x = RelationshipFilter{}
-	mi := &file_pemba_v1_core_proto_msgTypes[6]
+	mi := &file_pemba_v1_core_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +792,7 @@ func (x *RelationshipFilter) String() string {
 func (*RelationshipFilter) ProtoMessage() {}
 
 func (x *RelationshipFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_core_proto_msgTypes[6]
+	mi := &file_pemba_v1_core_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +805,7 @@ func (x *RelationshipFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelationshipFilter.ProtoReflect.Descriptor instead.
 func (*RelationshipFilter) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{6}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RelationshipFilter) GetResourceType() string {
@@ -792,7 +859,7 @@ type SubjectFilter struct {
 
 func (x *SubjectFilter) Reset() {
 	*x = SubjectFilter{}
-	mi := &file_pemba_v1_core_proto_msgTypes[7]
+	mi := &file_pemba_v1_core_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +871,7 @@ func (x *SubjectFilter) String() string {
 func (*SubjectFilter) ProtoMessage() {}
 
 func (x *SubjectFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_core_proto_msgTypes[7]
+	mi := &file_pemba_v1_core_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +884,7 @@ func (x *SubjectFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubjectFilter.ProtoReflect.Descriptor instead.
 func (*SubjectFilter) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{7}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SubjectFilter) GetType() string {
@@ -853,7 +920,7 @@ type Precondition struct {
 
 func (x *Precondition) Reset() {
 	*x = Precondition{}
-	mi := &file_pemba_v1_core_proto_msgTypes[8]
+	mi := &file_pemba_v1_core_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +932,7 @@ func (x *Precondition) String() string {
 func (*Precondition) ProtoMessage() {}
 
 func (x *Precondition) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_core_proto_msgTypes[8]
+	mi := &file_pemba_v1_core_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +945,7 @@ func (x *Precondition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Precondition.ProtoReflect.Descriptor instead.
 func (*Precondition) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{8}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Precondition) GetOperation() Precondition_Operation {
@@ -906,7 +973,7 @@ type RelationshipUpdate struct {
 
 func (x *RelationshipUpdate) Reset() {
 	*x = RelationshipUpdate{}
-	mi := &file_pemba_v1_core_proto_msgTypes[9]
+	mi := &file_pemba_v1_core_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +985,7 @@ func (x *RelationshipUpdate) String() string {
 func (*RelationshipUpdate) ProtoMessage() {}
 
 func (x *RelationshipUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_core_proto_msgTypes[9]
+	mi := &file_pemba_v1_core_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +998,7 @@ func (x *RelationshipUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelationshipUpdate.ProtoReflect.Descriptor instead.
 func (*RelationshipUpdate) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{9}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RelationshipUpdate) GetOperation() RelationshipUpdate_Operation {
@@ -964,7 +1031,7 @@ type GrantRecord struct {
 
 func (x *GrantRecord) Reset() {
 	*x = GrantRecord{}
-	mi := &file_pemba_v1_core_proto_msgTypes[10]
+	mi := &file_pemba_v1_core_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1043,7 @@ func (x *GrantRecord) String() string {
 func (*GrantRecord) ProtoMessage() {}
 
 func (x *GrantRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_core_proto_msgTypes[10]
+	mi := &file_pemba_v1_core_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1056,7 @@ func (x *GrantRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantRecord.ProtoReflect.Descriptor instead.
 func (*GrantRecord) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{10}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GrantRecord) GetRelationship() *Relationship {
@@ -1036,7 +1103,7 @@ type TransactionMetadata struct {
 
 func (x *TransactionMetadata) Reset() {
 	*x = TransactionMetadata{}
-	mi := &file_pemba_v1_core_proto_msgTypes[11]
+	mi := &file_pemba_v1_core_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1115,7 @@ func (x *TransactionMetadata) String() string {
 func (*TransactionMetadata) ProtoMessage() {}
 
 func (x *TransactionMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_core_proto_msgTypes[11]
+	mi := &file_pemba_v1_core_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1128,7 @@ func (x *TransactionMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransactionMetadata.ProtoReflect.Descriptor instead.
 func (*TransactionMetadata) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{11}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TransactionMetadata) GetPrincipal() string {
@@ -1127,7 +1194,7 @@ type Denial struct {
 
 func (x *Denial) Reset() {
 	*x = Denial{}
-	mi := &file_pemba_v1_core_proto_msgTypes[12]
+	mi := &file_pemba_v1_core_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1206,7 @@ func (x *Denial) String() string {
 func (*Denial) ProtoMessage() {}
 
 func (x *Denial) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_core_proto_msgTypes[12]
+	mi := &file_pemba_v1_core_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1219,7 @@ func (x *Denial) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Denial.ProtoReflect.Descriptor instead.
 func (*Denial) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{12}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Denial) GetMessage() string {
@@ -1180,7 +1247,7 @@ type RelationshipChange struct {
 
 func (x *RelationshipChange) Reset() {
 	*x = RelationshipChange{}
-	mi := &file_pemba_v1_core_proto_msgTypes[13]
+	mi := &file_pemba_v1_core_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1259,7 @@ func (x *RelationshipChange) String() string {
 func (*RelationshipChange) ProtoMessage() {}
 
 func (x *RelationshipChange) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_core_proto_msgTypes[13]
+	mi := &file_pemba_v1_core_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1272,7 @@ func (x *RelationshipChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelationshipChange.ProtoReflect.Descriptor instead.
 func (*RelationshipChange) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{13}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RelationshipChange) GetKind() RelationshipChange_Kind {
@@ -1244,7 +1311,7 @@ type Transaction struct {
 
 func (x *Transaction) Reset() {
 	*x = Transaction{}
-	mi := &file_pemba_v1_core_proto_msgTypes[14]
+	mi := &file_pemba_v1_core_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1323,7 @@ func (x *Transaction) String() string {
 func (*Transaction) ProtoMessage() {}
 
 func (x *Transaction) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_core_proto_msgTypes[14]
+	mi := &file_pemba_v1_core_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1336,7 @@ func (x *Transaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Transaction.ProtoReflect.Descriptor instead.
 func (*Transaction) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_core_proto_rawDescGZIP(), []int{14}
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Transaction) GetToken() string {
@@ -1328,14 +1395,18 @@ const file_pemba_v1_core_proto_rawDesc = "" +
 	"\brelation\x18\x03 \x01(\tR\brelation\"O\n" +
 	"\x06Caveat\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x121\n" +
-	"\acontext\x18\x02 \x01(\v2\x17.google.protobuf.StructR\acontext\"\xfc\x01\n" +
+	"\acontext\x18\x02 \x01(\v2\x17.google.protobuf.StructR\acontext\"\xb3\x02\n" +
 	"\fRelationship\x125\n" +
 	"\bresource\x18\x01 \x01(\v2\x19.pemba.v1.ObjectReferenceR\bresource\x12\x1a\n" +
 	"\brelation\x18\x02 \x01(\tR\brelation\x124\n" +
 	"\asubject\x18\x03 \x01(\v2\x1a.pemba.v1.SubjectReferenceR\asubject\x12(\n" +
 	"\x06caveat\x18\x04 \x01(\v2\x10.pemba.v1.CaveatR\x06caveat\x129\n" +
 	"\n" +
-	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xd1\x01\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x125\n" +
+	"\agranted\x18\x06 \x01(\v2\x1b.pemba.v1.RelationshipGrantR\agranted\"l\n" +
+	"\x11RelationshipGrant\x12*\n" +
+	"\x02by\x18\x01 \x01(\v2\x1a.pemba.v1.SubjectReferenceR\x02by\x12+\n" +
+	"\x03via\x18\x02 \x01(\v2\x19.pemba.v1.ObjectReferenceR\x03via\"\xd1\x01\n" +
 	"\vConsistency\x12+\n" +
 	"\x10minimize_latency\x18\x01 \x01(\bH\x00R\x0fminimizeLatency\x12+\n" +
 	"\x11at_least_as_fresh\x18\x02 \x01(\tH\x00R\x0eatLeastAsFresh\x12,\n" +
@@ -1420,7 +1491,7 @@ func file_pemba_v1_core_proto_rawDescGZIP() []byte {
 }
 
 var file_pemba_v1_core_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_pemba_v1_core_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_pemba_v1_core_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_pemba_v1_core_proto_goTypes = []any{
 	(Permissionship)(0),               // 0: pemba.v1.Permissionship
 	(Precondition_Operation)(0),       // 1: pemba.v1.Precondition.Operation
@@ -1430,48 +1501,52 @@ var file_pemba_v1_core_proto_goTypes = []any{
 	(*SubjectReference)(nil),          // 5: pemba.v1.SubjectReference
 	(*Caveat)(nil),                    // 6: pemba.v1.Caveat
 	(*Relationship)(nil),              // 7: pemba.v1.Relationship
-	(*Consistency)(nil),               // 8: pemba.v1.Consistency
-	(*Error)(nil),                     // 9: pemba.v1.Error
-	(*RelationshipFilter)(nil),        // 10: pemba.v1.RelationshipFilter
-	(*SubjectFilter)(nil),             // 11: pemba.v1.SubjectFilter
-	(*Precondition)(nil),              // 12: pemba.v1.Precondition
-	(*RelationshipUpdate)(nil),        // 13: pemba.v1.RelationshipUpdate
-	(*GrantRecord)(nil),               // 14: pemba.v1.GrantRecord
-	(*TransactionMetadata)(nil),       // 15: pemba.v1.TransactionMetadata
-	(*Denial)(nil),                    // 16: pemba.v1.Denial
-	(*RelationshipChange)(nil),        // 17: pemba.v1.RelationshipChange
-	(*Transaction)(nil),               // 18: pemba.v1.Transaction
-	(*structpb.Struct)(nil),           // 19: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),     // 20: google.protobuf.Timestamp
+	(*RelationshipGrant)(nil),         // 8: pemba.v1.RelationshipGrant
+	(*Consistency)(nil),               // 9: pemba.v1.Consistency
+	(*Error)(nil),                     // 10: pemba.v1.Error
+	(*RelationshipFilter)(nil),        // 11: pemba.v1.RelationshipFilter
+	(*SubjectFilter)(nil),             // 12: pemba.v1.SubjectFilter
+	(*Precondition)(nil),              // 13: pemba.v1.Precondition
+	(*RelationshipUpdate)(nil),        // 14: pemba.v1.RelationshipUpdate
+	(*GrantRecord)(nil),               // 15: pemba.v1.GrantRecord
+	(*TransactionMetadata)(nil),       // 16: pemba.v1.TransactionMetadata
+	(*Denial)(nil),                    // 17: pemba.v1.Denial
+	(*RelationshipChange)(nil),        // 18: pemba.v1.RelationshipChange
+	(*Transaction)(nil),               // 19: pemba.v1.Transaction
+	(*structpb.Struct)(nil),           // 20: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),     // 21: google.protobuf.Timestamp
 }
 var file_pemba_v1_core_proto_depIdxs = []int32{
-	19, // 0: pemba.v1.Caveat.context:type_name -> google.protobuf.Struct
+	20, // 0: pemba.v1.Caveat.context:type_name -> google.protobuf.Struct
 	4,  // 1: pemba.v1.Relationship.resource:type_name -> pemba.v1.ObjectReference
 	5,  // 2: pemba.v1.Relationship.subject:type_name -> pemba.v1.SubjectReference
 	6,  // 3: pemba.v1.Relationship.caveat:type_name -> pemba.v1.Caveat
-	20, // 4: pemba.v1.Relationship.expires_at:type_name -> google.protobuf.Timestamp
-	11, // 5: pemba.v1.RelationshipFilter.subject_filter:type_name -> pemba.v1.SubjectFilter
-	1,  // 6: pemba.v1.Precondition.operation:type_name -> pemba.v1.Precondition.Operation
-	10, // 7: pemba.v1.Precondition.filter:type_name -> pemba.v1.RelationshipFilter
-	2,  // 8: pemba.v1.RelationshipUpdate.operation:type_name -> pemba.v1.RelationshipUpdate.Operation
-	7,  // 9: pemba.v1.RelationshipUpdate.relationship:type_name -> pemba.v1.Relationship
-	7,  // 10: pemba.v1.GrantRecord.relationship:type_name -> pemba.v1.Relationship
-	4,  // 11: pemba.v1.GrantRecord.via:type_name -> pemba.v1.ObjectReference
-	5,  // 12: pemba.v1.TransactionMetadata.actor:type_name -> pemba.v1.SubjectReference
-	4,  // 13: pemba.v1.TransactionMetadata.organizations:type_name -> pemba.v1.ObjectReference
-	14, // 14: pemba.v1.TransactionMetadata.grants:type_name -> pemba.v1.GrantRecord
-	16, // 15: pemba.v1.TransactionMetadata.denied:type_name -> pemba.v1.Denial
-	13, // 16: pemba.v1.Denial.updates:type_name -> pemba.v1.RelationshipUpdate
-	3,  // 17: pemba.v1.RelationshipChange.kind:type_name -> pemba.v1.RelationshipChange.Kind
-	7,  // 18: pemba.v1.RelationshipChange.relationship:type_name -> pemba.v1.Relationship
-	20, // 19: pemba.v1.Transaction.committed_at:type_name -> google.protobuf.Timestamp
-	15, // 20: pemba.v1.Transaction.metadata:type_name -> pemba.v1.TransactionMetadata
-	17, // 21: pemba.v1.Transaction.changes:type_name -> pemba.v1.RelationshipChange
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	21, // 4: pemba.v1.Relationship.expires_at:type_name -> google.protobuf.Timestamp
+	8,  // 5: pemba.v1.Relationship.granted:type_name -> pemba.v1.RelationshipGrant
+	5,  // 6: pemba.v1.RelationshipGrant.by:type_name -> pemba.v1.SubjectReference
+	4,  // 7: pemba.v1.RelationshipGrant.via:type_name -> pemba.v1.ObjectReference
+	12, // 8: pemba.v1.RelationshipFilter.subject_filter:type_name -> pemba.v1.SubjectFilter
+	1,  // 9: pemba.v1.Precondition.operation:type_name -> pemba.v1.Precondition.Operation
+	11, // 10: pemba.v1.Precondition.filter:type_name -> pemba.v1.RelationshipFilter
+	2,  // 11: pemba.v1.RelationshipUpdate.operation:type_name -> pemba.v1.RelationshipUpdate.Operation
+	7,  // 12: pemba.v1.RelationshipUpdate.relationship:type_name -> pemba.v1.Relationship
+	7,  // 13: pemba.v1.GrantRecord.relationship:type_name -> pemba.v1.Relationship
+	4,  // 14: pemba.v1.GrantRecord.via:type_name -> pemba.v1.ObjectReference
+	5,  // 15: pemba.v1.TransactionMetadata.actor:type_name -> pemba.v1.SubjectReference
+	4,  // 16: pemba.v1.TransactionMetadata.organizations:type_name -> pemba.v1.ObjectReference
+	15, // 17: pemba.v1.TransactionMetadata.grants:type_name -> pemba.v1.GrantRecord
+	17, // 18: pemba.v1.TransactionMetadata.denied:type_name -> pemba.v1.Denial
+	14, // 19: pemba.v1.Denial.updates:type_name -> pemba.v1.RelationshipUpdate
+	3,  // 20: pemba.v1.RelationshipChange.kind:type_name -> pemba.v1.RelationshipChange.Kind
+	7,  // 21: pemba.v1.RelationshipChange.relationship:type_name -> pemba.v1.Relationship
+	21, // 22: pemba.v1.Transaction.committed_at:type_name -> google.protobuf.Timestamp
+	16, // 23: pemba.v1.Transaction.metadata:type_name -> pemba.v1.TransactionMetadata
+	18, // 24: pemba.v1.Transaction.changes:type_name -> pemba.v1.RelationshipChange
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_pemba_v1_core_proto_init() }
@@ -1479,7 +1554,7 @@ func file_pemba_v1_core_proto_init() {
 	if File_pemba_v1_core_proto != nil {
 		return
 	}
-	file_pemba_v1_core_proto_msgTypes[4].OneofWrappers = []any{
+	file_pemba_v1_core_proto_msgTypes[5].OneofWrappers = []any{
 		(*Consistency_MinimizeLatency)(nil),
 		(*Consistency_AtLeastAsFresh)(nil),
 		(*Consistency_AtExactSnapshot)(nil),
@@ -1491,7 +1566,7 @@ func file_pemba_v1_core_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pemba_v1_core_proto_rawDesc), len(file_pemba_v1_core_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

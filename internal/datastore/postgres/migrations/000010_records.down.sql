@@ -1,0 +1,3 @@
+ALTER TABLE transactions DROP COLUMN record_changes;
+DROP TABLE record_keys;
+DROP TABLE records;
