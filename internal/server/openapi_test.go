@@ -3,13 +3,9 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/pb33f/libopenapi"
-	validator "github.com/pb33f/libopenapi-validator"
 
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -37,96 +33,6 @@ func TestOpenAPIServed(t *testing.T) {
 	}
 	if doc.OpenAPI != "3.1.0" {
 		t.Errorf("openapi = %q", doc.OpenAPI)
-	}
-}
-
-// exchange is one REST request and its answer, replayable for the validator.
-type exchange struct {
-	method, path, secret, body string
-}
-
-func (e exchange) do(t *testing.T, ts *testServer) (*http.Request, *http.Response, []byte) {
-	t.Helper()
-	resp, raw := ts.restResponse(t, e.method, e.path, e.secret, e.body)
-	req, err := http.NewRequest(e.method, ts.base+e.path, strings.NewReader(e.body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if e.secret != "" {
-		req.Header.Set("Authorization", "Bearer "+e.secret)
-	}
-	return req, resp, raw
-}
-
-// Real answers of the server, successes, errors and streams, conform to the OpenAPI
-// document it serves.
-func TestRESTAnswersMatchTheOpenAPIDocument(t *testing.T) {
-	doc, err := libopenapi.NewDocument(pb.OpenAPI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, errs := validator.NewValidator(doc)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	ts := startServer(t, nil)
-	ts.writeSchema(t, "")
-	ts.rest(t, "POST", "/v1/relationships/write", adminSecret, `{"updates":[{"operation":"OPERATION_TOUCH","relationship":{"resource":{"type":"document","id":"d1"},"relation":"viewer","subject":{"type":"user","id":"ann"}}}]}`)
-	check := `{"resource":{"type":"document","id":"d1"},"permission":"view","subject":{"type":"user","id":"ann"}}`
-
-	unary := []struct {
-		exchange
-		status int
-	}{
-		{exchange{"POST", "/v1/permissions/check", readerSecret, check}, http.StatusOK},
-		{exchange{"POST", "/v1/permissions/check", "", check}, http.StatusUnauthorized},
-		{exchange{"POST", "/v1/permissions/check", readerSecret, `{"resource":{"type":"document","id":"d1"},"permission":"view","subject":{"type":"user"}}`}, http.StatusBadRequest},
-		{exchange{"POST", "/v1/relationships/write", readerSecret, `{"updates":[]}`}, http.StatusForbidden},
-		{exchange{"GET", "/v1/tenants", adminSecret, ""}, http.StatusOK},
-		{exchange{"DELETE", "/v1/tenants/no-such-tenant", adminSecret, ""}, http.StatusNotFound},
-		// Streams that fail before their first line.
-		{exchange{"POST", "/v1/relationships/read", readerSecret, `{"tenant":"nope","filter":{"resource_type":"document"}}`}, http.StatusNotFound},
-		{exchange{"POST", "/v1/relationships/read", "", `{"filter":{"resource_type":"document"}}`}, http.StatusUnauthorized},
-	}
-	for _, c := range unary {
-		req, resp, raw := c.do(t, ts)
-		if resp.StatusCode != c.status {
-			t.Errorf("%s %s: %d, want %d: %s", c.method, c.path, resp.StatusCode, c.status, raw)
-			continue
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(raw))
-		validate := v.ValidateHttpRequestResponse
-		if c.secret == "" { // the request breaks the document on purpose: only the answer is checked
-			validate = v.ValidateHttpResponse
-		}
-		if ok, verrs := validate(req, resp); !ok {
-			for _, e := range verrs {
-				t.Errorf("%s %s (%d): %s: %s", c.method, c.path, resp.StatusCode, e.Message, e.Reason)
-			}
-		}
-	}
-
-	// A stream is newline-delimited JSON, and each line is what the document says.
-	read := exchange{"POST", "/v1/relationships/read", readerSecret, `{"filter":{"resource_type":"document"}}`}
-	req, resp, raw := read.do(t, ts)
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-ndjson" {
-		t.Fatalf("read: %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), raw)
-	}
-	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-	if len(lines) == 0 || !strings.Contains(lines[0], `"result"`) {
-		t.Fatalf("read answered %q", raw)
-	}
-	for _, line := range lines {
-		one := *resp
-		one.Body = io.NopCloser(strings.NewReader(line))
-		one.Header = resp.Header.Clone()
-		one.Header.Del("Transfer-Encoding")
-		if ok, verrs := v.ValidateHttpResponse(req, &one); !ok {
-			for _, e := range verrs {
-				t.Errorf("stream line %s: %s: %s", line, e.Message, e.Reason)
-			}
-		}
 	}
 }
 
