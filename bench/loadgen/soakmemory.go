@@ -52,18 +52,21 @@ func (m *MemorySampler) Run(ctx context.Context, limit int) ([]MemorySample, err
 	var out []MemorySample
 	t := time.NewTicker(m.Every)
 	defer t.Stop()
-	for len(out) < limit {
+	// The sample after ctx ends is taken after the run's last request, whenever
+	// the one before it was.
+	for stopped := false; len(out) < limit; {
 		s, err := m.sample(time.Since(start))
 		if err != nil {
 			return out, err
 		}
 		out = append(out, s)
-		if ctx.Err() != nil {
+		if stopped {
 			break
 		}
 		select {
 		case <-t.C:
 		case <-ctx.Done():
+			stopped = true
 		}
 	}
 	return out, nil
