@@ -61,6 +61,7 @@ type Report struct {
 	Import    *ImportResult  `json:"import,omitempty"`
 	Results   []Result       `json:"results"`
 	Memory    *MemoryResult  `json:"memory,omitempty"`
+	Soak      *SoakResult    `json:"soak,omitempty"`
 	Profiles  []string       `json:"profiles,omitempty"`
 	Failures  []string       `json:"failures,omitempty"`
 	Settings  map[string]any `json:"settings"`
@@ -116,6 +117,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(w, ", after sweep %s = %.0f bytes per relationship", mib(m.AfterSweepBytes), m.BytesPerRelationship)
 		}
 		fmt.Fprintln(w)
+	}
+	if r.Soak != nil {
+		r.Soak.writeSummary(w)
 	}
 	for _, p := range r.Profiles {
 		fmt.Fprintf(w, "profile: %s\n", p)

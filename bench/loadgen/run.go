@@ -34,15 +34,29 @@ type Bounds struct {
 	Count int64
 	// RequestTimeout bounds one request.
 	RequestTimeout time.Duration
+	// Rate, when positive, paces the run: request i starts no earlier than i/Rate
+	// seconds after the run's start (see pacer). A paced run (a soak) may last up
+	// to MaxPacedDuration.
+	Rate float64
 }
 
-// MaxRunDuration is the longest a single run may last.
+// MaxRunDuration is the longest a single unpaced run may last.
 const MaxRunDuration = 30 * time.Minute
+
+// MaxPacedDuration is the longest a paced run may last.
+const MaxPacedDuration = 12 * time.Hour
 
 // Validate reports bounds that would not end a run.
 func (b Bounds) Validate() error {
-	if b.Duration <= 0 || b.Duration > MaxRunDuration {
-		return fmt.Errorf("run duration %s must be positive and at most %s", b.Duration, MaxRunDuration)
+	if b.Rate < 0 {
+		return fmt.Errorf("request rate %v is negative", b.Rate)
+	}
+	longest := MaxRunDuration
+	if b.Rate > 0 {
+		longest = MaxPacedDuration
+	}
+	if b.Duration <= 0 || b.Duration > longest {
+		return fmt.Errorf("run duration %s must be positive and at most %s", b.Duration, longest)
 	}
 	if b.Count < 0 {
 		return fmt.Errorf("request count %d is negative", b.Count)
@@ -85,9 +99,11 @@ func Run(ctx context.Context, name string, conc int, b Bounds, op Op) (Result, e
 		go func() {
 			defer wg.Done()
 			st := &workers[w]
+			pace := newPacer(start, deadline, b.Rate)
+			defer pace.stop()
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				i := next.Add(1) - 1
-				if b.Count > 0 && i >= b.Count {
+				if b.Count > 0 && i >= b.Count || !pace.wait(ctx, i) {
 					return
 				}
 				rctx, cancel := context.WithTimeout(ctx, b.RequestTimeout)
@@ -151,3 +167,52 @@ func Run(ctx context.Context, name string, conc int, b Bounds, op Op) (Result, e
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// pacer holds one worker to a paced run's schedule: request i is due at start +
+// i/rate. A worker that is late (its previous answer was slow) starts its next
+// request at once, so the rate holds while answers are slow, as far as the workers
+// can carry it; requests never start ahead of their time.
+type pacer struct {
+	start, deadline time.Time
+	rate            float64
+	timer           *time.Timer
+}
+
+// newPacer returns the pacer of one worker; with rate 0 it never waits.
+func newPacer(start, deadline time.Time, rate float64) *pacer {
+	return &pacer{start: start, deadline: deadline, rate: rate}
+}
+
+// wait waits until request i is due and reports whether it may start: false when it
+// is due after the deadline or ctx ended first.
+func (p *pacer) wait(ctx context.Context, i int64) bool {
+	if p.rate <= 0 {
+		return true
+	}
+	due := p.start.Add(time.Duration(float64(i) / p.rate * float64(time.Second)))
+	if !due.Before(p.deadline) {
+		return false
+	}
+	d := time.Until(due)
+	if d <= 0 {
+		return true
+	}
+	if p.timer == nil {
+		p.timer = time.NewTimer(d)
+	} else {
+		p.timer.Reset(d)
+	}
+	select {
+	case <-p.timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// stop releases the pacer's timer.
+func (p *pacer) stop() {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/pemba-authz/pemba/bench/dataset"
 	"github.com/pemba-authz/pemba/internal/protoconv"
-	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -355,50 +354,15 @@ const WriteEvery = 100
 func prepareMixed(_ context.Context, s *Suite, conc int) (*Prepared, error) {
 	qs := s.Model.RandomChecks(s.stream(), s.PoolSize)
 	read := s.checkOp(qs, minimizeLatency)
-	// Writes grant and revoke a document to users that appear in no other question,
-	// so the oracle's answers stay true while the data changes.
-	var docs []tuple.ObjectRef
-	for _, q := range qs {
-		if q.Resource.Type == dataset.TypeDocument {
-			docs = append(docs, q.Resource)
-			if len(docs) == 1000 {
-				break
-			}
-		}
+	probe, err := newWriteProbe(s, qs, conc, "benchwriter", "benchmark mixed_rw")
+	if err != nil {
+		return nil, err
 	}
-	if len(docs) == 0 {
-		return nil, fmt.Errorf("%w: no document in the question pool", ErrSkip)
-	}
-	writes := make([]int, conc) // per worker, only touched by that worker
 	op := func(ctx context.Context, w int, i int64) Outcome {
 		if i%WriteEvery != WriteEvery-1 {
 			return read(ctx, w, i)
 		}
-		n := writes[w]
-		writes[w]++
-		doc := docs[(n/2+w)%len(docs)]
-		user := tuple.SubjectRef{Type: dataset.TypeUser, ID: fmt.Sprintf("benchwriter%d", w)}
-		r := tuple.Relationship{Resource: doc, Relation: "viewer", Subject: user}
-		opn, grant := pb.RelationshipUpdate_OPERATION_TOUCH, n%2 == 0
-		if !grant {
-			opn = pb.RelationshipUpdate_OPERATION_DELETE
-		}
-		rp := protoconv.RelationshipToProto(r)
-		wr, err := s.Client.Relationships().WriteRelationships(ctx, &pb.WriteRelationshipsRequest{
-			Tenant: s.Tenant, Updates: []*pb.RelationshipUpdate{{Operation: opn, Relationship: rp}}, Reason: "benchmark mixed_rw",
-		})
-		if err != nil {
-			return Outcome{Err: fmt.Errorf("write: %w", err)}
-		}
-		q := dataset.CheckQuery{Resource: doc, Permission: "viewer", Subject: user, ClientIP: s.Model.ClientIP(dataset.User{Staff: true}), Expected: grant}
-		resp, err := s.Client.Permissions().Check(ctx, s.checkRequest(q, protoconv.AtLeastAsFresh(wr.GetToken())))
-		if err != nil {
-			return Outcome{Err: fmt.Errorf("read after write: %w", err)}
-		}
-		if m := verdict(q, resp.GetPermissionship()); m != "" {
-			return Outcome{Mismatch: "read after write (at_least_as_fresh): " + m}
-		}
-		return Outcome{}
+		return probe.write(ctx, w)
 	}
 	return &Prepared{Op: op, Pool: len(qs), Note: fmt.Sprintf("1 request in %d is a write plus an at_least_as_fresh check of it, timed together", WriteEvery)}, nil
 }

@@ -29,6 +29,14 @@ type options struct {
 	profConc                        int
 	serverPID                       int
 	pairedHealth                    time.Duration
+	soak                            soakOptions
+}
+
+// soakOptions are the flags of the soak mode (--soak).
+type soakOptions struct {
+	duration, peakDuration, sample, warmup time.Duration
+	rate, fraction                         float64
+	metricsAddr                            string
 }
 
 // parse reads the flags; the dataset's own flags come back as their FlagValues.
@@ -61,6 +69,13 @@ func parse(args []string, stderr io.Writer) (*options, *dataset.FlagValues, erro
 	fs.IntVar(&o.profConc, "profile-concurrency", 0, "concurrency of the profiled run (default: the highest)")
 	fs.DurationVar(&o.pairedHealth, "paired-health", 0, "before each run, measure the health baseline again at the same concurrency for this long and take the run's ratio against that (0: every ratio uses the health workload's run)")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "the server's process id, to report its resident memory (VmRSS) after the load and the sweep")
+	fs.DurationVar(&o.soak.duration, "soak", 0, "run the soak instead of the workloads: the mixed read/write load for this long, paced at --soak-fraction of its peak (0: off)")
+	fs.Float64Var(&o.soak.rate, "soak-rate", 0, "pace of the soak in requests/s (0: measure the mix's peak for --soak-peak-duration and take --soak-fraction of it)")
+	fs.DurationVar(&o.soak.peakDuration, "soak-peak-duration", 30*time.Second, "length of the unpaced run that measures the soak mix's peak")
+	fs.Float64Var(&o.soak.fraction, "soak-fraction", 0.5, "fraction of the measured peak the soak runs at")
+	fs.DurationVar(&o.soak.sample, "soak-sample", 10*time.Second, "interval between samples of the server's memory during the soak")
+	fs.DurationVar(&o.soak.warmup, "soak-warmup", 0, "samples before this are left out of the flat-memory verdict (0: a tenth of --soak, at least 2m)")
+	fs.StringVar(&o.soak.metricsAddr, "metrics-addr", "", "the server's HTTP address (pemba serve --http-addr), whose /metrics gives the Go heap in use during the soak")
 	dp := dataset.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
@@ -155,6 +170,9 @@ func (o *options) check(dp *dataset.FlagValues) (*plan, error) {
 		if n != "import" && !slices.Contains(loadgen.WorkloadNames(), n) {
 			return nil, fmt.Errorf("--profile-workload: unknown workload %q (known: import, %s)", n, strings.Join(loadgen.WorkloadNames(), ", "))
 		}
+	}
+	if err := o.soak.check(o.serverPID, o.allowRemote); err != nil {
+		return nil, err
 	}
 	if o.profConc == 0 {
 		o.profConc = slices.Max(p.concs)

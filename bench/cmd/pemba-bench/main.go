@@ -82,7 +82,11 @@ func execute(ctx context.Context, o *options, p *plan, stdout, stderr io.Writer)
 	if err := b.settleServer(ctx); err != nil {
 		return false, err
 	}
-	if err := b.measure(ctx); err != nil {
+	measure := b.measure
+	if o.soak.duration > 0 {
+		measure = b.soak
+	}
+	if err := measure(ctx); err != nil {
 		return false, err
 	}
 	b.finish()

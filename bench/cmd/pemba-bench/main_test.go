@@ -31,6 +31,15 @@ func TestRefusesBadInvocations(t *testing.T) {
 		{[]string{"--paired-health", "-1s"}, "--paired-health"},
 		{[]string{"--paired-health", "2h"}, "--paired-health"},
 		{[]string{"stray"}, "unexpected argument"},
+		{[]string{"--soak", "1m"}, "--server-pid"},
+		{[]string{"--soak", "13h", "--server-pid", "1"}, "--soak 13h0m0s"},
+		{[]string{"--soak", "1m", "--server-pid", "1", "--soak-fraction", "0"}, "--soak-fraction"},
+		{[]string{"--soak", "1m", "--server-pid", "1", "--soak-fraction", "1.5"}, "--soak-fraction"},
+		{[]string{"--soak", "1m", "--server-pid", "1", "--soak-rate", "-5"}, "--soak-rate"},
+		{[]string{"--soak", "1m", "--server-pid", "1", "--soak-peak-duration", "0s"}, "--soak-peak-duration"},
+		{[]string{"--soak", "1m", "--server-pid", "1", "--soak-sample", "2m"}, "--soak-sample"},
+		{[]string{"--soak", "1m", "--server-pid", "1", "--soak-warmup", "1m"}, "--soak-warmup"},
+		{[]string{"--soak", "1m", "--server-pid", "1", "--metrics-addr", "10.0.0.1:8080"}, "not a loopback address"},
 	} {
 		var out, errb bytes.Buffer
 		code, err := run(context.Background(), tc.args, &out, &errb)

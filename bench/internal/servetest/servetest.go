@@ -49,21 +49,36 @@ func FreeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
+// Server is a running `pemba serve`: its gRPC and HTTP addresses and process id.
+type Server struct {
+	GRPC, HTTP string
+	PID        int
+}
+
 // Start runs `bin serve` on a memory store with the preshared key on free loopback
 // ports, waits until its gRPC health check answers, and returns the gRPC address. The
 // server is stopped with SIGTERM when the test ends; its log is shown if the test
-// failed. More flags for `serve` may follow the key.
+// failed. More flags for `serve` may follow the key (a later flag wins, so
+// `--datastore bolt --datastore-path DIR` selects another store).
 func Start(t testing.TB, bin, key string, flags ...string) string {
 	t.Helper()
-	grpcAddr := FreeAddr(t)
+	return StartServer(t, bin, key, flags...).GRPC
+}
+
+// StartServer is Start returning the whole Server.
+func StartServer(t testing.TB, bin, key string, flags ...string) Server {
+	t.Helper()
+	srv := Server{GRPC: FreeAddr(t), HTTP: FreeAddr(t)}
+	grpcAddr := srv.GRPC
 	args := append([]string{"serve", "--datastore", "memory", "--grpc-addr", grpcAddr,
-		"--http-addr", FreeAddr(t), "--preshared-key", key, "--log-level", "warn", "--gc-interval", "0"}, flags...)
+		"--http-addr", srv.HTTP, "--preshared-key", key, "--log-level", "warn", "--gc-interval", "0"}, flags...)
 	cmd := exec.Command(bin, args...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	srv.PID = cmd.Process.Pid
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
@@ -90,9 +105,9 @@ func Start(t testing.TB, bin, key string, flags ...string) string {
 		_, err := health.Check(ctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
 		cancel()
 		if err == nil {
-			return grpcAddr
+			return srv
 		}
 	}
 	t.Fatalf("pemba serve did not come up: %s", logs.String())
-	return ""
+	return Server{}
 }
