@@ -1,12 +1,16 @@
 package server_test
 
 import (
+	"context"
 	"errors"
 	"io"
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/pemba-authz/pemba/internal/serve"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -143,4 +147,90 @@ func adminDelete(t *testing.T, ts *testServer, rel string) string {
 		t.Fatalf("delete %s: %v", rel, err)
 	}
 	return resp.GetToken()
+}
+
+// TestGrantSweeperDeletesEndedGrants: after a grant's dependency ends, one sweep pass
+// deletes it through the write path with an audit record naming the cause; grants in
+// force and an administrator's grant are untouched, and a second pass finds nothing.
+func TestGrantSweeperDeletesEndedGrants(t *testing.T) {
+	ts := b2bServer(t)
+	ts.touch(t, "",
+		"project:eu-plan#partner@organization:partner",
+		"organization:partner#admin@user:pia",
+		"organization:partner#admin@user:pam",
+		"organization:partner#member@user:pat",
+		"organization:partner#member@user:zed",
+		"organization:partner#member@user:kim",
+		"project:eu-plan#partner_viewer@user:ann",
+	)
+	in30d := time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	for _, g := range [][2]string{{"user:pia", "user:pat"}, {"user:pam", "user:zed"}, {"user:pia", "user:kim"}} {
+		if _, err := ts.relationships().WriteRelationships(as(delegateSecret), delegated(pb.RelationshipUpdate_OPERATION_CREATE,
+			"project:eu-plan#partner_viewer@"+g[1]+"[expiration:"+in30d+"]", g[0], "partner onboarding")); err != nil {
+			t.Fatalf("%s grants %s: %v", g[0], g[1], err)
+		}
+	}
+	if n, err := ts.sweeper.Pass(context.Background()); err != nil || n != 0 {
+		t.Fatalf("a pass with every condition holding swept %d (%v), want 0", n, err)
+	}
+	adminDelete(t, ts, "organization:partner#member@user:pat")
+	adminDelete(t, ts, "organization:partner#admin@user:pam")
+
+	n, err := ts.sweeper.Pass(context.Background())
+	if err != nil || n != 2 {
+		t.Fatalf("sweep deleted %d (%v), want 2", n, err)
+	}
+	if n, err := ts.sweeper.Pass(context.Background()); err != nil || n != 0 {
+		t.Fatalf("a second pass swept %d (%v), want 0", n, err)
+	}
+	remaining := map[string]bool{}
+	rr, err := ts.relationships().ReadRelationships(as(readerSecret), &pb.ReadRelationshipsRequest{
+		Consistency: &pb.Consistency{Requirement: &pb.Consistency_FullyConsistent{FullyConsistent: true}},
+		Filter:      &pb.RelationshipFilter{ResourceType: "project", Relation: "partner_viewer"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r, err := rr.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		remaining[r.GetRelationship().GetSubject().GetId()] = true
+	}
+	if want := map[string]bool{"ann": true, "kim": true}; !maps.Equal(remaining, want) {
+		t.Errorf("partner viewers after the sweep: %v, want %v", remaining, want)
+	}
+
+	audit, err := ts.audit().ReadAuditLog(as(adminSecret), &pb.ReadAuditLogRequest{Principal: serve.SweepPrincipal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	causes := map[string]string{}
+	for _, tx := range audit.GetTransactions() {
+		for _, ch := range tx.GetChanges() {
+			causes[ch.GetRelationship().GetSubject().GetId()] = tx.GetMetadata().GetReason()
+		}
+	}
+	for who, want := range map[string][]string{
+		"pat": {"grantee user:pat left organization:partner#active_member at revision"},
+		"zed": {"grantor user:pam lost the right to grant project:eu-plan#partner_viewer", "partner->manage"},
+	} {
+		got, ok := causes[who]
+		if !ok {
+			t.Errorf("no sweep audit record deletes %s's grant (records: %v)", who, causes)
+			continue
+		}
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Errorf("audit reason for %s's grant %q does not contain %q", who, got, w)
+			}
+		}
+	}
+	if len(causes) != 2 {
+		t.Errorf("sweep audit records %v, want exactly pat's and zed's grants", causes)
+	}
 }
