@@ -162,6 +162,9 @@ func explainLabel(n, parent *pb.ExplainNode) string {
 		return "caveat " + n.GetCaveat()
 	case "cycle":
 		return "cycle back to " + obj + "#" + n.GetRelation()
+	case "dependency":
+		// A condition of a delegated grant: denied means the grant does not count.
+		return fmt.Sprintf("while %s: %s#%s@%s", n.GetExpression(), obj, n.GetRelation(), formatSubject(n.GetSubject()))
 	case "paradox":
 		// The node stands for the subtracted side; its result, printed after the
 		// label, is what the exclusion counts that side as.

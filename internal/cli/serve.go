@@ -52,6 +52,7 @@ flight finish (up to --shutdown-grace) and closes the datastore.`,
 	f.StringVar(&o.DatastorePath, "datastore-path", d.DatastorePath, "directory of the embedded bolt datastore")
 	f.StringVar(&o.DatastoreURI, "datastore-uri", d.DatastoreURI, "PostgreSQL/CockroachDB connection URI (--datastore postgres)")
 	f.DurationVar(&o.GCInterval, "gc-interval", d.GCInterval, "how often old revisions are garbage-collected (0 disables)")
+	f.DurationVar(&o.GrantSweepInterval, "grant-sweep-interval", d.GrantSweepInterval, "how often delegated grants whose while-conditions ended are deleted, with an audit record of the cause (0 disables)")
 	f.DurationVar(&o.GCWindow, "gc-window", d.GCWindow, "how long a superseded revision stays readable")
 	f.BoolVar(&o.Index, "index", d.Index, "keep an in-memory index of relationships, fed by the store's change log, and answer checks from it (bolt and postgres)")
 	f.DurationVar(&o.QuantizationWindow, "quantization-window", d.QuantizationWindow, "how stale a minimize_latency read may be (shared revisions make caches hit)")

@@ -73,6 +73,10 @@ type checker struct {
 	// filter of direct reads, built once.
 	subjectIDs  []string
 	subjectRels []string
+	// nested is set on a checker that evaluates a grant's condition for another
+	// subject (see forSubject): conditions can lead back into the relation whose
+	// grant is being evaluated, so its evaluations never wait for in-flight ones.
+	nested bool
 
 	dispatches, hits, maxDepth atomic.Int64
 }
@@ -287,7 +291,7 @@ func (c *checker) evaluateRound(ctx context.Context, def *schema.Definition, rel
 func (c *checker) evaluateShared(ctx context.Context, def *schema.Definition, rel *schema.Relation, ids []string, parents []*pathNode, depth int) []result {
 	// Sharing costs a key and a lock; it pays when reads are slow (the same signal
 	// that decides fan-out), not when a memory-speed store answers faster.
-	if c.explain || !c.e.fanOut() || c.cs.recursive[relKey{def.Name, rel.Name}] {
+	if c.explain || c.nested || !c.e.fanOut() || c.cs.recursive[relKey{def.Name, rel.Name}] {
 		return c.evaluate(ctx, def, rel, ids, parents, depth)
 	}
 	// Waiting here cannot deadlock: the relation is not on a cycle of the schema, so

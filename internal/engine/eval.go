@@ -103,7 +103,7 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 			if i < 0 {
 				continue
 			}
-			r := c.caveatResult(rel)
+			r := c.heldResult(ctx, rel, b.depth)
 			res[i] = or(res[i], r)
 			if c.explain {
 				nodes[i] = append(nodes[i], c.relationshipNode(rel, r, r.node))
@@ -137,7 +137,7 @@ func (c *checker) evalRelation(ctx context.Context, b batch) []result {
 				if i < 0 || rel.Subject.IsWildcard() {
 					continue
 				}
-				def, target, via, ok := c.follow(rel, rel.Subject.Relation)
+				def, target, via, ok := c.follow(ctx, rel, rel.Subject.Relation, b.depth)
 				if !ok {
 					res[i] = or(res[i], via)
 					if c.explain {
@@ -204,11 +204,12 @@ func setFilter(def *schema.Definition, rel *schema.Relation, ids []string, set s
 }
 
 // follow returns where relationship r leads: relation on its subject object, and the
-// answer of its caveat. ok is false when it leads nowhere worth evaluating (the
-// subject's type lacks the relation, the caveat rules it out or failed); via is then
-// the relationship's whole answer.
-func (c *checker) follow(r tuple.Relationship, relation string) (def *schema.Definition, target *schema.Relation, via result, ok bool) {
-	via = c.caveatResult(r)
+// answer of r itself (its caveat and its grant's conditions, see heldResult). ok is
+// false when it leads nowhere worth evaluating (the subject's type lacks the
+// relation, the caveat or a condition rules it out or failed); via is then the
+// relationship's whole answer.
+func (c *checker) follow(ctx context.Context, r tuple.Relationship, relation string, depth int) (def *schema.Definition, target *schema.Relation, via result, ok bool) {
+	via = c.heldResult(ctx, r, depth)
 	def = c.cs.s.Definitions[r.Subject.Type]
 	if def != nil {
 		target = def.Relations[relation]
@@ -227,7 +228,13 @@ func (c *checker) relationshipNode(rel tuple.Relationship, r result, children ..
 		Result: r.perm, MissingContext: r.missing, Relationship: &rel,
 	}
 	for _, ch := range children {
-		if ch != nil {
+		switch {
+		case ch == nil:
+		case ch.Kind == 0:
+			// A holder of several nodes about the relationship itself (its caveat
+			// and its grant's conditions, see heldResult).
+			n.Children = append(n.Children, ch.Children...)
+		default:
 			n.Children = append(n.Children, ch)
 		}
 	}
@@ -498,7 +505,7 @@ func (c *checker) evalArrow(ctx context.Context, b batch, a *schema.Arrow) []res
 			continue
 		}
 		targets[i]++
-		def, target, via, ok := c.follow(rel, a.Computed)
+		def, target, via, ok := c.follow(ctx, rel, a.Computed, b.depth)
 		if !ok {
 			merge(i, via)
 			if c.explain {

@@ -37,6 +37,11 @@ const (
 	// the exclusion counts it as, the most it could grant, so a paradox only ever
 	// denies; its child is the subtracted subtree, down to the cycle node.
 	NodeParadox
+	// NodeDependency is one `while` condition of the grant rule of the delegated
+	// relationship above it: Resource#Relation checked for Subject (the grantee, or
+	// the grantor for "grantor can grant"); Expression is the condition as written.
+	// A grant whose condition is denied does not count.
+	NodeDependency
 )
 
 // nodeKindNames are the kinds' names on the wire and in printed explanations.
@@ -52,6 +57,7 @@ var nodeKindNames = [...]string{
 	NodeNil:          "nil",
 	NodeCycle:        "cycle",
 	NodeParadox:      "paradox",
+	NodeDependency:   "dependency",
 }
 
 // String returns the kind's name, e.g. "permission" or "arrow"; the zero kind is "".

@@ -16,7 +16,7 @@ func TestNodeKindNames(t *testing.T) {
 		0: "", NodePermission: "permission", NodeRelation: "relation", NodeUnion: "union",
 		NodeIntersection: "intersection", NodeExclusion: "exclusion", NodeArrow: "arrow",
 		NodeRelationship: "relationship", NodeCaveat: "caveat", NodeNil: "nil", NodeCycle: "cycle",
-		NodeParadox: "paradox", NodeParadox + 1: "",
+		NodeParadox: "paradox", NodeDependency: "dependency", NodeDependency + 1: "",
 	}
 	for k, name := range want {
 		if got := k.String(); got != name {

@@ -38,6 +38,11 @@ func either(a, b tag) tag {
 // after r's caveat: keep is false when the caveat rules the relationship out, and an
 // answer that needs context the request lacks makes the candidate one to check.
 func (c *checker) caveatTag(r tuple.Relationship, t tag) (_ tag, keep bool, _ error) {
+	if c.dependent(r) {
+		// Whether a grant bound to conditions counts is a check of other subjects:
+		// the candidate is confirmed by Check, which evaluates them.
+		t = tagCheck
+	}
 	if r.Caveat == nil {
 		return t, true, nil
 	}

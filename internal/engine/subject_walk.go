@@ -200,7 +200,7 @@ func (ls *subjectLookup) relation(ctx context.Context, b batch) ([]lsOut, error)
 		if i < 0 {
 			continue
 		}
-		via := ls.c.caveatResult(r)
+		via := ls.c.heldResult(ctx, r, b.depth)
 		if via.err != nil {
 			return nil, via.err
 		}
@@ -317,7 +317,7 @@ func (ls *subjectLookup) arrow(ctx context.Context, b batch, a *schema.Arrow) ([
 		if i < 0 || r.Subject.IsWildcard() {
 			continue
 		}
-		via := ls.c.caveatResult(r)
+		via := ls.c.heldResult(ctx, r, b.depth)
 		if via.err != nil {
 			return nil, via.err
 		}

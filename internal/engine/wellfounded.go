@@ -308,8 +308,8 @@ func (s *wfSolver) relationRules(ctx context.Context, def *schema.Definition, re
 			}
 			var kid *wfRule
 			if direct {
-				kid = s.leaf(r, c.caveatResult(r))
-			} else if tdef, target, via, ok := c.follow(r, r.Subject.Relation); ok {
+				kid = s.leaf(r, c.heldResult(ctx, r, s.depth+level))
+			} else if tdef, target, via, ok := c.follow(ctx, r, r.Subject.Relation, s.depth+level); ok {
 				kid = s.through(r, via, tdef, target, level)
 			} else {
 				kid = s.leaf(r, via)
@@ -393,7 +393,7 @@ func (s *wfSolver) arrowRules(ctx context.Context, def *schema.Definition, ids [
 			continue
 		}
 		var kid *wfRule
-		if tdef, target, via, ok := c.follow(r, a.Computed); ok {
+		if tdef, target, via, ok := c.follow(ctx, r, a.Computed, s.depth+level); ok {
 			kid = s.through(r, via, tdef, target, level)
 		} else {
 			kid = s.leaf(r, via)

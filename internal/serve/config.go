@@ -30,6 +30,9 @@ type Config struct {
 	GCInterval time.Duration
 	// GCWindow is how long a superseded revision stays readable.
 	GCWindow time.Duration
+	// GrantSweepInterval is how often delegated grants whose `while` conditions
+	// ended are deleted (see GrantSweeper); zero turns the sweep off.
+	GrantSweepInterval time.Duration
 	// QuantizationWindow bounds how stale a minimize_latency read may be.
 	QuantizationWindow time.Duration
 	// AuditRetention is how long audit records are kept; zero keeps them forever.
@@ -81,6 +84,7 @@ func DefaultConfig() Config {
 		Index:              true,
 		GCInterval:         5 * time.Minute,
 		GCWindow:           datastore.DefaultGCWindow,
+		GrantSweepInterval: time.Minute,
 		QuantizationWindow: datastore.DefaultQuantizationWindow,
 		EngineCacheSize:    engine.DefaultCacheSize,
 		EngineMaxDepth:     engine.DefaultMaxDepth,

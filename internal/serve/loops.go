@@ -21,9 +21,9 @@ type loops struct {
 
 // startLoops starts the loops the stack needs: probing the store for readiness,
 // building the index of the default tenant and then releasing the embedded store's
-// mapped pages (when there is an index), and garbage collection every gcEvery (when
-// it is positive).
-func startLoops(st *Stack, backing datastore.Datastore, gcEvery time.Duration, log *slog.Logger) *loops {
+// mapped pages (when there is an index), garbage collection every gcEvery and the
+// grant sweep every sweepEvery (each when positive).
+func startLoops(st *Stack, backing datastore.Datastore, gcEvery, sweepEvery time.Duration, log *slog.Logger) *loops {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &loops{ctx: ctx, cancel: cancel}
 	l.run(func() { probeStore(ctx, st.Store, st.Server, storeProbeInterval, log) })
@@ -44,6 +44,9 @@ func startLoops(st *Stack, backing datastore.Datastore, gcEvery time.Duration, l
 	}
 	if gcEvery > 0 {
 		l.run(func() { collectGarbage(ctx, st.Store, gcEvery, log) })
+	}
+	if sweepEvery > 0 && st.Sweeper != nil {
+		l.run(func() { sweepGrants(ctx, st.Sweeper, sweepEvery, log) })
 	}
 	return l
 }

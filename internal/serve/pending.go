@@ -192,6 +192,14 @@ func (unreachedReader) ReverseQueryRelationships(context.Context, datastore.Subj
 	return failed[tuple.Relationship](errNotReached)
 }
 
+func (unreachedReader) ReadRecord(context.Context, string, string) (datastore.Record, error) {
+	return datastore.Record{}, errNotReached
+}
+
+func (unreachedReader) ListRecords(context.Context, string, datastore.RecordQuery) iter.Seq2[datastore.Record, error] {
+	return failed[datastore.Record](errNotReached)
+}
+
 func (unreachedReader) ReadSchema(context.Context) (datastore.StoredSchema, error) {
 	return datastore.StoredSchema{}, errNotReached
 }

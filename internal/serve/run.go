@@ -97,7 +97,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		defer pp.Close()
 	}
-	bg := startLoops(st, ds, cfg.GCInterval, log)
+	bg := startLoops(st, ds, cfg.GCInterval, cfg.GrantSweepInterval, log)
 	if pending != nil {
 		bg.run(func() {
 			pending.openInBackground(bg.ctx, func(ctx context.Context) (datastore.Datastore, error) {

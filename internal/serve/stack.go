@@ -24,6 +24,8 @@ type Stack struct {
 	Engine   *engine.Engine
 	Writer   *write.Writer
 	Reviewer *governance.Reviewer
+	// Sweeper deletes delegated grants whose conditions ended.
+	Sweeper *GrantSweeper
 	// Server serves the API; call Start to listen.
 	Server *server.Server
 }
@@ -70,6 +72,8 @@ func NewStack(ds datastore.Datastore, opts StackOptions) (*Stack, error) {
 		Now:              ecfg.Now,
 	})
 	st.Reviewer = governance.New(st.Store, st.Engine, ecfg.Now)
+	st.Sweeper = NewGrantSweeper(st.Store, st.Engine, st.Writer)
+	collectors = append(collectors, st.Sweeper.Collector())
 
 	scfg := opts.Server
 	scfg.Limits = limits

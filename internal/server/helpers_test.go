@@ -55,6 +55,8 @@ type testServer struct {
 	conn *grpc.ClientConn
 	base string // http://127.0.0.1:port
 	logs *syncBuffer
+	// sweeper is the stack's grant sweeper, for tests to run a pass.
+	sweeper *serve.GrantSweeper
 }
 
 type syncBuffer struct {
@@ -108,7 +110,7 @@ func startServerOn(t testing.TB, ds datastore.Datastore, index bool, edit func(*
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{Server: srv, ds: st.Store, conn: conn, base: "http://" + srv.HTTPAddr(), logs: logs}
+	ts := &testServer{Server: srv, ds: st.Store, conn: conn, base: "http://" + srv.HTTPAddr(), logs: logs, sweeper: st.Sweeper}
 	t.Cleanup(func() {
 		conn.Close()
 		// More than the 5s an HTTP server waits for a connection that never sent a

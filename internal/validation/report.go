@@ -198,6 +198,11 @@ func explainLabel(n *explain.Node) string {
 		fmt.Fprintf(&b, "paradox: %s, subtracted in %s#%s, depends on its own negation: counted as %s", n.Expression, n.Resource, n.Relation, n.Result)
 		return b.String()
 	}
+	if n.Kind == "dependency" {
+		// A condition of a delegated grant: denied means the grant does not count.
+		fmt.Fprintf(&b, "while %s: %s#%s@%s: %s", n.Expression, n.Resource, n.Relation, n.Subject, n.Result)
+		return b.String()
+	}
 	b.WriteString(n.Kind)
 	switch {
 	case n.Relationship != nil:
