@@ -204,14 +204,6 @@ func (unreachedReader) ReadSchema(context.Context) (datastore.StoredSchema, erro
 	return datastore.StoredSchema{}, errNotReached
 }
 
-func (unreachedReader) ReadRecord(context.Context, string, string) (datastore.Record, error) {
-	return datastore.Record{}, errNotReached
-}
-
-func (unreachedReader) ListRecords(context.Context, string, datastore.RecordQuery) iter.Seq2[datastore.Record, error] {
-	return failed[datastore.Record](errNotReached)
-}
-
 // failed is a sequence of one error.
 func failed[T any](err error) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
