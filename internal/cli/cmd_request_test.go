@@ -40,7 +40,8 @@ func TestRequestWalkthrough(t *testing.T) {
 	admin.expect(exitNo, "check", "project:apollo", "partner_viewer", "user:erin")
 	r = portal.ok("request", "approve", id, "--as", "user:gina", "--reason", "globex agrees", "--duration", "168h")
 	mustContain(t, r, r.stdout, "request "+id+": approved", "approved for party 2 by user:gina", "approved by user:gina", "granted: expires")
-	admin.ok("check", "project:apollo", "partner_viewer", "user:erin")
+	r = admin.ok("check", "project:apollo", "partner_viewer", "user:erin", "--explain")
+	mustContain(t, r, r.stdout, "on behalf of user:gina", `reason "globex agrees", approving access request `+id)
 
 	r = portal.expect(exitError, "request", "approve", id, "--as", "user:bob")
 	mustContain(t, r, r.stderr, "FAILED_PRECONDITION", "is approved, not pending")

@@ -1,9 +1,11 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -125,6 +127,19 @@ func TestAccessRequestPartnerOnboarding(t *testing.T) {
 		t.Errorf("audit of the grant: %v", tx)
 	}
 
+	// The check explanation names the request that granted the access.
+	c := checkReq("", "project:apollo", "partner_viewer", "user:pat")
+	c.Explain = true
+	c.Consistency = &pb.Consistency{Requirement: &pb.Consistency_FullyConsistent{FullyConsistent: true}}
+	explained, err := ts.permissions().Check(as(readerSecret), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := findRequestProvenance(explained.GetExplanation()); p == nil || p.GetAccessRequestId() != id || p.GetActor().GetId() != "gina" {
+		t.Errorf("explanation provenance of the approved grant: %v", p)
+	}
+	walkRequestEvents(t, ts, created.GetRequest().GetToken(), id)
+
 	mine, err := ts.accessRequests().ListMyRequests(as(readerSecret), &pb.ListMyRequestsRequest{Actor: subjectRef("user:pat")})
 	if err != nil || len(mine.GetRequests()) != 1 || mine.GetRequests()[0].GetId() != id {
 		t.Fatalf("pat's requests: %v %v", mine, err)
@@ -187,4 +202,56 @@ func TestAccessRequestAdversarial(t *testing.T) {
 		}
 	}
 
+}
+
+func findRequestProvenance(n *pb.ExplainNode) *pb.Provenance {
+	if n == nil {
+		return nil
+	}
+	if p := n.GetProvenance(); p.GetAccessRequestId() != "" {
+		return p
+	}
+	for _, c := range n.GetChildren() {
+		if p := findRequestProvenance(c); p != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+// walkRequestEvents follows Watch after the request was filed: eve's approval leaves
+// it pending with one approval, gina's approves it in the transaction that writes the
+// relationship.
+func walkRequestEvents(t *testing.T, ts *testServer, after, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(as(readerSecret), 10*time.Second)
+	defer cancel()
+	w, err := ts.watch().Watch(ctx, &pb.WatchRequest{AfterToken: after})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for range 20 {
+		resp, err := w.Recv()
+		if err != nil {
+			t.Fatalf("watch after %v: %v", seen, err)
+		}
+		tx := resp.GetTransaction()
+		for _, e := range tx.GetAccessRequests() {
+			if e.GetRequestId() != id {
+				continue
+			}
+			seen = append(seen, fmt.Sprintf("%s/%d", e.GetState(), e.GetApprovals()))
+			if e.GetState() == pb.AccessRequestState_ACCESS_REQUEST_STATE_APPROVED {
+				if len(tx.GetChanges()) != 1 || tx.GetMetadata().GetOperation() != "request.approve" {
+					t.Errorf("the approving transaction: %v", tx)
+				}
+				if want := []string{"ACCESS_REQUEST_STATE_PENDING/1", "ACCESS_REQUEST_STATE_APPROVED/2"}; fmt.Sprint(seen) != fmt.Sprint(want) {
+					t.Errorf("request events %v, want %v", seen, want)
+				}
+				return
+			}
+		}
+	}
+	t.Fatalf("no approval event among %v", seen)
 }

@@ -22,70 +22,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// AccessRequestState is where a request is in its life.
-type AccessRequestState int32
-
-const (
-	AccessRequestState_ACCESS_REQUEST_STATE_UNSPECIFIED AccessRequestState = 0
-	// Waiting for approvals.
-	AccessRequestState_ACCESS_REQUEST_STATE_PENDING AccessRequestState = 1
-	// Every party approved; the relationship was written.
-	AccessRequestState_ACCESS_REQUEST_STATE_APPROVED AccessRequestState = 2
-	// An approver denied it.
-	AccessRequestState_ACCESS_REQUEST_STATE_DENIED AccessRequestState = 3
-	// The requester withdrew it.
-	AccessRequestState_ACCESS_REQUEST_STATE_CANCELLED AccessRequestState = 4
-	// It stayed pending past expires_at.
-	AccessRequestState_ACCESS_REQUEST_STATE_EXPIRED AccessRequestState = 5
-)
-
-// Enum value maps for AccessRequestState.
-var (
-	AccessRequestState_name = map[int32]string{
-		0: "ACCESS_REQUEST_STATE_UNSPECIFIED",
-		1: "ACCESS_REQUEST_STATE_PENDING",
-		2: "ACCESS_REQUEST_STATE_APPROVED",
-		3: "ACCESS_REQUEST_STATE_DENIED",
-		4: "ACCESS_REQUEST_STATE_CANCELLED",
-		5: "ACCESS_REQUEST_STATE_EXPIRED",
-	}
-	AccessRequestState_value = map[string]int32{
-		"ACCESS_REQUEST_STATE_UNSPECIFIED": 0,
-		"ACCESS_REQUEST_STATE_PENDING":     1,
-		"ACCESS_REQUEST_STATE_APPROVED":    2,
-		"ACCESS_REQUEST_STATE_DENIED":      3,
-		"ACCESS_REQUEST_STATE_CANCELLED":   4,
-		"ACCESS_REQUEST_STATE_EXPIRED":     5,
-	}
-)
-
-func (x AccessRequestState) Enum() *AccessRequestState {
-	p := new(AccessRequestState)
-	*p = x
-	return p
-}
-
-func (x AccessRequestState) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (AccessRequestState) Descriptor() protoreflect.EnumDescriptor {
-	return file_pemba_v1_access_request_service_proto_enumTypes[0].Descriptor()
-}
-
-func (AccessRequestState) Type() protoreflect.EnumType {
-	return &file_pemba_v1_access_request_service_proto_enumTypes[0]
-}
-
-func (x AccessRequestState) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use AccessRequestState.Descriptor instead.
-func (AccessRequestState) EnumDescriptor() ([]byte, []int) {
-	return file_pemba_v1_access_request_service_proto_rawDescGZIP(), []int{0}
-}
-
 // AccessRequest is one request for resource#relation@subject.
 type AccessRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1385,14 +1321,7 @@ const file_pemba_v1_access_request_service_proto_rawDesc = "" +
 	"\x02id\x18\x03 \x01(\tR\x02id\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\"P\n" +
 	"\x1bCancelAccessRequestResponse\x121\n" +
-	"\arequest\x18\x01 \x01(\v2\x17.pemba.v1.AccessRequestR\arequest*\xe6\x01\n" +
-	"\x12AccessRequestState\x12$\n" +
-	" ACCESS_REQUEST_STATE_UNSPECIFIED\x10\x00\x12 \n" +
-	"\x1cACCESS_REQUEST_STATE_PENDING\x10\x01\x12!\n" +
-	"\x1dACCESS_REQUEST_STATE_APPROVED\x10\x02\x12\x1f\n" +
-	"\x1bACCESS_REQUEST_STATE_DENIED\x10\x03\x12\"\n" +
-	"\x1eACCESS_REQUEST_STATE_CANCELLED\x10\x04\x12 \n" +
-	"\x1cACCESS_REQUEST_STATE_EXPIRED\x10\x052\x99\x05\n" +
+	"\arequest\x18\x01 \x01(\v2\x17.pemba.v1.AccessRequestR\arequest2\x99\x05\n" +
 	"\x14AccessRequestService\x12b\n" +
 	"\x13CreateAccessRequest\x12$.pemba.v1.CreateAccessRequestRequest\x1a%.pemba.v1.CreateAccessRequestResponse\x12Y\n" +
 	"\x10GetAccessRequest\x12!.pemba.v1.GetAccessRequestRequest\x1a\".pemba.v1.GetAccessRequestResponse\x12S\n" +
@@ -1414,82 +1343,81 @@ func file_pemba_v1_access_request_service_proto_rawDescGZIP() []byte {
 	return file_pemba_v1_access_request_service_proto_rawDescData
 }
 
-var file_pemba_v1_access_request_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_pemba_v1_access_request_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_pemba_v1_access_request_service_proto_goTypes = []any{
-	(AccessRequestState)(0),              // 0: pemba.v1.AccessRequestState
-	(*AccessRequest)(nil),                // 1: pemba.v1.AccessRequest
-	(*AccessRequestApproval)(nil),        // 2: pemba.v1.AccessRequestApproval
-	(*CreateAccessRequestRequest)(nil),   // 3: pemba.v1.CreateAccessRequestRequest
-	(*CreateAccessRequestResponse)(nil),  // 4: pemba.v1.CreateAccessRequestResponse
-	(*GetAccessRequestRequest)(nil),      // 5: pemba.v1.GetAccessRequestRequest
-	(*GetAccessRequestResponse)(nil),     // 6: pemba.v1.GetAccessRequestResponse
-	(*AccessRequestFilter)(nil),          // 7: pemba.v1.AccessRequestFilter
-	(*ListMyRequestsRequest)(nil),        // 8: pemba.v1.ListMyRequestsRequest
-	(*ListMyRequestsResponse)(nil),       // 9: pemba.v1.ListMyRequestsResponse
-	(*ListInboxRequest)(nil),             // 10: pemba.v1.ListInboxRequest
-	(*ListInboxResponse)(nil),            // 11: pemba.v1.ListInboxResponse
-	(*ApproveAccessRequestRequest)(nil),  // 12: pemba.v1.ApproveAccessRequestRequest
-	(*ApproveAccessRequestResponse)(nil), // 13: pemba.v1.ApproveAccessRequestResponse
-	(*DenyAccessRequestRequest)(nil),     // 14: pemba.v1.DenyAccessRequestRequest
-	(*DenyAccessRequestResponse)(nil),    // 15: pemba.v1.DenyAccessRequestResponse
-	(*CancelAccessRequestRequest)(nil),   // 16: pemba.v1.CancelAccessRequestRequest
-	(*CancelAccessRequestResponse)(nil),  // 17: pemba.v1.CancelAccessRequestResponse
-	(*Relationship)(nil),                 // 18: pemba.v1.Relationship
-	(*SubjectReference)(nil),             // 19: pemba.v1.SubjectReference
-	(*ObjectReference)(nil),              // 20: pemba.v1.ObjectReference
+	(*AccessRequest)(nil),                // 0: pemba.v1.AccessRequest
+	(*AccessRequestApproval)(nil),        // 1: pemba.v1.AccessRequestApproval
+	(*CreateAccessRequestRequest)(nil),   // 2: pemba.v1.CreateAccessRequestRequest
+	(*CreateAccessRequestResponse)(nil),  // 3: pemba.v1.CreateAccessRequestResponse
+	(*GetAccessRequestRequest)(nil),      // 4: pemba.v1.GetAccessRequestRequest
+	(*GetAccessRequestResponse)(nil),     // 5: pemba.v1.GetAccessRequestResponse
+	(*AccessRequestFilter)(nil),          // 6: pemba.v1.AccessRequestFilter
+	(*ListMyRequestsRequest)(nil),        // 7: pemba.v1.ListMyRequestsRequest
+	(*ListMyRequestsResponse)(nil),       // 8: pemba.v1.ListMyRequestsResponse
+	(*ListInboxRequest)(nil),             // 9: pemba.v1.ListInboxRequest
+	(*ListInboxResponse)(nil),            // 10: pemba.v1.ListInboxResponse
+	(*ApproveAccessRequestRequest)(nil),  // 11: pemba.v1.ApproveAccessRequestRequest
+	(*ApproveAccessRequestResponse)(nil), // 12: pemba.v1.ApproveAccessRequestResponse
+	(*DenyAccessRequestRequest)(nil),     // 13: pemba.v1.DenyAccessRequestRequest
+	(*DenyAccessRequestResponse)(nil),    // 14: pemba.v1.DenyAccessRequestResponse
+	(*CancelAccessRequestRequest)(nil),   // 15: pemba.v1.CancelAccessRequestRequest
+	(*CancelAccessRequestResponse)(nil),  // 16: pemba.v1.CancelAccessRequestResponse
+	(*Relationship)(nil),                 // 17: pemba.v1.Relationship
+	(*SubjectReference)(nil),             // 18: pemba.v1.SubjectReference
+	(*ObjectReference)(nil),              // 19: pemba.v1.ObjectReference
+	(AccessRequestState)(0),              // 20: pemba.v1.AccessRequestState
 	(*timestamppb.Timestamp)(nil),        // 21: google.protobuf.Timestamp
 	(*Consistency)(nil),                  // 22: pemba.v1.Consistency
 }
 var file_pemba_v1_access_request_service_proto_depIdxs = []int32{
-	18, // 0: pemba.v1.AccessRequest.relationship:type_name -> pemba.v1.Relationship
-	19, // 1: pemba.v1.AccessRequest.requester:type_name -> pemba.v1.SubjectReference
-	20, // 2: pemba.v1.AccessRequest.organization:type_name -> pemba.v1.ObjectReference
-	0,  // 3: pemba.v1.AccessRequest.state:type_name -> pemba.v1.AccessRequestState
-	2,  // 4: pemba.v1.AccessRequest.approvals:type_name -> pemba.v1.AccessRequestApproval
-	19, // 5: pemba.v1.AccessRequest.decided_by:type_name -> pemba.v1.SubjectReference
+	17, // 0: pemba.v1.AccessRequest.relationship:type_name -> pemba.v1.Relationship
+	18, // 1: pemba.v1.AccessRequest.requester:type_name -> pemba.v1.SubjectReference
+	19, // 2: pemba.v1.AccessRequest.organization:type_name -> pemba.v1.ObjectReference
+	20, // 3: pemba.v1.AccessRequest.state:type_name -> pemba.v1.AccessRequestState
+	1,  // 4: pemba.v1.AccessRequest.approvals:type_name -> pemba.v1.AccessRequestApproval
+	18, // 5: pemba.v1.AccessRequest.decided_by:type_name -> pemba.v1.SubjectReference
 	21, // 6: pemba.v1.AccessRequest.created_at:type_name -> google.protobuf.Timestamp
 	21, // 7: pemba.v1.AccessRequest.decided_at:type_name -> google.protobuf.Timestamp
 	21, // 8: pemba.v1.AccessRequest.expires_at:type_name -> google.protobuf.Timestamp
 	21, // 9: pemba.v1.AccessRequest.grant_expires_at:type_name -> google.protobuf.Timestamp
-	19, // 10: pemba.v1.AccessRequestApproval.approver:type_name -> pemba.v1.SubjectReference
+	18, // 10: pemba.v1.AccessRequestApproval.approver:type_name -> pemba.v1.SubjectReference
 	21, // 11: pemba.v1.AccessRequestApproval.approved_at:type_name -> google.protobuf.Timestamp
-	19, // 12: pemba.v1.CreateAccessRequestRequest.actor:type_name -> pemba.v1.SubjectReference
-	18, // 13: pemba.v1.CreateAccessRequestRequest.relationship:type_name -> pemba.v1.Relationship
-	20, // 14: pemba.v1.CreateAccessRequestRequest.organization:type_name -> pemba.v1.ObjectReference
-	1,  // 15: pemba.v1.CreateAccessRequestResponse.request:type_name -> pemba.v1.AccessRequest
+	18, // 12: pemba.v1.CreateAccessRequestRequest.actor:type_name -> pemba.v1.SubjectReference
+	17, // 13: pemba.v1.CreateAccessRequestRequest.relationship:type_name -> pemba.v1.Relationship
+	19, // 14: pemba.v1.CreateAccessRequestRequest.organization:type_name -> pemba.v1.ObjectReference
+	0,  // 15: pemba.v1.CreateAccessRequestResponse.request:type_name -> pemba.v1.AccessRequest
 	22, // 16: pemba.v1.GetAccessRequestRequest.consistency:type_name -> pemba.v1.Consistency
-	1,  // 17: pemba.v1.GetAccessRequestResponse.request:type_name -> pemba.v1.AccessRequest
-	20, // 18: pemba.v1.AccessRequestFilter.organization:type_name -> pemba.v1.ObjectReference
-	0,  // 19: pemba.v1.AccessRequestFilter.state:type_name -> pemba.v1.AccessRequestState
-	19, // 20: pemba.v1.ListMyRequestsRequest.actor:type_name -> pemba.v1.SubjectReference
-	7,  // 21: pemba.v1.ListMyRequestsRequest.filter:type_name -> pemba.v1.AccessRequestFilter
+	0,  // 17: pemba.v1.GetAccessRequestResponse.request:type_name -> pemba.v1.AccessRequest
+	19, // 18: pemba.v1.AccessRequestFilter.organization:type_name -> pemba.v1.ObjectReference
+	20, // 19: pemba.v1.AccessRequestFilter.state:type_name -> pemba.v1.AccessRequestState
+	18, // 20: pemba.v1.ListMyRequestsRequest.actor:type_name -> pemba.v1.SubjectReference
+	6,  // 21: pemba.v1.ListMyRequestsRequest.filter:type_name -> pemba.v1.AccessRequestFilter
 	22, // 22: pemba.v1.ListMyRequestsRequest.consistency:type_name -> pemba.v1.Consistency
-	1,  // 23: pemba.v1.ListMyRequestsResponse.requests:type_name -> pemba.v1.AccessRequest
-	19, // 24: pemba.v1.ListInboxRequest.actor:type_name -> pemba.v1.SubjectReference
-	7,  // 25: pemba.v1.ListInboxRequest.filter:type_name -> pemba.v1.AccessRequestFilter
+	0,  // 23: pemba.v1.ListMyRequestsResponse.requests:type_name -> pemba.v1.AccessRequest
+	18, // 24: pemba.v1.ListInboxRequest.actor:type_name -> pemba.v1.SubjectReference
+	6,  // 25: pemba.v1.ListInboxRequest.filter:type_name -> pemba.v1.AccessRequestFilter
 	22, // 26: pemba.v1.ListInboxRequest.consistency:type_name -> pemba.v1.Consistency
-	1,  // 27: pemba.v1.ListInboxResponse.requests:type_name -> pemba.v1.AccessRequest
-	19, // 28: pemba.v1.ApproveAccessRequestRequest.actor:type_name -> pemba.v1.SubjectReference
-	1,  // 29: pemba.v1.ApproveAccessRequestResponse.request:type_name -> pemba.v1.AccessRequest
-	19, // 30: pemba.v1.DenyAccessRequestRequest.actor:type_name -> pemba.v1.SubjectReference
-	1,  // 31: pemba.v1.DenyAccessRequestResponse.request:type_name -> pemba.v1.AccessRequest
-	19, // 32: pemba.v1.CancelAccessRequestRequest.actor:type_name -> pemba.v1.SubjectReference
-	1,  // 33: pemba.v1.CancelAccessRequestResponse.request:type_name -> pemba.v1.AccessRequest
-	3,  // 34: pemba.v1.AccessRequestService.CreateAccessRequest:input_type -> pemba.v1.CreateAccessRequestRequest
-	5,  // 35: pemba.v1.AccessRequestService.GetAccessRequest:input_type -> pemba.v1.GetAccessRequestRequest
-	8,  // 36: pemba.v1.AccessRequestService.ListMyRequests:input_type -> pemba.v1.ListMyRequestsRequest
-	10, // 37: pemba.v1.AccessRequestService.ListInbox:input_type -> pemba.v1.ListInboxRequest
-	12, // 38: pemba.v1.AccessRequestService.ApproveAccessRequest:input_type -> pemba.v1.ApproveAccessRequestRequest
-	14, // 39: pemba.v1.AccessRequestService.DenyAccessRequest:input_type -> pemba.v1.DenyAccessRequestRequest
-	16, // 40: pemba.v1.AccessRequestService.CancelAccessRequest:input_type -> pemba.v1.CancelAccessRequestRequest
-	4,  // 41: pemba.v1.AccessRequestService.CreateAccessRequest:output_type -> pemba.v1.CreateAccessRequestResponse
-	6,  // 42: pemba.v1.AccessRequestService.GetAccessRequest:output_type -> pemba.v1.GetAccessRequestResponse
-	9,  // 43: pemba.v1.AccessRequestService.ListMyRequests:output_type -> pemba.v1.ListMyRequestsResponse
-	11, // 44: pemba.v1.AccessRequestService.ListInbox:output_type -> pemba.v1.ListInboxResponse
-	13, // 45: pemba.v1.AccessRequestService.ApproveAccessRequest:output_type -> pemba.v1.ApproveAccessRequestResponse
-	15, // 46: pemba.v1.AccessRequestService.DenyAccessRequest:output_type -> pemba.v1.DenyAccessRequestResponse
-	17, // 47: pemba.v1.AccessRequestService.CancelAccessRequest:output_type -> pemba.v1.CancelAccessRequestResponse
+	0,  // 27: pemba.v1.ListInboxResponse.requests:type_name -> pemba.v1.AccessRequest
+	18, // 28: pemba.v1.ApproveAccessRequestRequest.actor:type_name -> pemba.v1.SubjectReference
+	0,  // 29: pemba.v1.ApproveAccessRequestResponse.request:type_name -> pemba.v1.AccessRequest
+	18, // 30: pemba.v1.DenyAccessRequestRequest.actor:type_name -> pemba.v1.SubjectReference
+	0,  // 31: pemba.v1.DenyAccessRequestResponse.request:type_name -> pemba.v1.AccessRequest
+	18, // 32: pemba.v1.CancelAccessRequestRequest.actor:type_name -> pemba.v1.SubjectReference
+	0,  // 33: pemba.v1.CancelAccessRequestResponse.request:type_name -> pemba.v1.AccessRequest
+	2,  // 34: pemba.v1.AccessRequestService.CreateAccessRequest:input_type -> pemba.v1.CreateAccessRequestRequest
+	4,  // 35: pemba.v1.AccessRequestService.GetAccessRequest:input_type -> pemba.v1.GetAccessRequestRequest
+	7,  // 36: pemba.v1.AccessRequestService.ListMyRequests:input_type -> pemba.v1.ListMyRequestsRequest
+	9,  // 37: pemba.v1.AccessRequestService.ListInbox:input_type -> pemba.v1.ListInboxRequest
+	11, // 38: pemba.v1.AccessRequestService.ApproveAccessRequest:input_type -> pemba.v1.ApproveAccessRequestRequest
+	13, // 39: pemba.v1.AccessRequestService.DenyAccessRequest:input_type -> pemba.v1.DenyAccessRequestRequest
+	15, // 40: pemba.v1.AccessRequestService.CancelAccessRequest:input_type -> pemba.v1.CancelAccessRequestRequest
+	3,  // 41: pemba.v1.AccessRequestService.CreateAccessRequest:output_type -> pemba.v1.CreateAccessRequestResponse
+	5,  // 42: pemba.v1.AccessRequestService.GetAccessRequest:output_type -> pemba.v1.GetAccessRequestResponse
+	8,  // 43: pemba.v1.AccessRequestService.ListMyRequests:output_type -> pemba.v1.ListMyRequestsResponse
+	10, // 44: pemba.v1.AccessRequestService.ListInbox:output_type -> pemba.v1.ListInboxResponse
+	12, // 45: pemba.v1.AccessRequestService.ApproveAccessRequest:output_type -> pemba.v1.ApproveAccessRequestResponse
+	14, // 46: pemba.v1.AccessRequestService.DenyAccessRequest:output_type -> pemba.v1.DenyAccessRequestResponse
+	16, // 47: pemba.v1.AccessRequestService.CancelAccessRequest:output_type -> pemba.v1.CancelAccessRequestResponse
 	41, // [41:48] is the sub-list for method output_type
 	34, // [34:41] is the sub-list for method input_type
 	34, // [34:34] is the sub-list for extension type_name
@@ -1508,14 +1436,13 @@ func file_pemba_v1_access_request_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pemba_v1_access_request_service_proto_rawDesc), len(file_pemba_v1_access_request_service_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      0,
 			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_pemba_v1_access_request_service_proto_goTypes,
 		DependencyIndexes: file_pemba_v1_access_request_service_proto_depIdxs,
-		EnumInfos:         file_pemba_v1_access_request_service_proto_enumTypes,
 		MessageInfos:      file_pemba_v1_access_request_service_proto_msgTypes,
 	}.Build()
 	File_pemba_v1_access_request_service_proto = out.File
