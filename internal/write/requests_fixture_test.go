@@ -3,6 +3,7 @@ package write
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"testing"
 	"time"
@@ -10,8 +11,10 @@ import (
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/datastore/bolt"
 	"github.com/pemba-authz/pemba/internal/datastore/memory"
+	"github.com/pemba-authz/pemba/internal/datastore/postgres"
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/requests"
+	"github.com/pemba-authz/pemba/internal/testenv"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
@@ -26,11 +29,25 @@ type reqFixture struct {
 	now time.Time
 }
 
-// stores are the stores request tests run against.
+// stores are the stores request tests run against (PostgreSQL when
+// PEMBA_TEST_POSTGRES_URI is set, each test in a fresh database).
 var stores = map[string]func(t *testing.T, opts datastore.Options) datastore.Datastore{
 	"memory": func(_ *testing.T, opts datastore.Options) datastore.Datastore { return memory.New(opts) },
 	"bolt": func(t *testing.T, opts datastore.Options) datastore.Datastore {
 		ds, err := bolt.Open(t.TempDir(), bolt.Options{Options: opts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ds.Close() })
+		return ds
+	},
+	"postgres": func(t *testing.T, opts datastore.Options) datastore.Datastore {
+		uri := testenv.FreshPostgresDatabase(t)
+		ctx := context.Background()
+		if err := postgres.Migrate(ctx, uri, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := postgres.New(ctx, uri, postgres.Options{Options: opts})
 		if err != nil {
 			t.Fatal(err)
 		}
