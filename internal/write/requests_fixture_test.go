@@ -22,7 +22,7 @@ import (
 // acme-eu (admin eve, under acme whose admin is root) owns project apollo, shared
 // with the partner globex (admin gina; members pat, quinn and rae).
 type reqFixture struct {
-	t   *testing.T
+	t   testing.TB
 	ds  datastore.Datastore
 	eng *engine.Engine
 	w   *Writer
@@ -31,9 +31,9 @@ type reqFixture struct {
 
 // stores are the stores request tests run against (PostgreSQL when
 // PEMBA_TEST_POSTGRES_URI is set, each test in a fresh database).
-var stores = map[string]func(t *testing.T, opts datastore.Options) datastore.Datastore{
-	"memory": func(_ *testing.T, opts datastore.Options) datastore.Datastore { return memory.New(opts) },
-	"bolt": func(t *testing.T, opts datastore.Options) datastore.Datastore {
+var stores = map[string]func(t testing.TB, opts datastore.Options) datastore.Datastore{
+	"memory": func(_ testing.TB, opts datastore.Options) datastore.Datastore { return memory.New(opts) },
+	"bolt": func(t testing.TB, opts datastore.Options) datastore.Datastore {
 		ds, err := bolt.Open(t.TempDir(), bolt.Options{Options: opts})
 		if err != nil {
 			t.Fatal(err)
@@ -41,7 +41,7 @@ var stores = map[string]func(t *testing.T, opts datastore.Options) datastore.Dat
 		t.Cleanup(func() { _ = ds.Close() })
 		return ds
 	},
-	"postgres": func(t *testing.T, opts datastore.Options) datastore.Datastore {
+	"postgres": func(t testing.TB, opts datastore.Options) datastore.Datastore {
 		uri := testenv.FreshPostgresDatabase(t)
 		ctx := context.Background()
 		if err := postgres.Migrate(ctx, uri, io.Discard); err != nil {
@@ -63,7 +63,7 @@ func eachStore(t *testing.T, fn func(t *testing.T, f *reqFixture)) {
 	}
 }
 
-func newReqFixture(t *testing.T, open func(*testing.T, datastore.Options) datastore.Datastore) *reqFixture {
+func newReqFixture(t testing.TB, open func(testing.TB, datastore.Options) datastore.Datastore) *reqFixture {
 	t.Helper()
 	f := &reqFixture{t: t, now: time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return f.now }
@@ -173,7 +173,7 @@ func (f *reqFixture) relationship(resource, relation, subject string) *tuple.Rel
 }
 
 // wantKind fails unless err is of kind.
-func wantKind(t *testing.T, what string, err, kind error) {
+func wantKind(t testing.TB, what string, err, kind error) {
 	t.Helper()
 	if !errors.Is(err, kind) {
 		t.Fatalf("%s: got %v, want an error of kind %q", what, err, kind)
