@@ -20,6 +20,7 @@ var clientCommands = []func() *cobra.Command{
 	newAuditCommand,
 	newOffboardCommand,
 	newAccessCommand,
+	newRequestCommand,
 	newTenantCommand,
 }
 

@@ -56,6 +56,8 @@ func provenanceToJSON(p *pb.Provenance) *provenanceJSON {
 		Reason:      p.GetReason(),
 		Rule:        p.GetRule(),
 		Via:         formatObject(p.GetVia()),
+
+		AccessRequest: p.GetAccessRequestId(),
 	}
 }
 
@@ -222,6 +224,9 @@ func provenanceText(p *pb.Provenance) string {
 	}
 	if r := p.GetReason(); r != "" {
 		s += fmt.Sprintf(", reason %q", r)
+	}
+	if id := p.GetAccessRequestId(); id != "" {
+		s += ", approving access request " + id
 	}
 	return s
 }

@@ -57,6 +57,7 @@ flight finish (up to --shutdown-grace) and closes the datastore.`,
 	f.BoolVar(&o.Index, "index", d.Index, "keep an in-memory index of relationships, fed by the store's change log, and answer checks from it (bolt and postgres)")
 	f.DurationVar(&o.QuantizationWindow, "quantization-window", d.QuantizationWindow, "how stale a minimize_latency read may be (shared revisions make caches hit)")
 	f.DurationVar(&o.AuditRetention, "audit-retention", d.AuditRetention, "how long audit records are kept (0 keeps them forever)")
+	f.DurationVar(&o.RequestTTL, "request-ttl", d.RequestTTL, "how long an access request stays pending before it expires")
 
 	f.IntVar(&o.EngineCacheSize, "engine-cache-size", d.EngineCacheSize, "sub-problem results kept in the engine's cache (negative disables it)")
 	f.IntVar(&o.EngineMaxDepth, "engine-max-depth", d.EngineMaxDepth, "deepest nesting one check may walk")

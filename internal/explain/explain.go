@@ -45,6 +45,8 @@ type Provenance struct {
 	Reason      string `json:"reason,omitempty"`
 	Rule        string `json:"rule,omitempty"`
 	Via         string `json:"via,omitempty"`
+	// AccessRequest is the id of the access request whose approval wrote it.
+	AccessRequest string `json:"access_request,omitempty"`
 }
 
 // Relationship is a relationship in JSON output: its text form and its parts.

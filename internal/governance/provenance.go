@@ -6,6 +6,7 @@ import (
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/requests"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
@@ -20,6 +21,9 @@ type Provenance struct {
 	// organisation through which the actor held the rule's permission.
 	Rule string
 	Via  *tuple.ObjectRef
+	// AccessRequest is the id of the access request whose approval wrote the
+	// relationship, in the same transaction; "" for any other write.
+	AccessRequest string
 }
 
 // Provenance finds, for every relationship an explanation followed, who wrote it,
@@ -62,9 +66,24 @@ func (r *Reviewer) provenance(ctx context.Context, tenant string, rev datastore.
 						p.Rule, p.Via = g.Rule, g.Via
 					}
 				}
+				p.AccessRequest = approvingRequest(tx, key)
 				return p, true, nil
 			}
 		}
 	}
 	return Provenance{}, false, nil
+}
+
+// approvingRequest is the id of the access request for key that tx approved, or "".
+func approvingRequest(tx *datastore.Transaction, key tuple.Key) string {
+	for _, c := range tx.RecordChanges {
+		if c.Deleted || c.Record.Kind != requests.Kind {
+			continue
+		}
+		r, err := requests.Decode(c.Record)
+		if err == nil && r.State == requests.Approved && r.Relationship().Key() == key {
+			return r.ID
+		}
+	}
+	return ""
 }

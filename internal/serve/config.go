@@ -6,6 +6,7 @@ import (
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/server"
+	"github.com/pemba-authz/pemba/internal/write"
 )
 
 // Config is everything `pemba serve` is told. DefaultConfig gives the documented
@@ -37,6 +38,8 @@ type Config struct {
 	QuantizationWindow time.Duration
 	// AuditRetention is how long audit records are kept; zero keeps them forever.
 	AuditRetention time.Duration
+	// RequestTTL is how long an access request stays pending before it expires.
+	RequestTTL time.Duration
 
 	// EngineCacheSize is how many sub-problem results the engine caches (negative:
 	// none); EngineMaxDepth the deepest nesting one check may walk.
@@ -90,6 +93,7 @@ func DefaultConfig() Config {
 		EngineMaxDepth:     engine.DefaultMaxDepth,
 		Limits:             server.Limits{}.WithDefaults(),
 		ShutdownGrace:      30 * time.Second,
+		RequestTTL:         write.DefaultRequestTTL,
 		TracingSampleRatio: 1,
 	}
 }

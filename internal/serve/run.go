@@ -55,8 +55,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	st, err := NewStack(ds, StackOptions{
-		Index:  cfg.Index && storeKind(cfg.Datastore) != "memory",
-		Engine: engine.Config{MaxDepth: cfg.EngineMaxDepth, CacheSize: cfg.EngineCacheSize},
+		Index:      cfg.Index && storeKind(cfg.Datastore) != "memory",
+		Engine:     engine.Config{MaxDepth: cfg.EngineMaxDepth, CacheSize: cfg.EngineCacheSize},
+		RequestTTL: cfg.RequestTTL,
 		Server: server.Config{
 			GRPCAddr:       cfg.GRPCAddr,
 			HTTPAddr:       cfg.HTTPAddr,

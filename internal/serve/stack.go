@@ -2,6 +2,7 @@ package serve
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -37,6 +38,9 @@ type StackOptions struct {
 	// Engine configures the engine. Its MaxContextualRelationships and MaxLookupWork
 	// are taken from Server.Limits.
 	Engine engine.Config
+	// RequestTTL is how long an access request stays pending; zero means
+	// write.DefaultRequestTTL.
+	RequestTTL time.Duration
 	// Server configures the server. NewStack fills in Datastore, Engine, Writer and
 	// Reviewer where they are nil, Backup when the store can copy itself, and registers the engine's and the index's metrics
 	// on its Registry.
@@ -70,6 +74,7 @@ func NewStack(ds datastore.Datastore, opts StackOptions) (*Stack, error) {
 		MaxPreconditions: limits.MaxPreconditions,
 		MaxRelationships: func(tenant string) int64 { return quotas.ForTenant(tenant).MaxRelationships },
 		Now:              ecfg.Now,
+		RequestTTL:       opts.RequestTTL,
 	})
 	st.Reviewer = governance.New(st.Store, st.Engine, ecfg.Now)
 	st.Sweeper = NewGrantSweeper(st.Store, st.Engine, st.Writer)

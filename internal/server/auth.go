@@ -62,6 +62,14 @@ var methodAccess = map[string]access{
 	pb.TenantService_ListTenants_FullMethodName:  accessTenantAdmin,
 	pb.TenantService_DeleteTenant_FullMethodName: accessTenantAdmin,
 
+	pb.AccessRequestService_CreateAccessRequest_FullMethodName:  accessWrite,
+	pb.AccessRequestService_ApproveAccessRequest_FullMethodName: accessWrite,
+	pb.AccessRequestService_DenyAccessRequest_FullMethodName:    accessWrite,
+	pb.AccessRequestService_CancelAccessRequest_FullMethodName:  accessWrite,
+	pb.AccessRequestService_GetAccessRequest_FullMethodName:     accessRead,
+	pb.AccessRequestService_ListMyRequests_FullMethodName:       accessRead,
+	pb.AccessRequestService_ListInbox_FullMethodName:            accessRead,
+
 	// A backup holds every tenant.
 	pb.BackupService_Backup_FullMethodName: accessTenantAdmin,
 }

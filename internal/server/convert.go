@@ -10,6 +10,7 @@ import (
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/governance"
 	"github.com/pemba-authz/pemba/internal/protoconv"
+	"github.com/pemba-authz/pemba/internal/requests"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -104,6 +105,8 @@ func provenanceToProto(p governance.Provenance, token func(datastore.Revision) s
 		Actor:     protoconv.OptionalSubjectToProto(p.Actor),
 		Reason:    p.Reason,
 		Rule:      p.Rule,
+
+		AccessRequestId: p.AccessRequest,
 	}
 	if p.Via != nil {
 		out.Via = protoconv.ObjectToProto(*p.Via)
@@ -176,6 +179,28 @@ func transactionToProto(t *datastore.Transaction, token string) *pb.Transaction 
 	if t.Schema != nil {
 		out.SchemaChanged = true
 		out.Schema = *t.Schema
+	}
+	out.AccessRequests = accessRequestEvents(t.RecordChanges)
+	return out
+}
+
+// accessRequestEvents are the access requests among a transaction's record changes.
+// A record that does not decode is left out rather than failing the whole feed.
+func accessRequestEvents(changes []datastore.RecordChange) []*pb.AccessRequestEvent {
+	var out []*pb.AccessRequestEvent
+	for _, c := range changes {
+		if c.Deleted || c.Record.Kind != requests.Kind {
+			continue
+		}
+		r, err := requests.Decode(c.Record)
+		if err != nil {
+			continue
+		}
+		out = append(out, &pb.AccessRequestEvent{
+			RequestId: r.ID, State: requestStates[r.State], Relationship: protoconv.RelationshipToProto(r.Relationship()),
+			Requester: protoconv.SubjectToProto(r.Requester), Organization: protoconv.OptionalObjectToProto(r.Organization),
+			Approvals: uint32(len(r.Approvals)),
+		})
 	}
 	return out
 }

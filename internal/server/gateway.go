@@ -71,6 +71,7 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 		pb.RegisterAuditServiceHandler,
 		pb.RegisterGovernanceServiceHandler,
 		pb.RegisterTenantServiceHandler,
+		pb.RegisterAccessRequestServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {
 			conn.Close()

@@ -27,6 +27,7 @@ import (
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/governance"
+	"github.com/pemba-authz/pemba/internal/requests"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	"github.com/pemba-authz/pemba/internal/write"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
@@ -53,6 +54,16 @@ type Writer interface {
 	WriteSchema(ctx context.Context, req write.Request, text string, dryRun bool) (write.SchemaResult, error)
 	Import(ctx context.Context, req write.Request, rels iter.Seq2[tuple.Relationship, error]) (write.ImportResult, error)
 	Offboard(ctx context.Context, req write.Request, subject tuple.SubjectRef, org *tuple.ObjectRef) (write.OffboardResult, error)
+
+	CreateAccessRequest(ctx context.Context, req write.Request, in write.NewAccessRequest) (requests.AccessRequest, bool, error)
+	ApproveAccessRequest(ctx context.Context, req write.Request, id string, duration time.Duration) (requests.AccessRequest, error)
+	DenyAccessRequest(ctx context.Context, req write.Request, id string) (requests.AccessRequest, error)
+	CancelAccessRequest(ctx context.Context, req write.Request, id string) (requests.AccessRequest, error)
+	GetAccessRequest(ctx context.Context, tenant string, rev datastore.Revision, id string) (requests.AccessRequest, error)
+	ListMyAccessRequests(ctx context.Context, tenant string, rev datastore.Revision, requester tuple.SubjectRef, q requests.Query) (requests.Page, error)
+	ListAccessRequestInbox(ctx context.Context, tenant string, rev datastore.Revision, approver tuple.SubjectRef, q requests.Query) (requests.Page, error)
+	// Now is the clock that decides when pending requests expire.
+	Now() time.Time
 }
 
 // Reviewer is what the server needs for audits and access reviews;
@@ -232,6 +243,7 @@ func (s *Server) newGRPCServer(m *metrics, transport string, creds credentials.T
 	pb.RegisterGovernanceServiceServer(g, &governanceService{Server: s})
 	pb.RegisterTenantServiceServer(g, &tenantService{Server: s})
 	pb.RegisterBackupServiceServer(g, &backupService{Server: s})
+	pb.RegisterAccessRequestServiceServer(g, &accessRequestService{Server: s})
 	healthpb.RegisterHealthServer(g, s.health)
 	reflection.Register(g)
 	return g
@@ -269,6 +281,10 @@ type (
 	}
 	backupService struct {
 		pb.UnimplementedBackupServiceServer
+		*Server
+	}
+	accessRequestService struct {
+		pb.UnimplementedAccessRequestServiceServer
 		*Server
 	}
 )

@@ -42,3 +42,36 @@ func BenchmarkDelegatedWrite(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAccessRequest measures an access request's life on each store: filing it
+// (the policy, the binding and the duplicate lookup) and its two approvals under the
+// reference schema's partner rule, the last of which writes the grant.
+func BenchmarkAccessRequest(b *testing.B) {
+	for _, name := range []string{"memory", "bolt"} {
+		b.Run(name, func(b *testing.B) {
+			f := newReqFixture(b, stores[name])
+			ctx := context.Background()
+			members := make([]string, b.N)
+			for i := range b.N {
+				members[i] = fmt.Sprintf("organization:globex#member@user:b%d", i)
+			}
+			for i := 0; i < len(members); i += 1000 {
+				f.admin(members[i:min(i+1000, len(members))]...)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				subject := fmt.Sprintf("user:b%d", i)
+				r, _, err := f.w.CreateAccessRequest(ctx, as(subject, "bench"), partnerRequest(subject, 0))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.w.ApproveAccessRequest(ctx, as("user:eve", "bench"), r.ID, 0); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.w.ApproveAccessRequest(ctx, as("user:gina", "bench"), r.ID, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -173,3 +173,31 @@ func formatDuration(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// RequestRefusedError is an operation on an access request that the state or the
+// acting subject's rights do not allow.
+type RequestRefusedError struct {
+	// Actor is the acting subject; zero for a refusal that is about the state.
+	Actor tuple.SubjectRef
+	// What is the operation ("approve access request 0194...").
+	What   string
+	Reason string
+	// Precondition makes the error a failed precondition (the schema or the state
+	// does not allow it) rather than a permission denied.
+	Precondition bool
+}
+
+func (e *RequestRefusedError) Error() string {
+	if e.Actor.Type == "" {
+		return fmt.Sprintf("cannot %s: %s", e.What, e.Reason)
+	}
+	return fmt.Sprintf("%s may not %s: %s", e.Actor, e.What, e.Reason)
+}
+
+// Unwrap gives the error's kind.
+func (e *RequestRefusedError) Unwrap() error {
+	if e.Precondition {
+		return datastore.ErrFailedPrecondition
+	}
+	return datastore.ErrPermissionDenied
+}

@@ -36,6 +36,9 @@ type Config struct {
 	MaxRelationships func(tenant string) int64
 	// Now is the clock for grant lifetimes. Default time.Now.
 	Now func() time.Time
+	// RequestTTL is how long an access request stays pending before it expires.
+	// Default DefaultRequestTTL (7 days).
+	RequestTTL time.Duration
 }
 
 // DefaultImportBatchSize is Config.ImportBatchSize's default.
@@ -47,6 +50,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.RequestTTL <= 0 {
+		c.RequestTTL = DefaultRequestTTL
 	}
 	return c
 }

@@ -80,6 +80,70 @@ func (Permissionship) EnumDescriptor() ([]byte, []int) {
 	return file_pemba_v1_core_proto_rawDescGZIP(), []int{0}
 }
 
+// AccessRequestState is where a request is in its life.
+type AccessRequestState int32
+
+const (
+	AccessRequestState_ACCESS_REQUEST_STATE_UNSPECIFIED AccessRequestState = 0
+	// Waiting for approvals.
+	AccessRequestState_ACCESS_REQUEST_STATE_PENDING AccessRequestState = 1
+	// Every party approved; the relationship was written.
+	AccessRequestState_ACCESS_REQUEST_STATE_APPROVED AccessRequestState = 2
+	// An approver denied it.
+	AccessRequestState_ACCESS_REQUEST_STATE_DENIED AccessRequestState = 3
+	// The requester withdrew it.
+	AccessRequestState_ACCESS_REQUEST_STATE_CANCELLED AccessRequestState = 4
+	// It stayed pending past expires_at.
+	AccessRequestState_ACCESS_REQUEST_STATE_EXPIRED AccessRequestState = 5
+)
+
+// Enum value maps for AccessRequestState.
+var (
+	AccessRequestState_name = map[int32]string{
+		0: "ACCESS_REQUEST_STATE_UNSPECIFIED",
+		1: "ACCESS_REQUEST_STATE_PENDING",
+		2: "ACCESS_REQUEST_STATE_APPROVED",
+		3: "ACCESS_REQUEST_STATE_DENIED",
+		4: "ACCESS_REQUEST_STATE_CANCELLED",
+		5: "ACCESS_REQUEST_STATE_EXPIRED",
+	}
+	AccessRequestState_value = map[string]int32{
+		"ACCESS_REQUEST_STATE_UNSPECIFIED": 0,
+		"ACCESS_REQUEST_STATE_PENDING":     1,
+		"ACCESS_REQUEST_STATE_APPROVED":    2,
+		"ACCESS_REQUEST_STATE_DENIED":      3,
+		"ACCESS_REQUEST_STATE_CANCELLED":   4,
+		"ACCESS_REQUEST_STATE_EXPIRED":     5,
+	}
+)
+
+func (x AccessRequestState) Enum() *AccessRequestState {
+	p := new(AccessRequestState)
+	*p = x
+	return p
+}
+
+func (x AccessRequestState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AccessRequestState) Descriptor() protoreflect.EnumDescriptor {
+	return file_pemba_v1_core_proto_enumTypes[1].Descriptor()
+}
+
+func (AccessRequestState) Type() protoreflect.EnumType {
+	return &file_pemba_v1_core_proto_enumTypes[1]
+}
+
+func (x AccessRequestState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AccessRequestState.Descriptor instead.
+func (AccessRequestState) EnumDescriptor() ([]byte, []int) {
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{1}
+}
+
 // What the precondition requires.
 type Precondition_Operation int32
 
@@ -116,11 +180,11 @@ func (x Precondition_Operation) String() string {
 }
 
 func (Precondition_Operation) Descriptor() protoreflect.EnumDescriptor {
-	return file_pemba_v1_core_proto_enumTypes[1].Descriptor()
+	return file_pemba_v1_core_proto_enumTypes[2].Descriptor()
 }
 
 func (Precondition_Operation) Type() protoreflect.EnumType {
-	return &file_pemba_v1_core_proto_enumTypes[1]
+	return &file_pemba_v1_core_proto_enumTypes[2]
 }
 
 func (x Precondition_Operation) Number() protoreflect.EnumNumber {
@@ -172,11 +236,11 @@ func (x RelationshipUpdate_Operation) String() string {
 }
 
 func (RelationshipUpdate_Operation) Descriptor() protoreflect.EnumDescriptor {
-	return file_pemba_v1_core_proto_enumTypes[2].Descriptor()
+	return file_pemba_v1_core_proto_enumTypes[3].Descriptor()
 }
 
 func (RelationshipUpdate_Operation) Type() protoreflect.EnumType {
-	return &file_pemba_v1_core_proto_enumTypes[2]
+	return &file_pemba_v1_core_proto_enumTypes[3]
 }
 
 func (x RelationshipUpdate_Operation) Number() protoreflect.EnumNumber {
@@ -228,11 +292,11 @@ func (x RelationshipChange_Kind) String() string {
 }
 
 func (RelationshipChange_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_pemba_v1_core_proto_enumTypes[3].Descriptor()
+	return file_pemba_v1_core_proto_enumTypes[4].Descriptor()
 }
 
 func (RelationshipChange_Kind) Type() protoreflect.EnumType {
-	return &file_pemba_v1_core_proto_enumTypes[3]
+	return &file_pemba_v1_core_proto_enumTypes[4]
 }
 
 func (x RelationshipChange_Kind) Number() protoreflect.EnumNumber {
@@ -1304,9 +1368,12 @@ type Transaction struct {
 	// True when the transaction wrote a new schema; its text is in schema.
 	SchemaChanged bool `protobuf:"varint,5,opt,name=schema_changed,json=schemaChanged,proto3" json:"schema_changed,omitempty"`
 	// The new schema text when schema_changed is set.
-	Schema        string `protobuf:"bytes,6,opt,name=schema,proto3" json:"schema,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Schema string `protobuf:"bytes,6,opt,name=schema,proto3" json:"schema,omitempty"`
+	// The access requests the transaction filed or changed (AccessRequestService), so
+	// a portal following Watch can notify people; Pemba sends no email itself.
+	AccessRequests []*AccessRequestEvent `protobuf:"bytes,7,rep,name=access_requests,json=accessRequests,proto3" json:"access_requests,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Transaction) Reset() {
@@ -1379,6 +1446,104 @@ func (x *Transaction) GetSchema() string {
 		return x.Schema
 	}
 	return ""
+}
+
+func (x *Transaction) GetAccessRequests() []*AccessRequestEvent {
+	if x != nil {
+		return x.AccessRequests
+	}
+	return nil
+}
+
+// AccessRequestEvent is an access request as a transaction left it.
+type AccessRequestEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request id (AccessRequestService.GetAccessRequest reads the whole request).
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The state it was stored in: PENDING when filed or partly approved, or the state it
+	// ended in.
+	State AccessRequestState `protobuf:"varint,2,opt,name=state,proto3,enum=pemba.v1.AccessRequestState" json:"state,omitempty"`
+	// The relationship asked for.
+	Relationship *Relationship `protobuf:"bytes,3,opt,name=relationship,proto3" json:"relationship,omitempty"`
+	// Who asked, and the requester's organisation when the approval rule binds it.
+	Requester    *SubjectReference `protobuf:"bytes,4,opt,name=requester,proto3" json:"requester,omitempty"`
+	Organization *ObjectReference  `protobuf:"bytes,5,opt,name=organization,proto3" json:"organization,omitempty"`
+	// How many parties have approved so far.
+	Approvals     uint32 `protobuf:"varint,6,opt,name=approvals,proto3" json:"approvals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessRequestEvent) Reset() {
+	*x = AccessRequestEvent{}
+	mi := &file_pemba_v1_core_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessRequestEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessRequestEvent) ProtoMessage() {}
+
+func (x *AccessRequestEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_core_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessRequestEvent.ProtoReflect.Descriptor instead.
+func (*AccessRequestEvent) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_core_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *AccessRequestEvent) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AccessRequestEvent) GetState() AccessRequestState {
+	if x != nil {
+		return x.State
+	}
+	return AccessRequestState_ACCESS_REQUEST_STATE_UNSPECIFIED
+}
+
+func (x *AccessRequestEvent) GetRelationship() *Relationship {
+	if x != nil {
+		return x.Relationship
+	}
+	return nil
+}
+
+func (x *AccessRequestEvent) GetRequester() *SubjectReference {
+	if x != nil {
+		return x.Requester
+	}
+	return nil
+}
+
+func (x *AccessRequestEvent) GetOrganization() *ObjectReference {
+	if x != nil {
+		return x.Organization
+	}
+	return nil
+}
+
+func (x *AccessRequestEvent) GetApprovals() uint32 {
+	if x != nil {
+		return x.Approvals
+	}
+	return 0
 }
 
 var File_pemba_v1_core_proto protoreflect.FileDescriptor
@@ -1464,19 +1629,35 @@ const file_pemba_v1_core_proto_rawDesc = "" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_CREATED\x10\x01\x12\x10\n" +
 	"\fKIND_TOUCHED\x10\x02\x12\x10\n" +
-	"\fKIND_DELETED\x10\x03\"\x94\x02\n" +
+	"\fKIND_DELETED\x10\x03\"\xdb\x02\n" +
 	"\vTransaction\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12=\n" +
 	"\fcommitted_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcommittedAt\x129\n" +
 	"\bmetadata\x18\x03 \x01(\v2\x1d.pemba.v1.TransactionMetadataR\bmetadata\x126\n" +
 	"\achanges\x18\x04 \x03(\v2\x1c.pemba.v1.RelationshipChangeR\achanges\x12%\n" +
 	"\x0eschema_changed\x18\x05 \x01(\bR\rschemaChanged\x12\x16\n" +
-	"\x06schema\x18\x06 \x01(\tR\x06schema*\x87\x01\n" +
+	"\x06schema\x18\x06 \x01(\tR\x06schema\x12E\n" +
+	"\x0faccess_requests\x18\a \x03(\v2\x1c.pemba.v1.AccessRequestEventR\x0eaccessRequests\"\xba\x02\n" +
+	"\x12AccessRequestEvent\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x122\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1c.pemba.v1.AccessRequestStateR\x05state\x12:\n" +
+	"\frelationship\x18\x03 \x01(\v2\x16.pemba.v1.RelationshipR\frelationship\x128\n" +
+	"\trequester\x18\x04 \x01(\v2\x1a.pemba.v1.SubjectReferenceR\trequester\x12=\n" +
+	"\forganization\x18\x05 \x01(\v2\x19.pemba.v1.ObjectReferenceR\forganization\x12\x1c\n" +
+	"\tapprovals\x18\x06 \x01(\rR\tapprovals*\x87\x01\n" +
 	"\x0ePermissionship\x12\x1e\n" +
 	"\x1aPERMISSIONSHIP_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15PERMISSIONSHIP_DENIED\x10\x01\x12\x1a\n" +
 	"\x16PERMISSIONSHIP_ALLOWED\x10\x02\x12\x1e\n" +
-	"\x1aPERMISSIONSHIP_CONDITIONAL\x10\x03B5Z3github.com/pemba-authz/pemba/proto/pemba/v1;pembav1b\x06proto3"
+	"\x1aPERMISSIONSHIP_CONDITIONAL\x10\x03*\xe6\x01\n" +
+	"\x12AccessRequestState\x12$\n" +
+	" ACCESS_REQUEST_STATE_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cACCESS_REQUEST_STATE_PENDING\x10\x01\x12!\n" +
+	"\x1dACCESS_REQUEST_STATE_APPROVED\x10\x02\x12\x1f\n" +
+	"\x1bACCESS_REQUEST_STATE_DENIED\x10\x03\x12\"\n" +
+	"\x1eACCESS_REQUEST_STATE_CANCELLED\x10\x04\x12 \n" +
+	"\x1cACCESS_REQUEST_STATE_EXPIRED\x10\x05B5Z3github.com/pemba-authz/pemba/proto/pemba/v1;pembav1b\x06proto3"
 
 var (
 	file_pemba_v1_core_proto_rawDescOnce sync.Once
@@ -1490,63 +1671,70 @@ func file_pemba_v1_core_proto_rawDescGZIP() []byte {
 	return file_pemba_v1_core_proto_rawDescData
 }
 
-var file_pemba_v1_core_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_pemba_v1_core_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_pemba_v1_core_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_pemba_v1_core_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_pemba_v1_core_proto_goTypes = []any{
 	(Permissionship)(0),               // 0: pemba.v1.Permissionship
-	(Precondition_Operation)(0),       // 1: pemba.v1.Precondition.Operation
-	(RelationshipUpdate_Operation)(0), // 2: pemba.v1.RelationshipUpdate.Operation
-	(RelationshipChange_Kind)(0),      // 3: pemba.v1.RelationshipChange.Kind
-	(*ObjectReference)(nil),           // 4: pemba.v1.ObjectReference
-	(*SubjectReference)(nil),          // 5: pemba.v1.SubjectReference
-	(*Caveat)(nil),                    // 6: pemba.v1.Caveat
-	(*Relationship)(nil),              // 7: pemba.v1.Relationship
-	(*RelationshipGrant)(nil),         // 8: pemba.v1.RelationshipGrant
-	(*Consistency)(nil),               // 9: pemba.v1.Consistency
-	(*Error)(nil),                     // 10: pemba.v1.Error
-	(*RelationshipFilter)(nil),        // 11: pemba.v1.RelationshipFilter
-	(*SubjectFilter)(nil),             // 12: pemba.v1.SubjectFilter
-	(*Precondition)(nil),              // 13: pemba.v1.Precondition
-	(*RelationshipUpdate)(nil),        // 14: pemba.v1.RelationshipUpdate
-	(*GrantRecord)(nil),               // 15: pemba.v1.GrantRecord
-	(*TransactionMetadata)(nil),       // 16: pemba.v1.TransactionMetadata
-	(*Denial)(nil),                    // 17: pemba.v1.Denial
-	(*RelationshipChange)(nil),        // 18: pemba.v1.RelationshipChange
-	(*Transaction)(nil),               // 19: pemba.v1.Transaction
-	(*structpb.Struct)(nil),           // 20: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),     // 21: google.protobuf.Timestamp
+	(AccessRequestState)(0),           // 1: pemba.v1.AccessRequestState
+	(Precondition_Operation)(0),       // 2: pemba.v1.Precondition.Operation
+	(RelationshipUpdate_Operation)(0), // 3: pemba.v1.RelationshipUpdate.Operation
+	(RelationshipChange_Kind)(0),      // 4: pemba.v1.RelationshipChange.Kind
+	(*ObjectReference)(nil),           // 5: pemba.v1.ObjectReference
+	(*SubjectReference)(nil),          // 6: pemba.v1.SubjectReference
+	(*Caveat)(nil),                    // 7: pemba.v1.Caveat
+	(*Relationship)(nil),              // 8: pemba.v1.Relationship
+	(*RelationshipGrant)(nil),         // 9: pemba.v1.RelationshipGrant
+	(*Consistency)(nil),               // 10: pemba.v1.Consistency
+	(*Error)(nil),                     // 11: pemba.v1.Error
+	(*RelationshipFilter)(nil),        // 12: pemba.v1.RelationshipFilter
+	(*SubjectFilter)(nil),             // 13: pemba.v1.SubjectFilter
+	(*Precondition)(nil),              // 14: pemba.v1.Precondition
+	(*RelationshipUpdate)(nil),        // 15: pemba.v1.RelationshipUpdate
+	(*GrantRecord)(nil),               // 16: pemba.v1.GrantRecord
+	(*TransactionMetadata)(nil),       // 17: pemba.v1.TransactionMetadata
+	(*Denial)(nil),                    // 18: pemba.v1.Denial
+	(*RelationshipChange)(nil),        // 19: pemba.v1.RelationshipChange
+	(*Transaction)(nil),               // 20: pemba.v1.Transaction
+	(*AccessRequestEvent)(nil),        // 21: pemba.v1.AccessRequestEvent
+	(*structpb.Struct)(nil),           // 22: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),     // 23: google.protobuf.Timestamp
 }
 var file_pemba_v1_core_proto_depIdxs = []int32{
-	20, // 0: pemba.v1.Caveat.context:type_name -> google.protobuf.Struct
-	4,  // 1: pemba.v1.Relationship.resource:type_name -> pemba.v1.ObjectReference
-	5,  // 2: pemba.v1.Relationship.subject:type_name -> pemba.v1.SubjectReference
-	6,  // 3: pemba.v1.Relationship.caveat:type_name -> pemba.v1.Caveat
-	21, // 4: pemba.v1.Relationship.expires_at:type_name -> google.protobuf.Timestamp
-	8,  // 5: pemba.v1.Relationship.granted:type_name -> pemba.v1.RelationshipGrant
-	5,  // 6: pemba.v1.RelationshipGrant.by:type_name -> pemba.v1.SubjectReference
-	4,  // 7: pemba.v1.RelationshipGrant.via:type_name -> pemba.v1.ObjectReference
-	12, // 8: pemba.v1.RelationshipFilter.subject_filter:type_name -> pemba.v1.SubjectFilter
-	1,  // 9: pemba.v1.Precondition.operation:type_name -> pemba.v1.Precondition.Operation
-	11, // 10: pemba.v1.Precondition.filter:type_name -> pemba.v1.RelationshipFilter
-	2,  // 11: pemba.v1.RelationshipUpdate.operation:type_name -> pemba.v1.RelationshipUpdate.Operation
-	7,  // 12: pemba.v1.RelationshipUpdate.relationship:type_name -> pemba.v1.Relationship
-	7,  // 13: pemba.v1.GrantRecord.relationship:type_name -> pemba.v1.Relationship
-	4,  // 14: pemba.v1.GrantRecord.via:type_name -> pemba.v1.ObjectReference
-	5,  // 15: pemba.v1.TransactionMetadata.actor:type_name -> pemba.v1.SubjectReference
-	4,  // 16: pemba.v1.TransactionMetadata.organizations:type_name -> pemba.v1.ObjectReference
-	15, // 17: pemba.v1.TransactionMetadata.grants:type_name -> pemba.v1.GrantRecord
-	17, // 18: pemba.v1.TransactionMetadata.denied:type_name -> pemba.v1.Denial
-	14, // 19: pemba.v1.Denial.updates:type_name -> pemba.v1.RelationshipUpdate
-	3,  // 20: pemba.v1.RelationshipChange.kind:type_name -> pemba.v1.RelationshipChange.Kind
-	7,  // 21: pemba.v1.RelationshipChange.relationship:type_name -> pemba.v1.Relationship
-	21, // 22: pemba.v1.Transaction.committed_at:type_name -> google.protobuf.Timestamp
-	16, // 23: pemba.v1.Transaction.metadata:type_name -> pemba.v1.TransactionMetadata
-	18, // 24: pemba.v1.Transaction.changes:type_name -> pemba.v1.RelationshipChange
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	22, // 0: pemba.v1.Caveat.context:type_name -> google.protobuf.Struct
+	5,  // 1: pemba.v1.Relationship.resource:type_name -> pemba.v1.ObjectReference
+	6,  // 2: pemba.v1.Relationship.subject:type_name -> pemba.v1.SubjectReference
+	7,  // 3: pemba.v1.Relationship.caveat:type_name -> pemba.v1.Caveat
+	23, // 4: pemba.v1.Relationship.expires_at:type_name -> google.protobuf.Timestamp
+	9,  // 5: pemba.v1.Relationship.granted:type_name -> pemba.v1.RelationshipGrant
+	6,  // 6: pemba.v1.RelationshipGrant.by:type_name -> pemba.v1.SubjectReference
+	5,  // 7: pemba.v1.RelationshipGrant.via:type_name -> pemba.v1.ObjectReference
+	13, // 8: pemba.v1.RelationshipFilter.subject_filter:type_name -> pemba.v1.SubjectFilter
+	2,  // 9: pemba.v1.Precondition.operation:type_name -> pemba.v1.Precondition.Operation
+	12, // 10: pemba.v1.Precondition.filter:type_name -> pemba.v1.RelationshipFilter
+	3,  // 11: pemba.v1.RelationshipUpdate.operation:type_name -> pemba.v1.RelationshipUpdate.Operation
+	8,  // 12: pemba.v1.RelationshipUpdate.relationship:type_name -> pemba.v1.Relationship
+	8,  // 13: pemba.v1.GrantRecord.relationship:type_name -> pemba.v1.Relationship
+	5,  // 14: pemba.v1.GrantRecord.via:type_name -> pemba.v1.ObjectReference
+	6,  // 15: pemba.v1.TransactionMetadata.actor:type_name -> pemba.v1.SubjectReference
+	5,  // 16: pemba.v1.TransactionMetadata.organizations:type_name -> pemba.v1.ObjectReference
+	16, // 17: pemba.v1.TransactionMetadata.grants:type_name -> pemba.v1.GrantRecord
+	18, // 18: pemba.v1.TransactionMetadata.denied:type_name -> pemba.v1.Denial
+	15, // 19: pemba.v1.Denial.updates:type_name -> pemba.v1.RelationshipUpdate
+	4,  // 20: pemba.v1.RelationshipChange.kind:type_name -> pemba.v1.RelationshipChange.Kind
+	8,  // 21: pemba.v1.RelationshipChange.relationship:type_name -> pemba.v1.Relationship
+	23, // 22: pemba.v1.Transaction.committed_at:type_name -> google.protobuf.Timestamp
+	17, // 23: pemba.v1.Transaction.metadata:type_name -> pemba.v1.TransactionMetadata
+	19, // 24: pemba.v1.Transaction.changes:type_name -> pemba.v1.RelationshipChange
+	21, // 25: pemba.v1.Transaction.access_requests:type_name -> pemba.v1.AccessRequestEvent
+	1,  // 26: pemba.v1.AccessRequestEvent.state:type_name -> pemba.v1.AccessRequestState
+	8,  // 27: pemba.v1.AccessRequestEvent.relationship:type_name -> pemba.v1.Relationship
+	6,  // 28: pemba.v1.AccessRequestEvent.requester:type_name -> pemba.v1.SubjectReference
+	5,  // 29: pemba.v1.AccessRequestEvent.organization:type_name -> pemba.v1.ObjectReference
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_pemba_v1_core_proto_init() }
@@ -1565,8 +1753,8 @@ func file_pemba_v1_core_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pemba_v1_core_proto_rawDesc), len(file_pemba_v1_core_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   16,
+			NumEnums:      5,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

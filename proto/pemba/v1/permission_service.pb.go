@@ -508,9 +508,12 @@ type Provenance struct {
 	Rule string `protobuf:"bytes,6,opt,name=rule,proto3" json:"rule,omitempty"`
 	// For a delegated write, the organisation through which the actor held the rule's
 	// permission: the organisation that granted the access.
-	Via           *ObjectReference `protobuf:"bytes,7,opt,name=via,proto3" json:"via,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Via *ObjectReference `protobuf:"bytes,7,opt,name=via,proto3" json:"via,omitempty"`
+	// For a relationship written by approving an access request, the request's id: its
+	// requester, approvers and their reasons are in AccessRequestService.
+	AccessRequestId string `protobuf:"bytes,8,opt,name=access_request_id,json=accessRequestId,proto3" json:"access_request_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Provenance) Reset() {
@@ -590,6 +593,13 @@ func (x *Provenance) GetVia() *ObjectReference {
 		return x.Via
 	}
 	return nil
+}
+
+func (x *Provenance) GetAccessRequestId() string {
+	if x != nil {
+		return x.AccessRequestId
+	}
+	return ""
 }
 
 // CheckBulkRequest runs many checks at one revision.
@@ -1783,7 +1793,7 @@ const file_pemba_v1_permission_service_proto_rawDesc = "" +
 	" \x03(\tR\x0emissingContext\x12\x16\n" +
 	"\x06cached\x18\v \x01(\bR\x06cached\x125\n" +
 	"\bduration\x18\f \x01(\v2\x19.google.protobuf.DurationR\bduration\x121\n" +
-	"\bchildren\x18\r \x03(\v2\x15.pemba.v1.ExplainNodeR\bchildren\"\x8a\x02\n" +
+	"\bchildren\x18\r \x03(\v2\x15.pemba.v1.ExplainNodeR\bchildren\"\xb6\x02\n" +
 	"\n" +
 	"Provenance\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12=\n" +
@@ -1792,7 +1802,8 @@ const file_pemba_v1_permission_service_proto_rawDesc = "" +
 	"\x05actor\x18\x04 \x01(\v2\x1a.pemba.v1.SubjectReferenceR\x05actor\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x12\n" +
 	"\x04rule\x18\x06 \x01(\tR\x04rule\x12+\n" +
-	"\x03via\x18\a \x01(\v2\x19.pemba.v1.ObjectReferenceR\x03via\"\x9f\x02\n" +
+	"\x03via\x18\a \x01(\v2\x19.pemba.v1.ObjectReferenceR\x03via\x12*\n" +
+	"\x11access_request_id\x18\b \x01(\tR\x0faccessRequestId\"\x9f\x02\n" +
 	"\x10CheckBulkRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x127\n" +
 	"\vconsistency\x18\x02 \x01(\v2\x15.pemba.v1.ConsistencyR\vconsistency\x124\n" +
