@@ -40,8 +40,14 @@ func TestRequestWalkthrough(t *testing.T) {
 	admin.expect(exitNo, "check", "project:apollo", "partner_viewer", "user:erin")
 	r = portal.ok("request", "approve", id, "--as", "user:gina", "--reason", "globex agrees", "--duration", "168h")
 	mustContain(t, r, r.stdout, "request "+id+": approved", "approved for party 2 by user:gina", "approved by user:gina", "granted: expires")
-	r = admin.ok("check", "project:apollo", "partner_viewer", "user:erin", "--explain")
-	mustContain(t, r, r.stdout, "on behalf of user:gina", `reason "globex agrees", approving access request `+id)
+	// The grant holds while its grantor can grant it, and gina's right over the
+	// project comes through a partner link that holds only inside globex's network.
+	r = admin.expect(exitNo, "check", "project:apollo", "partner_viewer", "user:erin")
+	mustContain(t, r, r.stdout, "conditional", "client_ip")
+	r = admin.ok("check", "project:apollo", "partner_viewer", "user:erin", "--explain", "--context", `{"client_ip": "10.1.2.3"}`)
+	mustContain(t, r, r.stdout, "on behalf of user:gina", `reason "globex agrees", approving access request `+id,
+		"while grantor can grant", "while grantee in organization#active_member")
+	admin.expect(exitNo, "check", "project:apollo", "partner_viewer", "user:erin", "--context", `{"client_ip": "192.0.2.1"}`)
 
 	r = portal.expect(exitError, "request", "approve", id, "--as", "user:bob")
 	mustContain(t, r, r.stderr, "FAILED_PRECONDITION", "is approved, not pending")
