@@ -25,7 +25,7 @@ const (
 // ReadAuditLogRequest is an audit query. Every unset field matches everything.
 type ReadAuditLogRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The tenant; empty means "default".
+	// The tenant; empty means "default". Must be empty when all_tenants is set.
 	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	// The API key name that made the transaction.
 	Principal string `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
@@ -45,7 +45,15 @@ type ReadAuditLogRequest struct {
 	// The most transactions per page; 0 means the server's page limit.
 	PageSize uint32 `protobuf:"varint,9,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,10,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,10,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Read across tenants in one call: every tenant for an admin key valid for all
+	// tenants; exactly its own tenants for a key limited to some. Entries are merged
+	// newest first by commit time (ties: tenant name, then newest revision); within one
+	// tenant they stay in revision order. Each entry names its tenant.
+	AllTenants bool `protobuf:"varint,11,opt,name=all_tenants,json=allTenants,proto3" json:"all_tenants,omitempty"`
+	// With all_tenants, only these tenants (empty: every tenant the key may read). A
+	// tenant the key may not use is refused with PERMISSION_DENIED.
+	Tenants       []string `protobuf:"bytes,12,rep,name=tenants,proto3" json:"tenants,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -150,10 +158,25 @@ func (x *ReadAuditLogRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ReadAuditLogRequest) GetAllTenants() bool {
+	if x != nil {
+		return x.AllTenants
+	}
+	return false
+}
+
+func (x *ReadAuditLogRequest) GetTenants() []string {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
+}
+
 // ReadAuditLogResponse is one page of the audit trail.
 type ReadAuditLogResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The head revision token when the page was read.
+	// The head revision token when the page was read; empty for an all_tenants query,
+	// whose tenants each have their own head.
 	Token        string         `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	Transactions []*Transaction `protobuf:"bytes,2,rep,name=transactions,proto3" json:"transactions,omitempty"`
 	// Pass as page_token for the next (older) page; empty on the last page.
@@ -217,7 +240,7 @@ var File_pemba_v1_audit_service_proto protoreflect.FileDescriptor
 
 const file_pemba_v1_audit_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1cpemba/v1/audit_service.proto\x12\bpemba.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13pemba/v1/core.proto\"\xc8\x03\n" +
+	"\x1cpemba/v1/audit_service.proto\x12\bpemba.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13pemba/v1/core.proto\"\x83\x04\n" +
 	"\x13ReadAuditLogRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1c\n" +
 	"\tprincipal\x18\x02 \x01(\tR\tprincipal\x120\n" +
@@ -230,7 +253,10 @@ const file_pemba_v1_audit_service_proto_rawDesc = "" +
 	"\tpage_size\x18\t \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\n" +
-	" \x01(\tR\tpageToken\"\x8f\x01\n" +
+	" \x01(\tR\tpageToken\x12\x1f\n" +
+	"\vall_tenants\x18\v \x01(\bR\n" +
+	"allTenants\x12\x18\n" +
+	"\atenants\x18\f \x03(\tR\atenants\"\x8f\x01\n" +
 	"\x14ReadAuditLogResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\ftransactions\x18\x02 \x03(\v2\x15.pemba.v1.TransactionR\ftransactions\x12&\n" +

@@ -1304,7 +1304,9 @@ type Transaction struct {
 	// True when the transaction wrote a new schema; its text is in schema.
 	SchemaChanged bool `protobuf:"varint,5,opt,name=schema_changed,json=schemaChanged,proto3" json:"schema_changed,omitempty"`
 	// The new schema text when schema_changed is set.
-	Schema        string `protobuf:"bytes,6,opt,name=schema,proto3" json:"schema,omitempty"`
+	Schema string `protobuf:"bytes,6,opt,name=schema,proto3" json:"schema,omitempty"`
+	// The tenant the transaction committed in.
+	Tenant        string `protobuf:"bytes,7,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1377,6 +1379,13 @@ func (x *Transaction) GetSchemaChanged() bool {
 func (x *Transaction) GetSchema() string {
 	if x != nil {
 		return x.Schema
+	}
+	return ""
+}
+
+func (x *Transaction) GetTenant() string {
+	if x != nil {
+		return x.Tenant
 	}
 	return ""
 }
@@ -1464,14 +1473,15 @@ const file_pemba_v1_core_proto_rawDesc = "" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_CREATED\x10\x01\x12\x10\n" +
 	"\fKIND_TOUCHED\x10\x02\x12\x10\n" +
-	"\fKIND_DELETED\x10\x03\"\x94\x02\n" +
+	"\fKIND_DELETED\x10\x03\"\xac\x02\n" +
 	"\vTransaction\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12=\n" +
 	"\fcommitted_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcommittedAt\x129\n" +
 	"\bmetadata\x18\x03 \x01(\v2\x1d.pemba.v1.TransactionMetadataR\bmetadata\x126\n" +
 	"\achanges\x18\x04 \x03(\v2\x1c.pemba.v1.RelationshipChangeR\achanges\x12%\n" +
 	"\x0eschema_changed\x18\x05 \x01(\bR\rschemaChanged\x12\x16\n" +
-	"\x06schema\x18\x06 \x01(\tR\x06schema*\x87\x01\n" +
+	"\x06schema\x18\x06 \x01(\tR\x06schema\x12\x16\n" +
+	"\x06tenant\x18\a \x01(\tR\x06tenant*\x87\x01\n" +
 	"\x0ePermissionship\x12\x1e\n" +
 	"\x1aPERMISSIONSHIP_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15PERMISSIONSHIP_DENIED\x10\x01\x12\x1a\n" +
