@@ -45,6 +45,9 @@ func startLoops(st *Stack, backing datastore.Datastore, gcEvery time.Duration, l
 	if gcEvery > 0 {
 		l.run(func() { collectGarbage(ctx, st.Store, gcEvery, log) })
 	}
+	if st.DecisionLog != nil {
+		l.run(func() { st.DecisionLog.Run(ctx) })
+	}
 	return l
 }
 

@@ -68,6 +68,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Logger:         log,
 			TracerProvider: tp,
 		},
+		DecisionLog: cfg.DecisionLog,
 	})
 	if err != nil {
 		ds.Close()

@@ -53,7 +53,8 @@ var methodAccess = map[string]access{
 
 	pb.WatchService_Watch_FullMethodName: accessRead,
 
-	pb.AuditService_ReadAuditLog_FullMethodName: accessRead,
+	pb.AuditService_ReadAuditLog_FullMethodName:  accessRead,
+	pb.AuditService_ReadDecisions_FullMethodName: accessRead,
 
 	pb.GovernanceService_Offboard_FullMethodName:        accessWrite,
 	pb.GovernanceService_ListActorGrants_FullMethodName: accessRead,

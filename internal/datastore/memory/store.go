@@ -25,6 +25,8 @@ type Store struct {
 	mu      sync.RWMutex
 	tenants map[string]*tenant
 	closed  bool
+
+	decisions decisionLog
 }
 
 var _ datastore.Datastore = (*Store)(nil)
