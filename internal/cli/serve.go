@@ -99,7 +99,7 @@ flight finish (up to --shutdown-grace) and closes the datastore.`,
 	f.StringVar(&o.PprofAddr, "pprof-addr", d.PprofAddr, "serve Go profiles on this loopback address (e.g. 127.0.0.1:6060); empty is off")
 
 	dl := &o.DecisionLog
-	f.BoolVar(&dl.Enabled, "decision-log", d.DecisionLog.Enabled, "record permission decisions (Check, CheckBulk items, lookups) in the datastore, queryable with ReadDecisions (bolt and memory)")
+	f.BoolVar(&dl.Enabled, "decision-log", d.DecisionLog.Enabled, "record permission decisions (Check, CheckBulk items, lookups) in the datastore, queryable with ReadDecisions and pemba audit decisions")
 	f.Float64Var(&dl.SampleRate, "decision-log-sample", d.DecisionLog.SampleRate, "fraction (0..1) of allowed and conditional decisions recorded")
 	f.Float64Var(&dl.DeniedSampleRate, "decision-log-denied-sample", d.DecisionLog.DeniedSampleRate, "fraction (0..1) of denied decisions recorded")
 	f.StringSliceVar(&dl.Tenants, "decision-log-tenants", d.DecisionLog.Tenants, "record only decisions in these tenants (comma-separated; empty: all)")

@@ -101,7 +101,7 @@ func NewStack(ds datastore.Datastore, opts StackOptions) (*Stack, error) {
 	if opts.DecisionLog.Enabled {
 		dstore, ok := ds.(datastore.DecisionStore)
 		if !ok {
-			return nil, fmt.Errorf("--decision-log: this datastore (%T) cannot keep a decision log; use bolt or memory", ds)
+			return nil, fmt.Errorf("--decision-log: this datastore (%T) cannot keep a decision log; use bolt, postgres or memory", ds)
 		}
 		l, err := decisionlog.New(opts.DecisionLog, dstore, log)
 		if err != nil {

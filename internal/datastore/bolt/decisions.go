@@ -149,6 +149,16 @@ func readTenantDecisions(ctx context.Context, b *bbolt.Bucket, f datastore.Decis
 	return out, nil
 }
 
+// deleteTenantDecisions removes a deleted tenant's decisions, so a tenant created
+// later with the same name starts with none.
+func deleteTenantDecisions(tx *bbolt.Tx, name string) error {
+	root := tx.Bucket(bucketDecisions)
+	if root == nil || root.Bucket([]byte(name)) == nil {
+		return nil
+	}
+	return root.DeleteBucket([]byte(name))
+}
+
 // DeleteDecisionsBefore implements datastore.DecisionStore.
 func (s *Store) DeleteDecisionsBefore(_ context.Context, t time.Time) (int, error) {
 	if err := s.enter(); err != nil {

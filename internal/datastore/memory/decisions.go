@@ -66,6 +66,12 @@ func (s *Store) ReadDecisions(_ context.Context, f datastore.DecisionFilter) ite
 	}
 }
 
+func (l *decisionLog) deleteTenant(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rows = slices.DeleteFunc(l.rows, func(d datastore.Decision) bool { return d.Tenant == name })
+}
+
 // DeleteDecisionsBefore implements datastore.DecisionStore.
 func (s *Store) DeleteDecisionsBefore(_ context.Context, t time.Time) (int, error) {
 	l := &s.decisions

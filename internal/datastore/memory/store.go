@@ -88,6 +88,7 @@ func (s *Store) DeleteTenant(_ context.Context, name string) error {
 		return datastore.TenantNotFound(name)
 	}
 	s.quantizer.Forget(name)
+	s.decisions.deleteTenant(name)
 	t.writeMu.Lock() // a transaction in progress finishes (and is discarded) first
 	t.mu.Lock()
 	t.deleted = true
