@@ -3,6 +3,7 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAuditAcrossTenants reads the audit trail of two brands in one query through
@@ -76,4 +77,35 @@ func TestAuditAcrossTenants(t *testing.T) {
 	// --tenants without --all-tenants is a usage error.
 	r = admin.expect(exitError, "audit", "--tenants", "brand-a")
 	mustContain(t, r, r.stderr, "--all-tenants")
+}
+
+// TestAuditDecisions drives the decision log through the real binary: checks are
+// recorded by the server and read back with pemba audit decisions.
+func TestAuditDecisions(t *testing.T) {
+	_, admin := setupB2B(t, "--decision-log", "--decision-log-sample", "1")
+	admin.ok("check", "document:q3", "view", "user:alice")
+	admin.expect(exitNo, "check", "document:q3", "view", "user:mallory")
+
+	// The writer flushes on its own within a second; read until both are there.
+	var got []decisionJSON
+	for attempt := 0; attempt < 100 && len(got) < 2; attempt++ {
+		if attempt > 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		got = decodeJSONLines[decisionJSON](t, admin.ok("audit", "decisions", "--since", "1h", "-o", "json"))
+	}
+	if len(got) != 2 {
+		t.Fatalf("decisions: %+v, want the two checks", got)
+	}
+	if got[0].Subject != "user:mallory" || got[0].Result != "denied" || got[1].Subject != "user:alice" || got[1].Result != "allowed" ||
+		got[1].Principal != "admin" || got[1].Tenant != "default" || got[1].Resource != "document:q3" || got[1].Token == "" {
+		t.Fatalf("decisions: %+v", got)
+	}
+	r := admin.ok("audit", "decisions", "--subject", "user:alice", "--since", "168h")
+	mustContain(t, r, r.stdout, "  tenant default  allowed      document:q3 view user:alice  check principal=admin  token ")
+	if strings.Contains(r.stdout, "mallory") {
+		t.Fatalf("--subject user:alice printed mallory:\n%s", r)
+	}
+	r = admin.expect(exitError, "audit", "decisions", "--result", "maybe")
+	mustContain(t, r, r.stderr, "pemba: INVALID_ARGUMENT:", "maybe")
 }
