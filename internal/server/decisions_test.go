@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/datastore/bolt"
 	"github.com/pemba-authz/pemba/internal/datastore/memory"
 	"github.com/pemba-authz/pemba/internal/decisionlog"
 	"github.com/pemba-authz/pemba/internal/server"
@@ -329,4 +330,48 @@ func TestDecisionLogOff(t *testing.T) {
 	ts := startServer(t, nil)
 	_, err := ts.audit().ReadDecisions(as(adminSecret), &pb.ReadDecisionsRequest{})
 	wantCode(t, err, codes.FailedPrecondition, "--decision-log")
+}
+
+// BenchmarkCheckDecisionLog measures Check through the real gRPC server with the
+// decision log off, and on with every decision logged into a bolt store by the
+// running writer (as `pemba serve --decision-log` does).
+func BenchmarkCheckDecisionLog(b *testing.B) {
+	req := &pb.CheckRequest{Resource: &pb.ObjectReference{Type: "document", Id: "q3"}, Permission: "view", Subject: &pb.SubjectReference{Type: "user", Id: "bob"}}
+	run := func(b *testing.B, ts *testServer) {
+		setupBench(b, ts)
+		ctx := as(readerSecret)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := ts.permissions().Check(ctx, req); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	b.Run("off", func(b *testing.B) {
+		run(b, startServerOn(b, benchBolt(b), false, quietLogs))
+	})
+	b.Run("every-decision", func(b *testing.B) {
+		ds := benchBolt(b)
+		l, err := decisionlog.New(decisionlog.Config{Enabled: true, SampleRate: 1, DeniedSampleRate: 1}, ds.(datastore.DecisionStore), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ts := startServerOn(b, ds, false, func(c *server.Config) { quietLogs(c); c.DecisionLog = l })
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); l.Run(ctx) }()
+		b.Cleanup(func() { cancel(); <-done })
+		run(b, ts)
+	})
+}
+
+func benchBolt(b *testing.B) datastore.Datastore {
+	ds, err := bolt.Open(b.TempDir(), bolt.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ds
 }
