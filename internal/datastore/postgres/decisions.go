@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
@@ -18,19 +16,48 @@ var _ datastore.DecisionStore = (*Store)(nil)
 var decisionColumns = []string{"tenant", "decided_at", "principal", "operation", "resource_type", "resource_id",
 	"permission", "subject_type", "subject_id", "subject_relation", "result", "results", "revision", "path"}
 
-// WriteDecisions implements datastore.DecisionStore with one COPY per batch; the
-// table's sequence numbers the rows.
+// WriteDecisions implements datastore.DecisionStore with one multi-row INSERT per
+// batch (of at most decisionInsertRows rows; larger batches take several), which
+// PostgreSQL and CockroachDB both accept; the table's sequence numbers the rows.
 func (s *Store) WriteDecisions(ctx context.Context, ds []datastore.Decision) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.leave()
-	rows := make([][]any, len(ds))
-	for i, d := range ds {
-		rows[i] = []any{d.Tenant, d.Time, d.Principal, d.Operation, d.Resource.Type, d.Resource.ID, d.Permission,
-			d.Subject.Type, d.Subject.ID, d.Subject.Relation, d.Result, d.Results, int64(d.Revision), d.Path}
+	for len(ds) > 0 {
+		n := min(len(ds), decisionInsertRows)
+		if err := s.insertDecisions(ctx, ds[:n]); err != nil {
+			return err
+		}
+		ds = ds[n:]
 	}
-	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"decisions"}, decisionColumns, pgx.CopyFromRows(rows))
+	return nil
+}
+
+// decisionInsertRows keeps one INSERT's parameters (14 a row) well under the
+// protocol's 65535.
+const decisionInsertRows = 1000
+
+func (s *Store) insertDecisions(ctx context.Context, ds []datastore.Decision) error {
+	var b strings.Builder
+	b.WriteString("INSERT INTO decisions (" + strings.Join(decisionColumns, ", ") + ") VALUES ")
+	args := make([]any, 0, len(ds)*len(decisionColumns))
+	for i, d := range ds {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(")
+		for j := range decisionColumns {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d", len(args)+j+1)
+		}
+		b.WriteString(")")
+		args = append(args, d.Tenant, d.Time, d.Principal, d.Operation, d.Resource.Type, d.Resource.ID, d.Permission,
+			d.Subject.Type, d.Subject.ID, d.Subject.Relation, d.Result, int32(d.Results), int64(d.Revision), d.Path)
+	}
+	_, err := s.pool.Exec(ctx, b.String(), args...)
 	return classifyErr(err)
 }
 
