@@ -118,6 +118,7 @@ type denialJSON struct {
 // transactionJSON is one committed transaction, as watch and audit print it. A
 // refused delegated write is recorded too: it has denied set and no changes.
 type transactionJSON struct {
+	Tenant        string        `json:"tenant,omitempty"`
 	Token         string        `json:"token"`
 	CommittedAt   string        `json:"committed_at"`
 	Operation     string        `json:"operation,omitempty"`
@@ -135,6 +136,7 @@ type transactionJSON struct {
 func transactionToJSON(tx *pb.Transaction) *transactionJSON {
 	md := tx.GetMetadata()
 	out := &transactionJSON{
+		Tenant:        tx.GetTenant(),
 		Token:         tx.GetToken(),
 		CommittedAt:   formatTime(tx.GetCommittedAt()),
 		Operation:     md.GetOperation(),
@@ -210,6 +212,12 @@ func changeSymbol(k pb.RelationshipChange_Kind) string {
 // A refused delegated write is marked DENIED and followed by the refusal and the
 // updates that were attempted.
 func writeTransactionText(w io.Writer, tx *pb.Transaction) {
+	writeTransactionTextIn(w, tx, false)
+}
+
+// writeTransactionTextIn prints a transaction, with its tenant first when withTenant
+// is set (a cross-tenant audit query mixes tenants).
+func writeTransactionTextIn(w io.Writer, tx *pb.Transaction, withTenant bool) {
 	md := tx.GetMetadata()
 	var meta []string
 	if op := md.GetOperation(); op != "" {
@@ -234,7 +242,12 @@ func writeTransactionText(w io.Writer, tx *pb.Transaction) {
 		}
 		meta = append(meta, "orgs="+strings.Join(orgs, ","))
 	}
-	fmt.Fprintf(w, "%s  token %s  %s\n", formatTimeText(tx.GetCommittedAt()), tx.GetToken(), strings.Join(meta, " "))
+	if withTenant {
+		fmt.Fprintf(w, "%s  tenant %s", formatTimeText(tx.GetCommittedAt()), tx.GetTenant())
+	} else {
+		fmt.Fprint(w, formatTimeText(tx.GetCommittedAt()))
+	}
+	fmt.Fprintf(w, "  token %s  %s\n", tx.GetToken(), strings.Join(meta, " "))
 	if d := md.GetDenied(); d != nil {
 		fmt.Fprintln(w, "  refused: "+d.GetMessage())
 		for _, u := range d.GetUpdates() {

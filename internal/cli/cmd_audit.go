@@ -18,7 +18,8 @@ func newAuditCommand() *cobra.Command {
 	var o *clientOptions
 	var actor, principal, resource, subject, org, since, until, pageToken string
 	var limit uint32
-	var all bool
+	var all, allTenants bool
+	var tenants []string
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Query the audit trail, newest first",
@@ -30,14 +31,27 @@ the grant rules that allowed a delegated write, and its changes.
 type. --since and --until take an RFC 3339 time, a date, or an age (24h, 7d).
 Without --all at most --limit transactions are printed, and the flag that continues
 with older ones is printed on stderr. -o json prints one transaction per line (JSON
-lines), ready for export to other tools.`,
+lines), ready for export to other tools.
+
+--all-tenants reads every tenant the key may use in one query (an admin key valid
+for every tenant sees all; a key limited to tenants sees exactly its own), merged
+newest first by commit time, each transaction labelled with its tenant; --tenants
+narrows it to some (--tenant and PEMBA_TENANT do not apply to it).`,
 		Example: `  pemba audit
   pemba audit --actor user:bob --since 7d
   pemba audit --org organization:acme --all -o json > acme-audit.jsonl
-  pemba audit --resource document:q3 --limit 5`,
+  pemba audit --resource document:q3 --limit 5
+  pemba audit --all-tenants --since 24h
+  pemba audit --all-tenants --tenants acme-eu,acme-us --actor user:bob`,
 		Args: exactArgs(0, "filters are flags such as --actor and --since"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req := &pb.ReadAuditLogRequest{Tenant: o.tenant, Principal: principal, PageToken: pageToken}
+			req := &pb.ReadAuditLogRequest{Tenant: o.tenant, Principal: principal, PageToken: pageToken, AllTenants: allTenants, Tenants: tenants}
+			if len(tenants) > 0 && !allTenants {
+				return usageErrorf("--tenants narrows an --all-tenants query: add --all-tenants, or use --tenant for one tenant")
+			}
+			if allTenants {
+				req.Tenant = "" // --tenant (or PEMBA_TENANT) does not narrow it; --tenants does
+			}
 			var err error
 			if actor != "" {
 				if req.Actor, err = parseSubjectArg("--actor", actor); err != nil {
@@ -92,7 +106,7 @@ lines), ready for export to other tools.`,
 								fmt.Fprintln(out) // a blank line between transactions
 							}
 							first = false
-							writeTransactionText(out, tx)
+							writeTransactionTextIn(out, tx, allTenants)
 						}
 						got++
 					}
@@ -111,6 +125,7 @@ lines), ready for export to other tools.`,
 			})
 		},
 	}
+	cmd.AddCommand(newAuditDecisionsCommand())
 	o = addClientFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&actor, "actor", "", "acting subject of delegated writes, e.g. user:bob")
@@ -122,6 +137,8 @@ lines), ready for export to other tools.`,
 	f.StringVar(&until, "until", "", "committed before: RFC 3339, a date, or an age")
 	f.Uint32Var(&limit, "limit", defaultAuditLimit, "print at most this many transactions")
 	f.BoolVar(&all, "all", false, "print every matching transaction, following pages")
+	f.BoolVar(&allTenants, "all-tenants", false, "read every tenant the key may use, merged newest first")
+	f.StringSliceVar(&tenants, "tenants", nil, "with --all-tenants, only these tenants (comma-separated)")
 	f.StringVar(&pageToken, "page-token", "", "continue with the transactions older than this page token")
 	return cmd
 }

@@ -99,6 +99,17 @@ flight finish (up to --shutdown-grace) and closes the datastore.`,
 	f.Float64Var(&o.TracingSampleRatio, "tracing-sample-ratio", d.TracingSampleRatio, "fraction of new traces sampled")
 
 	f.StringVar(&o.PprofAddr, "pprof-addr", d.PprofAddr, "serve Go profiles on this loopback address (e.g. 127.0.0.1:6060); empty is off")
+
+	dl := &o.DecisionLog
+	f.BoolVar(&dl.Enabled, "decision-log", d.DecisionLog.Enabled, "record permission decisions (Check, CheckBulk items, lookups) in the datastore, queryable with ReadDecisions and pemba audit decisions")
+	f.Float64Var(&dl.SampleRate, "decision-log-sample", d.DecisionLog.SampleRate, "fraction (0..1) of allowed and conditional decisions recorded")
+	f.Float64Var(&dl.DeniedSampleRate, "decision-log-denied-sample", d.DecisionLog.DeniedSampleRate, "fraction (0..1) of denied decisions recorded")
+	f.StringSliceVar(&dl.Tenants, "decision-log-tenants", d.DecisionLog.Tenants, "record only decisions in these tenants (comma-separated; empty: all)")
+	f.StringSliceVar(&dl.ResourceTypes, "decision-log-resource-types", d.DecisionLog.ResourceTypes, "record only decisions on these resource types (empty: all)")
+	f.StringSliceVar(&dl.Permissions, "decision-log-permissions", d.DecisionLog.Permissions, "record only decisions on these permissions (empty: all)")
+	f.StringSliceVar(&dl.Results, "decision-log-results", d.DecisionLog.Results, "record only these results: allowed, denied, conditional (empty: all)")
+	f.IntVar(&dl.QueueSize, "decision-log-queue-size", d.DecisionLog.QueueSize, "decisions waiting for the writer; beyond it they are dropped and counted in pemba_decision_log_dropped_total")
+	f.DurationVar(&dl.Retention, "decision-log-retention", d.DecisionLog.Retention, "how long recorded decisions are kept")
 	return cmd
 }
 

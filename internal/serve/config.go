@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/decisionlog"
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/server"
 	"github.com/pemba-authz/pemba/internal/write"
@@ -74,6 +75,10 @@ type Config struct {
 
 	// PprofAddr serves Go profiles on this loopback address; empty is off.
 	PprofAddr string
+
+	// DecisionLog records permission decisions (off unless Enabled; see
+	// docs/operations.md).
+	DecisionLog decisionlog.Config
 }
 
 // DefaultConfig returns the documented defaults: the embedded store under
@@ -95,6 +100,12 @@ func DefaultConfig() Config {
 		ShutdownGrace:      30 * time.Second,
 		RequestTTL:         write.DefaultRequestTTL,
 		TracingSampleRatio: 1,
+		DecisionLog: decisionlog.Config{
+			SampleRate:       1,
+			DeniedSampleRate: 1,
+			QueueSize:        decisionlog.DefaultQueueSize,
+			Retention:        decisionlog.DefaultRetention,
+		},
 	}
 }
 

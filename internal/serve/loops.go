@@ -48,6 +48,9 @@ func startLoops(st *Stack, backing datastore.Datastore, gcEvery, sweepEvery time
 	if sweepEvery > 0 && st.Sweeper != nil {
 		l.run(func() { sweepGrants(ctx, st.Sweeper, sweepEvery, log) })
 	}
+	if st.DecisionLog != nil {
+		l.run(func() { st.DecisionLog.Run(ctx) })
+	}
 	return l
 }
 

@@ -69,6 +69,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Logger:         log,
 			TracerProvider: tp,
 		},
+		DecisionLog: cfg.DecisionLog,
 	})
 	if err != nil {
 		ds.Close()

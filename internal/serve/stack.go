@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/datastore/index"
+	"github.com/pemba-authz/pemba/internal/decisionlog"
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/governance"
 	"github.com/pemba-authz/pemba/internal/server"
@@ -29,6 +31,9 @@ type Stack struct {
 	Sweeper *GrantSweeper
 	// Server serves the API; call Start to listen.
 	Server *server.Server
+	// DecisionLog records decisions when it is on, else nil; the loops run its
+	// writer.
+	DecisionLog *decisionlog.Log
 }
 
 // StackOptions say how to build a Stack.
@@ -45,6 +50,9 @@ type StackOptions struct {
 	// Reviewer where they are nil, Backup when the store can copy itself, and registers the engine's and the index's metrics
 	// on its Registry.
 	Server server.Config
+	// DecisionLog, when Enabled, records decisions into ds (which must be a
+	// datastore.DecisionStore); the stack's loops run its writer.
+	DecisionLog decisionlog.Config
 }
 
 // NewStack builds the whole stack over ds, with the server's limits and quotas passed
@@ -99,6 +107,17 @@ func NewStack(ds datastore.Datastore, opts StackOptions) (*Stack, error) {
 		scfg.Backup = b
 	}
 	scfg.Collectors = append(scfg.Collectors, collectors...)
+	if opts.DecisionLog.Enabled {
+		dstore, ok := ds.(datastore.DecisionStore)
+		if !ok {
+			return nil, fmt.Errorf("--decision-log: this datastore (%T) cannot keep a decision log; use bolt, postgres or memory", ds)
+		}
+		l, err := decisionlog.New(opts.DecisionLog, dstore, log)
+		if err != nil {
+			return nil, err
+		}
+		st.DecisionLog, scfg.DecisionLog = l, l
+	}
 	srv, err := server.New(scfg)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -52,7 +53,8 @@ var methodAccess = map[string]access{
 
 	pb.WatchService_Watch_FullMethodName: accessRead,
 
-	pb.AuditService_ReadAuditLog_FullMethodName: accessRead,
+	pb.AuditService_ReadAuditLog_FullMethodName:  accessRead,
+	pb.AuditService_ReadDecisions_FullMethodName: accessRead,
 
 	pb.GovernanceService_Offboard_FullMethodName:        accessWrite,
 	pb.GovernanceService_ListActorGrants_FullMethodName: accessRead,
@@ -154,6 +156,14 @@ func authorizeMethod(k *Key, method string, a access) error {
 // tenantRequest is every request that names a tenant.
 type tenantRequest interface{ GetTenant() string }
 
+// crossTenantRequest is a read that may span tenants (ReadAuditLog with
+// all_tenants). Its handler limits the tenants to the key's; the check here refuses
+// a named tenant the key lacks, so the caller learns which.
+type crossTenantRequest interface {
+	GetAllTenants() bool
+	GetTenants() []string
+}
+
 // actorRequest is every write that may carry an acting subject.
 type actorRequest interface{ GetActor() *pb.SubjectReference }
 
@@ -163,7 +173,11 @@ func authorizeMessage(k *Key, method string, a access, msg any, info *callInfo) 
 	if a == accessTenantAdmin {
 		return nil // tenant names here are the tenants being managed
 	}
-	if tr, ok := msg.(tenantRequest); ok {
+	if cr, ok := msg.(crossTenantRequest); ok && cr.GetAllTenants() {
+		if err := authorizeTenants(k, cr.GetTenants()); err != nil {
+			return err
+		}
+	} else if tr, ok := msg.(tenantRequest); ok {
 		t, err := tenantName(tr.GetTenant())
 		if err != nil {
 			return err
@@ -181,6 +195,24 @@ func authorizeMessage(k *Key, method string, a access, msg any, info *callInfo) 
 		if !ok || ar.GetActor() == nil {
 			return status.Errorf(codes.PermissionDenied, "key %q has role delegate and may only write on behalf of an acting subject: set actor in the %s request", k.Name, shortMethod(method))
 		}
+	}
+	return nil
+}
+
+// authorizeTenants refuses a cross-tenant request that names tenants the key may not
+// use, naming every one of them.
+func authorizeTenants(k *Key, tenants []string) error {
+	var lacking []string
+	for _, t := range tenants {
+		if err := tuple.ValidateTenantName(t); err != nil {
+			return invalidf("tenants: %v", err)
+		}
+		if !k.allowsTenant(t) {
+			lacking = append(lacking, t)
+		}
+	}
+	if len(lacking) > 0 {
+		return status.Errorf(codes.PermissionDenied, "key %q may not use tenants %s (it is limited to %s)", k.Name, strings.Join(lacking, ","), strings.Join(k.Tenants, ","))
 	}
 	return nil
 }

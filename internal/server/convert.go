@@ -148,8 +148,9 @@ func expandToProto(n *engine.ExpandNode) *pb.ExpandNode {
 	return out
 }
 
-func transactionToProto(t *datastore.Transaction, token string) *pb.Transaction {
+func transactionToProto(tenant string, t *datastore.Transaction, token string) *pb.Transaction {
 	out := &pb.Transaction{
+		Tenant:      tenant,
 		Token:       token,
 		CommittedAt: timestamppb.New(t.Time),
 		Metadata: &pb.TransactionMetadata{

@@ -141,6 +141,8 @@ func (l Limits) check(msg any) error {
 		return page("limit", m.GetLimit())
 	case *pb.ReadAuditLogRequest:
 		return page("page_size", m.GetPageSize())
+	case *pb.ReadDecisionsRequest:
+		return page("page_size", m.GetPageSize())
 	case *pb.ListActorGrantsRequest:
 		return page("page_size", m.GetPageSize())
 	case *pb.ReviewAccessRequest:

@@ -49,6 +49,7 @@ func (s *permissionService) Check(ctx context.Context, req *pb.CheckRequest) (*p
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	s.recordCheck(ctx, "check", tenant, rev, resource, req.GetPermission(), subject, res)
 	var prov map[tuple.Key]governance.Provenance
 	if res.Explanation != nil {
 		// Name who wrote each relationship the answer relied on, from the audit trail.

@@ -55,6 +55,8 @@ func (s *permissionService) CheckBulk(ctx context.Context, req *pb.CheckBulkRequ
 			} else {
 				item.Permissionship = permissionshipToProto(r.Result.Permissionship)
 				item.MissingContext = r.Result.MissingContext
+				c := checks[j]
+				s.recordCheck(ctx, "check_bulk", tenant, rev, c.Resource, c.Permission, c.Subject, r.Result)
 			}
 			items[positions[j]] = item
 		}

@@ -48,10 +48,12 @@ func (s *permissionService) LookupResources(req *pb.LookupResourcesRequest, stre
 		Cursor:       req.GetCursor(),
 		MaxWork:      s.quotas.ForTenant(tenant).MaxLookupWork,
 	})
+	found := 0
 	for r, err := range results {
 		if err != nil {
 			return toStatus(err)
 		}
+		found++
 		if err := stream.Send(&pb.LookupResourcesResponse{
 			Token:          token,
 			ResourceId:     r.ResourceID,
@@ -62,5 +64,6 @@ func (s *permissionService) LookupResources(req *pb.LookupResourcesRequest, stre
 			return err
 		}
 	}
+	s.recordLookup(ctx, "lookup_resources", tenant, rev, tuple.ObjectRef{Type: req.GetResourceType()}, req.GetPermission(), subject, found)
 	return nil
 }

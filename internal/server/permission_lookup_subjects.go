@@ -57,10 +57,12 @@ func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream
 		Cursor:          req.GetCursor(),
 		MaxWork:         s.quotas.ForTenant(tenant).MaxLookupWork,
 	})
+	found := 0
 	for r, err := range results {
 		if err != nil {
 			return toStatus(err)
 		}
+		found++
 		if err := stream.Send(&pb.LookupSubjectsResponse{
 			Token:              token,
 			SubjectId:          r.SubjectID,
@@ -72,5 +74,6 @@ func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream
 			return err
 		}
 	}
+	s.recordLookup(ctx, "lookup_subjects", tenant, rev, resource, req.GetPermission(), tuple.SubjectRef{Type: req.GetSubjectType(), Relation: subjectRelation}, found)
 	return nil
 }

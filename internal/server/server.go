@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
+	"github.com/pemba-authz/pemba/internal/decisionlog"
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/governance"
 	"github.com/pemba-authz/pemba/internal/requests"
@@ -110,6 +112,9 @@ type Config struct {
 	Collectors []prometheus.Collector
 	// TracerProvider, when set, traces every RPC with OpenTelemetry.
 	TracerProvider trace.TracerProvider
+	// DecisionLog, when set, records permission decisions and serves ReadDecisions;
+	// its metrics are registered on Registry. Its writer (Run) is the caller's.
+	DecisionLog *decisionlog.Log
 }
 
 // Defaults for Config.
@@ -125,10 +130,12 @@ type Server struct {
 	engine   Engine
 	writer   Writer
 	reviewer Reviewer
-	limits   Limits
-	quotas   Quotas
-	gate     *quotaGate // nil when no quota bounds requests
-	log      *slog.Logger
+	// decisions is the decision log; nil when it is off.
+	decisions *decisionlog.Log
+	limits    Limits
+	quotas    Quotas
+	gate      *quotaGate // nil when no quota bounds requests
+	log       *slog.Logger
 
 	grpcServer     *grpc.Server // external listener, with TLS when configured
 	internalServer *grpc.Server // the REST gateway's in-process connection
@@ -166,7 +173,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = newRegistry()
 	}
-	for _, c := range cfg.Collectors {
+	collectors := cfg.Collectors
+	if cfg.DecisionLog != nil {
+		collectors = append(slices.Clip(collectors), cfg.DecisionLog.Collectors()...)
+	}
+	for _, c := range collectors {
 		if err := cfg.Registry.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
@@ -181,19 +192,20 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:      cfg,
-		ds:       cfg.Datastore,
-		engine:   cfg.Engine,
-		writer:   cfg.Writer,
-		reviewer: cfg.Reviewer,
-		limits:   cfg.Limits.WithDefaults(),
-		quotas:   cfg.Quotas,
-		gate:     newQuotaGate(cfg.Quotas, cfg.Keys),
-		log:      cfg.Logger,
-		registry: cfg.Registry,
-		health:   health.NewServer(),
-		serveErr: make(chan error, 2),
-		stopping: make(chan struct{}),
+		cfg:       cfg,
+		ds:        cfg.Datastore,
+		engine:    cfg.Engine,
+		writer:    cfg.Writer,
+		reviewer:  cfg.Reviewer,
+		decisions: cfg.DecisionLog,
+		limits:    cfg.Limits.WithDefaults(),
+		quotas:    cfg.Quotas,
+		gate:      newQuotaGate(cfg.Quotas, cfg.Keys),
+		log:       cfg.Logger,
+		registry:  cfg.Registry,
+		health:    health.NewServer(),
+		serveErr:  make(chan error, 2),
+		stopping:  make(chan struct{}),
 	}
 	m := newMetrics(cfg.Registry)
 	var creds credentials.TransportCredentials

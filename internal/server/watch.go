@@ -53,7 +53,7 @@ func (s *watchService) Watch(req *pb.WatchRequest, stream pb.WatchService_WatchS
 			continue
 		}
 		token := s.token(tenant, tx.Revision)
-		if err := stream.Send(&pb.WatchResponse{Token: token, Transaction: transactionToProto(tx, token)}); err != nil {
+		if err := stream.Send(&pb.WatchResponse{Token: token, Transaction: transactionToProto(tenant, tx, token)}); err != nil {
 			return err
 		}
 	}

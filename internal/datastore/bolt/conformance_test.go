@@ -37,3 +37,9 @@ func TestConformance(t *testing.T) {
 		})
 	}
 }
+
+func TestDecisionConformance(t *testing.T) {
+	datastoretest.RunDecisionConformance(t, func(t *testing.T, opts datastore.Options) datastore.Datastore {
+		return openTempWith(t, Options{Options: opts})
+	})
+}

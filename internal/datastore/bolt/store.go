@@ -351,6 +351,9 @@ func (s *Store) DeleteTenant(_ context.Context, name string) error {
 		if err := tx.Bucket(bucketTenants).Delete([]byte(name)); err != nil {
 			return err
 		}
+		if err := deleteTenantDecisions(tx, name); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketDropped).Put(appendTenant(nil, t.id), nil)
 	})
 	if err != nil {

@@ -12,3 +12,9 @@ func TestConformance(t *testing.T) {
 		return New(opts)
 	})
 }
+
+func TestDecisionConformance(t *testing.T) {
+	datastoretest.RunDecisionConformance(t, func(t *testing.T, opts datastore.Options) datastore.Datastore {
+		return New(opts)
+	})
+}

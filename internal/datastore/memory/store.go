@@ -25,6 +25,8 @@ type Store struct {
 	mu      sync.RWMutex
 	tenants map[string]*tenant
 	closed  bool
+
+	decisions decisionLog
 }
 
 var _ datastore.Datastore = (*Store)(nil)
@@ -86,6 +88,7 @@ func (s *Store) DeleteTenant(_ context.Context, name string) error {
 		return datastore.TenantNotFound(name)
 	}
 	s.quantizer.Forget(name)
+	s.decisions.deleteTenant(name)
 	t.writeMu.Lock() // a transaction in progress finishes (and is discarded) first
 	t.mu.Lock()
 	t.deleted = true

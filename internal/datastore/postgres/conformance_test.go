@@ -28,3 +28,13 @@ func TestConformanceSerializable(t *testing.T) {
 		return s
 	})
 }
+
+// TestDecisionConformance runs the decision log's part of the suite.
+func TestDecisionConformance(t *testing.T) {
+	t.Parallel()
+	baseURI(t)
+	datastoretest.RunDecisionConformance(t, func(t *testing.T, opts datastore.Options) datastore.Datastore {
+		s, _ := newTestStore(t, Options{Options: opts})
+		return s
+	})
+}

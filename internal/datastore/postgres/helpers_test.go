@@ -159,7 +159,7 @@ func dropStaleSchemas() {
 
 // dataTables are emptied between tests that reuse a schema; the migration version
 // table is kept.
-var dataTables = "pemba_store, tenants, tenant_heads, relationships, schemas, transactions, transaction_changes, transaction_objects, records, record_keys"
+var dataTables = "pemba_store, tenants, tenant_heads, relationships, schemas, transactions, transaction_changes, transaction_objects, records, record_keys, decisions"
 
 // newTestStore opens a store on an empty, migrated schema of its own and closes it
 // at the end of the test; the schema is then emptied and reused by a later test.

@@ -313,6 +313,7 @@ var tenantTables = []struct{ table, column string }{
 	{"transaction_changes", "tenant"},
 	{"transaction_objects", "tenant"},
 	{"transactions", "tenant"},
+	{"decisions", "tenant"},
 	{"tenants", "name"},
 }
 

@@ -25,7 +25,7 @@ const (
 // ReadAuditLogRequest is an audit query. Every unset field matches everything.
 type ReadAuditLogRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The tenant; empty means "default".
+	// The tenant; empty means "default". Must be empty when all_tenants is set.
 	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	// The API key name that made the transaction.
 	Principal string `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
@@ -45,7 +45,15 @@ type ReadAuditLogRequest struct {
 	// The most transactions per page; 0 means the server's page limit.
 	PageSize uint32 `protobuf:"varint,9,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,10,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,10,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Read across tenants in one call: every tenant for an admin key valid for all
+	// tenants; exactly its own tenants for a key limited to some. Entries are merged
+	// newest first by commit time (ties: tenant name, then newest revision); within one
+	// tenant they stay in revision order. Each entry names its tenant.
+	AllTenants bool `protobuf:"varint,11,opt,name=all_tenants,json=allTenants,proto3" json:"all_tenants,omitempty"`
+	// With all_tenants, only these tenants (empty: every tenant the key may read). A
+	// tenant the key may not use is refused with PERMISSION_DENIED.
+	Tenants       []string `protobuf:"bytes,12,rep,name=tenants,proto3" json:"tenants,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -150,10 +158,25 @@ func (x *ReadAuditLogRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ReadAuditLogRequest) GetAllTenants() bool {
+	if x != nil {
+		return x.AllTenants
+	}
+	return false
+}
+
+func (x *ReadAuditLogRequest) GetTenants() []string {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
+}
+
 // ReadAuditLogResponse is one page of the audit trail.
 type ReadAuditLogResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The head revision token when the page was read.
+	// The head revision token when the page was read; empty for an all_tenants query,
+	// whose tenants each have their own head.
 	Token        string         `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	Transactions []*Transaction `protobuf:"bytes,2,rep,name=transactions,proto3" json:"transactions,omitempty"`
 	// Pass as page_token for the next (older) page; empty on the last page.
@@ -213,11 +236,338 @@ func (x *ReadAuditLogResponse) GetNextPageToken() string {
 	return ""
 }
 
+// ReadDecisionsRequest is a decision log query. Every unset field matches everything.
+type ReadDecisionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant; empty means "default". Must be empty when all_tenants is set.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Read across tenants, with the rule of ReadAuditLogRequest.all_tenants: a key
+	// limited to tenants reads exactly its own.
+	AllTenants bool `protobuf:"varint,2,opt,name=all_tenants,json=allTenants,proto3" json:"all_tenants,omitempty"`
+	// With all_tenants, only these tenants.
+	Tenants []string `protobuf:"bytes,3,rep,name=tenants,proto3" json:"tenants,omitempty"`
+	// Decisions about this subject object (empty id: any object of the type).
+	Subject *ObjectReference `protobuf:"bytes,4,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Decisions on this resource (empty id: any object of the type).
+	Resource *ObjectReference `protobuf:"bytes,5,opt,name=resource,proto3" json:"resource,omitempty"`
+	// Decisions on this permission.
+	Permission string `protobuf:"bytes,6,opt,name=permission,proto3" json:"permission,omitempty"`
+	// "allowed", "denied" or "conditional".
+	Result string `protobuf:"bytes,7,opt,name=result,proto3" json:"result,omitempty"`
+	// Decided at or after this time.
+	Since *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=since,proto3" json:"since,omitempty"`
+	// Decided before this time.
+	Until *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=until,proto3" json:"until,omitempty"`
+	// The most decisions per page; 0 means the server's page limit.
+	PageSize uint32 `protobuf:"varint,10,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,11,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadDecisionsRequest) Reset() {
+	*x = ReadDecisionsRequest{}
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadDecisionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadDecisionsRequest) ProtoMessage() {}
+
+func (x *ReadDecisionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadDecisionsRequest.ProtoReflect.Descriptor instead.
+func (*ReadDecisionsRequest) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_audit_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReadDecisionsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ReadDecisionsRequest) GetAllTenants() bool {
+	if x != nil {
+		return x.AllTenants
+	}
+	return false
+}
+
+func (x *ReadDecisionsRequest) GetTenants() []string {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
+}
+
+func (x *ReadDecisionsRequest) GetSubject() *ObjectReference {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *ReadDecisionsRequest) GetResource() *ObjectReference {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *ReadDecisionsRequest) GetPermission() string {
+	if x != nil {
+		return x.Permission
+	}
+	return ""
+}
+
+func (x *ReadDecisionsRequest) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *ReadDecisionsRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ReadDecisionsRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *ReadDecisionsRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ReadDecisionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Decision is one recorded permission decision.
+type Decision struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant it was decided in.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// When it was decided.
+	DecidedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	// The name of the API key that asked.
+	Principal string `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	// "check", "check_bulk", "lookup_resources" or "lookup_subjects".
+	Operation string `protobuf:"bytes,4,opt,name=operation,proto3" json:"operation,omitempty"`
+	// The resource checked; for lookup_resources only its type.
+	Resource   *ObjectReference  `protobuf:"bytes,5,opt,name=resource,proto3" json:"resource,omitempty"`
+	Permission string            `protobuf:"bytes,6,opt,name=permission,proto3" json:"permission,omitempty"`
+	Subject    *SubjectReference `protobuf:"bytes,7,opt,name=subject,proto3" json:"subject,omitempty"`
+	// "allowed", "denied" or "conditional"; a lookup is "allowed" when it found
+	// anything, with the count in results.
+	Result string `protobuf:"bytes,8,opt,name=result,proto3" json:"result,omitempty"`
+	// For lookups, the results returned.
+	Results uint32 `protobuf:"varint,9,opt,name=results,proto3" json:"results,omitempty"`
+	// The revision token the decision was made at.
+	Token string `protobuf:"bytes,10,opt,name=token,proto3" json:"token,omitempty"`
+	// For an allowed check that computed an explanation, the relationships on the
+	// path that granted, in text form.
+	Path          []string `protobuf:"bytes,11,rep,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Decision) Reset() {
+	*x = Decision{}
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Decision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Decision) ProtoMessage() {}
+
+func (x *Decision) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Decision.ProtoReflect.Descriptor instead.
+func (*Decision) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_audit_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Decision) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *Decision) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
+func (x *Decision) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *Decision) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *Decision) GetResource() *ObjectReference {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *Decision) GetPermission() string {
+	if x != nil {
+		return x.Permission
+	}
+	return ""
+}
+
+func (x *Decision) GetSubject() *SubjectReference {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *Decision) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *Decision) GetResults() uint32 {
+	if x != nil {
+		return x.Results
+	}
+	return 0
+}
+
+func (x *Decision) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *Decision) GetPath() []string {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+// ReadDecisionsResponse is one page of the decision log.
+type ReadDecisionsResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Decisions []*Decision            `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	// Pass as page_token for the next (older) page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadDecisionsResponse) Reset() {
+	*x = ReadDecisionsResponse{}
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadDecisionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadDecisionsResponse) ProtoMessage() {}
+
+func (x *ReadDecisionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadDecisionsResponse.ProtoReflect.Descriptor instead.
+func (*ReadDecisionsResponse) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_audit_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ReadDecisionsResponse) GetDecisions() []*Decision {
+	if x != nil {
+		return x.Decisions
+	}
+	return nil
+}
+
+func (x *ReadDecisionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_pemba_v1_audit_service_proto protoreflect.FileDescriptor
 
 const file_pemba_v1_audit_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1cpemba/v1/audit_service.proto\x12\bpemba.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13pemba/v1/core.proto\"\xc8\x03\n" +
+	"\x1cpemba/v1/audit_service.proto\x12\bpemba.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13pemba/v1/core.proto\"\x83\x04\n" +
 	"\x13ReadAuditLogRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1c\n" +
 	"\tprincipal\x18\x02 \x01(\tR\tprincipal\x120\n" +
@@ -230,13 +580,53 @@ const file_pemba_v1_audit_service_proto_rawDesc = "" +
 	"\tpage_size\x18\t \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\n" +
-	" \x01(\tR\tpageToken\"\x8f\x01\n" +
+	" \x01(\tR\tpageToken\x12\x1f\n" +
+	"\vall_tenants\x18\v \x01(\bR\n" +
+	"allTenants\x12\x18\n" +
+	"\atenants\x18\f \x03(\tR\atenants\"\x8f\x01\n" +
 	"\x14ReadAuditLogResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\ftransactions\x18\x02 \x03(\v2\x15.pemba.v1.TransactionR\ftransactions\x12&\n" +
-	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken2]\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\xad\x03\n" +
+	"\x14ReadDecisionsRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1f\n" +
+	"\vall_tenants\x18\x02 \x01(\bR\n" +
+	"allTenants\x12\x18\n" +
+	"\atenants\x18\x03 \x03(\tR\atenants\x123\n" +
+	"\asubject\x18\x04 \x01(\v2\x19.pemba.v1.ObjectReferenceR\asubject\x125\n" +
+	"\bresource\x18\x05 \x01(\v2\x19.pemba.v1.ObjectReferenceR\bresource\x12\x1e\n" +
+	"\n" +
+	"permission\x18\x06 \x01(\tR\n" +
+	"permission\x12\x16\n" +
+	"\x06result\x18\a \x01(\tR\x06result\x120\n" +
+	"\x05since\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x1b\n" +
+	"\tpage_size\x18\n" +
+	" \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\v \x01(\tR\tpageToken\"\x82\x03\n" +
+	"\bDecision\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x129\n" +
+	"\n" +
+	"decided_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x12\x1c\n" +
+	"\tprincipal\x18\x03 \x01(\tR\tprincipal\x12\x1c\n" +
+	"\toperation\x18\x04 \x01(\tR\toperation\x125\n" +
+	"\bresource\x18\x05 \x01(\v2\x19.pemba.v1.ObjectReferenceR\bresource\x12\x1e\n" +
+	"\n" +
+	"permission\x18\x06 \x01(\tR\n" +
+	"permission\x124\n" +
+	"\asubject\x18\a \x01(\v2\x1a.pemba.v1.SubjectReferenceR\asubject\x12\x16\n" +
+	"\x06result\x18\b \x01(\tR\x06result\x12\x18\n" +
+	"\aresults\x18\t \x01(\rR\aresults\x12\x14\n" +
+	"\x05token\x18\n" +
+	" \x01(\tR\x05token\x12\x12\n" +
+	"\x04path\x18\v \x03(\tR\x04path\"q\n" +
+	"\x15ReadDecisionsResponse\x120\n" +
+	"\tdecisions\x18\x01 \x03(\v2\x12.pemba.v1.DecisionR\tdecisions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xaf\x01\n" +
 	"\fAuditService\x12M\n" +
-	"\fReadAuditLog\x12\x1d.pemba.v1.ReadAuditLogRequest\x1a\x1e.pemba.v1.ReadAuditLogResponseB5Z3github.com/pemba-authz/pemba/proto/pemba/v1;pembav1b\x06proto3"
+	"\fReadAuditLog\x12\x1d.pemba.v1.ReadAuditLogRequest\x1a\x1e.pemba.v1.ReadAuditLogResponse\x12P\n" +
+	"\rReadDecisions\x12\x1e.pemba.v1.ReadDecisionsRequest\x1a\x1f.pemba.v1.ReadDecisionsResponseB5Z3github.com/pemba-authz/pemba/proto/pemba/v1;pembav1b\x06proto3"
 
 var (
 	file_pemba_v1_audit_service_proto_rawDescOnce sync.Once
@@ -250,30 +640,43 @@ func file_pemba_v1_audit_service_proto_rawDescGZIP() []byte {
 	return file_pemba_v1_audit_service_proto_rawDescData
 }
 
-var file_pemba_v1_audit_service_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_pemba_v1_audit_service_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_pemba_v1_audit_service_proto_goTypes = []any{
 	(*ReadAuditLogRequest)(nil),   // 0: pemba.v1.ReadAuditLogRequest
 	(*ReadAuditLogResponse)(nil),  // 1: pemba.v1.ReadAuditLogResponse
-	(*SubjectReference)(nil),      // 2: pemba.v1.SubjectReference
-	(*ObjectReference)(nil),       // 3: pemba.v1.ObjectReference
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
-	(*Transaction)(nil),           // 5: pemba.v1.Transaction
+	(*ReadDecisionsRequest)(nil),  // 2: pemba.v1.ReadDecisionsRequest
+	(*Decision)(nil),              // 3: pemba.v1.Decision
+	(*ReadDecisionsResponse)(nil), // 4: pemba.v1.ReadDecisionsResponse
+	(*SubjectReference)(nil),      // 5: pemba.v1.SubjectReference
+	(*ObjectReference)(nil),       // 6: pemba.v1.ObjectReference
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*Transaction)(nil),           // 8: pemba.v1.Transaction
 }
 var file_pemba_v1_audit_service_proto_depIdxs = []int32{
-	2, // 0: pemba.v1.ReadAuditLogRequest.actor:type_name -> pemba.v1.SubjectReference
-	3, // 1: pemba.v1.ReadAuditLogRequest.resource:type_name -> pemba.v1.ObjectReference
-	3, // 2: pemba.v1.ReadAuditLogRequest.subject:type_name -> pemba.v1.ObjectReference
-	3, // 3: pemba.v1.ReadAuditLogRequest.organization:type_name -> pemba.v1.ObjectReference
-	4, // 4: pemba.v1.ReadAuditLogRequest.since:type_name -> google.protobuf.Timestamp
-	4, // 5: pemba.v1.ReadAuditLogRequest.until:type_name -> google.protobuf.Timestamp
-	5, // 6: pemba.v1.ReadAuditLogResponse.transactions:type_name -> pemba.v1.Transaction
-	0, // 7: pemba.v1.AuditService.ReadAuditLog:input_type -> pemba.v1.ReadAuditLogRequest
-	1, // 8: pemba.v1.AuditService.ReadAuditLog:output_type -> pemba.v1.ReadAuditLogResponse
-	8, // [8:9] is the sub-list for method output_type
-	7, // [7:8] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	5,  // 0: pemba.v1.ReadAuditLogRequest.actor:type_name -> pemba.v1.SubjectReference
+	6,  // 1: pemba.v1.ReadAuditLogRequest.resource:type_name -> pemba.v1.ObjectReference
+	6,  // 2: pemba.v1.ReadAuditLogRequest.subject:type_name -> pemba.v1.ObjectReference
+	6,  // 3: pemba.v1.ReadAuditLogRequest.organization:type_name -> pemba.v1.ObjectReference
+	7,  // 4: pemba.v1.ReadAuditLogRequest.since:type_name -> google.protobuf.Timestamp
+	7,  // 5: pemba.v1.ReadAuditLogRequest.until:type_name -> google.protobuf.Timestamp
+	8,  // 6: pemba.v1.ReadAuditLogResponse.transactions:type_name -> pemba.v1.Transaction
+	6,  // 7: pemba.v1.ReadDecisionsRequest.subject:type_name -> pemba.v1.ObjectReference
+	6,  // 8: pemba.v1.ReadDecisionsRequest.resource:type_name -> pemba.v1.ObjectReference
+	7,  // 9: pemba.v1.ReadDecisionsRequest.since:type_name -> google.protobuf.Timestamp
+	7,  // 10: pemba.v1.ReadDecisionsRequest.until:type_name -> google.protobuf.Timestamp
+	7,  // 11: pemba.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	6,  // 12: pemba.v1.Decision.resource:type_name -> pemba.v1.ObjectReference
+	5,  // 13: pemba.v1.Decision.subject:type_name -> pemba.v1.SubjectReference
+	3,  // 14: pemba.v1.ReadDecisionsResponse.decisions:type_name -> pemba.v1.Decision
+	0,  // 15: pemba.v1.AuditService.ReadAuditLog:input_type -> pemba.v1.ReadAuditLogRequest
+	2,  // 16: pemba.v1.AuditService.ReadDecisions:input_type -> pemba.v1.ReadDecisionsRequest
+	1,  // 17: pemba.v1.AuditService.ReadAuditLog:output_type -> pemba.v1.ReadAuditLogResponse
+	4,  // 18: pemba.v1.AuditService.ReadDecisions:output_type -> pemba.v1.ReadDecisionsResponse
+	17, // [17:19] is the sub-list for method output_type
+	15, // [15:17] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_pemba_v1_audit_service_proto_init() }
@@ -288,7 +691,7 @@ func file_pemba_v1_audit_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pemba_v1_audit_service_proto_rawDesc), len(file_pemba_v1_audit_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

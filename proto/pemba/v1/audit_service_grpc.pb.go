@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AuditService_ReadAuditLog_FullMethodName = "/pemba.v1.AuditService/ReadAuditLog"
+	AuditService_ReadAuditLog_FullMethodName  = "/pemba.v1.AuditService/ReadAuditLog"
+	AuditService_ReadDecisions_FullMethodName = "/pemba.v1.AuditService/ReadDecisions"
 )
 
 // AuditServiceClient is the client API for AuditService service.
@@ -32,6 +33,10 @@ type AuditServiceClient interface {
 	// ReadAuditLog returns the transactions matching a query, newest first, one page at
 	// a time.
 	ReadAuditLog(ctx context.Context, in *ReadAuditLogRequest, opts ...grpc.CallOption) (*ReadAuditLogResponse, error)
+	// ReadDecisions returns the permission decisions the decision log recorded
+	// (Check, CheckBulk items, lookups), newest first, one page at a time. It is
+	// FAILED_PRECONDITION on a server without the decision log.
+	ReadDecisions(ctx context.Context, in *ReadDecisionsRequest, opts ...grpc.CallOption) (*ReadDecisionsResponse, error)
 }
 
 type auditServiceClient struct {
@@ -52,6 +57,16 @@ func (c *auditServiceClient) ReadAuditLog(ctx context.Context, in *ReadAuditLogR
 	return out, nil
 }
 
+func (c *auditServiceClient) ReadDecisions(ctx context.Context, in *ReadDecisionsRequest, opts ...grpc.CallOption) (*ReadDecisionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadDecisionsResponse)
+	err := c.cc.Invoke(ctx, AuditService_ReadDecisions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuditServiceServer is the server API for AuditService service.
 // All implementations must embed UnimplementedAuditServiceServer
 // for forward compatibility.
@@ -62,6 +77,10 @@ type AuditServiceServer interface {
 	// ReadAuditLog returns the transactions matching a query, newest first, one page at
 	// a time.
 	ReadAuditLog(context.Context, *ReadAuditLogRequest) (*ReadAuditLogResponse, error)
+	// ReadDecisions returns the permission decisions the decision log recorded
+	// (Check, CheckBulk items, lookups), newest first, one page at a time. It is
+	// FAILED_PRECONDITION on a server without the decision log.
+	ReadDecisions(context.Context, *ReadDecisionsRequest) (*ReadDecisionsResponse, error)
 	mustEmbedUnimplementedAuditServiceServer()
 }
 
@@ -74,6 +93,9 @@ type UnimplementedAuditServiceServer struct{}
 
 func (UnimplementedAuditServiceServer) ReadAuditLog(context.Context, *ReadAuditLogRequest) (*ReadAuditLogResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadAuditLog not implemented")
+}
+func (UnimplementedAuditServiceServer) ReadDecisions(context.Context, *ReadDecisionsRequest) (*ReadDecisionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadDecisions not implemented")
 }
 func (UnimplementedAuditServiceServer) mustEmbedUnimplementedAuditServiceServer() {}
 func (UnimplementedAuditServiceServer) testEmbeddedByValue()                      {}
@@ -114,6 +136,24 @@ func _AuditService_ReadAuditLog_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuditService_ReadDecisions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadDecisionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).ReadDecisions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_ReadDecisions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).ReadDecisions(ctx, req.(*ReadDecisionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuditService_ServiceDesc is the grpc.ServiceDesc for AuditService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -124,6 +164,10 @@ var AuditService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReadAuditLog",
 			Handler:    _AuditService_ReadAuditLog_Handler,
+		},
+		{
+			MethodName: "ReadDecisions",
+			Handler:    _AuditService_ReadDecisions_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

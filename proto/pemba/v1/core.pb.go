@@ -1372,8 +1372,10 @@ type Transaction struct {
 	// The access requests the transaction filed or changed (AccessRequestService), so
 	// a portal following Watch can notify people; Pemba sends no email itself.
 	AccessRequests []*AccessRequestEvent `protobuf:"bytes,7,rep,name=access_requests,json=accessRequests,proto3" json:"access_requests,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The tenant the transaction committed in.
+	Tenant        string `protobuf:"bytes,8,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Transaction) Reset() {
@@ -1453,6 +1455,13 @@ func (x *Transaction) GetAccessRequests() []*AccessRequestEvent {
 		return x.AccessRequests
 	}
 	return nil
+}
+
+func (x *Transaction) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
 }
 
 // AccessRequestEvent is an access request as a transaction left it.
@@ -1629,7 +1638,7 @@ const file_pemba_v1_core_proto_rawDesc = "" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_CREATED\x10\x01\x12\x10\n" +
 	"\fKIND_TOUCHED\x10\x02\x12\x10\n" +
-	"\fKIND_DELETED\x10\x03\"\xdb\x02\n" +
+	"\fKIND_DELETED\x10\x03\"\xf3\x02\n" +
 	"\vTransaction\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12=\n" +
 	"\fcommitted_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vcommittedAt\x129\n" +
@@ -1637,7 +1646,8 @@ const file_pemba_v1_core_proto_rawDesc = "" +
 	"\achanges\x18\x04 \x03(\v2\x1c.pemba.v1.RelationshipChangeR\achanges\x12%\n" +
 	"\x0eschema_changed\x18\x05 \x01(\bR\rschemaChanged\x12\x16\n" +
 	"\x06schema\x18\x06 \x01(\tR\x06schema\x12E\n" +
-	"\x0faccess_requests\x18\a \x03(\v2\x1c.pemba.v1.AccessRequestEventR\x0eaccessRequests\"\xba\x02\n" +
+	"\x0faccess_requests\x18\a \x03(\v2\x1c.pemba.v1.AccessRequestEventR\x0eaccessRequests\x12\x16\n" +
+	"\x06tenant\x18\b \x01(\tR\x06tenant\"\xba\x02\n" +
 	"\x12AccessRequestEvent\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x122\n" +
