@@ -1,8 +1,9 @@
 package deploy_test
 
 import (
+	"github.com/pemba-authz/pemba/internal/testenv"
+
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,8 +16,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // pembaBin is the real binary, built static (CGO_ENABLED=0) once for the tests that
@@ -35,6 +34,7 @@ func TestMain(m *testing.M) {
 	}
 	pembaBin = filepath.Join(dir, "pemba")
 	code := m.Run()
+	testenv.ReportSkips("deploy")
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -56,49 +56,11 @@ func binary(t *testing.T) string {
 	return pembaBin
 }
 
-// postgresURI is the shared test server's URI; without it the test skips, saying how
-// to run it (CI sets it, so there these tests always run).
-func postgresURI(t *testing.T) string {
-	t.Helper()
-	uri := os.Getenv("PEMBA_TEST_POSTGRES_URI")
-	if uri == "" {
-		t.Skip("set PEMBA_TEST_POSTGRES_URI (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the deploy tests against PostgreSQL")
-	}
-	return uri
-}
-
 // freshDatabase creates a database of the test's own on the shared server, migrated
-// by the real binary, and drops it when the test ends. It returns its URI.
+// by the real binary, and dropped when the test ends. It returns its URI.
 func freshDatabase(t *testing.T) string {
 	t.Helper()
-	base := postgresURI(t)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connecting to %s: %v", base, err)
-	}
-	defer conn.Close(ctx)
-	name := "pemba_deploy_" + randomHex(t)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("creating database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			t.Errorf("dropping database %s: %v", name, err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("dropping database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	uri := u.String()
+	uri := testenv.FreshPostgresDatabase(t)
 	if out, err := exec.Command(binary(t), "migrate", "--datastore-uri", uri).CombinedOutput(); err != nil {
 		t.Fatalf("pemba migrate: %v\n%s", err, out)
 	}
