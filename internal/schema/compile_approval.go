@@ -21,7 +21,7 @@ type pendingApproval struct {
 
 // approval compiles one approval rule and synthesises a permission per party.
 func (c *compiler) approval(d *Definition, a *astApproval) {
-	rule := &ApprovalRule{MaxDuration: a.MaxDuration, Text: a.Text, Pos: c.pos(a.Pos)}
+	rule := &ApprovalRule{MaxDuration: a.MaxDuration, Text: oneLine(a.Text), Pos: c.pos(a.Pos)}
 	listed := map[string]bool{}
 	for _, id := range a.Relations {
 		r, ok := d.Relations[id.Name]

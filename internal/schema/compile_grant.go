@@ -7,7 +7,7 @@ import (
 
 // grant compiles one grant rule and synthesises its hidden permission.
 func (c *compiler) grant(d *Definition, g *astGrant) {
-	rule := &GrantRule{MaxLifetime: g.MaxLifetime, Text: g.Text, Pos: c.pos(g.Pos)}
+	rule := &GrantRule{MaxLifetime: g.MaxLifetime, Text: oneLine(g.Text), Pos: c.pos(g.Pos)}
 	listed := map[string]bool{}
 	for _, id := range g.Relations {
 		r, ok := d.Relations[id.Name]
@@ -219,3 +219,7 @@ func relationNames(d *Definition) []string {
 	}
 	return out
 }
+
+// oneLine is a rule's source text on one line, as audit records and error messages
+// quote it: a rule written over several lines keeps its words, not its line breaks.
+func oneLine(text string) string { return strings.Join(strings.Fields(text), " ") }
