@@ -68,25 +68,36 @@ func (l *loops) stop() {
 	l.wg.Wait()
 }
 
-// collectGarbage runs the store's garbage collection every interval until ctx ends.
-func collectGarbage(ctx context.Context, ds datastore.Datastore, every time.Duration, log *slog.Logger) {
+// repeat calls fn every interval until ctx ends, and first at once when now is set.
+// Every background loop of serve runs through it.
+func repeat(ctx context.Context, every time.Duration, now bool, fn func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	if now {
+		fn()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		fn()
+	}
+}
+
+// collectGarbage runs the store's garbage collection every interval until ctx ends.
+func collectGarbage(ctx context.Context, ds datastore.Datastore, every time.Duration, log *slog.Logger) {
+	repeat(ctx, every, false, func() {
 		stats, err := ds.GarbageCollect(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("garbage collection failed", "error", err)
 			}
-			continue
+			return
 		}
 		log.Debug("garbage collection", "relationships", stats.Relationships, "transactions", stats.Transactions, "schemas", stats.Schemas, "records", stats.Records)
-	}
+	})
 }
 
 // pageReleaser is a store whose memory-mapped pages can be dropped from the resident
@@ -97,18 +108,11 @@ type pageReleaser interface{ ReleaseMappedPages() error }
 // ctx ends: reads that fall back to the store, imports and garbage collection bring
 // pages back, and the index already holds what checks need.
 func releasePages(ctx context.Context, r pageReleaser, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
+	repeat(ctx, every, true, func() {
 		if err := r.ReleaseMappedPages(); err != nil {
 			log.Warn("releasing the datastore's mapped pages", "error", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // storeProbeInterval is how often serve asks the store whether it answers; the same
@@ -119,10 +123,8 @@ const storeProbeInterval = 2 * time.Second
 // ends, and reports each outcome to srv, whose readiness (gRPC health, /readyz)
 // follows it. It logs when the store becomes unreachable and when it comes back.
 func probeStore(ctx context.Context, ds datastore.Datastore, srv *server.Server, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
 	reachable := true
-	for {
+	repeat(ctx, every, true, func() {
 		pctx, cancel := context.WithTimeout(ctx, every)
 		_, err := ds.HeadRevision(pctx, tuple.DefaultTenant)
 		cancel()
@@ -137,10 +139,5 @@ func probeStore(ctx context.Context, ds datastore.Datastore, srv *server.Server,
 			log.Info("datastore reachable again: reporting ready")
 		}
 		reachable = err == nil
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }

@@ -182,23 +182,16 @@ func (s *GrantSweeper) endedBy(ctx context.Context, tenant string, head datastor
 
 // sweepGrants runs a sweep pass every interval until ctx ends.
 func sweepGrants(ctx context.Context, s *GrantSweeper, every time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	repeat(ctx, every, false, func() {
 		n, err := s.Pass(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("grant sweep failed", "error", err, "swept", n)
 			}
-			continue
+			return
 		}
 		if n > 0 {
 			log.Info("grant sweep", "swept", n)
 		}
-	}
+	})
 }
