@@ -46,7 +46,8 @@ flight finish (up to --shutdown-grace) and closes the datastore.`,
 	d := serve.DefaultConfig()
 	f := cmd.Flags()
 	f.StringVar(&o.GRPCAddr, "grpc-addr", d.GRPCAddr, "gRPC listen address")
-	f.StringVar(&o.HTTPAddr, "http-addr", d.HTTPAddr, "HTTP listen address (REST gateway, /openapi.json, /metrics, /readyz, /livez)")
+	f.StringVar(&o.HTTPAddr, "http-addr", d.HTTPAddr, "HTTP listen address (REST gateway, AuthZEN, /openapi.json, /metrics, /readyz, /livez)")
+	f.StringVar(&o.PublicURL, "public-url", d.PublicURL, "externally visible base URL of the HTTP port, e.g. https://pdp.example.com, named in the AuthZEN metadata document (empty: taken from each request)")
 
 	f.StringVar(&o.Datastore, "datastore", d.Datastore, "datastore: bolt (embedded, durable), memory (not durable) or postgres (PostgreSQL/CockroachDB)")
 	f.StringVar(&o.DatastorePath, "datastore-path", d.DatastorePath, "directory of the embedded bolt datastore")

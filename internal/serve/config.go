@@ -16,6 +16,9 @@ import (
 type Config struct {
 	// GRPCAddr and HTTPAddr are the listen addresses; port 0 picks a free port.
 	GRPCAddr, HTTPAddr string
+	// PublicURL is the externally visible base URL of the HTTP port (empty: derived
+	// from each request).
+	PublicURL string
 
 	// Datastore is bolt (embedded, durable), memory (not durable) or postgres
 	// (PostgreSQL or CockroachDB).

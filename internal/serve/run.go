@@ -61,6 +61,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Server: server.Config{
 			GRPCAddr:       cfg.GRPCAddr,
 			HTTPAddr:       cfg.HTTPAddr,
+			PublicURL:      cfg.PublicURL,
 			Keys:           keys,
 			InsecureNoAuth: cfg.InsecureNoAuth,
 			TLS:            tlsCfg,

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/pemba-authz/pemba/internal/authzen"
 	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -31,6 +32,9 @@ const maxJSONDepth = 100
 // importPath is the one REST route whose body is a stream of messages rather than one
 // message, so the body-size limit applies per message (by the gRPC server) instead.
 const importPath = "/v1/relationships/import"
+
+// authzenMaxPage bounds an AuthZEN search page (one page is read from one lookup).
+const authzenMaxPage = 1000
 
 // newHTTPHandler builds the HTTP side: the REST gateway under /v1/, the OpenAPI
 // document, Prometheus metrics and a health endpoint. The gateway calls the gRPC
@@ -87,6 +91,14 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	s.routeHealth(mux)
 	limit := int64(s.limits.MaxMessageSize)
+	// AuthZEN's endpoints call the services through the gateway's connection, so
+	// they pass the same authentication, limits, quotas and metrics.
+	authzen.New(authzen.Options{
+		Conn:         conn,
+		MaxBodyBytes: limit,
+		MaxPageSize:  min(authzenMaxPage, s.limits.MaxLookupLimit-1),
+		PublicURL:    s.cfg.PublicURL,
+	}).Register(mux)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := context.WithValue(r.Context(), responseHeaderKey{}, w.Header())
 		if r.URL.Path != importPath {

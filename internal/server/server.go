@@ -97,6 +97,10 @@ type Config struct {
 	// TLS, when set, serves gRPC and HTTP over TLS (with client certificates when it
 	// asks for them).
 	TLS *tls.Config
+	// PublicURL is the externally visible base URL of the HTTP port (behind a proxy
+	// or load balancer), used where the server names its own endpoints: the AuthZEN
+	// metadata document. Empty derives it from each request's scheme and Host.
+	PublicURL string
 
 	Limits Limits
 	// Quotas bound the requests, relationships and lookups per tenant and per key.
