@@ -87,6 +87,11 @@ func (h *Handler) evaluation(ctx context.Context, tenant string, consistency *pb
 	if err != nil {
 		return nil, "", err
 	}
+	return h.checkOne(ctx, tenant, consistency, c)
+}
+
+// checkOne answers one evaluation with a Check.
+func (h *Handler) checkOne(ctx context.Context, tenant string, consistency *pb.Consistency, c *check) (any, string, error) {
 	resp, err := h.perms.Check(ctx, &pb.CheckRequest{
 		Tenant: tenant, Consistency: consistency,
 		Resource: c.resource, Permission: c.permission, Subject: c.subject, Context: c.context,
@@ -135,14 +140,7 @@ func (h *Handler) evaluations(ctx context.Context, tenant string, consistency *p
 		if err != nil {
 			return nil, "", err
 		}
-		resp, err := h.perms.Check(ctx, &pb.CheckRequest{
-			Tenant: tenant, Consistency: consistency,
-			Resource: c.resource, Permission: c.permission, Subject: c.subject, Context: c.context,
-		})
-		if err != nil {
-			return nil, "", err
-		}
-		return decide(resp.GetPermissionship(), resp.GetMissingContext()), resp.GetToken(), nil
+		return h.checkOne(ctx, tenant, consistency, c)
 	}
 	items := make([]*pb.CheckBulkRequestItem, len(req.Evaluations))
 	for i, e := range req.Evaluations {

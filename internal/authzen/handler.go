@@ -9,9 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -193,44 +192,16 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 	case codes.Unauthenticated:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="pemba"`)
 	case codes.ResourceExhausted, codes.Unavailable:
-		if d, ok := retryDelay(st); ok {
+		if d, ok := protoconv.RetryDelay(st); ok {
 			w.Header().Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(d.Seconds()))), 10))
 		}
 	}
 	writeError(w, code, st.Message())
 }
 
-// httpStatus maps a gRPC code to the HTTP status of an AuthZEN error.
-func httpStatus(c codes.Code) int {
-	switch c {
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
-		return http.StatusBadRequest
-	case codes.Unauthenticated:
-		return http.StatusUnauthorized
-	case codes.PermissionDenied:
-		return http.StatusForbidden
-	case codes.NotFound:
-		return http.StatusNotFound
-	case codes.ResourceExhausted:
-		return http.StatusTooManyRequests
-	case codes.Unavailable:
-		return http.StatusServiceUnavailable
-	case codes.DeadlineExceeded:
-		return http.StatusGatewayTimeout
-	case codes.Canceled:
-		return 499
-	}
-	return http.StatusInternalServerError
-}
-
-func retryDelay(st *status.Status) (time.Duration, bool) {
-	for _, d := range st.Details() {
-		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
-			return ri.GetRetryDelay().AsDuration(), true
-		}
-	}
-	return 0, false
-}
+// httpStatus maps a gRPC code to the HTTP status of an error, as the REST gateway
+// maps it.
+func httpStatus(c codes.Code) int { return runtime.HTTPStatusFromCode(c) }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -106,6 +106,44 @@ func decodeSearch(body []byte) (searchRequest, error) {
 	return req, nil
 }
 
+// lookupResult is what LookupResources and LookupSubjects stream.
+type lookupResult interface {
+	GetToken() string
+	GetCursor() string
+	GetPermissionship() pb.Permissionship
+}
+
+// readPage reads one search page from a lookup stream that was asked for limit+1
+// results: the first limit allowed ones become results (a conditional one needs
+// context the request did not give, so it is none), and a further one means another
+// page follows, which starts after the last result given.
+func readPage[M lookupResult](recv func() (M, error), cursor string, limit int, req searchRequest, tok *pageToken, result func(M) any) (any, string, error) {
+	results := []any{}
+	var snapshot, next string
+	for n := 0; ; n++ {
+		m, err := recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		snapshot = m.GetToken()
+		if n == limit {
+			next = pageToken{Cursor: cursor, Snapshot: snapshot, Request: requestDigest(req)}.encode()
+			break
+		}
+		cursor = m.GetCursor()
+		if m.GetPermissionship() == pb.Permissionship_PERMISSIONSHIP_ALLOWED {
+			results = append(results, result(m))
+		}
+	}
+	if snapshot == "" && tok != nil {
+		snapshot = tok.Snapshot
+	}
+	return searchResponse{Page: &pageResponse{NextToken: next, Count: len(results)}, Results: results}, snapshot, nil
+}
+
 func (h *Handler) searchSubject(ctx context.Context, tenant string, consistency *pb.Consistency, body []byte) (any, string, error) {
 	req, err := decodeSearch(body)
 	if err != nil {
@@ -146,25 +184,7 @@ func (h *Handler) searchSubject(ctx context.Context, tenant string, consistency 
 	if err != nil {
 		return nil, "", err
 	}
-	results := []any{}
-	var snapshot, next string
-	for n := 0; ; n++ {
-		m, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, "", err
-		}
-		snapshot = m.GetToken()
-		if n == limit {
-			next = pageToken{Cursor: in.Cursor, Snapshot: snapshot, Request: requestDigest(req)}.encode()
-			break
-		}
-		in.Cursor = m.GetCursor()
-		if m.GetPermissionship() != pb.Permissionship_PERMISSIONSHIP_ALLOWED {
-			continue // conditional on context the request did not give: not a result
-		}
+	return readPage(stream.Recv, in.Cursor, limit, req, tok, func(m *pb.LookupSubjectsResponse) any {
 		e := Entity{Type: req.Subject.Type, ID: authzenID(m.GetSubjectId())}
 		if rel != "" {
 			e.Properties = map[string]any{relationProperty: rel}
@@ -179,12 +199,8 @@ func (h *Handler) searchSubject(ctx context.Context, tenant string, consistency 
 			}
 			e.Properties["excluded_ids"] = ids
 		}
-		results = append(results, e)
-	}
-	if snapshot == "" && tok != nil {
-		snapshot = tok.Snapshot
-	}
-	return searchResponse{Page: &pageResponse{NextToken: next, Count: len(results)}, Results: results}, snapshot, nil
+		return e
+	})
 }
 
 func (h *Handler) searchResource(ctx context.Context, tenant string, consistency *pb.Consistency, body []byte) (any, string, error) {
@@ -227,31 +243,9 @@ func (h *Handler) searchResource(ctx context.Context, tenant string, consistency
 	if err != nil {
 		return nil, "", err
 	}
-	results := []any{}
-	var snapshot, next string
-	for n := 0; ; n++ {
-		m, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, "", err
-		}
-		snapshot = m.GetToken()
-		if n == limit {
-			next = pageToken{Cursor: in.Cursor, Snapshot: snapshot, Request: requestDigest(req)}.encode()
-			break
-		}
-		in.Cursor = m.GetCursor()
-		if m.GetPermissionship() != pb.Permissionship_PERMISSIONSHIP_ALLOWED {
-			continue
-		}
-		results = append(results, Entity{Type: req.Resource.Type, ID: authzenID(m.GetResourceId())})
-	}
-	if snapshot == "" && tok != nil {
-		snapshot = tok.Snapshot
-	}
-	return searchResponse{Page: &pageResponse{NextToken: next, Count: len(results)}, Results: results}, snapshot, nil
+	return readPage(stream.Recv, in.Cursor, limit, req, tok, func(m *pb.LookupResourcesResponse) any {
+		return Entity{Type: req.Resource.Type, ID: authzenID(m.GetResourceId())}
+	})
 }
 
 func (h *Handler) searchAction(ctx context.Context, tenant string, consistency *pb.Consistency, body []byte) (any, string, error) {

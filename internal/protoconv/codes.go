@@ -2,8 +2,11 @@ package protoconv
 
 import (
 	"fmt"
+	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // codeNames are the canonical upper-case names of the status codes, as the API
@@ -25,4 +28,15 @@ func CodeName(c codes.Code) string {
 		return codeNames[c]
 	}
 	return fmt.Sprintf("CODE_%d", c)
+}
+
+// RetryDelay is the delay of a status's RetryInfo (a request over a rate or
+// concurrency quota); ok is false when it has none.
+func RetryDelay(st *status.Status) (_ time.Duration, ok bool) {
+	for _, d := range st.Details() {
+		if ri, isRetry := d.(*errdetails.RetryInfo); isRetry && ri.GetRetryDelay() != nil {
+			return ri.GetRetryDelay().AsDuration(), true
+		}
+	}
+	return 0, false
 }

@@ -150,7 +150,7 @@ func streamError(ctx context.Context, err error) *status.Status {
 // setRetryAfter sets the Retry-After header, in whole seconds rounded up, of a status
 // that carries retry information (a request over a rate or concurrency quota).
 func setRetryAfter(h http.Header, st *status.Status) {
-	if delay, ok := retryDelay(st); ok {
+	if delay, ok := protoconv.RetryDelay(st); ok {
 		h.Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(delay.Seconds()))), 10))
 	}
 }

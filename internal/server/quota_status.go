@@ -97,13 +97,3 @@ func lowerQuotaRefusal(err error) *quotaRefusal {
 	}
 	return nil
 }
-
-// retryDelay is the delay of a status's RetryInfo; ok is false when it has none.
-func retryDelay(st *status.Status) (_ time.Duration, ok bool) {
-	for _, d := range st.Details() {
-		if ri, isRetry := d.(*errdetails.RetryInfo); isRetry && ri.GetRetryDelay() != nil {
-			return ri.GetRetryDelay().AsDuration(), true
-		}
-	}
-	return 0, false
-}
