@@ -144,33 +144,52 @@ func readPage[M lookupResult](recv func() (M, error), cursor string, limit int, 
 	return searchResponse{Page: &pageResponse{NextToken: next, Count: len(results)}, Results: results}, snapshot, nil
 }
 
-func (h *Handler) searchSubject(ctx context.Context, tenant string, consistency *pb.Consistency, body []byte) (any, string, error) {
+// search is a decoded, validated search request with its page and caveat context.
+type search struct {
+	req   searchRequest
+	rel   string // the subject set's relation, if any
+	limit int
+	tok   *pageToken // nil on a first page
+	ctx   *structpb.Struct
+}
+
+// parseSearch decodes and validates a search request. The entity searched for needs
+// only its type (its id is ignored if present); the action search has no action.
+func (h *Handler) parseSearch(body []byte, subjectID, action, resourceID bool) (*search, error) {
 	req, err := decodeSearch(body)
 	if err != nil {
+		return nil, err
+	}
+	if err := validateEntity("subject", req.Subject, subjectID); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	if action {
+		if err := validateAction(req.Action); err != nil {
+			return nil, badRequest("%v", err)
+		}
+	}
+	if err := validateEntity("resource", req.Resource, resourceID); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	sr := &search{req: req}
+	if sr.rel, err = subjectRelation(req.Subject); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	if sr.limit, sr.tok, err = h.page(req); err != nil {
+		return nil, err
+	}
+	if sr.ctx, err = searchContext(req); err != nil {
+		return nil, err
+	}
+	return sr, nil
+}
+
+func (h *Handler) searchSubject(ctx context.Context, tenant string, consistency *pb.Consistency, body []byte) (any, string, error) {
+	sr, err := h.parseSearch(body, false, true, true)
+	if err != nil {
 		return nil, "", err
 	}
-	// The subject's id is omitted, and ignored if present.
-	if err := validateEntity("subject", req.Subject, false); err != nil {
-		return nil, "", badRequest("%v", err)
-	}
-	if err := validateAction(req.Action); err != nil {
-		return nil, "", badRequest("%v", err)
-	}
-	if err := validateEntity("resource", req.Resource, true); err != nil {
-		return nil, "", badRequest("%v", err)
-	}
-	rel, err := subjectRelation(req.Subject)
-	if err != nil {
-		return nil, "", badRequest("%v", err)
-	}
-	limit, tok, err := h.page(req)
-	if err != nil {
-		return nil, "", err
-	}
-	cctx, err := searchContext(req)
-	if err != nil {
-		return nil, "", err
-	}
+	req, rel, limit, tok, cctx := sr.req, sr.rel, sr.limit, sr.tok, sr.ctx
 	in := &pb.LookupSubjectsRequest{
 		Tenant: tenant, Consistency: readConsistency(consistency, tok),
 		Resource:   &pb.ObjectReference{Type: req.Resource.Type, Id: pembaID(req.Resource.ID)},
@@ -204,32 +223,11 @@ func (h *Handler) searchSubject(ctx context.Context, tenant string, consistency 
 }
 
 func (h *Handler) searchResource(ctx context.Context, tenant string, consistency *pb.Consistency, body []byte) (any, string, error) {
-	req, err := decodeSearch(body)
+	sr, err := h.parseSearch(body, true, true, false)
 	if err != nil {
 		return nil, "", err
 	}
-	if err := validateEntity("subject", req.Subject, true); err != nil {
-		return nil, "", badRequest("%v", err)
-	}
-	if err := validateAction(req.Action); err != nil {
-		return nil, "", badRequest("%v", err)
-	}
-	// The resource's id is omitted, and ignored if present.
-	if err := validateEntity("resource", req.Resource, false); err != nil {
-		return nil, "", badRequest("%v", err)
-	}
-	rel, err := subjectRelation(req.Subject)
-	if err != nil {
-		return nil, "", badRequest("%v", err)
-	}
-	limit, tok, err := h.page(req)
-	if err != nil {
-		return nil, "", err
-	}
-	cctx, err := searchContext(req)
-	if err != nil {
-		return nil, "", err
-	}
+	req, rel, limit, tok, cctx := sr.req, sr.rel, sr.limit, sr.tok, sr.ctx
 	in := &pb.LookupResourcesRequest{
 		Tenant: tenant, Consistency: readConsistency(consistency, tok),
 		ResourceType: req.Resource.Type, Permission: req.Action.Name,
@@ -249,28 +247,11 @@ func (h *Handler) searchResource(ctx context.Context, tenant string, consistency
 }
 
 func (h *Handler) searchAction(ctx context.Context, tenant string, consistency *pb.Consistency, body []byte) (any, string, error) {
-	req, err := decodeSearch(body)
+	sr, err := h.parseSearch(body, true, false, true)
 	if err != nil {
 		return nil, "", err
 	}
-	if err := validateEntity("subject", req.Subject, true); err != nil {
-		return nil, "", badRequest("%v", err)
-	}
-	if err := validateEntity("resource", req.Resource, true); err != nil {
-		return nil, "", badRequest("%v", err)
-	}
-	rel, err := subjectRelation(req.Subject)
-	if err != nil {
-		return nil, "", badRequest("%v", err)
-	}
-	limit, tok, err := h.page(req)
-	if err != nil {
-		return nil, "", err
-	}
-	cctx, err := searchContext(req)
-	if err != nil {
-		return nil, "", err
-	}
+	req, rel, limit, tok, cctx := sr.req, sr.rel, sr.limit, sr.tok, sr.ctx
 	resp, err := h.perms.ListPermissions(ctx, &pb.ListPermissionsRequest{
 		Tenant: tenant, Consistency: readConsistency(consistency, tok),
 		Resource: &pb.ObjectReference{Type: req.Resource.Type, Id: pembaID(req.Resource.ID)},
