@@ -3,11 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -17,6 +19,7 @@ import (
 func newOffboardCommand() *cobra.Command {
 	var o *clientOptions
 	var org, reason, as string
+	var dryRun bool
 	cmd := &cobra.Command{
 		Use:   "offboard SUBJECT",
 		Short: "Remove a subject's direct relationships, everywhere or inside an organisation",
@@ -26,10 +29,13 @@ removed (the organisation, its child organisations and the objects below them, a
 schema's arrows connect them); without it, everywhere. Every right derived from the
 removed relationships (group memberships, admin roles, inherited access) ends at the
 returned token. --reason is required and kept in the audit trail; --as makes it a
-delegated offboarding, allowed only within the acting subject's grant rights.`,
+delegated offboarding, allowed only within the acting subject's grant rights.
+--dry-run writes nothing: it lists what would be removed and the delegated grants
+that would stop counting as a consequence, each with the condition that breaks.`,
 		Example: `  pemba offboard user:alice --reason "left the company"
   pemba offboard user:carol --org organization:acme-eu --reason "moved to another division"
-  pemba offboard user:dave --org organization:acme-eu --as user:bob --reason "contract ended"`,
+  pemba offboard user:dave --org organization:acme-eu --as user:bob --reason "contract ended"
+  pemba offboard user:gina --org organization:globex --reason "left globex" --dry-run`,
 		Args: exactArgs(1, "SUBJECT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			subject, err := parseSubjectArg("SUBJECT", args[0])
@@ -39,7 +45,7 @@ delegated offboarding, allowed only within the acting subject's grant rights.`,
 			if strings.TrimSpace(reason) == "" {
 				return usageErrorf("--reason is required: say why %s is offboarded (it is kept in the audit trail)", args[0])
 			}
-			req := &pb.OffboardRequest{Tenant: o.tenant, Subject: subject, Reason: reason}
+			req := &pb.OffboardRequest{Tenant: o.tenant, Subject: subject, Reason: reason, DryRun: dryRun}
 			if org != "" {
 				if req.Organization, err = parseObjectArg("--org", org); err != nil {
 					return err
@@ -57,11 +63,22 @@ delegated offboarding, allowed only within the acting subject's grant rights.`,
 				}
 				out := cmd.OutOrStdout()
 				if o.json() {
-					return writeJSON(out, map[string]any{"token": res.GetToken(), "subject": args[0], "removed": relationshipsToJSON(res.GetRemoved())})
+					v := map[string]any{"token": res.GetToken(), "subject": args[0], "removed": relationshipsToJSON(res.GetRemoved())}
+					if res.GetDryRun() {
+						v["dry_run"], v["ending"] = true, endingToJSON(res.GetEnding())
+					}
+					return writeJSON(out, v)
 				}
-				fmt.Fprintf(out, "removed %d relationship(s) of %s\n", len(res.GetRemoved()), args[0])
+				if res.GetDryRun() {
+					fmt.Fprintf(out, "dry run: would remove %d relationship(s) of %s\n", len(res.GetRemoved()), args[0])
+				} else {
+					fmt.Fprintf(out, "removed %d relationship(s) of %s\n", len(res.GetRemoved()), args[0])
+				}
 				for _, r := range res.GetRemoved() {
 					fmt.Fprintln(out, "  - "+formatRelationship(r))
+				}
+				if res.GetDryRun() {
+					writeEndingText(out, res.GetEnding())
 				}
 				fmt.Fprintf(out, "token: %s\n", res.GetToken())
 				return nil
@@ -72,6 +89,7 @@ delegated offboarding, allowed only within the acting subject's grant rights.`,
 	cmd.Flags().StringVar(&org, "org", "", "only inside this organisation's subtree (TYPE:ID, e.g. organization:acme-eu)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; kept in the audit trail)")
 	cmd.Flags().StringVar(&as, "as", "", "acting subject of a delegated offboarding")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "preview: list what would be removed and the grants that would end, writing nothing")
 	return cmd
 }
 
@@ -81,7 +99,7 @@ func newAccessCommand() *cobra.Command {
 		Short: "Review access: the grants an actor made, what a subject reaches",
 	}
 	o := addClientFlags(cmd)
-	cmd.AddCommand(newAccessGrantsCommand(o), newAccessReviewCommand(o))
+	cmd.AddCommand(newAccessGrantsCommand(o), newAccessReviewCommand(o), newAccessWhatIfCommand(o))
 	return cmd
 }
 
@@ -281,4 +299,107 @@ func pathText(p *pb.AccessPath) []string {
 		out = append(out, formatRelationship(r))
 	}
 	return out
+}
+
+func newAccessWhatIfCommand(o *clientOptions) *cobra.Command {
+	var consistency string
+	var remove []string
+	cmd := &cobra.Command{
+		Use:   "what-if --remove RELATIONSHIP...",
+		Short: "Preview which delegated grants would end if relationships were removed",
+		Long: `List the delegated grants that would stop counting if the given stored
+relationships were deleted (one --remove per relationship): the grants whose rule's
+while condition would no longer hold, each with the condition, the path it holds by
+now, and the removed links on that path. Nothing is written.`,
+		Example: `  pemba access what-if --remove 'organization:globex#member@user:pat'
+  pemba access what-if --remove 'organization:globex#admin@user:gina' --remove 'organization:globex#member@user:gina'`,
+		Args: exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(remove) == 0 {
+				return usageErrorf("--remove is required: name a relationship to remove, e.g. --remove 'organization:acme#member@user:pat'")
+			}
+			req := &pb.WhatIfRequest{Tenant: o.tenant}
+			for _, s := range remove {
+				r, err := parseRelationshipArg("--remove", s)
+				if err != nil {
+					return err
+				}
+				req.Remove = append(req.Remove, protoconv.RelationshipToProto(r))
+			}
+			var err error
+			if consistency != "" {
+				if req.Consistency, err = parseConsistency(consistency); err != nil {
+					return err
+				}
+			}
+			return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
+				res, err := pb.NewGovernanceServiceClient(conn).WhatIf(ctx, req)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if o.json() {
+					return writeJSON(out, map[string]any{"token": res.GetToken(), "removed": relationshipsToJSON(res.GetRemoved()), "ending": endingToJSON(res.GetEnding())})
+				}
+				writeEndingText(out, res.GetEnding())
+				fmt.Fprintf(out, "token: %s\n", res.GetToken())
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringArrayVar(&remove, "remove", nil, "a stored relationship to remove hypothetically (repeatable)")
+	cmd.Flags().StringVar(&consistency, "consistency", "", "revision to answer at (default fully_consistent)")
+	return cmd
+}
+
+// endingGrantJSON is one grant that would end, in -o json.
+type endingGrantJSON struct {
+	Relationship *relationshipJSON     `json:"relationship"`
+	Rule         string                `json:"rule"`
+	Broken       []brokenConditionJSON `json:"broken"`
+}
+
+type brokenConditionJSON struct {
+	Condition string              `json:"condition"`
+	Check     string              `json:"check"`
+	Path      []*relationshipJSON `json:"path"`
+	Ends      []*relationshipJSON `json:"ends"`
+}
+
+func endingToJSON(ending []*pb.EndingGrant) []endingGrantJSON {
+	out := make([]endingGrantJSON, 0, len(ending))
+	for _, e := range ending {
+		g := endingGrantJSON{Relationship: relationshipToJSON(e.GetRelationship()), Rule: e.GetRule()}
+		for _, b := range e.GetBroken() {
+			g.Broken = append(g.Broken, brokenConditionJSON{Condition: b.GetCondition(), Check: conditionCheckText(b),
+				Path: relationshipsToJSON(b.GetPath()), Ends: relationshipsToJSON(b.GetEnds())})
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// conditionCheckText prints a condition's sub-check as "resource permission subject".
+func conditionCheckText(b *pb.BrokenCondition) string {
+	return formatObject(b.GetResource()) + " " + b.GetPermission() + " " + formatSubject(b.GetSubject())
+}
+
+// writeEndingText prints the grants that would end, one block per grant.
+func writeEndingText(w io.Writer, ending []*pb.EndingGrant) {
+	fmt.Fprintf(w, "%d delegated grant(s) would stop counting\n", len(ending))
+	for _, e := range ending {
+		fmt.Fprintf(w, "  - %s\n    rule: %s\n", formatRelationship(e.GetRelationship()), e.GetRule())
+		for _, b := range e.GetBroken() {
+			fmt.Fprintf(w, "    ends: %s (%s)\n", b.GetCondition(), conditionCheckText(b))
+			for _, r := range b.GetPath() {
+				mark := "  "
+				for _, x := range b.GetEnds() {
+					if formatRelationship(x) == formatRelationship(r) {
+						mark = "x "
+					}
+				}
+				fmt.Fprintf(w, "      %s%s\n", mark, formatRelationship(r))
+			}
+		}
+	}
 }

@@ -65,6 +65,10 @@ type CheckRequest struct {
 	Context map[string]any
 	// Contextual relationships are used for this request only, as if stored.
 	Contextual []tuple.Relationship
+	// Without are hypothetical removals: the check runs as if these relationships
+	// (matched by key) were deleted at Revision. What-if previews use it; nothing is
+	// written.
+	Without []tuple.Relationship
 	// Explain asks for the evaluation tree.
 	Explain bool
 }

@@ -19,7 +19,7 @@ import (
 func (e *Engine) Check(ctx context.Context, req CheckRequest) (CheckResult, error) {
 	q := query{
 		tenant: req.Tenant, rev: req.Revision, subject: req.Subject,
-		context: req.Context, contextual: req.Contextual, explain: req.Explain,
+		context: req.Context, contextual: req.Contextual, without: req.Without, explain: req.Explain,
 	}
 	c, err := e.newChecker(ctx, q)
 	if err != nil {
@@ -46,7 +46,9 @@ type query struct {
 	subject    tuple.SubjectRef
 	context    map[string]any
 	contextual []tuple.Relationship
-	explain    bool
+	// without are hypothetical removals (CheckRequest.Without).
+	without []tuple.Relationship
+	explain bool
 	// wildcardSubject lets internal callers check a wildcard subject.
 	wildcardSubject bool
 }
@@ -64,11 +66,13 @@ type checker struct {
 	context map[string]any
 	// contextual are the request's contextual relationships (already in reader).
 	contextual []tuple.Relationship
-	ctxFP      fingerprint
-	relFP      fingerprint
-	explain    bool
-	now        time.Time
-	slots      chan struct{} // extra goroutines this request may run
+	// without are the request's hypothetical removals (already out of reader).
+	without []tuple.Relationship
+	ctxFP   fingerprint
+	relFP   fingerprint
+	explain bool
+	now     time.Time
+	slots   chan struct{} // extra goroutines this request may run
 	// subjectIDs is {subject id, "*"} and subjectRels {subject relation}: the subject
 	// filter of direct reads, built once.
 	subjectIDs  []string
@@ -99,9 +103,9 @@ func (e *Engine) newChecker(ctx context.Context, q query) (*checker, error) {
 	now := e.cfg.Now()
 	return &checker{
 		e: e, cs: cs, tenant: tenant, epoch: e.epoch(tenant), rev: q.rev,
-		reader:  withContextual(e.ds.SnapshotReader(tenant, q.rev), q.contextual, now),
-		subject: q.subject, context: q.context, contextual: q.contextual,
-		ctxFP: contextFingerprint(cs, q.context), relFP: contextualFingerprint(q.contextual),
+		reader:  withContextual(withoutRelationships(e.ds.SnapshotReader(tenant, q.rev), q.without), q.contextual, now),
+		subject: q.subject, context: q.context, contextual: q.contextual, without: q.without,
+		ctxFP: contextFingerprint(cs, q.context), relFP: scenarioFingerprint(q.contextual, q.without),
 		explain: q.explain, now: now,
 		slots:       make(chan struct{}, e.cfg.MaxConcurrency-1),
 		subjectIDs:  []string{q.subject.ID, tuple.Wildcard},

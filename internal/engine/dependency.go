@@ -114,7 +114,7 @@ func nonNil(n *ExplainNode) []*ExplainNode {
 func (c *checker) forSubject(s tuple.SubjectRef) *checker {
 	return &checker{
 		e: c.e, cs: c.cs, reader: c.reader, tenant: c.tenant, epoch: c.epoch, rev: c.rev,
-		subject: s, context: c.context, contextual: c.contextual, ctxFP: c.ctxFP, relFP: c.relFP,
+		subject: s, context: c.context, contextual: c.contextual, without: c.without, ctxFP: c.ctxFP, relFP: c.relFP,
 		explain: c.explain, now: c.now, slots: c.slots,
 		subjectIDs: []string{s.ID, tuple.Wildcard}, subjectRels: []string{s.Relation},
 		nested: true,

@@ -57,7 +57,7 @@ func (ls *subjectLookup) confirmed(ctx context.Context, def *schema.Definition, 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		c, err := ls.c.e.newChecker(ctx, query{tenant: ls.c.tenant, rev: ls.c.rev, subject: tuple.SubjectRef{Type: ls.typ, ID: sid, Relation: ls.rel}, context: ls.c.context, contextual: ls.c.contextual})
+		c, err := ls.c.e.newChecker(ctx, query{tenant: ls.c.tenant, rev: ls.c.rev, subject: tuple.SubjectRef{Type: ls.typ, ID: sid, Relation: ls.rel}, context: ls.c.context, contextual: ls.c.contextual, without: ls.c.without})
 		if err != nil {
 			return nil, err
 		}
@@ -389,7 +389,7 @@ func (ls *subjectLookup) intersect(ctx context.Context, b batch, children []sche
 		}
 		c := ls.c
 		subject := tuple.SubjectRef{Type: ls.typ, ID: id, Relation: ls.rel}
-		chk, err := c.e.newChecker(ctx, query{tenant: c.tenant, rev: c.rev, subject: subject, context: c.context, contextual: c.contextual})
+		chk, err := c.e.newChecker(ctx, query{tenant: c.tenant, rev: c.rev, subject: subject, context: c.context, contextual: c.contextual, without: c.without})
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -80,11 +81,12 @@ func (s *GrantSweeper) sweepTenant(ctx context.Context, tenant string, b *sweepB
 	if err != nil {
 		return 0, err
 	}
-	stored, err := s.store.SnapshotReader(tenant, head).ReadSchema(ctx)
-	if err != nil {
+	// The engine keeps each tenant's compiled schema and compiles again only when a
+	// new schema was written, so a pass costs no compilation.
+	sch, err := s.engine.Schema(ctx, tenant, head)
+	if errors.Is(err, datastore.ErrSchemaNotFound) {
 		return 0, nil // no schema, no rules
 	}
-	sch, err := schema.Compile("schema.zed", stored.Text)
 	if err != nil {
 		return 0, err
 	}

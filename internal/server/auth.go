@@ -59,6 +59,7 @@ var methodAccess = map[string]access{
 	pb.GovernanceService_Offboard_FullMethodName:        accessWrite,
 	pb.GovernanceService_ListActorGrants_FullMethodName: accessRead,
 	pb.GovernanceService_ReviewAccess_FullMethodName:    accessRead,
+	pb.GovernanceService_WhatIf_FullMethodName:          accessRead,
 
 	pb.TenantService_CreateTenant_FullMethodName: accessTenantAdmin,
 	pb.TenantService_ListTenants_FullMethodName:  accessTenantAdmin,

@@ -4,7 +4,9 @@ import (
 	"context"
 	"strings"
 
+	"github.com/pemba-authz/pemba/internal/governance"
 	"github.com/pemba-authz/pemba/internal/protoconv"
+	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -34,9 +36,32 @@ func (s *governanceService) Offboard(ctx context.Context, req *pb.OffboardReques
 		return nil, err
 	}
 
+	if req.GetDryRun() {
+		return s.previewOffboard(ctx, tenant, actor, req.GetReason(), subject, org)
+	}
 	res, err := s.writer.Offboard(ctx, s.writeRequest(ctx, tenant, actor, req.GetReason()), subject, org)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.OffboardResponse{Token: s.token(tenant, res.Revision), Removed: protoconv.RelationshipsToProto(res.Removed)}, nil
+}
+
+// previewOffboard answers a dry run: what the offboarding would remove at the head
+// revision and which delegated grants would stop counting as a consequence. Nothing
+// is written or audited.
+func (s *governanceService) previewOffboard(ctx context.Context, tenant string, actor *tuple.SubjectRef, reason string, subject tuple.SubjectRef, org *tuple.ObjectRef) (*pb.OffboardResponse, error) {
+	res, err := s.writer.PreviewOffboard(ctx, s.writeRequest(ctx, tenant, actor, reason), subject, org)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pb.OffboardResponse{Token: s.token(tenant, res.Revision), Removed: protoconv.RelationshipsToProto(res.Removed), DryRun: true}
+	if len(res.Removed) == 0 {
+		return out, nil
+	}
+	wi, err := s.reviewer.WhatIf(ctx, governance.WhatIfRequest{Tenant: tenant, Revision: res.Revision, Remove: res.Removed})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out.Ending = endingToProto(wi.Ending)
+	return out, nil
 }

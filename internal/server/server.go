@@ -56,6 +56,7 @@ type Writer interface {
 	WriteSchema(ctx context.Context, req write.Request, text string, dryRun bool) (write.SchemaResult, error)
 	Import(ctx context.Context, req write.Request, rels iter.Seq2[tuple.Relationship, error]) (write.ImportResult, error)
 	Offboard(ctx context.Context, req write.Request, subject tuple.SubjectRef, org *tuple.ObjectRef) (write.OffboardResult, error)
+	PreviewOffboard(ctx context.Context, req write.Request, subject tuple.SubjectRef, org *tuple.ObjectRef) (write.OffboardResult, error)
 
 	CreateAccessRequest(ctx context.Context, req write.Request, in write.NewAccessRequest) (requests.AccessRequest, bool, error)
 	ApproveAccessRequest(ctx context.Context, req write.Request, id string, duration time.Duration) (requests.AccessRequest, error)
@@ -74,6 +75,7 @@ type Reviewer interface {
 	Provenance(ctx context.Context, tenant string, rev datastore.Revision, root *engine.ExplainNode) (map[tuple.Key]governance.Provenance, error)
 	GrantsInForce(ctx context.Context, tenant string, rev datastore.Revision, actor tuple.SubjectRef, limit int) ([]governance.Grant, error)
 	Access(ctx context.Context, req governance.AccessRequest) ([]governance.Access, error)
+	WhatIf(ctx context.Context, req governance.WhatIfRequest) (governance.WhatIfResult, error)
 }
 
 // Config is everything a Server needs. Datastore, Engine, Writer and Reviewer are

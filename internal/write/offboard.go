@@ -5,6 +5,7 @@ import (
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
+	"github.com/pemba-authz/pemba/internal/schema"
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
@@ -48,27 +49,12 @@ func (w *Writer) Offboard(ctx context.Context, req Request, subject tuple.Subjec
 		if err != nil {
 			return err
 		}
-		if org != nil {
-			if _, ok := sch.Definitions[org.Type]; !ok {
-				return invalidf("organization type %q is not defined in the schema", org.Type)
-			}
+		removed, err := offboardSelection(ctx, snap, sch, subject, org)
+		if err != nil {
+			return err
 		}
-		inside := engine.NewSubtree(snap, sch, org)
-		var ups []datastore.Update
-		sf := datastore.SubjectFilter{Type: subject.Type, IDs: []string{subject.ID}}
-		for rel, err := range snap.ReverseQueryRelationships(ctx, sf, datastore.ReverseQueryOptions{}) {
-			if err != nil {
-				return err
-			}
-			ok, err := inside.Contains(ctx, rel.Resource)
-			if err != nil {
-				return err
-			}
-			if ok {
-				res.Removed = append(res.Removed, rel)
-				ups = append(ups, datastore.Update{Op: datastore.OpDelete, Relationship: rel})
-			}
-		}
+		res.Removed = removed
+		ups := deletes(removed)
 		attempted = ups
 		if meta.Actor != nil && len(ups) > 0 {
 			grants, err := w.authorize(ctx, tenant, snap.Revision(), sch, *meta.Actor, ups)
@@ -87,4 +73,75 @@ func (w *Writer) Offboard(ctx context.Context, req Request, subject tuple.Subjec
 	}
 	res.Revision = rev
 	return res, nil
+}
+
+// PreviewOffboard returns what Offboard would remove at the tenant's head revision,
+// and whether the acting subject (if any) would be allowed to, without writing or
+// auditing anything. Revision is the head revision it read.
+func (w *Writer) PreviewOffboard(ctx context.Context, req Request, subject tuple.SubjectRef, org *tuple.ObjectRef) (OffboardResult, error) {
+	tenant, meta, err := req.begin("offboard")
+	if err != nil {
+		return OffboardResult{}, err
+	}
+	if verr := tuple.ValidateObject("subject", subject.Object()); verr != nil {
+		return OffboardResult{}, invalidf("%v", verr)
+	}
+	if org != nil {
+		if verr := tuple.ValidateObject("organization", *org); verr != nil {
+			return OffboardResult{}, invalidf("%v", verr)
+		}
+	}
+	head, err := w.ds.HeadRevision(ctx, tenant)
+	if err != nil {
+		return OffboardResult{}, err
+	}
+	snap := w.ds.SnapshotReader(tenant, head)
+	sch, err := w.eng.Schema(ctx, tenant, head)
+	if err != nil {
+		return OffboardResult{}, err
+	}
+	removed, err := offboardSelection(ctx, snap, sch, subject, org)
+	if err != nil {
+		return OffboardResult{}, err
+	}
+	if meta.Actor != nil && len(removed) > 0 {
+		if _, err := w.authorize(ctx, tenant, head, sch, *meta.Actor, deletes(removed)); err != nil {
+			return OffboardResult{}, err
+		}
+	}
+	return OffboardResult{Revision: head, Removed: removed}, nil
+}
+
+// offboardSelection is what offboarding subject (inside org's subtree, when set)
+// removes from snap: every relationship whose subject is the subject's object.
+func offboardSelection(ctx context.Context, snap datastore.Reader, sch *schema.Schema, subject tuple.SubjectRef, org *tuple.ObjectRef) ([]tuple.Relationship, error) {
+	if org != nil {
+		if _, ok := sch.Definitions[org.Type]; !ok {
+			return nil, invalidf("organization type %q is not defined in the schema", org.Type)
+		}
+	}
+	inside := engine.NewSubtree(snap, sch, org)
+	var out []tuple.Relationship
+	sf := datastore.SubjectFilter{Type: subject.Type, IDs: []string{subject.ID}}
+	for rel, err := range snap.ReverseQueryRelationships(ctx, sf, datastore.ReverseQueryOptions{}) {
+		if err != nil {
+			return nil, err
+		}
+		ok, err := inside.Contains(ctx, rel.Resource)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, rel)
+		}
+	}
+	return out, nil
+}
+
+func deletes(rels []tuple.Relationship) []datastore.Update {
+	ups := make([]datastore.Update, len(rels))
+	for i, r := range rels {
+		ups[i] = datastore.Update{Op: datastore.OpDelete, Relationship: r}
+	}
+	return ups
 }

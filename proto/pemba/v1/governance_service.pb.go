@@ -35,7 +35,11 @@ type OffboardRequest struct {
 	// Why; required, recorded in the audit trail.
 	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The acting subject, for an offboarding made by a delegated admin.
-	Actor         *SubjectReference `protobuf:"bytes,5,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor *SubjectReference `protobuf:"bytes,5,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Preview only: list what the offboarding would remove and the delegated grants
+	// that would stop counting as a consequence, at the head revision, writing and
+	// auditing nothing. The reason is still required, as it would be for the real call.
+	DryRun        bool `protobuf:"varint,6,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -105,13 +109,26 @@ func (x *OffboardRequest) GetActor() *SubjectReference {
 	return nil
 }
 
+func (x *OffboardRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 // OffboardResponse reports what was removed.
 type OffboardResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The revision token of the commit.
 	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
-	// The relationships removed.
-	Removed       []*Relationship `protobuf:"bytes,2,rep,name=removed,proto3" json:"removed,omitempty"`
+	// The relationships removed (on a dry run: that would be removed).
+	Removed []*Relationship `protobuf:"bytes,2,rep,name=removed,proto3" json:"removed,omitempty"`
+	// Set when the request was a dry run: nothing was written, and token names the
+	// revision the preview read.
+	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// The delegated grants (not themselves removed) that stop counting because of the
+	// removals: a `while` condition of their rule no longer holds.
+	Ending        []*EndingGrant `protobuf:"bytes,4,rep,name=ending,proto3" json:"ending,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -160,6 +177,305 @@ func (x *OffboardResponse) GetRemoved() []*Relationship {
 	return nil
 }
 
+func (x *OffboardResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *OffboardResponse) GetEnding() []*EndingGrant {
+	if x != nil {
+		return x.Ending
+	}
+	return nil
+}
+
+// WhatIfRequest asks what would end if some relationships were removed.
+type WhatIfRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant; empty means "default".
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The revision to read at; unset means fully_consistent.
+	Consistency *Consistency `protobuf:"bytes,2,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	// The hypothetical removals: stored relationships, matched by key (at most 1000).
+	Remove        []*Relationship `protobuf:"bytes,3,rep,name=remove,proto3" json:"remove,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhatIfRequest) Reset() {
+	*x = WhatIfRequest{}
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhatIfRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhatIfRequest) ProtoMessage() {}
+
+func (x *WhatIfRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhatIfRequest.ProtoReflect.Descriptor instead.
+func (*WhatIfRequest) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *WhatIfRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *WhatIfRequest) GetConsistency() *Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return nil
+}
+
+func (x *WhatIfRequest) GetRemove() []*Relationship {
+	if x != nil {
+		return x.Remove
+	}
+	return nil
+}
+
+// WhatIfResponse lists the grants that would end.
+type WhatIfResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The revision token the question was answered at.
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// The removals, as stored.
+	Removed []*Relationship `protobuf:"bytes,2,rep,name=removed,proto3" json:"removed,omitempty"`
+	// The delegated grants that would stop counting.
+	Ending        []*EndingGrant `protobuf:"bytes,3,rep,name=ending,proto3" json:"ending,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhatIfResponse) Reset() {
+	*x = WhatIfResponse{}
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhatIfResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhatIfResponse) ProtoMessage() {}
+
+func (x *WhatIfResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhatIfResponse.ProtoReflect.Descriptor instead.
+func (*WhatIfResponse) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *WhatIfResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *WhatIfResponse) GetRemoved() []*Relationship {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
+func (x *WhatIfResponse) GetEnding() []*EndingGrant {
+	if x != nil {
+		return x.Ending
+	}
+	return nil
+}
+
+// EndingGrant is a delegated grant that stops counting because a `while` condition
+// of its rule stops holding.
+type EndingGrant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The grant as stored.
+	Relationship *Relationship `protobuf:"bytes,1,opt,name=relationship,proto3" json:"relationship,omitempty"`
+	// The grant rule, as written in the schema.
+	Rule string `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	// The conditions that stop holding.
+	Broken        []*BrokenCondition `protobuf:"bytes,3,rep,name=broken,proto3" json:"broken,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndingGrant) Reset() {
+	*x = EndingGrant{}
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndingGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndingGrant) ProtoMessage() {}
+
+func (x *EndingGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndingGrant.ProtoReflect.Descriptor instead.
+func (*EndingGrant) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *EndingGrant) GetRelationship() *Relationship {
+	if x != nil {
+		return x.Relationship
+	}
+	return nil
+}
+
+func (x *EndingGrant) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *EndingGrant) GetBroken() []*BrokenCondition {
+	if x != nil {
+		return x.Broken
+	}
+	return nil
+}
+
+// BrokenCondition is one `while` condition that holds now and would not after the
+// removals.
+type BrokenCondition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The condition as written: "grantee in organization#active_member" or
+	// "grantor can grant".
+	Condition string `protobuf:"bytes,1,opt,name=condition,proto3" json:"condition,omitempty"`
+	// The sub-check the condition is: does subject have permission on resource.
+	Resource   *ObjectReference  `protobuf:"bytes,2,opt,name=resource,proto3" json:"resource,omitempty"`
+	Permission string            `protobuf:"bytes,3,opt,name=permission,proto3" json:"permission,omitempty"`
+	Subject    *SubjectReference `protobuf:"bytes,4,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Why it holds now: the relationships of the sub-check's granting path.
+	Path []*Relationship `protobuf:"bytes,5,rep,name=path,proto3" json:"path,omitempty"`
+	// The removed relationships on that path (hypothetical removals, and grants that
+	// end with them).
+	Ends          []*Relationship `protobuf:"bytes,6,rep,name=ends,proto3" json:"ends,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BrokenCondition) Reset() {
+	*x = BrokenCondition{}
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BrokenCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BrokenCondition) ProtoMessage() {}
+
+func (x *BrokenCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BrokenCondition.ProtoReflect.Descriptor instead.
+func (*BrokenCondition) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *BrokenCondition) GetCondition() string {
+	if x != nil {
+		return x.Condition
+	}
+	return ""
+}
+
+func (x *BrokenCondition) GetResource() *ObjectReference {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *BrokenCondition) GetPermission() string {
+	if x != nil {
+		return x.Permission
+	}
+	return ""
+}
+
+func (x *BrokenCondition) GetSubject() *SubjectReference {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *BrokenCondition) GetPath() []*Relationship {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+func (x *BrokenCondition) GetEnds() []*Relationship {
+	if x != nil {
+		return x.Ends
+	}
+	return nil
+}
+
 // ListActorGrantsRequest asks for the grants an actor made that are still in force.
 type ListActorGrantsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -180,7 +496,7 @@ type ListActorGrantsRequest struct {
 
 func (x *ListActorGrantsRequest) Reset() {
 	*x = ListActorGrantsRequest{}
-	mi := &file_pemba_v1_governance_service_proto_msgTypes[2]
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -192,7 +508,7 @@ func (x *ListActorGrantsRequest) String() string {
 func (*ListActorGrantsRequest) ProtoMessage() {}
 
 func (x *ListActorGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_governance_service_proto_msgTypes[2]
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -205,7 +521,7 @@ func (x *ListActorGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActorGrantsRequest.ProtoReflect.Descriptor instead.
 func (*ListActorGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{2}
+	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListActorGrantsRequest) GetTenant() string {
@@ -264,7 +580,7 @@ type ActorGrant struct {
 
 func (x *ActorGrant) Reset() {
 	*x = ActorGrant{}
-	mi := &file_pemba_v1_governance_service_proto_msgTypes[3]
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +592,7 @@ func (x *ActorGrant) String() string {
 func (*ActorGrant) ProtoMessage() {}
 
 func (x *ActorGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_governance_service_proto_msgTypes[3]
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +605,7 @@ func (x *ActorGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActorGrant.ProtoReflect.Descriptor instead.
 func (*ActorGrant) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{3}
+	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ActorGrant) GetRelationship() *Relationship {
@@ -348,7 +664,7 @@ type ListActorGrantsResponse struct {
 
 func (x *ListActorGrantsResponse) Reset() {
 	*x = ListActorGrantsResponse{}
-	mi := &file_pemba_v1_governance_service_proto_msgTypes[4]
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +676,7 @@ func (x *ListActorGrantsResponse) String() string {
 func (*ListActorGrantsResponse) ProtoMessage() {}
 
 func (x *ListActorGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_governance_service_proto_msgTypes[4]
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +689,7 @@ func (x *ListActorGrantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActorGrantsResponse.ProtoReflect.Descriptor instead.
 func (*ListActorGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{4}
+	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListActorGrantsResponse) GetToken() string {
@@ -424,7 +740,7 @@ type ReviewAccessRequest struct {
 
 func (x *ReviewAccessRequest) Reset() {
 	*x = ReviewAccessRequest{}
-	mi := &file_pemba_v1_governance_service_proto_msgTypes[5]
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +752,7 @@ func (x *ReviewAccessRequest) String() string {
 func (*ReviewAccessRequest) ProtoMessage() {}
 
 func (x *ReviewAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_governance_service_proto_msgTypes[5]
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +765,7 @@ func (x *ReviewAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReviewAccessRequest.ProtoReflect.Descriptor instead.
 func (*ReviewAccessRequest) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{5}
+	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReviewAccessRequest) GetTenant() string {
@@ -523,7 +839,7 @@ type AccessEntry struct {
 
 func (x *AccessEntry) Reset() {
 	*x = AccessEntry{}
-	mi := &file_pemba_v1_governance_service_proto_msgTypes[6]
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +851,7 @@ func (x *AccessEntry) String() string {
 func (*AccessEntry) ProtoMessage() {}
 
 func (x *AccessEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_governance_service_proto_msgTypes[6]
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +864,7 @@ func (x *AccessEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessEntry.ProtoReflect.Descriptor instead.
 func (*AccessEntry) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{6}
+	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AccessEntry) GetResource() *ObjectReference {
@@ -590,7 +906,7 @@ type AccessPath struct {
 
 func (x *AccessPath) Reset() {
 	*x = AccessPath{}
-	mi := &file_pemba_v1_governance_service_proto_msgTypes[7]
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +918,7 @@ func (x *AccessPath) String() string {
 func (*AccessPath) ProtoMessage() {}
 
 func (x *AccessPath) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_governance_service_proto_msgTypes[7]
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +931,7 @@ func (x *AccessPath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessPath.ProtoReflect.Descriptor instead.
 func (*AccessPath) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{7}
+	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AccessPath) GetRelationships() []*Relationship {
@@ -639,7 +955,7 @@ type ReviewAccessResponse struct {
 
 func (x *ReviewAccessResponse) Reset() {
 	*x = ReviewAccessResponse{}
-	mi := &file_pemba_v1_governance_service_proto_msgTypes[8]
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +967,7 @@ func (x *ReviewAccessResponse) String() string {
 func (*ReviewAccessResponse) ProtoMessage() {}
 
 func (x *ReviewAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_governance_service_proto_msgTypes[8]
+	mi := &file_pemba_v1_governance_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +980,7 @@ func (x *ReviewAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReviewAccessResponse.ProtoReflect.Descriptor instead.
 func (*ReviewAccessResponse) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{8}
+	return file_pemba_v1_governance_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReviewAccessResponse) GetToken() string {
@@ -692,16 +1008,40 @@ var File_pemba_v1_governance_service_proto protoreflect.FileDescriptor
 
 const file_pemba_v1_governance_service_proto_rawDesc = "" +
 	"\n" +
-	"!pemba/v1/governance_service.proto\x12\bpemba.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13pemba/v1/core.proto\"\xe8\x01\n" +
+	"!pemba/v1/governance_service.proto\x12\bpemba.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13pemba/v1/core.proto\"\x81\x02\n" +
 	"\x0fOffboardRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x124\n" +
 	"\asubject\x18\x02 \x01(\v2\x1a.pemba.v1.SubjectReferenceR\asubject\x12=\n" +
 	"\forganization\x18\x03 \x01(\v2\x19.pemba.v1.ObjectReferenceR\forganization\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x120\n" +
-	"\x05actor\x18\x05 \x01(\v2\x1a.pemba.v1.SubjectReferenceR\x05actor\"Z\n" +
+	"\x05actor\x18\x05 \x01(\v2\x1a.pemba.v1.SubjectReferenceR\x05actor\x12\x17\n" +
+	"\adry_run\x18\x06 \x01(\bR\x06dryRun\"\xa2\x01\n" +
 	"\x10OffboardResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x120\n" +
-	"\aremoved\x18\x02 \x03(\v2\x16.pemba.v1.RelationshipR\aremoved\"\xd7\x01\n" +
+	"\aremoved\x18\x02 \x03(\v2\x16.pemba.v1.RelationshipR\aremoved\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12-\n" +
+	"\x06ending\x18\x04 \x03(\v2\x15.pemba.v1.EndingGrantR\x06ending\"\x90\x01\n" +
+	"\rWhatIfRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x127\n" +
+	"\vconsistency\x18\x02 \x01(\v2\x15.pemba.v1.ConsistencyR\vconsistency\x12.\n" +
+	"\x06remove\x18\x03 \x03(\v2\x16.pemba.v1.RelationshipR\x06remove\"\x87\x01\n" +
+	"\x0eWhatIfResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x120\n" +
+	"\aremoved\x18\x02 \x03(\v2\x16.pemba.v1.RelationshipR\aremoved\x12-\n" +
+	"\x06ending\x18\x03 \x03(\v2\x15.pemba.v1.EndingGrantR\x06ending\"\x90\x01\n" +
+	"\vEndingGrant\x12:\n" +
+	"\frelationship\x18\x01 \x01(\v2\x16.pemba.v1.RelationshipR\frelationship\x12\x12\n" +
+	"\x04rule\x18\x02 \x01(\tR\x04rule\x121\n" +
+	"\x06broken\x18\x03 \x03(\v2\x19.pemba.v1.BrokenConditionR\x06broken\"\x94\x02\n" +
+	"\x0fBrokenCondition\x12\x1c\n" +
+	"\tcondition\x18\x01 \x01(\tR\tcondition\x125\n" +
+	"\bresource\x18\x02 \x01(\v2\x19.pemba.v1.ObjectReferenceR\bresource\x12\x1e\n" +
+	"\n" +
+	"permission\x18\x03 \x01(\tR\n" +
+	"permission\x124\n" +
+	"\asubject\x18\x04 \x01(\v2\x1a.pemba.v1.SubjectReferenceR\asubject\x12*\n" +
+	"\x04path\x18\x05 \x03(\v2\x16.pemba.v1.RelationshipR\x04path\x12*\n" +
+	"\x04ends\x18\x06 \x03(\v2\x16.pemba.v1.RelationshipR\x04ends\"\xd7\x01\n" +
 	"\x16ListActorGrantsRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x127\n" +
 	"\vconsistency\x18\x02 \x01(\v2\x15.pemba.v1.ConsistencyR\vconsistency\x120\n" +
@@ -745,11 +1085,12 @@ const file_pemba_v1_governance_service_proto_rawDesc = "" +
 	"\x14ReviewAccessResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12/\n" +
 	"\aentries\x18\x02 \x03(\v2\x15.pemba.v1.AccessEntryR\aentries\x12&\n" +
-	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken2\xfd\x01\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken2\xba\x02\n" +
 	"\x11GovernanceService\x12A\n" +
 	"\bOffboard\x12\x19.pemba.v1.OffboardRequest\x1a\x1a.pemba.v1.OffboardResponse\x12V\n" +
 	"\x0fListActorGrants\x12 .pemba.v1.ListActorGrantsRequest\x1a!.pemba.v1.ListActorGrantsResponse\x12M\n" +
-	"\fReviewAccess\x12\x1d.pemba.v1.ReviewAccessRequest\x1a\x1e.pemba.v1.ReviewAccessResponseB5Z3github.com/pemba-authz/pemba/proto/pemba/v1;pembav1b\x06proto3"
+	"\fReviewAccess\x12\x1d.pemba.v1.ReviewAccessRequest\x1a\x1e.pemba.v1.ReviewAccessResponse\x12;\n" +
+	"\x06WhatIf\x12\x17.pemba.v1.WhatIfRequest\x1a\x18.pemba.v1.WhatIfResponseB5Z3github.com/pemba-authz/pemba/proto/pemba/v1;pembav1b\x06proto3"
 
 var (
 	file_pemba_v1_governance_service_proto_rawDescOnce sync.Once
@@ -763,55 +1104,72 @@ func file_pemba_v1_governance_service_proto_rawDescGZIP() []byte {
 	return file_pemba_v1_governance_service_proto_rawDescData
 }
 
-var file_pemba_v1_governance_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_pemba_v1_governance_service_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_pemba_v1_governance_service_proto_goTypes = []any{
 	(*OffboardRequest)(nil),         // 0: pemba.v1.OffboardRequest
 	(*OffboardResponse)(nil),        // 1: pemba.v1.OffboardResponse
-	(*ListActorGrantsRequest)(nil),  // 2: pemba.v1.ListActorGrantsRequest
-	(*ActorGrant)(nil),              // 3: pemba.v1.ActorGrant
-	(*ListActorGrantsResponse)(nil), // 4: pemba.v1.ListActorGrantsResponse
-	(*ReviewAccessRequest)(nil),     // 5: pemba.v1.ReviewAccessRequest
-	(*AccessEntry)(nil),             // 6: pemba.v1.AccessEntry
-	(*AccessPath)(nil),              // 7: pemba.v1.AccessPath
-	(*ReviewAccessResponse)(nil),    // 8: pemba.v1.ReviewAccessResponse
-	(*SubjectReference)(nil),        // 9: pemba.v1.SubjectReference
-	(*ObjectReference)(nil),         // 10: pemba.v1.ObjectReference
-	(*Relationship)(nil),            // 11: pemba.v1.Relationship
-	(*Consistency)(nil),             // 12: pemba.v1.Consistency
-	(*timestamppb.Timestamp)(nil),   // 13: google.protobuf.Timestamp
-	(*GrantRecord)(nil),             // 14: pemba.v1.GrantRecord
-	(Permissionship)(0),             // 15: pemba.v1.Permissionship
+	(*WhatIfRequest)(nil),           // 2: pemba.v1.WhatIfRequest
+	(*WhatIfResponse)(nil),          // 3: pemba.v1.WhatIfResponse
+	(*EndingGrant)(nil),             // 4: pemba.v1.EndingGrant
+	(*BrokenCondition)(nil),         // 5: pemba.v1.BrokenCondition
+	(*ListActorGrantsRequest)(nil),  // 6: pemba.v1.ListActorGrantsRequest
+	(*ActorGrant)(nil),              // 7: pemba.v1.ActorGrant
+	(*ListActorGrantsResponse)(nil), // 8: pemba.v1.ListActorGrantsResponse
+	(*ReviewAccessRequest)(nil),     // 9: pemba.v1.ReviewAccessRequest
+	(*AccessEntry)(nil),             // 10: pemba.v1.AccessEntry
+	(*AccessPath)(nil),              // 11: pemba.v1.AccessPath
+	(*ReviewAccessResponse)(nil),    // 12: pemba.v1.ReviewAccessResponse
+	(*SubjectReference)(nil),        // 13: pemba.v1.SubjectReference
+	(*ObjectReference)(nil),         // 14: pemba.v1.ObjectReference
+	(*Relationship)(nil),            // 15: pemba.v1.Relationship
+	(*Consistency)(nil),             // 16: pemba.v1.Consistency
+	(*timestamppb.Timestamp)(nil),   // 17: google.protobuf.Timestamp
+	(*GrantRecord)(nil),             // 18: pemba.v1.GrantRecord
+	(Permissionship)(0),             // 19: pemba.v1.Permissionship
 }
 var file_pemba_v1_governance_service_proto_depIdxs = []int32{
-	9,  // 0: pemba.v1.OffboardRequest.subject:type_name -> pemba.v1.SubjectReference
-	10, // 1: pemba.v1.OffboardRequest.organization:type_name -> pemba.v1.ObjectReference
-	9,  // 2: pemba.v1.OffboardRequest.actor:type_name -> pemba.v1.SubjectReference
-	11, // 3: pemba.v1.OffboardResponse.removed:type_name -> pemba.v1.Relationship
-	12, // 4: pemba.v1.ListActorGrantsRequest.consistency:type_name -> pemba.v1.Consistency
-	9,  // 5: pemba.v1.ListActorGrantsRequest.actor:type_name -> pemba.v1.SubjectReference
-	11, // 6: pemba.v1.ActorGrant.relationship:type_name -> pemba.v1.Relationship
-	13, // 7: pemba.v1.ActorGrant.granted_at:type_name -> google.protobuf.Timestamp
-	14, // 8: pemba.v1.ActorGrant.grant:type_name -> pemba.v1.GrantRecord
-	3,  // 9: pemba.v1.ListActorGrantsResponse.grants:type_name -> pemba.v1.ActorGrant
-	12, // 10: pemba.v1.ReviewAccessRequest.consistency:type_name -> pemba.v1.Consistency
-	9,  // 11: pemba.v1.ReviewAccessRequest.subject:type_name -> pemba.v1.SubjectReference
-	10, // 12: pemba.v1.ReviewAccessRequest.organization:type_name -> pemba.v1.ObjectReference
-	10, // 13: pemba.v1.AccessEntry.resource:type_name -> pemba.v1.ObjectReference
-	15, // 14: pemba.v1.AccessEntry.permissionship:type_name -> pemba.v1.Permissionship
-	7,  // 15: pemba.v1.AccessEntry.paths:type_name -> pemba.v1.AccessPath
-	11, // 16: pemba.v1.AccessPath.relationships:type_name -> pemba.v1.Relationship
-	6,  // 17: pemba.v1.ReviewAccessResponse.entries:type_name -> pemba.v1.AccessEntry
-	0,  // 18: pemba.v1.GovernanceService.Offboard:input_type -> pemba.v1.OffboardRequest
-	2,  // 19: pemba.v1.GovernanceService.ListActorGrants:input_type -> pemba.v1.ListActorGrantsRequest
-	5,  // 20: pemba.v1.GovernanceService.ReviewAccess:input_type -> pemba.v1.ReviewAccessRequest
-	1,  // 21: pemba.v1.GovernanceService.Offboard:output_type -> pemba.v1.OffboardResponse
-	4,  // 22: pemba.v1.GovernanceService.ListActorGrants:output_type -> pemba.v1.ListActorGrantsResponse
-	8,  // 23: pemba.v1.GovernanceService.ReviewAccess:output_type -> pemba.v1.ReviewAccessResponse
-	21, // [21:24] is the sub-list for method output_type
-	18, // [18:21] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	13, // 0: pemba.v1.OffboardRequest.subject:type_name -> pemba.v1.SubjectReference
+	14, // 1: pemba.v1.OffboardRequest.organization:type_name -> pemba.v1.ObjectReference
+	13, // 2: pemba.v1.OffboardRequest.actor:type_name -> pemba.v1.SubjectReference
+	15, // 3: pemba.v1.OffboardResponse.removed:type_name -> pemba.v1.Relationship
+	4,  // 4: pemba.v1.OffboardResponse.ending:type_name -> pemba.v1.EndingGrant
+	16, // 5: pemba.v1.WhatIfRequest.consistency:type_name -> pemba.v1.Consistency
+	15, // 6: pemba.v1.WhatIfRequest.remove:type_name -> pemba.v1.Relationship
+	15, // 7: pemba.v1.WhatIfResponse.removed:type_name -> pemba.v1.Relationship
+	4,  // 8: pemba.v1.WhatIfResponse.ending:type_name -> pemba.v1.EndingGrant
+	15, // 9: pemba.v1.EndingGrant.relationship:type_name -> pemba.v1.Relationship
+	5,  // 10: pemba.v1.EndingGrant.broken:type_name -> pemba.v1.BrokenCondition
+	14, // 11: pemba.v1.BrokenCondition.resource:type_name -> pemba.v1.ObjectReference
+	13, // 12: pemba.v1.BrokenCondition.subject:type_name -> pemba.v1.SubjectReference
+	15, // 13: pemba.v1.BrokenCondition.path:type_name -> pemba.v1.Relationship
+	15, // 14: pemba.v1.BrokenCondition.ends:type_name -> pemba.v1.Relationship
+	16, // 15: pemba.v1.ListActorGrantsRequest.consistency:type_name -> pemba.v1.Consistency
+	13, // 16: pemba.v1.ListActorGrantsRequest.actor:type_name -> pemba.v1.SubjectReference
+	15, // 17: pemba.v1.ActorGrant.relationship:type_name -> pemba.v1.Relationship
+	17, // 18: pemba.v1.ActorGrant.granted_at:type_name -> google.protobuf.Timestamp
+	18, // 19: pemba.v1.ActorGrant.grant:type_name -> pemba.v1.GrantRecord
+	7,  // 20: pemba.v1.ListActorGrantsResponse.grants:type_name -> pemba.v1.ActorGrant
+	16, // 21: pemba.v1.ReviewAccessRequest.consistency:type_name -> pemba.v1.Consistency
+	13, // 22: pemba.v1.ReviewAccessRequest.subject:type_name -> pemba.v1.SubjectReference
+	14, // 23: pemba.v1.ReviewAccessRequest.organization:type_name -> pemba.v1.ObjectReference
+	14, // 24: pemba.v1.AccessEntry.resource:type_name -> pemba.v1.ObjectReference
+	19, // 25: pemba.v1.AccessEntry.permissionship:type_name -> pemba.v1.Permissionship
+	11, // 26: pemba.v1.AccessEntry.paths:type_name -> pemba.v1.AccessPath
+	15, // 27: pemba.v1.AccessPath.relationships:type_name -> pemba.v1.Relationship
+	10, // 28: pemba.v1.ReviewAccessResponse.entries:type_name -> pemba.v1.AccessEntry
+	0,  // 29: pemba.v1.GovernanceService.Offboard:input_type -> pemba.v1.OffboardRequest
+	6,  // 30: pemba.v1.GovernanceService.ListActorGrants:input_type -> pemba.v1.ListActorGrantsRequest
+	9,  // 31: pemba.v1.GovernanceService.ReviewAccess:input_type -> pemba.v1.ReviewAccessRequest
+	2,  // 32: pemba.v1.GovernanceService.WhatIf:input_type -> pemba.v1.WhatIfRequest
+	1,  // 33: pemba.v1.GovernanceService.Offboard:output_type -> pemba.v1.OffboardResponse
+	8,  // 34: pemba.v1.GovernanceService.ListActorGrants:output_type -> pemba.v1.ListActorGrantsResponse
+	12, // 35: pemba.v1.GovernanceService.ReviewAccess:output_type -> pemba.v1.ReviewAccessResponse
+	3,  // 36: pemba.v1.GovernanceService.WhatIf:output_type -> pemba.v1.WhatIfResponse
+	33, // [33:37] is the sub-list for method output_type
+	29, // [29:33] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_pemba_v1_governance_service_proto_init() }
@@ -826,7 +1184,7 @@ func file_pemba_v1_governance_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pemba_v1_governance_service_proto_rawDesc), len(file_pemba_v1_governance_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

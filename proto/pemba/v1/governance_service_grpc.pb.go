@@ -22,6 +22,7 @@ const (
 	GovernanceService_Offboard_FullMethodName        = "/pemba.v1.GovernanceService/Offboard"
 	GovernanceService_ListActorGrants_FullMethodName = "/pemba.v1.GovernanceService/ListActorGrants"
 	GovernanceService_ReviewAccess_FullMethodName    = "/pemba.v1.GovernanceService/ReviewAccess"
+	GovernanceService_WhatIf_FullMethodName          = "/pemba.v1.GovernanceService/WhatIf"
 )
 
 // GovernanceServiceClient is the client API for GovernanceService service.
@@ -41,6 +42,11 @@ type GovernanceServiceClient interface {
 	// ReviewAccess lists what a subject can reach inside an organisation's subtree and
 	// through which path.
 	ReviewAccess(ctx context.Context, in *ReviewAccessRequest, opts ...grpc.CallOption) (*ReviewAccessResponse, error)
+	// WhatIf previews which delegated grants would stop counting if the given stored
+	// relationships were deleted ("what would end if pat left globex?"): the grants whose
+	// `while` conditions would stop holding, each with the condition and the path it
+	// holds by now. It writes nothing.
+	WhatIf(ctx context.Context, in *WhatIfRequest, opts ...grpc.CallOption) (*WhatIfResponse, error)
 }
 
 type governanceServiceClient struct {
@@ -81,6 +87,16 @@ func (c *governanceServiceClient) ReviewAccess(ctx context.Context, in *ReviewAc
 	return out, nil
 }
 
+func (c *governanceServiceClient) WhatIf(ctx context.Context, in *WhatIfRequest, opts ...grpc.CallOption) (*WhatIfResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WhatIfResponse)
+	err := c.cc.Invoke(ctx, GovernanceService_WhatIf_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GovernanceServiceServer is the server API for GovernanceService service.
 // All implementations must embed UnimplementedGovernanceServiceServer
 // for forward compatibility.
@@ -98,6 +114,11 @@ type GovernanceServiceServer interface {
 	// ReviewAccess lists what a subject can reach inside an organisation's subtree and
 	// through which path.
 	ReviewAccess(context.Context, *ReviewAccessRequest) (*ReviewAccessResponse, error)
+	// WhatIf previews which delegated grants would stop counting if the given stored
+	// relationships were deleted ("what would end if pat left globex?"): the grants whose
+	// `while` conditions would stop holding, each with the condition and the path it
+	// holds by now. It writes nothing.
+	WhatIf(context.Context, *WhatIfRequest) (*WhatIfResponse, error)
 	mustEmbedUnimplementedGovernanceServiceServer()
 }
 
@@ -116,6 +137,9 @@ func (UnimplementedGovernanceServiceServer) ListActorGrants(context.Context, *Li
 }
 func (UnimplementedGovernanceServiceServer) ReviewAccess(context.Context, *ReviewAccessRequest) (*ReviewAccessResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReviewAccess not implemented")
+}
+func (UnimplementedGovernanceServiceServer) WhatIf(context.Context, *WhatIfRequest) (*WhatIfResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WhatIf not implemented")
 }
 func (UnimplementedGovernanceServiceServer) mustEmbedUnimplementedGovernanceServiceServer() {}
 func (UnimplementedGovernanceServiceServer) testEmbeddedByValue()                           {}
@@ -192,6 +216,24 @@ func _GovernanceService_ReviewAccess_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GovernanceService_WhatIf_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WhatIfRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GovernanceServiceServer).WhatIf(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GovernanceService_WhatIf_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GovernanceServiceServer).WhatIf(ctx, req.(*WhatIfRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GovernanceService_ServiceDesc is the grpc.ServiceDesc for GovernanceService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -210,6 +252,10 @@ var GovernanceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReviewAccess",
 			Handler:    _GovernanceService_ReviewAccess_Handler,
+		},
+		{
+			MethodName: "WhatIf",
+			Handler:    _GovernanceService_WhatIf_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
