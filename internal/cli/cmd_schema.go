@@ -28,7 +28,7 @@ files offline (diff and fmt need no server).`,
 	}
 	// write and read talk to a server and take the connection flags; diff and fmt are
 	// offline and show none of them.
-	cmd.AddCommand(newSchemaWriteCommand(), newSchemaReadCommand(), newSchemaDiffCommand(), newSchemaFmtCommand())
+	cmd.AddCommand(newSchemaWriteCommand(), newSchemaReadCommand(), newSchemaDiffCommand(), newSchemaFmtCommand(), newSchemaImportOpenFGACommand())
 	return cmd
 }
 
