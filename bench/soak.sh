@@ -11,7 +11,9 @@
 #
 # Environment: PEMBA_SOAK_SIZE (dataset size, default 100000: a 1M dataset takes
 # several minutes to import and sweep on a 2-core machine, and the soak is about
-# staying steady, not about size), PEMBA_SOAK_CONCURRENCY (workers, default 32).
+# staying steady, not about size), PEMBA_SOAK_CONCURRENCY (workers, default 32),
+# PEMBA_SOAK_MEMORY_LIMIT (the server's --memory-limit, default 224Mi, as a container
+# with that limit would run it; 0 for none).
 #
 # Writes bench/results/soak-<duration>.json (the report with the memory time series)
 # and bench/out/soak-<duration>/{result.txt,server.log,build.txt}. Exits non-zero
@@ -22,9 +24,10 @@ export PATH="/usr/local/go/bin:$PATH"
 
 dur="${1:-30m}"
 [ $# -gt 0 ] && shift
-case "$dur" in -h|--help) sed -n '2,19p' "$0"; exit 0 ;; esac
+case "$dur" in -h|--help) sed -n '2,21p' "$0"; exit 0 ;; esac
 size="${PEMBA_SOAK_SIZE:-100000}"
 conc="${PEMBA_SOAK_CONCURRENCY:-32}"
+memlimit="${PEMBA_SOAK_MEMORY_LIMIT:-224Mi}"
 out="bench/out/soak-$dur"
 result="bench/results/soak-$dur.json"
 rm -rf "$out"
@@ -38,7 +41,7 @@ go build -o "$out/bin/pemba-bench" ./bench/cmd/pemba-bench
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 grpc="127.0.0.1:$(port)" http="127.0.0.1:$(port)"
 
-args=(serve --grpc-addr "$grpc" --http-addr "$http" --datastore bolt --datastore-path "$out/data" --log-level warn)
+args=(serve --grpc-addr "$grpc" --http-addr "$http" --datastore bolt --datastore-path "$out/data" --log-level warn --memory-limit "$memlimit")
 echo "== starting pemba ${args[*]}" >&2
 "$out/bin/pemba" "${args[@]}" >"$out/server.log" 2>&1 &
 pid=$!

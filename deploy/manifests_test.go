@@ -175,6 +175,7 @@ func TestKustomizeRenders(t *testing.T) {
 					t.Errorf("image %q, want %q", img, c.image)
 				}
 			}
+			checkMemoryLimit(t, ctr)
 			checkFlags(t, ctr.Args)
 			checkFlags(t, job.Spec.Template.Spec.Containers[0].Args)
 			if sel := o.services[0].Spec.Selector; sel["app.kubernetes.io/name"] != "pemba" || d.Spec.Template.Labels["app.kubernetes.io/name"] != "pemba" {
@@ -185,6 +186,27 @@ func TestKustomizeRenders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkMemoryLimit fails unless the server is told its container's memory limit
+// through the downward API, and that limit is set.
+func checkMemoryLimit(t *testing.T, ctr corev1.Container) {
+	t.Helper()
+	if _, ok := ctr.Resources.Limits[corev1.ResourceMemory]; !ok {
+		t.Errorf("container %s has no memory limit for PEMBA_MEMORY_LIMIT to follow", ctr.Name)
+	}
+	for _, e := range ctr.Env {
+		if e.Name != cli.EnvName("memory-limit") {
+			continue
+		}
+		ref := e.ValueFrom
+		if ref == nil || ref.ResourceFieldRef == nil || ref.ResourceFieldRef.Resource != "limits.memory" ||
+			ref.ResourceFieldRef.ContainerName != ctr.Name || ref.ResourceFieldRef.Divisor.String() != "1" {
+			t.Errorf("%s = %+v; want the container's limits.memory in bytes (divisor 1)", e.Name, e.ValueFrom)
+		}
+		return
+	}
+	t.Errorf("container %s has no %s", ctr.Name, cli.EnvName("memory-limit"))
 }
 
 // checkFlags fails for an argument that is not a flag of the named pemba command.

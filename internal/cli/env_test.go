@@ -12,6 +12,7 @@ func TestEnvTwins(t *testing.T) {
 		"PEMBA_GRPC_ADDR":     "127.0.0.1:6000",
 		"PEMBA_PRESHARED_KEY": "a:admin:one  b:reader@t1,t2:two",
 		"PEMBA_GC_INTERVAL":   "90s",
+		"PEMBA_MEMORY_LIMIT":  "2147483648",     // as the downward API gives a container's limit
 		"PEMBA_HTTP_ADDR":     "127.0.0.1:7000", // the flag below wins
 		"PEMBA_MAX_PAGE_SIZE": "not-a-number",
 	}
@@ -35,6 +36,9 @@ func TestEnvTwins(t *testing.T) {
 	get := func(name string) string { return fs.Lookup(name).Value.String() }
 	if get("grpc-addr") != "127.0.0.1:6000" || get("http-addr") != "127.0.0.1:9999" || get("gc-interval") != "1m30s" {
 		t.Errorf("grpc-addr=%s http-addr=%s gc-interval=%s", get("grpc-addr"), get("http-addr"), get("gc-interval"))
+	}
+	if get("memory-limit") != "2Gi" {
+		t.Errorf("memory-limit from PEMBA_MEMORY_LIMIT=2147483648 is %s, want 2Gi", get("memory-limit"))
 	}
 	keys, _ := fs.GetStringArray("preshared-key")
 	if strings.Join(keys, "|") != "a:admin:one|b:reader@t1,t2:two" {

@@ -99,6 +99,9 @@ flight finish (up to --shutdown-grace) and closes the datastore.`,
 	f.BoolVar(&o.TracingInsecure, "tracing-insecure", d.TracingInsecure, "send spans to the collector without TLS")
 	f.Float64Var(&o.TracingSampleRatio, "tracing-sample-ratio", d.TracingSampleRatio, "fraction of new traces sampled")
 
+	o.MemoryLimit = d.MemoryLimit
+	f.Var(byteQuantity{&o.MemoryLimit}, "memory-limit", "memory the process may use, e.g. the container's limit (2Gi, 1536Mi or bytes); the Go heap is kept under --memory-limit-ratio of it (0: none, GOMEMLIMIT applies)")
+	f.Float64Var(&o.MemoryLimitRatio, "memory-limit-ratio", d.MemoryLimitRatio, "share (0..1] of --memory-limit given to the Go runtime as its soft limit; the rest is headroom for mapped files and the runtime's overhead")
 	f.StringVar(&o.PprofAddr, "pprof-addr", d.PprofAddr, "serve Go profiles on this loopback address (e.g. 127.0.0.1:6060); empty is off")
 
 	dl := &o.DecisionLog

@@ -261,6 +261,9 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"--preshared-key", "a:boss:x"}, `role "boss" is not one of`},
 		{[]string{"--pprof-addr", "0.0.0.0:6060"}, "not a loopback address"},
 		{[]string{"--tls-cert-file", "/nonexistent.pem"}, "--tls-key-file"},
+		{[]string{"--memory-limit", "lots"}, `"lots" is not a size`},
+		{[]string{"--memory-limit", "1.5"}, "not a whole, non-negative number of bytes"},
+		{[]string{"--memory-limit", "1Gi", "--memory-limit-ratio", "1.5"}, "--memory-limit-ratio 1.5 is not in (0, 1]"},
 	}
 	cases = append(cases, quotaErrorCases(t)...)
 	for _, c := range cases {

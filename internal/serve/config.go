@@ -79,6 +79,14 @@ type Config struct {
 	// PprofAddr serves Go profiles on this loopback address; empty is off.
 	PprofAddr string
 
+	// MemoryLimit is the memory the process may use, in bytes (a container's memory
+	// limit); zero sets none and leaves GOMEMLIMIT in force. The Go runtime's soft limit
+	// becomes MemoryLimitRatio of it, so the collector works harder before the heap
+	// outgrows it instead of letting it reach twice the live heap.
+	MemoryLimit int64
+	// MemoryLimitRatio is the share of MemoryLimit given to the Go runtime (0, 1].
+	MemoryLimitRatio float64
+
 	// DecisionLog records permission decisions (off unless Enabled; see
 	// docs/operations.md).
 	DecisionLog decisionlog.Config
@@ -103,6 +111,7 @@ func DefaultConfig() Config {
 		ShutdownGrace:      30 * time.Second,
 		RequestTTL:         write.DefaultRequestTTL,
 		TracingSampleRatio: 1,
+		MemoryLimitRatio:   DefaultMemoryLimitRatio,
 		DecisionLog: decisionlog.Config{
 			SampleRate:       1,
 			DeniedSampleRate: 1,

@@ -28,8 +28,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	ratio := cfg.MemoryLimitRatio
+	if ratio == 0 {
+		ratio = DefaultMemoryLimitRatio
+	}
+	softLimit, err := memoryLimit(cfg.MemoryLimit, ratio)
+	if err != nil {
+		return err
+	}
 	v := version.Get()
 	log.Info("starting pemba", "version", v.Version, "commit", v.Commit, "go", v.GoVersion)
+	defer applyMemoryLimit(softLimit, log)()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

@@ -93,6 +93,9 @@ func TestRunRefusesBadConfigBeforeOpeningTheStore(t *testing.T) {
 		{func(c *Config) { c.TLSCertFile = "cert.pem" }, "TLS needs both a certificate file"},
 		{func(c *Config) { c.Datastore = "sqlite" }, `--datastore "sqlite" is not one of`},
 		{func(c *Config) { c.Datastore = "postgres" }, "--datastore postgres needs --datastore-uri"},
+		{func(c *Config) { c.MemoryLimit = -1 }, "--memory-limit -1 is negative"},
+		{func(c *Config) { c.MemoryLimit = 1 << 30; c.MemoryLimitRatio = 1.5 }, "--memory-limit-ratio 1.5 is not in (0, 1]"},
+		{func(c *Config) { c.MemoryLimit = 32 << 20 }, "under the 64 MiB the server needs"},
 	}
 	for _, tc := range cases {
 		dir := t.TempDir() + "/data"
