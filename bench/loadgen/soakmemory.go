@@ -31,6 +31,10 @@ type MemorySampler struct {
 	// /metrics gives go_memstats_heap_inuse_bytes.
 	MetricsAddr string
 	Every       time.Duration
+	// Timeout bounds one /metrics read (default 5s). A read that fails is tried
+	// twice more, a second apart, before the sampler gives up: one slow answer on a
+	// loaded machine is no reason to end a soak.
+	Timeout time.Duration
 	// Tally, when set, is the run whose totals each sample records.
 	Tally *Tally
 
@@ -47,7 +51,10 @@ func (m *MemorySampler) Run(ctx context.Context, limit int) ([]MemorySample, err
 	if m.Every <= 0 || limit < 2 {
 		return nil, fmt.Errorf("memory sampler: interval %s and limit %d must be positive and at least 2", m.Every, limit)
 	}
-	m.client.Timeout = 5 * time.Second
+	m.client.Timeout = m.Timeout
+	if m.client.Timeout <= 0 {
+		m.client.Timeout = 5 * time.Second
+	}
 	start := time.Now()
 	var out []MemorySample
 	t := time.NewTicker(m.Every)
@@ -83,8 +90,14 @@ func (m *MemorySampler) sample(at time.Duration) (MemorySample, error) {
 		return s, err
 	}
 	if m.MetricsAddr != "" {
-		if s.HeapInuseBytes, err = m.heapInuse(); err != nil {
-			return s, err
+		for attempt := 1; ; attempt++ {
+			if s.HeapInuseBytes, err = m.heapInuse(); err == nil || attempt == 3 {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		if err != nil {
+			return s, fmt.Errorf("%w (3 attempts)", err)
 		}
 	}
 	return s, nil
