@@ -71,7 +71,7 @@ func newImportCommand() *cobra.Command {
 	var reason string
 	var batch int
 	var skip int64
-	var noProgress bool
+	var noProgress, withSchema bool
 	cmd := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Load relationships in bulk (FILE, or - for stdin)",
@@ -84,11 +84,16 @@ The server writes in batches, each committed on its own, with touch semantics: a
 import is idempotent, and running it again after a failure resumes it. The error
 says how many relationships were committed; --skip N starts after them.
 
+A validation file (.yaml or .yml, Pemba's or SpiceDB's: schema, relationships,
+assertions) imports its relationships; --with-schema writes its schema first. That
+moves a SpiceDB validation file, or a Pemba one, onto a server in one command.
+
 Progress (count and relationships per second) is printed on stderr every two seconds
 and at the end; --no-progress turns it off.`,
 		Example: `  pemba import relationships.txt --reason "initial load"
   pemba export | pemba --endpoint other:50051 import -
-  pemba import big.txt --skip 250000`,
+  pemba import big.txt --skip 250000
+  pemba import --with-schema spicedb-validation.yaml`,
 		Args: exactArgs(1, "FILE (or - for stdin)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if batch < 1 {
@@ -101,13 +106,18 @@ and at the end; --no-progress turns it off.`,
 			if file != "-" {
 				// Check the whole file first: a bad line is reported before anything
 				// is written.
-				in, name, closeIn, err := openInput(cmd, file)
+				in, name, closeIn, err := openImportInput(cmd, file)
 				if err != nil {
 					return err
 				}
 				err = scanRelationships(in, name, func(*pb.Relationship) error { return nil })
 				closeIn()
 				if err != nil {
+					return err
+				}
+			}
+			if withSchema {
+				if err := writeValidationSchema(cmd, o, file, reason); err != nil {
 					return err
 				}
 			}
@@ -119,11 +129,12 @@ and at the end; --no-progress turns it off.`,
 	cmd.Flags().IntVar(&batch, "batch-size", 1000, "relationships per message sent")
 	cmd.Flags().Int64Var(&skip, "skip", 0, "skip the first N relationships (resume a failed import)")
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "do not report progress on stderr")
+	cmd.Flags().BoolVar(&withSchema, "with-schema", false, "FILE is a validation file: write its schema before its relationships")
 	return cmd
 }
 
 func runImport(cmd *cobra.Command, o *clientOptions, file, reason string, batchSize int, skip int64, showProgress bool) error {
-	in, name, closeIn, err := openInput(cmd, file)
+	in, name, closeIn, err := openImportInput(cmd, file)
 	if err != nil {
 		return err
 	}
