@@ -16,6 +16,7 @@ var clientCommands = []func() *cobra.Command{
 	newWatchCommand,
 	newImportCommand,
 	newExportCommand,
+	newCompareCommand,
 	newBackupCommand,
 	newAuditCommand,
 	newOffboardCommand,

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
+	"github.com/pemba-authz/pemba/internal/spicedb"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	"github.com/pemba-authz/pemba/internal/validation"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
@@ -25,7 +26,16 @@ func isValidationFile(name string) bool {
 // file as its relationships in the text form, in the order written.
 func openImportInput(cmd *cobra.Command, name string) (io.Reader, string, func(), error) {
 	if name == "-" || !isValidationFile(name) {
-		return openInput(cmd, name)
+		in, label, closeIn, err := openInput(cmd, name)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		in, format := sniffInput(in)
+		if format == spicedb.FormatText {
+			return in, label, closeIn, nil
+		}
+		converted, stop := convertedInput(in, format)
+		return converted, label, func() { stop(); closeIn() }, nil
 	}
 	f, err := validation.Load(name)
 	if err != nil {
@@ -42,18 +52,28 @@ func openImportInput(cmd *cobra.Command, name string) (io.Reader, string, func()
 // writeValidationSchema writes the schema of a validation file before its
 // relationships are imported.
 func writeValidationSchema(cmd *cobra.Command, o *clientOptions, file, reason string) error {
-	if !isValidationFile(file) {
-		return usageErrorf("--with-schema needs a validation file (.yaml or .yml) that holds a schema; %s is a relationship file", file)
-	}
-	f, err := validation.Load(file)
-	if err != nil {
-		return usageErrorf("%v", err)
-	}
-	if f.Schema == nil {
-		return usageErrorf("--with-schema: %s has no schema or schemaFile", file)
+	var text string
+	if isValidationFile(file) {
+		f, err := validation.Load(file)
+		if err != nil {
+			return usageErrorf("%v", err)
+		}
+		if f.Schema == nil {
+			return usageErrorf("--with-schema: %s has no schema or schemaFile", file)
+		}
+		text = f.Schema.Text
+	} else {
+		schema, isBackup, err := backupSchema(file)
+		if err != nil {
+			return err
+		}
+		if !isBackup {
+			return usageErrorf("--with-schema needs a validation file (.yaml or .yml) or a SpiceDB backup that holds a schema; %s is a relationship file", file)
+		}
+		text = schema
 	}
 	return o.withConn(cmd, false, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := pb.NewSchemaServiceClient(conn).WriteSchema(ctx, &pb.WriteSchemaRequest{Tenant: o.tenant, Schema: f.Schema.Text, Reason: reason})
+		resp, err := pb.NewSchemaServiceClient(conn).WriteSchema(ctx, &pb.WriteSchemaRequest{Tenant: o.tenant, Schema: text, Reason: reason})
 		if err != nil {
 			return err
 		}

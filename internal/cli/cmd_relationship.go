@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 
+	"github.com/pemba-authz/pemba/internal/spicedb"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -259,7 +260,14 @@ func scanRelationships(r io.Reader, name string, each func(*pb.Relationship) err
 // the separate fields of relationshipJSON.
 func parseRelationshipLine(text string) (tuple.Relationship, error) {
 	if !strings.HasPrefix(text, "{") {
-		return tuple.Parse(text)
+		r, err := tuple.Parse(text)
+		if first, _, cut := strings.Cut(text, " "); err != nil && cut && !strings.ContainsAny(first, "#@\t") {
+			// The columns `zed relationship read` prints: resource relation subject.
+			if zr, zerr := spicedb.ParseText(text); zerr == nil {
+				return zr, nil
+			}
+		}
+		return r, err
 	}
 	var j relationshipJSON
 	dec := newJSONDecoder(text)
