@@ -308,3 +308,38 @@ definition bbb {
 		t.Fatalf("error %q does not name the depth limit", err)
 	}
 }
+
+// Expand shows a dependent grant while its conditions hold and leaves it out once
+// they end, as Check counts it; a grant without dependencies stays.
+func TestDependentGrantExpanded(t *testing.T) {
+	f := newFixture(t, partnerSchema, partnerData...)
+	f.grant("user:eve", "organization:partner", "project:apollo#partner_viewer@user:pat", "project:apollo#partner_viewer@user:sam")
+	subjects := func() []string {
+		t.Helper()
+		tree, err := f.e.Expand(context.Background(), ExpandRequest{Tenant: tuple.DefaultTenant, Revision: f.rev, Resource: tuple.ObjectRef{Type: "project", ID: "apollo"}, Permission: "partner_viewer"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range tree.Subjects {
+			out = append(out, s.Subject.String())
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := subjects(); !slices.Equal(got, []string{"user:pat", "user:sam"}) {
+		t.Fatalf("while both hold: %v", got)
+	}
+	f.delete("organization:partner#member@user:pat")
+	if got := subjects(); !slices.Equal(got, []string{"user:sam"}) {
+		t.Fatalf("after pat left the partner: %v, want only user:sam", got)
+	}
+	if got := f.check("project:apollo#partner_viewer@user:pat", ""); got != "denied" {
+		t.Fatalf("check after pat left: %s", got)
+	}
+	// The grantor loses the right to grant: every grant of theirs ends.
+	f.delete("organization:partner#admin@user:eve")
+	if got := subjects(); len(got) != 0 {
+		t.Fatalf("after the grantor lost the right: %v, want none", got)
+	}
+}

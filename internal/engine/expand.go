@@ -32,11 +32,14 @@ func (e *Engine) Expand(ctx context.Context, req ExpandRequest) (*ExpandNode, er
 		return nil, err
 	}
 	e.metrics.requests.Add(1)
-	x := &expander{cs: cs, reader: e.ds.SnapshotReader(tenant, req.Revision), maxDepth: e.cfg.MaxDepth}
+	x := &expander{e: e, tenant: tenant, rev: req.Revision, cs: cs, reader: e.ds.SnapshotReader(tenant, req.Revision), maxDepth: e.cfg.MaxDepth}
 	return x.node(ctx, def, rel, req.Resource.ID, nil, 0, 1)
 }
 
 type expander struct {
+	e        *Engine
+	tenant   string
+	rev      datastore.Revision
 	cs       *compiledSchema
 	reader   datastore.Reader
 	maxDepth int
@@ -86,7 +89,13 @@ func (x *expander) node(ctx context.Context, def *schema.Definition, rel *schema
 			if err != nil {
 				return nil, err
 			}
-			leaf.Subjects = append(leaf.Subjects, ExpandSubject{Subject: r.Subject, Caveat: r.Caveat, Expiration: r.Expiration})
+			held, err := x.held(ctx, r, depth)
+			if err != nil {
+				return nil, err
+			}
+			if held {
+				leaf.Subjects = append(leaf.Subjects, ExpandSubject{Subject: r.Subject, Caveat: r.Caveat, Expiration: r.Expiration})
+			}
 		}
 		return leaf, nil
 	}
@@ -154,4 +163,34 @@ func (x *expander) expr(ctx context.Context, def *schema.Definition, rel *schema
 		return n, nil
 	}
 	return &ExpandNode{Resource: obj, Relation: rel.Name, Op: ExpandLeaf}, nil
+}
+
+// held reports whether a stored relationship counts as far as its grant rule's
+// dependencies go: a delegated grant whose conditions (grantee still a member, grantor
+// still able to grant) no longer hold at the revision has ended, as Check sees it,
+// and is left out of the tree. A condition that holds only under caveat context keeps
+// the grant in. The relationship's own caveat is the subject's, as for any other.
+func (x *expander) held(ctx context.Context, r tuple.Relationship, depth int) (bool, error) {
+	if r.Granted == nil {
+		return true, nil
+	}
+	rule := x.cs.s.GrantRule(r.Resource.Type, r.Relation)
+	if rule == nil || len(rule.Dependencies) == 0 {
+		return true, nil
+	}
+	c, err := x.e.newChecker(ctx, query{tenant: x.tenant, rev: x.rev, subject: r.Subject, wildcardSubject: true})
+	if err != nil {
+		return false, err
+	}
+	res := yesResult()
+	for _, dep := range rule.Dependencies {
+		res = and(res, c.dependencyResult(ctx, r, rule, dep, depth+1))
+		if res.err != nil {
+			return false, res.err
+		}
+		if res.no() {
+			return false, nil
+		}
+	}
+	return true, nil
 }
