@@ -138,6 +138,10 @@ type ExpandSubject struct {
 	Subject    tuple.SubjectRef
 	Caveat     *tuple.Caveat
 	Expiration time.Time
+	// Conditional is set on a delegated grant whose dependencies hold only under
+	// caveat context (a grantee whose membership is caveated, say): like a caveat, it
+	// makes the subject count only conditionally.
+	Conditional bool
 }
 
 // LookupResourcesRequest asks which resources of a type Subject has Permission on.

@@ -89,12 +89,12 @@ func (x *expander) node(ctx context.Context, def *schema.Definition, rel *schema
 			if err != nil {
 				return nil, err
 			}
-			held, err := x.held(ctx, r, depth)
+			held, conditional, err := x.held(ctx, r, depth)
 			if err != nil {
 				return nil, err
 			}
 			if held {
-				leaf.Subjects = append(leaf.Subjects, ExpandSubject{Subject: r.Subject, Caveat: r.Caveat, Expiration: r.Expiration})
+				leaf.Subjects = append(leaf.Subjects, ExpandSubject{Subject: r.Subject, Caveat: r.Caveat, Expiration: r.Expiration, Conditional: conditional})
 			}
 		}
 		return leaf, nil
@@ -169,28 +169,29 @@ func (x *expander) expr(ctx context.Context, def *schema.Definition, rel *schema
 // dependencies go: a delegated grant whose conditions (grantee still a member, grantor
 // still able to grant) no longer hold at the revision has ended, as Check sees it,
 // and is left out of the tree. A condition that holds only under caveat context keeps
-// the grant in. The relationship's own caveat is the subject's, as for any other.
-func (x *expander) held(ctx context.Context, r tuple.Relationship, depth int) (bool, error) {
+// the grant in, marked conditional. The relationship's own caveat is the subject's,
+// as for any other.
+func (x *expander) held(ctx context.Context, r tuple.Relationship, depth int) (held, conditional bool, err error) {
 	if r.Granted == nil {
-		return true, nil
+		return true, false, nil
 	}
 	rule := x.cs.s.GrantRule(r.Resource.Type, r.Relation)
 	if rule == nil || len(rule.Dependencies) == 0 {
-		return true, nil
+		return true, false, nil
 	}
 	c, err := x.e.newChecker(ctx, query{tenant: x.tenant, rev: x.rev, subject: r.Subject, wildcardSubject: true})
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	res := yesResult()
 	for _, dep := range rule.Dependencies {
 		res = and(res, c.dependencyResult(ctx, r, rule, dep, depth+1))
 		if res.err != nil {
-			return false, res.err
+			return false, false, res.err
 		}
 		if res.no() {
-			return false, nil
+			return false, false, nil
 		}
 	}
-	return true, nil
+	return true, res.perm == Conditional, nil
 }

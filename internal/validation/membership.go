@@ -330,7 +330,7 @@ func evalTree(n *engine.ExpandNode, sets map[ObjectRelation]subjectSet) subjectS
 	here := ObjectRelation{Object: n.Resource, Relation: n.Relation}
 	parts := []subjectSet{}
 	for _, s := range n.Subjects {
-		direct := &foundSubject{subject: s.Subject, caveated: s.Caveat != nil, excluded: map[tuple.SubjectRef]bool{}, paths: map[ObjectRelation]bool{here: true}}
+		direct := &foundSubject{subject: s.Subject, caveated: s.Caveat != nil || s.Conditional, excluded: map[tuple.SubjectRef]bool{}, paths: map[ObjectRelation]bool{here: true}}
 		parts = append(parts, subjectSet{s.Subject: direct})
 		if s.Subject.Relation == "" || s.Subject.IsWildcard() {
 			continue
@@ -338,7 +338,7 @@ func evalTree(n *engine.ExpandNode, sets map[ObjectRelation]subjectSet) subjectS
 		members := subjectSet{}
 		for k, m := range sets[ObjectRelation{Object: s.Subject.Object(), Relation: s.Subject.Relation}] {
 			c := m.clone()
-			c.caveated = c.caveated || s.Caveat != nil
+			c.caveated = c.caveated || s.Caveat != nil || s.Conditional
 			members[k] = c
 		}
 		parts = append(parts, members)
