@@ -81,6 +81,17 @@ func (w *Writer) grant(ctx context.Context, d *decisionTx, policy schema.Approva
 	if err := d.sch.ValidateRelationship(rel); err != nil {
 		return &RequestRefusedError{Precondition: true, What: d.what(), Reason: fmt.Sprintf("the schema no longer allows %s: %v", rel, err)}
 	}
+	held, err := heldAtLeastAsLong(ctx, d.tx.Snapshot(), rel, d.now)
+	if err != nil {
+		return err
+	}
+	if held != nil {
+		// The subject already holds the relationship, unconditionally and for at least
+		// as long: an approval never shortens it or replaces its provenance.
+		d.finish(requests.Approved)
+		r.GrantExpiration = held.Expiration
+		return nil
+	}
 	by, via, err := w.grantor(ctx, d, e)
 	if err != nil {
 		return err
@@ -153,4 +164,31 @@ func (w *Writer) grantor(ctx context.Context, d *decisionTx, final requests.Elig
 		return d.actor, *via, nil
 	}
 	return d.actor, d.r.Resource, nil
+}
+
+// heldAtLeastAsLong returns the stored relationship with rel's key when it already
+// gives at least what rel would: no caveat, and no expiry or one no sooner than rel's.
+// It returns nil when nothing is stored, the stored one has expired, or rel would
+// extend it (a later expiry, or no caveat where the stored one has one), in which
+// case the approval writes rel over it.
+func heldAtLeastAsLong(ctx context.Context, snap datastore.Reader, rel tuple.Relationship, now time.Time) (*tuple.Relationship, error) {
+	f := datastore.RelationshipFilter{
+		ResourceType: rel.Resource.Type, ResourceIDs: []string{rel.Resource.ID}, Relation: rel.Relation,
+		Subject: &datastore.SubjectFilter{Type: rel.Subject.Type, IDs: []string{rel.Subject.ID}, Relations: []string{rel.Subject.Relation}},
+	}
+	for stored, err := range snap.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
+		if err != nil {
+			return nil, err
+		}
+		if stored.Key() != rel.Key() || stored.Caveat != nil {
+			continue
+		}
+		if stored.HasExpiration() && !stored.Expiration.After(now) {
+			continue
+		}
+		if !stored.HasExpiration() || (rel.HasExpiration() && !stored.Expiration.Before(rel.Expiration)) {
+			return &stored, nil
+		}
+	}
+	return nil, nil
 }

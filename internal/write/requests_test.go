@@ -225,3 +225,37 @@ func TestUnknownRequestsAndOtherTenants(t *testing.T) {
 		}
 	})
 }
+
+// An approval never shortens what the subject already holds: a permanent or longer
+// relationship with the same key stays as it is, provenance included; a shorter one
+// is extended by the grant.
+func TestApprovalKeepsWhatIsAlreadyHeld(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *reqFixture) {
+		ctx := context.Background()
+		f.admin("project:apollo#viewer@user:quinn")
+		r := f.create("user:quinn", viewerRequest("user:quinn"))
+		done, err := f.w.ApproveAccessRequest(ctx, as("user:eve", "fine"), r.ID, 7*day)
+		if err != nil || done.State != requests.Approved {
+			t.Fatalf("approval: %+v %v", done, err)
+		}
+		rel := f.relationship("project:apollo", "viewer", "user:quinn")
+		if rel == nil || rel.HasExpiration() || rel.Granted != nil {
+			t.Fatalf("the permanent relationship became %v: an approval must not shorten it", rel)
+		}
+		if !done.GrantExpiration.IsZero() {
+			t.Errorf("the request says the grant expires %s; what is held does not expire", done.GrantExpiration)
+		}
+
+		// A shorter relationship is extended, and recorded as the approved grant.
+		f.admin("project:apollo#viewer@user:rae[expiration:" + f.now.Add(day).UTC().Format(time.RFC3339) + "]")
+		r = f.create("user:rae", viewerRequest("user:rae"))
+		done, err = f.w.ApproveAccessRequest(ctx, as("user:eve", "longer"), r.ID, 7*day)
+		if err != nil || done.State != requests.Approved {
+			t.Fatalf("approval: %+v %v", done, err)
+		}
+		rel = f.relationship("project:apollo", "viewer", "user:rae")
+		if want := f.now.Add(7 * day); rel == nil || !rel.Expiration.Equal(want) || rel.Granted == nil || rel.Granted.By.String() != "user:eve" {
+			t.Fatalf("rae's grant is %v, want one by user:eve expiring %s", rel, want)
+		}
+	})
+}
