@@ -136,23 +136,29 @@ func (s *GrantSweeper) sweepRelation(ctx context.Context, tenant string, head da
 	}
 	n := 0
 	for i, r := range ended {
+		// The delete re-reads the grant and its conditions at the snapshot it commits
+		// on, so a grant re-made or counting again since head is left alone.
 		req := write.Request{Tenant: tenant, Principal: SweepPrincipal, Reason: causes[i]}
-		r.Granted = nil // a delete names the relationship by its key
-		if _, err := s.writer.WriteRelationships(ctx, req, []datastore.Update{{Op: datastore.OpDelete, Relationship: r}}, nil); err != nil {
+		_, deleted, err := s.writer.DeleteEndedGrant(ctx, req, r, func(ctx context.Context, rev datastore.Revision) (string, error) {
+			return s.endedBy(ctx, tenant, rev, r, rule)
+		})
+		if err != nil {
 			return n, err
 		}
-		n++
-		b.deleted--
-		s.swept.Inc()
+		if deleted {
+			n++
+			b.deleted--
+			s.swept.Inc()
+		}
 	}
 	return n, nil
 }
 
 // endedBy returns why grant r no longer counts at head, naming the first condition
 // of rule that does not hold there, or "" when all hold (or one is only
-// conditional: its caveat may yet allow it). The revision named is the head revision
-// the sweeper observed the condition ended at, not necessarily the revision of the
-// change that ended it.
+// conditional: its caveat may yet allow it). The revision named is the one the
+// sweeper found the condition ended at (the snapshot its delete commits on), not
+// necessarily the revision of the change that ended it.
 func (s *GrantSweeper) endedBy(ctx context.Context, tenant string, head datastore.Revision, r tuple.Relationship, rule *schema.GrantRule) (string, error) {
 	for _, dep := range rule.Dependencies {
 		var req engine.CheckRequest

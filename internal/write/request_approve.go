@@ -172,23 +172,15 @@ func (w *Writer) grantor(ctx context.Context, d *decisionTx, final requests.Elig
 // extend it (a later expiry, or no caveat where the stored one has one), in which
 // case the approval writes rel over it.
 func heldAtLeastAsLong(ctx context.Context, snap datastore.Reader, rel tuple.Relationship, now time.Time) (*tuple.Relationship, error) {
-	f := datastore.RelationshipFilter{
-		ResourceType: rel.Resource.Type, ResourceIDs: []string{rel.Resource.ID}, Relation: rel.Relation,
-		Subject: &datastore.SubjectFilter{Type: rel.Subject.Type, IDs: []string{rel.Subject.ID}, Relations: []string{rel.Subject.Relation}},
+	stored, err := storedByKey(ctx, snap, rel)
+	if err != nil || stored == nil || stored.Caveat != nil {
+		return nil, err
 	}
-	for stored, err := range snap.QueryRelationships(ctx, f, datastore.QueryOptions{}) {
-		if err != nil {
-			return nil, err
-		}
-		if stored.Key() != rel.Key() || stored.Caveat != nil {
-			continue
-		}
-		if stored.HasExpiration() && !stored.Expiration.After(now) {
-			continue
-		}
-		if !stored.HasExpiration() || (rel.HasExpiration() && !stored.Expiration.Before(rel.Expiration)) {
-			return &stored, nil
-		}
+	if stored.HasExpiration() && !stored.Expiration.After(now) {
+		return nil, nil
+	}
+	if !stored.HasExpiration() || (rel.HasExpiration() && !stored.Expiration.Before(rel.Expiration)) {
+		return stored, nil
 	}
 	return nil, nil
 }
