@@ -8,7 +8,8 @@ import (
 )
 
 // LookupSubjects streams the subjects of a type that have a permission on a resource,
-// at most one page per call; each result carries the cursor that resumes after it.
+// at most one page per call; each result carries the cursor that resumes after it. With
+// batch_size the results travel batch_size to a message.
 func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream pb.PermissionService_LookupSubjectsServer) error {
 	ctx := stream.Context()
 	tenant, err := tenantName(req.GetTenant())
@@ -57,12 +58,27 @@ func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream
 		Cursor:          req.GetCursor(),
 		MaxWork:         s.quotas.ForTenant(tenant).MaxLookupWork,
 	})
+	batch := newLookupBatcher(req.GetBatchSize(), func(rs []*pb.LookupSubjectsResult) error {
+		return stream.Send(&pb.LookupSubjectsResponse{Token: token, Results: rs})
+	})
 	found := 0
 	for r, err := range results {
 		if err != nil {
 			return toStatus(err)
 		}
 		found++
+		if batch.size > 0 {
+			if err := batch.add(&pb.LookupSubjectsResult{
+				SubjectId:          r.SubjectID,
+				Permissionship:     permissionshipToProto(r.Permissionship),
+				MissingContext:     r.MissingContext,
+				ExcludedSubjectIds: r.Excluded,
+				Cursor:             r.Cursor,
+			}); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := stream.Send(&pb.LookupSubjectsResponse{
 			Token:              token,
 			SubjectId:          r.SubjectID,
@@ -73,6 +89,9 @@ func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream
 		}); err != nil {
 			return err
 		}
+	}
+	if err := batch.flush(); err != nil {
+		return err
 	}
 	s.recordLookup(ctx, "lookup_subjects", tenant, rev, resource, req.GetPermission(), tuple.SubjectRef{Type: req.GetSubjectType(), Relation: subjectRelation}, found)
 	return nil
