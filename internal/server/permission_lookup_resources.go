@@ -58,24 +58,21 @@ func (s *permissionService) LookupResources(req *pb.LookupResourcesRequest, stre
 			return toStatus(err)
 		}
 		found++
-		if batch.size > 0 {
-			if err := batch.add(&pb.LookupResourcesResult{
-				ResourceId:     r.ResourceID,
-				Permissionship: permissionshipToProto(r.Permissionship),
-				MissingContext: r.MissingContext,
-				Cursor:         r.Cursor,
-			}); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := stream.Send(&pb.LookupResourcesResponse{
-			Token:          token,
+		res := &pb.LookupResourcesResult{
 			ResourceId:     r.ResourceID,
 			Permissionship: permissionshipToProto(r.Permissionship),
 			MissingContext: r.MissingContext,
 			Cursor:         r.Cursor,
-		}); err != nil {
+		}
+		if batch.size > 0 {
+			err = batch.add(res)
+		} else {
+			err = stream.Send(&pb.LookupResourcesResponse{
+				Token: token, ResourceId: res.ResourceId, Permissionship: res.Permissionship,
+				MissingContext: res.MissingContext, Cursor: res.Cursor,
+			})
+		}
+		if err != nil {
 			return err
 		}
 	}

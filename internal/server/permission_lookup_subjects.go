@@ -67,26 +67,22 @@ func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream
 			return toStatus(err)
 		}
 		found++
-		if batch.size > 0 {
-			if err := batch.add(&pb.LookupSubjectsResult{
-				SubjectId:          r.SubjectID,
-				Permissionship:     permissionshipToProto(r.Permissionship),
-				MissingContext:     r.MissingContext,
-				ExcludedSubjectIds: r.Excluded,
-				Cursor:             r.Cursor,
-			}); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := stream.Send(&pb.LookupSubjectsResponse{
-			Token:              token,
+		res := &pb.LookupSubjectsResult{
 			SubjectId:          r.SubjectID,
 			Permissionship:     permissionshipToProto(r.Permissionship),
 			MissingContext:     r.MissingContext,
 			ExcludedSubjectIds: r.Excluded,
 			Cursor:             r.Cursor,
-		}); err != nil {
+		}
+		if batch.size > 0 {
+			err = batch.add(res)
+		} else {
+			err = stream.Send(&pb.LookupSubjectsResponse{
+				Token: token, SubjectId: res.SubjectId, Permissionship: res.Permissionship,
+				MissingContext: res.MissingContext, ExcludedSubjectIds: res.ExcludedSubjectIds, Cursor: res.Cursor,
+			})
+		}
+		if err != nil {
 			return err
 		}
 	}
