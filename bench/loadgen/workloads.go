@@ -13,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/pemba-authz/pemba/bench/dataset"
+	pemba "github.com/pemba-authz/pemba/client"
 	"github.com/pemba-authz/pemba/internal/protoconv"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -27,6 +28,9 @@ type Suite struct {
 	// PageSize is the page size of lookups; a lookup pages with cursors until a page
 	// comes back short.
 	PageSize uint32
+	// BatchSize is the lookups' batch_size: results per stream message (0: one each,
+	// the form that predates batching).
+	BatchSize uint32
 
 	streams atomic.Uint64
 }
@@ -248,6 +252,7 @@ func (s *Suite) LookupResources(ctx context.Context, q dataset.LookupQuery) ([]s
 		stream, err := client.LookupResources(ctx, &pb.LookupResourcesRequest{
 			Tenant: s.Tenant, Consistency: cons, ResourceType: q.ResourceType, Permission: q.Permission,
 			Subject: protoconv.SubjectToProto(q.Subject), Context: clientContext(q.ClientIP), Limit: s.PageSize, Cursor: cursor,
+			BatchSize: s.BatchSize,
 		})
 		if err != nil {
 			return nil, err
@@ -261,12 +266,15 @@ func (s *Suite) LookupResources(ctx context.Context, q dataset.LookupQuery) ([]s
 			if err != nil {
 				return nil, err
 			}
-			if resp.GetPermissionship() != pb.Permissionship_PERMISSIONSHIP_ALLOWED {
-				return nil, fmt.Errorf("lookup result %s is %s although client_ip was given", resp.GetResourceId(), resp.GetPermissionship())
+			token = resp.GetToken()
+			for _, r := range pemba.ResourceResults(resp) {
+				if r.GetPermissionship() != pb.Permissionship_PERMISSIONSHIP_ALLOWED {
+					return nil, fmt.Errorf("lookup result %s is %s although client_ip was given", r.GetResourceId(), r.GetPermissionship())
+				}
+				ids = append(ids, r.GetResourceId())
+				cursor = r.GetCursor()
+				n++
 			}
-			ids = append(ids, resp.GetResourceId())
-			cursor, token = resp.GetCursor(), resp.GetToken()
-			n++
 		}
 		if n < int(s.PageSize) {
 			return ids, nil
@@ -307,6 +315,7 @@ func (s *Suite) LookupSubjects(ctx context.Context, q dataset.SubjectsQuery) ([]
 		stream, err := client.LookupSubjects(ctx, &pb.LookupSubjectsRequest{
 			Tenant: s.Tenant, Consistency: cons, Resource: protoconv.ObjectToProto(q.Resource), Permission: q.Permission,
 			SubjectType: dataset.TypeUser, Context: clientContext(q.ClientIP), Limit: s.PageSize, Cursor: cursor,
+			BatchSize: s.BatchSize,
 		})
 		if err != nil {
 			return nil, err
@@ -320,12 +329,15 @@ func (s *Suite) LookupSubjects(ctx context.Context, q dataset.SubjectsQuery) ([]
 			if err != nil {
 				return nil, err
 			}
-			if resp.GetPermissionship() != pb.Permissionship_PERMISSIONSHIP_ALLOWED {
-				return nil, fmt.Errorf("lookup result %s is %s although client_ip was given", resp.GetSubjectId(), resp.GetPermissionship())
+			token = resp.GetToken()
+			for _, r := range pemba.SubjectResults(resp) {
+				if r.GetPermissionship() != pb.Permissionship_PERMISSIONSHIP_ALLOWED {
+					return nil, fmt.Errorf("lookup result %s is %s although client_ip was given", r.GetSubjectId(), r.GetPermissionship())
+				}
+				ids = append(ids, r.GetSubjectId())
+				cursor = r.GetCursor()
+				n++
 			}
-			ids = append(ids, resp.GetSubjectId())
-			cursor, token = resp.GetCursor(), resp.GetToken()
-			n++
 		}
 		if n < int(s.PageSize) {
 			return ids, nil

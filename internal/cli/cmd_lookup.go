@@ -3,11 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
+	pemba "github.com/pemba-authz/pemba/client"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -60,6 +62,7 @@ may follow, prints on stderr the flags that continue it.`,
 					stream, err := client.LookupResources(ctx, &pb.LookupResourcesRequest{
 						Tenant: o.tenant, Consistency: pageConsistency(cons, token), ResourceType: resType, Permission: args[1],
 						Subject: subject, Context: caveatCtx, ContextualRelationships: contextual, Limit: size, Cursor: cursor,
+						BatchSize: pemba.LookupBatchSize,
 					})
 					if err != nil {
 						return page{}, err
@@ -67,21 +70,15 @@ may follow, prints on stderr the flags that continue it.`,
 					var got uint32
 					var last string
 					err = recvAll(stream.Recv, func(m *pb.LookupResourcesResponse) error {
-						got++
-						last, token = m.GetCursor(), m.GetToken()
-						if o.json() {
-							return writeJSONLine(out, lookupResourceJSON{
-								Resource: resType + ":" + m.GetResourceId(), ResourceID: m.GetResourceId(),
-								Result: permissionshipName(m.GetPermissionship()), MissingContext: m.GetMissingContext(),
-								Token: m.GetToken(), Cursor: m.GetCursor(),
-							})
+						token = m.GetToken()
+						for _, r := range pemba.ResourceResults(m) {
+							got++
+							last = r.GetCursor()
+							if err := o.printResource(out, resType, token, r); err != nil {
+								return err
+							}
 						}
-						line := resType + ":" + m.GetResourceId()
-						if m.GetPermissionship() == pb.Permissionship_PERMISSIONSHIP_CONDITIONAL {
-							line += "  " + answerText(m.GetPermissionship(), m.GetMissingContext())
-						}
-						_, err := fmt.Fprintln(out, line)
-						return err
+						return nil
 					})
 					return cursorPage(size, got, last), err
 				})
@@ -156,7 +153,7 @@ lookup-resources.`,
 					stream, err := client.LookupSubjects(ctx, &pb.LookupSubjectsRequest{
 						Tenant: o.tenant, Consistency: pageConsistency(cons, token), Resource: resource, Permission: args[1],
 						SubjectType: subjType, SubjectRelation: subjRel, Context: caveatCtx, ContextualRelationships: contextual,
-						Limit: size, Cursor: cursor,
+						Limit: size, Cursor: cursor, BatchSize: pemba.LookupBatchSize,
 					})
 					if err != nil {
 						return page{}, err
@@ -164,28 +161,15 @@ lookup-resources.`,
 					var got uint32
 					var last string
 					err = recvAll(stream.Recv, func(m *pb.LookupSubjectsResponse) error {
-						got++
-						last, token = m.GetCursor(), m.GetToken()
-						subject := tuple.SubjectRef{Type: subjType, ID: m.GetSubjectId(), Relation: subjRel}.String()
-						var excluded []string
-						for _, id := range m.GetExcludedSubjectIds() {
-							excluded = append(excluded, subjType+":"+id)
+						token = m.GetToken()
+						for _, r := range pemba.SubjectResults(m) {
+							got++
+							last = r.GetCursor()
+							if err := o.printSubject(out, subjType, subjRel, token, r); err != nil {
+								return err
+							}
 						}
-						if o.json() {
-							return writeJSONLine(out, lookupSubjectJSON{
-								Subject: subject, SubjectID: m.GetSubjectId(), Result: permissionshipName(m.GetPermissionship()),
-								MissingContext: m.GetMissingContext(), Excluded: excluded, Token: m.GetToken(), Cursor: m.GetCursor(),
-							})
-						}
-						line := subject
-						if len(excluded) > 0 {
-							line += " (except " + strings.Join(excluded, ", ") + ")"
-						}
-						if m.GetPermissionship() == pb.Permissionship_PERMISSIONSHIP_CONDITIONAL {
-							line += "  " + answerText(m.GetPermissionship(), m.GetMissingContext())
-						}
-						_, err := fmt.Fprintln(out, line)
-						return err
+						return nil
 					})
 					return cursorPage(size, got, last), err
 				})
@@ -197,6 +181,47 @@ lookup-resources.`,
 	q.register(cmd.Flags())
 	addPagingFlags(cmd, &limit, &cursor)
 	return cmd
+}
+
+// printResource writes one result of lookup-resources.
+func (o *clientOptions) printResource(out io.Writer, resType, token string, r *pb.LookupResourcesResult) error {
+	if o.json() {
+		return writeJSONLine(out, lookupResourceJSON{
+			Resource: resType + ":" + r.GetResourceId(), ResourceID: r.GetResourceId(),
+			Result: permissionshipName(r.GetPermissionship()), MissingContext: r.GetMissingContext(),
+			Token: token, Cursor: r.GetCursor(),
+		})
+	}
+	line := resType + ":" + r.GetResourceId()
+	if r.GetPermissionship() == pb.Permissionship_PERMISSIONSHIP_CONDITIONAL {
+		line += "  " + answerText(r.GetPermissionship(), r.GetMissingContext())
+	}
+	_, err := fmt.Fprintln(out, line)
+	return err
+}
+
+// printSubject writes one result of lookup-subjects.
+func (o *clientOptions) printSubject(out io.Writer, subjType, subjRel, token string, r *pb.LookupSubjectsResult) error {
+	subject := tuple.SubjectRef{Type: subjType, ID: r.GetSubjectId(), Relation: subjRel}.String()
+	var excluded []string
+	for _, id := range r.GetExcludedSubjectIds() {
+		excluded = append(excluded, subjType+":"+id)
+	}
+	if o.json() {
+		return writeJSONLine(out, lookupSubjectJSON{
+			Subject: subject, SubjectID: r.GetSubjectId(), Result: permissionshipName(r.GetPermissionship()),
+			MissingContext: r.GetMissingContext(), Excluded: excluded, Token: token, Cursor: r.GetCursor(),
+		})
+	}
+	line := subject
+	if len(excluded) > 0 {
+		line += " (except " + strings.Join(excluded, ", ") + ")"
+	}
+	if r.GetPermissionship() == pb.Permissionship_PERMISSIONSHIP_CONDITIONAL {
+		line += "  " + answerText(r.GetPermissionship(), r.GetMissingContext())
+	}
+	_, err := fmt.Fprintln(out, line)
+	return err
 }
 
 // endLookup finishes a paged lookup command: an RPC error becomes the command's error,

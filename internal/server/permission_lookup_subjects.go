@@ -8,7 +8,8 @@ import (
 )
 
 // LookupSubjects streams the subjects of a type that have a permission on a resource,
-// at most one page per call; each result carries the cursor that resumes after it.
+// at most one page per call; each result carries the cursor that resumes after it. With
+// batch_size the results travel batch_size to a message.
 func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream pb.PermissionService_LookupSubjectsServer) error {
 	ctx := stream.Context()
 	tenant, err := tenantName(req.GetTenant())
@@ -57,22 +58,36 @@ func (s *permissionService) LookupSubjects(req *pb.LookupSubjectsRequest, stream
 		Cursor:          req.GetCursor(),
 		MaxWork:         s.quotas.ForTenant(tenant).MaxLookupWork,
 	})
+	batch := newLookupBatcher(req.GetBatchSize(), func(rs []*pb.LookupSubjectsResult) error {
+		return stream.Send(&pb.LookupSubjectsResponse{Token: token, Results: rs})
+	})
 	found := 0
 	for r, err := range results {
 		if err != nil {
 			return toStatus(err)
 		}
 		found++
-		if err := stream.Send(&pb.LookupSubjectsResponse{
-			Token:              token,
+		res := &pb.LookupSubjectsResult{
 			SubjectId:          r.SubjectID,
 			Permissionship:     permissionshipToProto(r.Permissionship),
 			MissingContext:     r.MissingContext,
 			ExcludedSubjectIds: r.Excluded,
 			Cursor:             r.Cursor,
-		}); err != nil {
+		}
+		if batch.size > 0 {
+			err = batch.add(res)
+		} else {
+			err = stream.Send(&pb.LookupSubjectsResponse{
+				Token: token, SubjectId: res.SubjectId, Permissionship: res.Permissionship,
+				MissingContext: res.MissingContext, ExcludedSubjectIds: res.ExcludedSubjectIds, Cursor: res.Cursor,
+			})
+		}
+		if err != nil {
 			return err
 		}
+	}
+	if err := batch.flush(); err != nil {
+		return err
 	}
 	s.recordLookup(ctx, "lookup_subjects", tenant, rev, resource, req.GetPermission(), tuple.SubjectRef{Type: req.GetSubjectType(), Relation: subjectRelation}, found)
 	return nil

@@ -31,7 +31,7 @@ type bench struct {
 func newBench(o *options, p *plan, client *loadgen.Client, stderr io.Writer) *bench {
 	b := &bench{
 		o: o, plan: p, log: stderr, profiled: map[string]bool{}, health: map[int]float64{},
-		suite: &loadgen.Suite{Model: p.model, Client: client, Tenant: o.tenant, PoolSize: o.pool, PageSize: uint32(o.pageSize)},
+		suite: &loadgen.Suite{Model: p.model, Client: client, Tenant: o.tenant, PoolSize: o.pool, PageSize: uint32(o.pageSize), BatchSize: uint32(o.lookupBatch)},
 		rep: &loadgen.Report{
 			Label: o.label, Target: o.target, Dataset: p.params, StartedAt: time.Now().UTC().Format(time.RFC3339),
 			Settings: map[string]any{"conns": o.conns, "duration": o.duration.String(), "count": o.count, "pool": o.pool, "page_size": o.pageSize, "dataset_version": dataset.Version},

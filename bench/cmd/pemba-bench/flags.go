@@ -16,20 +16,20 @@ import (
 
 // options are the command's flags as given.
 type options struct {
-	target, key, tenant, schemaPath string
-	allowRemote, skipLoad           bool
-	importBatch                     int
-	workloads, concurrency          string
-	duration, sweepDuration, reqTO  time.Duration
-	count                           int64
-	conns, pool, pageSize           int
-	jsonPath, label                 string
-	pprofAddr, cpuProfile, heapProf string
-	profWorkload                    string
-	profConc                        int
-	serverPID                       int
-	pairedHealth                    time.Duration
-	soak                            soakOptions
+	target, key, tenant, schemaPath    string
+	allowRemote, skipLoad              bool
+	importBatch                        int
+	workloads, concurrency             string
+	duration, sweepDuration, reqTO     time.Duration
+	count                              int64
+	conns, pool, pageSize, lookupBatch int
+	jsonPath, label                    string
+	pprofAddr, cpuProfile, heapProf    string
+	profWorkload                       string
+	profConc                           int
+	serverPID                          int
+	pairedHealth                       time.Duration
+	soak                               soakOptions
 }
 
 // soakOptions are the flags of the soak mode (--soak).
@@ -59,6 +59,7 @@ func parse(args []string, stderr io.Writer) (*options, *dataset.FlagValues, erro
 	fs.DurationVar(&o.reqTO, "request-timeout", 30*time.Second, "deadline of one request")
 	fs.IntVar(&o.conns, "conns", 2, "gRPC connections shared by the workers")
 	fs.IntVar(&o.pool, "pool", 100_000, "questions drawn for each fresh-check run")
+	fs.IntVar(&o.lookupBatch, "lookup-batch", 500, "lookup results per stream message (batch_size; 0 asks for one result per message)")
 	fs.IntVar(&o.pageSize, "page-size", 10000, "lookup page size (the server caps it at its --max-lookup-limit, default 10000)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to this file")
 	fs.StringVar(&o.label, "label", "", "name of the setup measured (e.g. the server's datastore), kept in the report")
@@ -151,6 +152,9 @@ func (o *options) check(dp *dataset.FlagValues) (*plan, error) {
 	p.bounds = loadgen.Bounds{Duration: o.duration, Count: o.count, RequestTimeout: o.reqTO}
 	if err := p.bounds.Validate(); err != nil {
 		return nil, err
+	}
+	if o.lookupBatch < 0 || o.lookupBatch > 1000 {
+		return nil, fmt.Errorf("--lookup-batch %d: want 0 to 1000", o.lookupBatch)
 	}
 	if o.pool < 1 || o.pageSize < 1 || o.conns < 1 {
 		return nil, fmt.Errorf("--pool, --page-size and --conns must be at least 1")

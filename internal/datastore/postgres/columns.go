@@ -100,30 +100,42 @@ type relArrays struct {
 
 func (a *relArrays) add(rel tuple.Relationship) {
 	a.keys.add(rel.Key())
-	var caveat, caveatCtx *string
+	t := traitsOf(rel)
+	a.caveat = append(a.caveat, t.caveat)
+	a.caveatCtx = append(a.caveatCtx, t.caveatCtx)
+	a.expires = append(a.expires, t.expires)
+	for i := range a.grant {
+		a.grant[i] = append(a.grant[i], t.grant[i])
+	}
+}
+
+// relTraits are a relationship's non-key columns as parameter values: the caveat's
+// name and its context as JSON text, the expiry, and the grant (by type, id, relation;
+// via type, id), each nil when absent.
+type relTraits struct {
+	caveat, caveatCtx *string
+	expires           *time.Time
+	grant             [5]*string
+}
+
+func traitsOf(rel tuple.Relationship) relTraits {
+	var t relTraits
 	if rel.Caveat != nil {
 		name := rel.Caveat.Name
-		caveat = &name
+		t.caveat = &name
 		if len(rel.Caveat.Context) > 0 {
 			c := string(tuple.MarshalContext(rel.Caveat.Context))
-			caveatCtx = &c
+			t.caveatCtx = &c
 		}
 	}
-	var expires *time.Time
 	if rel.HasExpiration() {
-		t := rel.Expiration
-		expires = &t
+		e := rel.Expiration
+		t.expires = &e
 	}
-	a.caveat = append(a.caveat, caveat)
-	a.caveatCtx = append(a.caveatCtx, caveatCtx)
-	a.expires = append(a.expires, expires)
-	var g [5]*string
 	if gr := rel.Granted; gr != nil {
-		g = [5]*string{&gr.By.Type, &gr.By.ID, &gr.By.Relation, &gr.Via.Type, &gr.Via.ID}
+		t.grant = [5]*string{&gr.By.Type, &gr.By.ID, &gr.By.Relation, &gr.Via.Type, &gr.Via.ID}
 	}
-	for i := range a.grant {
-		a.grant[i] = append(a.grant[i], g[i])
-	}
+	return t
 }
 
 // args returns the arrays in relColumns order.

@@ -38,3 +38,16 @@ func TestDecisionConformance(t *testing.T) {
 		return s
 	})
 }
+
+// TestConformanceBulk runs the suite with every write transaction applied by the bulk
+// path (COPY into the staging table and one merge), so that path keeps exactly the
+// semantics of the row path: touches, deletes, expiry, grants, the change log, the
+// relationship count and limit, Watch.
+func TestConformanceBulk(t *testing.T) {
+	t.Parallel()
+	baseURI(t)
+	datastoretest.RunConformance(t, func(t *testing.T, opts datastore.Options) datastore.Datastore {
+		s, _ := newTestStore(t, Options{Options: opts, BulkWrites: 1})
+		return s
+	})
+}

@@ -12,6 +12,13 @@
 // rows under the same lock, so a relationship limit is checked without counting. docs/postgres.md gives the full argument under READ COMMITTED and
 // SERIALIZABLE, the list of SQL forms used and why CockroachDB accepts each.
 //
+// A transaction that writes many relationships (Options.BulkWrites, 500 by default;
+// an import batch is 5,000) is applied by the bulk path on PostgreSQL: COPY into a
+// temporary staging table of the session that empties itself at every commit, then one
+// statement that ends the live versions, inserts the new ones and logs the changes and
+// their objects (bulk.go). It records exactly what the row path records; the
+// conformance suite runs against both. CockroachDB always takes the row path.
+//
 // Transactions are retried on serialization failures (SQLSTATE 40001) through
 // cockroach-go's retry helper, one whole transaction per attempt; a commit whose
 // outcome is unknown (the connection broke during COMMIT) is never retried.

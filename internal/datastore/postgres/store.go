@@ -39,6 +39,12 @@ type Options struct {
 	// MaxRetries bounds how often a transaction is retried after a serialization
 	// failure. Default 50.
 	MaxRetries int
+	// BulkWrites is the number of relationships from which a write transaction (an
+	// import batch, typically) is applied through a staging table on PostgreSQL: one
+	// COPY and one set-based merge instead of a lookup and array inserts. 0 means
+	// DefaultBulkWrites, a negative value turns the bulk path off. CockroachDB always
+	// takes the other path (its temporary tables are experimental).
+	BulkWrites int
 	// OnRetry, when set, is called before each retry of a transaction with the error
 	// that caused it (for metrics and tests).
 	OnRetry func(err error)
@@ -83,6 +89,9 @@ type Store struct {
 	tenantSeen sync.Map // tenant name → time.Time it was last found to exist
 
 	headReads headReads
+
+	// bulkWrites is Options.BulkWrites resolved: 0 when the bulk path is off.
+	bulkWrites int
 }
 
 var _ datastore.Datastore = (*Store)(nil)
@@ -147,6 +156,17 @@ func (s *Store) init(ctx context.Context, uri string) error {
 		return fmt.Errorf("database schema is at version %d, this build needs %d: run `pemba migrate --datastore-uri %s`", version, SchemaVersion, redactURI(uri))
 	case version > SchemaVersion:
 		return fmt.Errorf("database schema is at version %d, newer than this build of Pemba understands (%d): upgrade Pemba", version, SchemaVersion)
+	}
+	var server string
+	if err := s.pool.QueryRow(ctx, `SELECT version()`).Scan(&server); err != nil {
+		return fmt.Errorf("read the database version: %w", classifyErr(err))
+	}
+	switch {
+	case strings.Contains(server, "CockroachDB"), s.opts.BulkWrites < 0:
+	case s.opts.BulkWrites == 0:
+		s.bulkWrites = DefaultBulkWrites
+	default:
+		s.bulkWrites = s.opts.BulkWrites
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])

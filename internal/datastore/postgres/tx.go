@@ -234,7 +234,17 @@ func (tx *pgTx) flush(ctx context.Context, now time.Time) error {
 	var changes []datastore.Change
 	var added int64
 	batch := &pgx.Batch{}
-	if pending := tx.writes.Pending(); len(pending) > 0 {
+	if n := tx.writes.Len(); n > 0 && tx.s.bulkWrites > 0 && n >= tx.s.bulkWrites {
+		// The bulk path logs the changes itself; queueLog adds the rest.
+		d, err := tx.flushBulk(ctx, rev, now)
+		if err != nil {
+			return err
+		}
+		added = d
+		if err := datastore.CheckRelationshipLimit(tx.tenant, tx.limit, tx.stored, tx.stored+added); err != nil {
+			return err // the transaction rolls back, the merge with it
+		}
+	} else if pending := tx.writes.Pending(); len(pending) > 0 {
 		prev, err := tx.liveVersions(ctx, pending)
 		if err != nil {
 			return err
@@ -442,8 +452,10 @@ func queueLog(batch *pgx.Batch, tenant string, rev int64, now time.Time, meta da
 		add(roleOrganization, o)
 	}
 	if len(roles) > 0 {
+		// ON CONFLICT: the bulk path has recorded the objects of its changes already.
 		batch.Queue(`INSERT INTO transaction_objects (tenant, role, object_type, object_id, revision)
-			SELECT $1, u.r, u.t, u.i, $2 FROM unnest($3::SMALLINT[], $4::TEXT[], $5::TEXT[]) AS u (r, t, i)`, tenant, rev, roles, types, ids)
+			SELECT $1, u.r, u.t, u.i, $2 FROM unnest($3::SMALLINT[], $4::TEXT[], $5::TEXT[]) AS u (r, t, i)
+			ON CONFLICT DO NOTHING`, tenant, rev, roles, types, ids)
 	}
 	return nil
 }

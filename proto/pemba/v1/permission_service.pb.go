@@ -1153,7 +1153,11 @@ type LookupResourcesRequest struct {
 	// The most results to return; 0 means the server's page limit.
 	Limit uint32 `protobuf:"varint,8,opt,name=limit,proto3" json:"limit,omitempty"`
 	// Continue after the result that carried this cursor.
-	Cursor        string `protobuf:"bytes,9,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Cursor string `protobuf:"bytes,9,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Batch results: with batch_size > 0 each response message carries up to that many
+	// results in `results` (the server caps it at 1000) and leaves its single-result
+	// fields empty. 0 streams one result per message, as older clients expect.
+	BatchSize     uint32 `protobuf:"varint,10,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1251,7 +1255,15 @@ func (x *LookupResourcesRequest) GetCursor() string {
 	return ""
 }
 
-// LookupResourcesResponse is one resource found.
+func (x *LookupResourcesRequest) GetBatchSize() uint32 {
+	if x != nil {
+		return x.BatchSize
+	}
+	return 0
+}
+
+// LookupResourcesResponse is one resource found or, when the request set batch_size,
+// a batch of them in results.
 type LookupResourcesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The revision token the lookup read at.
@@ -1261,7 +1273,9 @@ type LookupResourcesResponse struct {
 	Permissionship Permissionship `protobuf:"varint,3,opt,name=permissionship,proto3,enum=pemba.v1.Permissionship" json:"permissionship,omitempty"`
 	MissingContext []string       `protobuf:"bytes,4,rep,name=missing_context,json=missingContext,proto3" json:"missing_context,omitempty"`
 	// Resumes the lookup after this result.
-	Cursor        string `protobuf:"bytes,5,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Cursor string `protobuf:"bytes,5,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// The results of a batched lookup, in order; empty when batch_size was 0.
+	Results       []*LookupResourcesResult `protobuf:"bytes,6,rep,name=results,proto3" json:"results,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1331,6 +1345,84 @@ func (x *LookupResourcesResponse) GetCursor() string {
 	return ""
 }
 
+func (x *LookupResourcesResponse) GetResults() []*LookupResourcesResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// LookupResourcesResult is one resource of a batched LookupResources response.
+type LookupResourcesResult struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ResourceId string                 `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	// PERMISSIONSHIP_ALLOWED or PERMISSIONSHIP_CONDITIONAL.
+	Permissionship Permissionship `protobuf:"varint,2,opt,name=permissionship,proto3,enum=pemba.v1.Permissionship" json:"permissionship,omitempty"`
+	MissingContext []string       `protobuf:"bytes,3,rep,name=missing_context,json=missingContext,proto3" json:"missing_context,omitempty"`
+	// Resumes the lookup after this result.
+	Cursor        string `protobuf:"bytes,4,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupResourcesResult) Reset() {
+	*x = LookupResourcesResult{}
+	mi := &file_pemba_v1_permission_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupResourcesResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupResourcesResult) ProtoMessage() {}
+
+func (x *LookupResourcesResult) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_permission_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupResourcesResult.ProtoReflect.Descriptor instead.
+func (*LookupResourcesResult) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_permission_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *LookupResourcesResult) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+func (x *LookupResourcesResult) GetPermissionship() Permissionship {
+	if x != nil {
+		return x.Permissionship
+	}
+	return Permissionship_PERMISSIONSHIP_UNSPECIFIED
+}
+
+func (x *LookupResourcesResult) GetMissingContext() []string {
+	if x != nil {
+		return x.MissingContext
+	}
+	return nil
+}
+
+func (x *LookupResourcesResult) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
 // LookupSubjectsRequest asks which subjects of a type have permission on resource.
 type LookupSubjectsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1349,14 +1441,18 @@ type LookupSubjectsRequest struct {
 	// The most results to return; 0 means the server's page limit.
 	Limit uint32 `protobuf:"varint,9,opt,name=limit,proto3" json:"limit,omitempty"`
 	// Continue after the result that carried this cursor.
-	Cursor        string `protobuf:"bytes,10,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Cursor string `protobuf:"bytes,10,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Batch results: with batch_size > 0 each response message carries up to that many
+	// results in `results` (the server caps it at 1000) and leaves its single-result
+	// fields empty. 0 streams one result per message, as older clients expect.
+	BatchSize     uint32 `protobuf:"varint,11,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LookupSubjectsRequest) Reset() {
 	*x = LookupSubjectsRequest{}
-	mi := &file_pemba_v1_permission_service_proto_msgTypes[15]
+	mi := &file_pemba_v1_permission_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1464,7 @@ func (x *LookupSubjectsRequest) String() string {
 func (*LookupSubjectsRequest) ProtoMessage() {}
 
 func (x *LookupSubjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_permission_service_proto_msgTypes[15]
+	mi := &file_pemba_v1_permission_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1477,7 @@ func (x *LookupSubjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupSubjectsRequest.ProtoReflect.Descriptor instead.
 func (*LookupSubjectsRequest) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_permission_service_proto_rawDescGZIP(), []int{15}
+	return file_pemba_v1_permission_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LookupSubjectsRequest) GetTenant() string {
@@ -1454,7 +1550,15 @@ func (x *LookupSubjectsRequest) GetCursor() string {
 	return ""
 }
 
-// LookupSubjectsResponse is one subject found.
+func (x *LookupSubjectsRequest) GetBatchSize() uint32 {
+	if x != nil {
+		return x.BatchSize
+	}
+	return 0
+}
+
+// LookupSubjectsResponse is one subject found or, when the request set batch_size, a
+// batch of them in results.
 type LookupSubjectsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The revision token the lookup read at.
@@ -1466,14 +1570,16 @@ type LookupSubjectsResponse struct {
 	// For a "*" result, the subject ids it does not cover.
 	ExcludedSubjectIds []string `protobuf:"bytes,5,rep,name=excluded_subject_ids,json=excludedSubjectIds,proto3" json:"excluded_subject_ids,omitempty"`
 	// Resumes the lookup after this result.
-	Cursor        string `protobuf:"bytes,6,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Cursor string `protobuf:"bytes,6,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// The results of a batched lookup, in order; empty when batch_size was 0.
+	Results       []*LookupSubjectsResult `protobuf:"bytes,7,rep,name=results,proto3" json:"results,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LookupSubjectsResponse) Reset() {
 	*x = LookupSubjectsResponse{}
-	mi := &file_pemba_v1_permission_service_proto_msgTypes[16]
+	mi := &file_pemba_v1_permission_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1591,7 @@ func (x *LookupSubjectsResponse) String() string {
 func (*LookupSubjectsResponse) ProtoMessage() {}
 
 func (x *LookupSubjectsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_permission_service_proto_msgTypes[16]
+	mi := &file_pemba_v1_permission_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1604,7 @@ func (x *LookupSubjectsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupSubjectsResponse.ProtoReflect.Descriptor instead.
 func (*LookupSubjectsResponse) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_permission_service_proto_rawDescGZIP(), []int{16}
+	return file_pemba_v1_permission_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LookupSubjectsResponse) GetToken() string {
@@ -1543,6 +1649,93 @@ func (x *LookupSubjectsResponse) GetCursor() string {
 	return ""
 }
 
+func (x *LookupSubjectsResponse) GetResults() []*LookupSubjectsResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// LookupSubjectsResult is one subject of a batched LookupSubjects response.
+type LookupSubjectsResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subject id, or "*" when every subject of the type has the permission.
+	SubjectId      string         `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	Permissionship Permissionship `protobuf:"varint,2,opt,name=permissionship,proto3,enum=pemba.v1.Permissionship" json:"permissionship,omitempty"`
+	MissingContext []string       `protobuf:"bytes,3,rep,name=missing_context,json=missingContext,proto3" json:"missing_context,omitempty"`
+	// For a "*" result, the subject ids it does not cover.
+	ExcludedSubjectIds []string `protobuf:"bytes,4,rep,name=excluded_subject_ids,json=excludedSubjectIds,proto3" json:"excluded_subject_ids,omitempty"`
+	// Resumes the lookup after this result.
+	Cursor        string `protobuf:"bytes,5,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupSubjectsResult) Reset() {
+	*x = LookupSubjectsResult{}
+	mi := &file_pemba_v1_permission_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupSubjectsResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupSubjectsResult) ProtoMessage() {}
+
+func (x *LookupSubjectsResult) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_permission_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupSubjectsResult.ProtoReflect.Descriptor instead.
+func (*LookupSubjectsResult) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_permission_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *LookupSubjectsResult) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *LookupSubjectsResult) GetPermissionship() Permissionship {
+	if x != nil {
+		return x.Permissionship
+	}
+	return Permissionship_PERMISSIONSHIP_UNSPECIFIED
+}
+
+func (x *LookupSubjectsResult) GetMissingContext() []string {
+	if x != nil {
+		return x.MissingContext
+	}
+	return nil
+}
+
+func (x *LookupSubjectsResult) GetExcludedSubjectIds() []string {
+	if x != nil {
+		return x.ExcludedSubjectIds
+	}
+	return nil
+}
+
+func (x *LookupSubjectsResult) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
 // ListPermissionsRequest asks for every permission subject holds on resource.
 type ListPermissionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1560,7 +1753,7 @@ type ListPermissionsRequest struct {
 
 func (x *ListPermissionsRequest) Reset() {
 	*x = ListPermissionsRequest{}
-	mi := &file_pemba_v1_permission_service_proto_msgTypes[17]
+	mi := &file_pemba_v1_permission_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1765,7 @@ func (x *ListPermissionsRequest) String() string {
 func (*ListPermissionsRequest) ProtoMessage() {}
 
 func (x *ListPermissionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_permission_service_proto_msgTypes[17]
+	mi := &file_pemba_v1_permission_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1778,7 @@ func (x *ListPermissionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPermissionsRequest.ProtoReflect.Descriptor instead.
 func (*ListPermissionsRequest) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_permission_service_proto_rawDescGZIP(), []int{17}
+	return file_pemba_v1_permission_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListPermissionsRequest) GetTenant() string {
@@ -1642,7 +1835,7 @@ type ListPermissionsResponse struct {
 
 func (x *ListPermissionsResponse) Reset() {
 	*x = ListPermissionsResponse{}
-	mi := &file_pemba_v1_permission_service_proto_msgTypes[18]
+	mi := &file_pemba_v1_permission_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1654,7 +1847,7 @@ func (x *ListPermissionsResponse) String() string {
 func (*ListPermissionsResponse) ProtoMessage() {}
 
 func (x *ListPermissionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_permission_service_proto_msgTypes[18]
+	mi := &file_pemba_v1_permission_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1667,7 +1860,7 @@ func (x *ListPermissionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPermissionsResponse.ProtoReflect.Descriptor instead.
 func (*ListPermissionsResponse) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_permission_service_proto_rawDescGZIP(), []int{18}
+	return file_pemba_v1_permission_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListPermissionsResponse) GetToken() string {
@@ -1696,7 +1889,7 @@ type PermissionEntry struct {
 
 func (x *PermissionEntry) Reset() {
 	*x = PermissionEntry{}
-	mi := &file_pemba_v1_permission_service_proto_msgTypes[19]
+	mi := &file_pemba_v1_permission_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1708,7 +1901,7 @@ func (x *PermissionEntry) String() string {
 func (*PermissionEntry) ProtoMessage() {}
 
 func (x *PermissionEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_pemba_v1_permission_service_proto_msgTypes[19]
+	mi := &file_pemba_v1_permission_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1721,7 +1914,7 @@ func (x *PermissionEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PermissionEntry.ProtoReflect.Descriptor instead.
 func (*PermissionEntry) Descriptor() ([]byte, []int) {
-	return file_pemba_v1_permission_service_proto_rawDescGZIP(), []int{19}
+	return file_pemba_v1_permission_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PermissionEntry) GetPermission() string {
@@ -1851,7 +2044,7 @@ const file_pemba_v1_permission_service_proto_rawDesc = "" +
 	"\asubject\x18\x01 \x01(\v2\x1a.pemba.v1.SubjectReferenceR\asubject\x12(\n" +
 	"\x06caveat\x18\x02 \x01(\v2\x10.pemba.v1.CaveatR\x06caveat\x129\n" +
 	"\n" +
-	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x98\x03\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xb7\x03\n" +
 	"\x16LookupResourcesRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x127\n" +
 	"\vconsistency\x18\x02 \x01(\v2\x15.pemba.v1.ConsistencyR\vconsistency\x12#\n" +
@@ -1863,14 +2056,24 @@ const file_pemba_v1_permission_service_proto_rawDesc = "" +
 	"\acontext\x18\x06 \x01(\v2\x17.google.protobuf.StructR\acontext\x12Q\n" +
 	"\x18contextual_relationships\x18\a \x03(\v2\x16.pemba.v1.RelationshipR\x17contextualRelationships\x12\x14\n" +
 	"\x05limit\x18\b \x01(\rR\x05limit\x12\x16\n" +
-	"\x06cursor\x18\t \x01(\tR\x06cursor\"\xd3\x01\n" +
+	"\x06cursor\x18\t \x01(\tR\x06cursor\x12\x1d\n" +
+	"\n" +
+	"batch_size\x18\n" +
+	" \x01(\rR\tbatchSize\"\x8e\x02\n" +
 	"\x17LookupResourcesResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1f\n" +
 	"\vresource_id\x18\x02 \x01(\tR\n" +
 	"resourceId\x12@\n" +
 	"\x0epermissionship\x18\x03 \x01(\x0e2\x18.pemba.v1.PermissionshipR\x0epermissionship\x12'\n" +
 	"\x0fmissing_context\x18\x04 \x03(\tR\x0emissingContext\x12\x16\n" +
-	"\x06cursor\x18\x05 \x01(\tR\x06cursor\"\xc1\x03\n" +
+	"\x06cursor\x18\x05 \x01(\tR\x06cursor\x129\n" +
+	"\aresults\x18\x06 \x03(\v2\x1f.pemba.v1.LookupResourcesResultR\aresults\"\xbb\x01\n" +
+	"\x15LookupResourcesResult\x12\x1f\n" +
+	"\vresource_id\x18\x01 \x01(\tR\n" +
+	"resourceId\x12@\n" +
+	"\x0epermissionship\x18\x02 \x01(\x0e2\x18.pemba.v1.PermissionshipR\x0epermissionship\x12'\n" +
+	"\x0fmissing_context\x18\x03 \x03(\tR\x0emissingContext\x12\x16\n" +
+	"\x06cursor\x18\x04 \x01(\tR\x06cursor\"\xe0\x03\n" +
 	"\x15LookupSubjectsRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x127\n" +
 	"\vconsistency\x18\x02 \x01(\v2\x15.pemba.v1.ConsistencyR\vconsistency\x125\n" +
@@ -1884,7 +2087,9 @@ const file_pemba_v1_permission_service_proto_rawDesc = "" +
 	"\x18contextual_relationships\x18\b \x03(\v2\x16.pemba.v1.RelationshipR\x17contextualRelationships\x12\x14\n" +
 	"\x05limit\x18\t \x01(\rR\x05limit\x12\x16\n" +
 	"\x06cursor\x18\n" +
-	" \x01(\tR\x06cursor\"\x82\x02\n" +
+	" \x01(\tR\x06cursor\x12\x1d\n" +
+	"\n" +
+	"batch_size\x18\v \x01(\rR\tbatchSize\"\xbc\x02\n" +
 	"\x16LookupSubjectsResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1d\n" +
 	"\n" +
@@ -1892,7 +2097,15 @@ const file_pemba_v1_permission_service_proto_rawDesc = "" +
 	"\x0epermissionship\x18\x03 \x01(\x0e2\x18.pemba.v1.PermissionshipR\x0epermissionship\x12'\n" +
 	"\x0fmissing_context\x18\x04 \x03(\tR\x0emissingContext\x120\n" +
 	"\x14excluded_subject_ids\x18\x05 \x03(\tR\x12excludedSubjectIds\x12\x16\n" +
-	"\x06cursor\x18\x06 \x01(\tR\x06cursor\"\xdc\x02\n" +
+	"\x06cursor\x18\x06 \x01(\tR\x06cursor\x128\n" +
+	"\aresults\x18\a \x03(\v2\x1e.pemba.v1.LookupSubjectsResultR\aresults\"\xea\x01\n" +
+	"\x14LookupSubjectsResult\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12@\n" +
+	"\x0epermissionship\x18\x02 \x01(\x0e2\x18.pemba.v1.PermissionshipR\x0epermissionship\x12'\n" +
+	"\x0fmissing_context\x18\x03 \x03(\tR\x0emissingContext\x120\n" +
+	"\x14excluded_subject_ids\x18\x04 \x03(\tR\x12excludedSubjectIds\x12\x16\n" +
+	"\x06cursor\x18\x05 \x01(\tR\x06cursor\"\xdc\x02\n" +
 	"\x16ListPermissionsRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x127\n" +
 	"\vconsistency\x18\x02 \x01(\v2\x15.pemba.v1.ConsistencyR\vconsistency\x125\n" +
@@ -1930,7 +2143,7 @@ func file_pemba_v1_permission_service_proto_rawDescGZIP() []byte {
 }
 
 var file_pemba_v1_permission_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_pemba_v1_permission_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_pemba_v1_permission_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_pemba_v1_permission_service_proto_goTypes = []any{
 	(ExpandNode_Operation)(0),       // 0: pemba.v1.ExpandNode.Operation
 	(*CheckRequest)(nil),            // 1: pemba.v1.CheckRequest
@@ -1948,95 +2161,101 @@ var file_pemba_v1_permission_service_proto_goTypes = []any{
 	(*ExpandSubject)(nil),           // 13: pemba.v1.ExpandSubject
 	(*LookupResourcesRequest)(nil),  // 14: pemba.v1.LookupResourcesRequest
 	(*LookupResourcesResponse)(nil), // 15: pemba.v1.LookupResourcesResponse
-	(*LookupSubjectsRequest)(nil),   // 16: pemba.v1.LookupSubjectsRequest
-	(*LookupSubjectsResponse)(nil),  // 17: pemba.v1.LookupSubjectsResponse
-	(*ListPermissionsRequest)(nil),  // 18: pemba.v1.ListPermissionsRequest
-	(*ListPermissionsResponse)(nil), // 19: pemba.v1.ListPermissionsResponse
-	(*PermissionEntry)(nil),         // 20: pemba.v1.PermissionEntry
-	(*Consistency)(nil),             // 21: pemba.v1.Consistency
-	(*ObjectReference)(nil),         // 22: pemba.v1.ObjectReference
-	(*SubjectReference)(nil),        // 23: pemba.v1.SubjectReference
-	(*structpb.Struct)(nil),         // 24: google.protobuf.Struct
-	(*Relationship)(nil),            // 25: pemba.v1.Relationship
-	(Permissionship)(0),             // 26: pemba.v1.Permissionship
-	(*durationpb.Duration)(nil),     // 27: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 28: google.protobuf.Timestamp
-	(*Error)(nil),                   // 29: pemba.v1.Error
-	(*Caveat)(nil),                  // 30: pemba.v1.Caveat
+	(*LookupResourcesResult)(nil),   // 16: pemba.v1.LookupResourcesResult
+	(*LookupSubjectsRequest)(nil),   // 17: pemba.v1.LookupSubjectsRequest
+	(*LookupSubjectsResponse)(nil),  // 18: pemba.v1.LookupSubjectsResponse
+	(*LookupSubjectsResult)(nil),    // 19: pemba.v1.LookupSubjectsResult
+	(*ListPermissionsRequest)(nil),  // 20: pemba.v1.ListPermissionsRequest
+	(*ListPermissionsResponse)(nil), // 21: pemba.v1.ListPermissionsResponse
+	(*PermissionEntry)(nil),         // 22: pemba.v1.PermissionEntry
+	(*Consistency)(nil),             // 23: pemba.v1.Consistency
+	(*ObjectReference)(nil),         // 24: pemba.v1.ObjectReference
+	(*SubjectReference)(nil),        // 25: pemba.v1.SubjectReference
+	(*structpb.Struct)(nil),         // 26: google.protobuf.Struct
+	(*Relationship)(nil),            // 27: pemba.v1.Relationship
+	(Permissionship)(0),             // 28: pemba.v1.Permissionship
+	(*durationpb.Duration)(nil),     // 29: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 30: google.protobuf.Timestamp
+	(*Error)(nil),                   // 31: pemba.v1.Error
+	(*Caveat)(nil),                  // 32: pemba.v1.Caveat
 }
 var file_pemba_v1_permission_service_proto_depIdxs = []int32{
-	21, // 0: pemba.v1.CheckRequest.consistency:type_name -> pemba.v1.Consistency
-	22, // 1: pemba.v1.CheckRequest.resource:type_name -> pemba.v1.ObjectReference
-	23, // 2: pemba.v1.CheckRequest.subject:type_name -> pemba.v1.SubjectReference
-	24, // 3: pemba.v1.CheckRequest.context:type_name -> google.protobuf.Struct
-	25, // 4: pemba.v1.CheckRequest.contextual_relationships:type_name -> pemba.v1.Relationship
-	26, // 5: pemba.v1.CheckResponse.permissionship:type_name -> pemba.v1.Permissionship
+	23, // 0: pemba.v1.CheckRequest.consistency:type_name -> pemba.v1.Consistency
+	24, // 1: pemba.v1.CheckRequest.resource:type_name -> pemba.v1.ObjectReference
+	25, // 2: pemba.v1.CheckRequest.subject:type_name -> pemba.v1.SubjectReference
+	26, // 3: pemba.v1.CheckRequest.context:type_name -> google.protobuf.Struct
+	27, // 4: pemba.v1.CheckRequest.contextual_relationships:type_name -> pemba.v1.Relationship
+	28, // 5: pemba.v1.CheckResponse.permissionship:type_name -> pemba.v1.Permissionship
 	4,  // 6: pemba.v1.CheckResponse.explanation:type_name -> pemba.v1.ExplainNode
 	3,  // 7: pemba.v1.CheckResponse.stats:type_name -> pemba.v1.CheckStats
-	22, // 8: pemba.v1.ExplainNode.resource:type_name -> pemba.v1.ObjectReference
-	23, // 9: pemba.v1.ExplainNode.subject:type_name -> pemba.v1.SubjectReference
-	26, // 10: pemba.v1.ExplainNode.result:type_name -> pemba.v1.Permissionship
-	25, // 11: pemba.v1.ExplainNode.relationship:type_name -> pemba.v1.Relationship
+	24, // 8: pemba.v1.ExplainNode.resource:type_name -> pemba.v1.ObjectReference
+	25, // 9: pemba.v1.ExplainNode.subject:type_name -> pemba.v1.SubjectReference
+	28, // 10: pemba.v1.ExplainNode.result:type_name -> pemba.v1.Permissionship
+	27, // 11: pemba.v1.ExplainNode.relationship:type_name -> pemba.v1.Relationship
 	5,  // 12: pemba.v1.ExplainNode.provenance:type_name -> pemba.v1.Provenance
-	27, // 13: pemba.v1.ExplainNode.duration:type_name -> google.protobuf.Duration
+	29, // 13: pemba.v1.ExplainNode.duration:type_name -> google.protobuf.Duration
 	4,  // 14: pemba.v1.ExplainNode.children:type_name -> pemba.v1.ExplainNode
-	28, // 15: pemba.v1.Provenance.committed_at:type_name -> google.protobuf.Timestamp
-	23, // 16: pemba.v1.Provenance.actor:type_name -> pemba.v1.SubjectReference
-	22, // 17: pemba.v1.Provenance.via:type_name -> pemba.v1.ObjectReference
-	21, // 18: pemba.v1.CheckBulkRequest.consistency:type_name -> pemba.v1.Consistency
+	30, // 15: pemba.v1.Provenance.committed_at:type_name -> google.protobuf.Timestamp
+	25, // 16: pemba.v1.Provenance.actor:type_name -> pemba.v1.SubjectReference
+	24, // 17: pemba.v1.Provenance.via:type_name -> pemba.v1.ObjectReference
+	23, // 18: pemba.v1.CheckBulkRequest.consistency:type_name -> pemba.v1.Consistency
 	7,  // 19: pemba.v1.CheckBulkRequest.items:type_name -> pemba.v1.CheckBulkRequestItem
-	24, // 20: pemba.v1.CheckBulkRequest.context:type_name -> google.protobuf.Struct
-	25, // 21: pemba.v1.CheckBulkRequest.contextual_relationships:type_name -> pemba.v1.Relationship
-	22, // 22: pemba.v1.CheckBulkRequestItem.resource:type_name -> pemba.v1.ObjectReference
-	23, // 23: pemba.v1.CheckBulkRequestItem.subject:type_name -> pemba.v1.SubjectReference
-	24, // 24: pemba.v1.CheckBulkRequestItem.context:type_name -> google.protobuf.Struct
+	26, // 20: pemba.v1.CheckBulkRequest.context:type_name -> google.protobuf.Struct
+	27, // 21: pemba.v1.CheckBulkRequest.contextual_relationships:type_name -> pemba.v1.Relationship
+	24, // 22: pemba.v1.CheckBulkRequestItem.resource:type_name -> pemba.v1.ObjectReference
+	25, // 23: pemba.v1.CheckBulkRequestItem.subject:type_name -> pemba.v1.SubjectReference
+	26, // 24: pemba.v1.CheckBulkRequestItem.context:type_name -> google.protobuf.Struct
 	9,  // 25: pemba.v1.CheckBulkResponse.items:type_name -> pemba.v1.CheckBulkResponseItem
-	26, // 26: pemba.v1.CheckBulkResponseItem.permissionship:type_name -> pemba.v1.Permissionship
-	29, // 27: pemba.v1.CheckBulkResponseItem.error:type_name -> pemba.v1.Error
-	21, // 28: pemba.v1.ExpandRequest.consistency:type_name -> pemba.v1.Consistency
-	22, // 29: pemba.v1.ExpandRequest.resource:type_name -> pemba.v1.ObjectReference
+	28, // 26: pemba.v1.CheckBulkResponseItem.permissionship:type_name -> pemba.v1.Permissionship
+	31, // 27: pemba.v1.CheckBulkResponseItem.error:type_name -> pemba.v1.Error
+	23, // 28: pemba.v1.ExpandRequest.consistency:type_name -> pemba.v1.Consistency
+	24, // 29: pemba.v1.ExpandRequest.resource:type_name -> pemba.v1.ObjectReference
 	12, // 30: pemba.v1.ExpandResponse.tree:type_name -> pemba.v1.ExpandNode
-	22, // 31: pemba.v1.ExpandNode.resource:type_name -> pemba.v1.ObjectReference
+	24, // 31: pemba.v1.ExpandNode.resource:type_name -> pemba.v1.ObjectReference
 	0,  // 32: pemba.v1.ExpandNode.operation:type_name -> pemba.v1.ExpandNode.Operation
 	12, // 33: pemba.v1.ExpandNode.children:type_name -> pemba.v1.ExpandNode
 	13, // 34: pemba.v1.ExpandNode.subjects:type_name -> pemba.v1.ExpandSubject
-	23, // 35: pemba.v1.ExpandSubject.subject:type_name -> pemba.v1.SubjectReference
-	30, // 36: pemba.v1.ExpandSubject.caveat:type_name -> pemba.v1.Caveat
-	28, // 37: pemba.v1.ExpandSubject.expires_at:type_name -> google.protobuf.Timestamp
-	21, // 38: pemba.v1.LookupResourcesRequest.consistency:type_name -> pemba.v1.Consistency
-	23, // 39: pemba.v1.LookupResourcesRequest.subject:type_name -> pemba.v1.SubjectReference
-	24, // 40: pemba.v1.LookupResourcesRequest.context:type_name -> google.protobuf.Struct
-	25, // 41: pemba.v1.LookupResourcesRequest.contextual_relationships:type_name -> pemba.v1.Relationship
-	26, // 42: pemba.v1.LookupResourcesResponse.permissionship:type_name -> pemba.v1.Permissionship
-	21, // 43: pemba.v1.LookupSubjectsRequest.consistency:type_name -> pemba.v1.Consistency
-	22, // 44: pemba.v1.LookupSubjectsRequest.resource:type_name -> pemba.v1.ObjectReference
-	24, // 45: pemba.v1.LookupSubjectsRequest.context:type_name -> google.protobuf.Struct
-	25, // 46: pemba.v1.LookupSubjectsRequest.contextual_relationships:type_name -> pemba.v1.Relationship
-	26, // 47: pemba.v1.LookupSubjectsResponse.permissionship:type_name -> pemba.v1.Permissionship
-	21, // 48: pemba.v1.ListPermissionsRequest.consistency:type_name -> pemba.v1.Consistency
-	22, // 49: pemba.v1.ListPermissionsRequest.resource:type_name -> pemba.v1.ObjectReference
-	23, // 50: pemba.v1.ListPermissionsRequest.subject:type_name -> pemba.v1.SubjectReference
-	24, // 51: pemba.v1.ListPermissionsRequest.context:type_name -> google.protobuf.Struct
-	25, // 52: pemba.v1.ListPermissionsRequest.contextual_relationships:type_name -> pemba.v1.Relationship
-	20, // 53: pemba.v1.ListPermissionsResponse.permissions:type_name -> pemba.v1.PermissionEntry
-	26, // 54: pemba.v1.PermissionEntry.permissionship:type_name -> pemba.v1.Permissionship
-	1,  // 55: pemba.v1.PermissionService.Check:input_type -> pemba.v1.CheckRequest
-	6,  // 56: pemba.v1.PermissionService.CheckBulk:input_type -> pemba.v1.CheckBulkRequest
-	10, // 57: pemba.v1.PermissionService.Expand:input_type -> pemba.v1.ExpandRequest
-	14, // 58: pemba.v1.PermissionService.LookupResources:input_type -> pemba.v1.LookupResourcesRequest
-	16, // 59: pemba.v1.PermissionService.LookupSubjects:input_type -> pemba.v1.LookupSubjectsRequest
-	18, // 60: pemba.v1.PermissionService.ListPermissions:input_type -> pemba.v1.ListPermissionsRequest
-	2,  // 61: pemba.v1.PermissionService.Check:output_type -> pemba.v1.CheckResponse
-	8,  // 62: pemba.v1.PermissionService.CheckBulk:output_type -> pemba.v1.CheckBulkResponse
-	11, // 63: pemba.v1.PermissionService.Expand:output_type -> pemba.v1.ExpandResponse
-	15, // 64: pemba.v1.PermissionService.LookupResources:output_type -> pemba.v1.LookupResourcesResponse
-	17, // 65: pemba.v1.PermissionService.LookupSubjects:output_type -> pemba.v1.LookupSubjectsResponse
-	19, // 66: pemba.v1.PermissionService.ListPermissions:output_type -> pemba.v1.ListPermissionsResponse
-	61, // [61:67] is the sub-list for method output_type
-	55, // [55:61] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	25, // 35: pemba.v1.ExpandSubject.subject:type_name -> pemba.v1.SubjectReference
+	32, // 36: pemba.v1.ExpandSubject.caveat:type_name -> pemba.v1.Caveat
+	30, // 37: pemba.v1.ExpandSubject.expires_at:type_name -> google.protobuf.Timestamp
+	23, // 38: pemba.v1.LookupResourcesRequest.consistency:type_name -> pemba.v1.Consistency
+	25, // 39: pemba.v1.LookupResourcesRequest.subject:type_name -> pemba.v1.SubjectReference
+	26, // 40: pemba.v1.LookupResourcesRequest.context:type_name -> google.protobuf.Struct
+	27, // 41: pemba.v1.LookupResourcesRequest.contextual_relationships:type_name -> pemba.v1.Relationship
+	28, // 42: pemba.v1.LookupResourcesResponse.permissionship:type_name -> pemba.v1.Permissionship
+	16, // 43: pemba.v1.LookupResourcesResponse.results:type_name -> pemba.v1.LookupResourcesResult
+	28, // 44: pemba.v1.LookupResourcesResult.permissionship:type_name -> pemba.v1.Permissionship
+	23, // 45: pemba.v1.LookupSubjectsRequest.consistency:type_name -> pemba.v1.Consistency
+	24, // 46: pemba.v1.LookupSubjectsRequest.resource:type_name -> pemba.v1.ObjectReference
+	26, // 47: pemba.v1.LookupSubjectsRequest.context:type_name -> google.protobuf.Struct
+	27, // 48: pemba.v1.LookupSubjectsRequest.contextual_relationships:type_name -> pemba.v1.Relationship
+	28, // 49: pemba.v1.LookupSubjectsResponse.permissionship:type_name -> pemba.v1.Permissionship
+	19, // 50: pemba.v1.LookupSubjectsResponse.results:type_name -> pemba.v1.LookupSubjectsResult
+	28, // 51: pemba.v1.LookupSubjectsResult.permissionship:type_name -> pemba.v1.Permissionship
+	23, // 52: pemba.v1.ListPermissionsRequest.consistency:type_name -> pemba.v1.Consistency
+	24, // 53: pemba.v1.ListPermissionsRequest.resource:type_name -> pemba.v1.ObjectReference
+	25, // 54: pemba.v1.ListPermissionsRequest.subject:type_name -> pemba.v1.SubjectReference
+	26, // 55: pemba.v1.ListPermissionsRequest.context:type_name -> google.protobuf.Struct
+	27, // 56: pemba.v1.ListPermissionsRequest.contextual_relationships:type_name -> pemba.v1.Relationship
+	22, // 57: pemba.v1.ListPermissionsResponse.permissions:type_name -> pemba.v1.PermissionEntry
+	28, // 58: pemba.v1.PermissionEntry.permissionship:type_name -> pemba.v1.Permissionship
+	1,  // 59: pemba.v1.PermissionService.Check:input_type -> pemba.v1.CheckRequest
+	6,  // 60: pemba.v1.PermissionService.CheckBulk:input_type -> pemba.v1.CheckBulkRequest
+	10, // 61: pemba.v1.PermissionService.Expand:input_type -> pemba.v1.ExpandRequest
+	14, // 62: pemba.v1.PermissionService.LookupResources:input_type -> pemba.v1.LookupResourcesRequest
+	17, // 63: pemba.v1.PermissionService.LookupSubjects:input_type -> pemba.v1.LookupSubjectsRequest
+	20, // 64: pemba.v1.PermissionService.ListPermissions:input_type -> pemba.v1.ListPermissionsRequest
+	2,  // 65: pemba.v1.PermissionService.Check:output_type -> pemba.v1.CheckResponse
+	8,  // 66: pemba.v1.PermissionService.CheckBulk:output_type -> pemba.v1.CheckBulkResponse
+	11, // 67: pemba.v1.PermissionService.Expand:output_type -> pemba.v1.ExpandResponse
+	15, // 68: pemba.v1.PermissionService.LookupResources:output_type -> pemba.v1.LookupResourcesResponse
+	18, // 69: pemba.v1.PermissionService.LookupSubjects:output_type -> pemba.v1.LookupSubjectsResponse
+	21, // 70: pemba.v1.PermissionService.ListPermissions:output_type -> pemba.v1.ListPermissionsResponse
+	65, // [65:71] is the sub-list for method output_type
+	59, // [59:65] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_pemba_v1_permission_service_proto_init() }
@@ -2051,7 +2270,7 @@ func file_pemba_v1_permission_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pemba_v1_permission_service_proto_rawDesc), len(file_pemba_v1_permission_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
