@@ -1,0 +1,154 @@
+package datastore
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/pemba-authz/pemba/internal/tuple"
+)
+
+// SubjectEraser is a store that can erase a subject's identifier from its audit
+// trail and decision log; every store of this module implements it.
+type SubjectEraser interface {
+	// PseudonymizeAudit replaces subject by pseudonym in every audit transaction of
+	// the tenant (see PseudonymizeTransaction), while no write of the tenant commits,
+	// and returns how many transactions it rewrote.
+	PseudonymizeAudit(ctx context.Context, tenant string, subject, pseudonym tuple.ObjectRef) (int, error)
+	// DeleteSubjectDecisions removes the tenant's decisions whose subject is the
+	// object subject (any subject relation) and returns how many.
+	DeleteSubjectDecisions(ctx context.Context, tenant string, subject tuple.ObjectRef) (int, error)
+}
+
+// PseudonymizeTransaction replaces the object subject by pseudonym wherever tx
+// names it: the actor, the organisations, the grant records, the changes (resource,
+// subject and grantor of each relationship), the updates of a refusal, the record
+// changes, and the text of the reason and of a refusal message. It returns a rewritten
+// copy and true, or tx itself and false when tx does not name the subject. The copy
+// shares nothing mutable with tx.
+func PseudonymizeTransaction(tx *Transaction, subject, pseudonym tuple.ObjectRef) (*Transaction, bool) {
+	p := pseudonymizer{from: subject, to: pseudonym, fromText: subject.String(), toText: pseudonym.String()}
+	out := *tx
+	m := &out.Metadata
+	if m.Actor != nil {
+		a := p.subject(*m.Actor)
+		m.Actor = &a
+	}
+	m.Organizations = slices.Clone(m.Organizations)
+	for i, o := range m.Organizations {
+		m.Organizations[i] = p.object(o)
+	}
+	m.Grants = slices.Clone(m.Grants)
+	for i := range m.Grants {
+		g := &m.Grants[i]
+		g.Relationship = p.key(g.Relationship)
+		if g.Via != nil {
+			v := p.object(*g.Via)
+			g.Via = &v
+		}
+	}
+	if d := m.Denied; d != nil {
+		nd := &Denial{Message: p.text(d.Message), Updates: slices.Clone(d.Updates)}
+		for i := range nd.Updates {
+			nd.Updates[i].Relationship = p.relationship(nd.Updates[i].Relationship)
+		}
+		m.Denied = nd
+	}
+	m.Reason = p.text(m.Reason)
+	out.Changes = slices.Clone(out.Changes)
+	for i := range out.Changes {
+		out.Changes[i].Relationship = p.relationship(out.Changes[i].Relationship)
+	}
+	out.RecordChanges = slices.Clone(out.RecordChanges)
+	for i := range out.RecordChanges {
+		r := &out.RecordChanges[i].Record
+		r.ID = p.text(r.ID)
+		r.Data = []byte(p.text(string(r.Data)))
+		r.Keys = slices.Clone(r.Keys)
+		for j, k := range r.Keys {
+			r.Keys[j] = p.text(k)
+		}
+	}
+	if !p.changed {
+		return tx, false
+	}
+	return &out, true
+}
+
+// pseudonymizer rewrites one subject and remembers whether it met it.
+type pseudonymizer struct {
+	from, to         tuple.ObjectRef
+	fromText, toText string
+	changed          bool
+}
+
+func (p *pseudonymizer) object(o tuple.ObjectRef) tuple.ObjectRef {
+	if o == p.from {
+		p.changed = true
+		return p.to
+	}
+	return o
+}
+
+func (p *pseudonymizer) subject(s tuple.SubjectRef) tuple.SubjectRef {
+	if s.Object() == p.from {
+		p.changed = true
+		s.Type, s.ID = p.to.Type, p.to.ID
+	}
+	return s
+}
+
+func (p *pseudonymizer) key(k tuple.Key) tuple.Key {
+	r := p.relationship(tuple.Relationship{
+		Resource: tuple.ObjectRef{Type: k.ResourceType, ID: k.ResourceID}, Relation: k.Relation,
+		Subject: tuple.SubjectRef{Type: k.SubjectType, ID: k.SubjectID, Relation: k.SubjectRel},
+	})
+	return r.Key()
+}
+
+func (p *pseudonymizer) relationship(r tuple.Relationship) tuple.Relationship {
+	r.Resource = p.object(r.Resource)
+	r.Subject = p.subject(r.Subject)
+	if g := r.Granted; g != nil {
+		ng := &tuple.Grant{By: p.subject(g.By), Via: p.object(g.Via)}
+		r.Granted = ng
+	}
+	return r
+}
+
+// text replaces the subject's text form ("user:bob") where it stands as a whole
+// reference: not inside a longer type name or id ("user:bobby", "superuser:bob").
+func (p *pseudonymizer) text(s string) string {
+	if !strings.Contains(s, p.fromText) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, p.fromText)
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		end := i + len(p.fromText)
+		whole := (i == 0 || !typeByte(s[i-1])) && (end == len(s) || !idByte(s[end]))
+		b.WriteString(s[:i])
+		if whole {
+			b.WriteString(p.toText)
+			p.changed = true
+		} else {
+			b.WriteString(p.fromText)
+		}
+		s = s[end:]
+	}
+	return b.String()
+}
+
+// typeByte reports whether c can be part of a type name, which ends just before a
+// reference's ":".
+func typeByte(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' }
+
+// idByte reports whether c can continue an object id.
+func idByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '/' || c == '_' || c == '|' || c == '-' || c == '=' || c == '+'
+}
