@@ -2,8 +2,12 @@ package datastore
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
@@ -18,6 +22,32 @@ type SubjectEraser interface {
 	// DeleteSubjectDecisions removes the tenant's decisions whose subject is the
 	// object subject (any subject relation) and returns how many.
 	DeleteSubjectDecisions(ctx context.Context, tenant string, subject tuple.ObjectRef) (int, error)
+}
+
+// RefusalRedactor is a store that applies a retention to refused writes: their
+// records keep their place in the log (revision, time, key, operation, reason), so
+// Watch and the hash chain of later exports are undisturbed, but lose what was
+// attempted and the refusal's message. Every store of this module implements it.
+type RefusalRedactor interface {
+	// RedactRefusalsBefore redacts the tenant's refused writes committed before
+	// before and returns how many it redacted.
+	RedactRefusalsBefore(ctx context.Context, tenant string, before time.Time) (int, error)
+}
+
+// RedactedRefusal is the message a redacted refusal keeps.
+const RedactedRefusal = "refused; the details were removed after the refusal retention"
+
+// RedactRefusal returns a copy of tx without the attempted updates and with the
+// message RedactedRefusal when tx is a refusal committed before before and not yet
+// redacted; otherwise tx and false. The actor stays: it is who tried.
+func RedactRefusal(tx *Transaction, before time.Time) (*Transaction, bool) {
+	d := tx.Metadata.Denied
+	if d == nil || !tx.Time.Before(before) || (d.Message == RedactedRefusal && len(d.Updates) == 0) {
+		return tx, false
+	}
+	out := *tx
+	out.Metadata.Denied = &Denial{Message: RedactedRefusal}
+	return &out, true
 }
 
 // PseudonymizeTransaction replaces the object subject by pseudonym wherever tx
@@ -151,4 +181,18 @@ func typeByte(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
 func idByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 		c == '/' || c == '_' || c == '|' || c == '-' || c == '=' || c == '+'
+}
+
+// PseudonymPrefix starts the id of every pseudonym, so a reader of the audit trail
+// tells an erased subject from a real one.
+const PseudonymPrefix = "pseudonym-"
+
+// Pseudonym is the stable stand-in for an erased subject: the same type, and an id
+// derived with HMAC-SHA256 under the server's secret from the subject's text form.
+// The same subject always gets the same pseudonym (in every tenant, so erasures in
+// several brands line up); without the secret it cannot be reversed or recomputed.
+func Pseudonym(secret []byte, subject tuple.ObjectRef) tuple.ObjectRef {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("pemba-erasure-v1\x00" + subject.String()))
+	return tuple.ObjectRef{Type: subject.Type, ID: PseudonymPrefix + hex.EncodeToString(mac.Sum(nil)[:16])}
 }

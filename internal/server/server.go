@@ -124,6 +124,9 @@ type Config struct {
 	// DecisionLog, when set, records permission decisions and serves ReadDecisions;
 	// its metrics are registered on Registry. Its writer (Run) is the caller's.
 	DecisionLog *decisionlog.Log
+	// ErasureSecret keys the pseudonyms of EraseSubject (HMAC-SHA256); without it
+	// EraseSubject answers FAILED_PRECONDITION. It is never logged.
+	ErasureSecret []byte
 }
 
 // Defaults for Config.

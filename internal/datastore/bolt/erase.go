@@ -1,8 +1,11 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -16,10 +19,24 @@ var _ datastore.SubjectEraser = (*Store)(nil)
 // a long audit trail is rewritten in bounded steps.
 const eraseChunk = 1024
 
-// PseudonymizeAudit implements datastore.SubjectEraser: it holds the tenant's
-// writer lock, so no commit interleaves, and rewrites the log records that name the
-// subject in chunks, oldest first. The times bucket is unchanged: commit times stay.
+// PseudonymizeAudit implements datastore.SubjectEraser.
 func (s *Store) PseudonymizeAudit(ctx context.Context, name string, subject, pseudonym tuple.ObjectRef) (int, error) {
+	return s.rewriteLog(ctx, name, func(tx *datastore.Transaction) (*datastore.Transaction, bool) {
+		return datastore.PseudonymizeTransaction(tx, subject, pseudonym)
+	})
+}
+
+// RedactRefusalsBefore implements datastore.RefusalRedactor.
+func (s *Store) RedactRefusalsBefore(ctx context.Context, name string, before time.Time) (int, error) {
+	return s.rewriteLog(ctx, name, func(tx *datastore.Transaction) (*datastore.Transaction, bool) {
+		return datastore.RedactRefusal(tx, before)
+	})
+}
+
+// rewriteLog replaces each log record of the tenant that fn rewrites. It holds the
+// tenant's writer lock, so no commit interleaves, and goes through the log in chunks,
+// oldest first. Revisions and commit times (and the times bucket) stay.
+func (s *Store) rewriteLog(ctx context.Context, name string, fn func(*datastore.Transaction) (*datastore.Transaction, bool)) (int, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
 	}
@@ -52,7 +69,7 @@ func (s *Store) PseudonymizeAudit(ctx context.Context, name string, subject, pse
 				if err != nil {
 					return err
 				}
-				if out, ok := datastore.PseudonymizeTransaction(tx, subject, pseudonym); ok {
+				if out, ok := fn(tx); ok {
 					puts = append(puts, put{append([]byte(nil), k...), appendTransaction(nil, out)})
 				}
 				k, v = c.Next()
@@ -72,9 +89,23 @@ func (s *Store) PseudonymizeAudit(ctx context.Context, name string, subject, pse
 	return rewritten, nil
 }
 
-// DeleteSubjectDecisions implements datastore.SubjectEraser, scanning the tenant's
-// decisions in one transaction.
+// DeleteSubjectDecisions implements datastore.SubjectEraser.
 func (s *Store) DeleteSubjectDecisions(_ context.Context, tenant string, subject tuple.ObjectRef) (int, error) {
+	return s.deleteDecisionsWhere(func(name []byte) bool { return string(name) == tenant }, nil,
+		func(d *datastore.Decision) bool { return d.Subject.Object() == subject })
+}
+
+var _ datastore.DecisionRetainer = (*Store)(nil)
+
+// DeleteDecisionsWithResultBefore implements datastore.DecisionRetainer.
+func (s *Store) DeleteDecisionsWithResultBefore(_ context.Context, result string, t time.Time) (int, error) {
+	return s.deleteDecisionsWhere(func([]byte) bool { return true }, decisionKey(t, 0),
+		func(d *datastore.Decision) bool { return d.Result == result })
+}
+
+// deleteDecisionsWhere deletes, in the tenants whose bucket name passes tenant, the
+// decisions keyed below bound (nil: all) that pass pred, in one transaction.
+func (s *Store) deleteDecisionsWhere(tenant func(name []byte) bool, bound []byte, pred func(*datastore.Decision) bool) (int, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
 	}
@@ -85,31 +116,31 @@ func (s *Store) DeleteSubjectDecisions(_ context.Context, tenant string, subject
 		if root == nil {
 			return nil
 		}
-		b := root.Bucket([]byte(tenant))
-		if b == nil {
-			return nil
-		}
-		var doomed [][]byte
-		err := b.ForEach(func(k, v []byte) error {
-			var d datastore.Decision
-			if err := json.Unmarshal(v, &d); err != nil {
-				return err
+		return root.ForEachBucket(func(name []byte) error {
+			if !tenant(name) {
+				return nil
 			}
-			if d.Subject.Object() == subject {
-				doomed = append(doomed, append([]byte(nil), k...))
+			b := root.Bucket(name)
+			// Collected first: deleting under a moving cursor can skip keys.
+			var doomed [][]byte
+			c := b.Cursor()
+			for k, v := c.First(); k != nil && (bound == nil || bytes.Compare(k, bound) < 0); k, v = c.Next() {
+				var d datastore.Decision
+				if err := json.Unmarshal(v, &d); err != nil {
+					return err
+				}
+				if pred(&d) {
+					doomed = append(doomed, slices.Clone(k))
+				}
 			}
+			for _, k := range doomed {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			n += len(doomed)
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		for _, k := range doomed {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		n = len(doomed)
-		return nil
 	})
 	return n, mapErr(err)
 }

@@ -15,6 +15,7 @@ func RunDecisionConformance(t *testing.T, newStore NewStoreFunc) {
 	t.Run("DecisionPaging", func(t *testing.T) { testDecisionPaging(t, newStore) })
 	t.Run("DecisionRetentionAndTenants", func(t *testing.T) { testDecisionRetention(t, newStore) })
 	t.Run("EraseSubject", func(t *testing.T) { testEraseSubject(t, newStore) })
+	t.Run("RetentionPerKind", func(t *testing.T) { testRetentionPerKind(t, newStore) })
 }
 
 func decisionStore(h *harness) datastore.DecisionStore {

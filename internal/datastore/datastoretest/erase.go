@@ -120,3 +120,90 @@ func testEraseSubject(t *testing.T, newStore NewStoreFunc) {
 		t.Fatal("erasing in a missing tenant succeeded")
 	}
 }
+
+// testRetentionPerKind redacts refused writes past their retention, keeping their
+// place in the log, and deletes decisions of one result past theirs.
+func testRetentionPerKind(t *testing.T, newStore NewStoreFunc) {
+	h := setup(t, newStore, datastore.Options{})
+	ctx := h.ctx()
+	refuse := func(msg string) datastore.Revision {
+		meta := datastore.TxMetadata{Principal: "portal", Operation: "write", Reason: "try", Denied: &datastore.Denial{
+			Message: msg, Updates: updates(datastore.OpTouch, "organization:acme#admin@user:eve"),
+		}}
+		rev, err := h.ds.ReadWriteTx(ctx, def, meta, func(context.Context, datastore.ReadWriteTx) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rev
+	}
+	old := refuse("user:eve may not touch organization:acme#admin@user:eve")
+	h.mustWrite(def, datastore.OpCreate, "organization:acme#member@user:ann")
+	h.clock.Advance(2 * time.Hour)
+	cutoff := h.clock.Now().Add(-time.Hour)
+	recent := refuse("recent refusal")
+
+	redactor, ok := h.ds.(datastore.RefusalRedactor)
+	if !ok {
+		t.Fatalf("%T does not implement datastore.RefusalRedactor", h.ds)
+	}
+	if n, err := redactor.RedactRefusalsBefore(ctx, def, cutoff); err != nil || n != 1 {
+		t.Fatalf("RedactRefusalsBefore = %d, %v; want the 1 old refusal", n, err)
+	}
+	if d := h.txAt(def, old).Metadata.Denied; d == nil || d.Message != datastore.RedactedRefusal || len(d.Updates) != 0 {
+		t.Fatalf("old refusal after its retention: %+v", d)
+	}
+	if tx := h.txAt(def, old); tx.Metadata.Principal != "portal" || tx.Metadata.Reason != "try" {
+		t.Fatalf("the redacted refusal lost its key or reason: %+v", tx.Metadata)
+	}
+	if d := h.txAt(def, recent).Metadata.Denied; d == nil || d.Message != "recent refusal" || len(d.Updates) != 1 {
+		t.Fatalf("recent refusal: %+v", d)
+	}
+	if n, err := redactor.RedactRefusalsBefore(ctx, def, cutoff); err != nil || n != 0 {
+		t.Fatalf("second RedactRefusalsBefore = %d, %v", n, err)
+	}
+	eve := tuple.ObjectRef{Type: "user", ID: "eve"}
+	n := 0
+	for _, err := range h.ds.ReadTransactions(ctx, def, datastore.TransactionFilter{Subject: &eve}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("%d transactions found by user:eve after redaction, want only the recent refusal", n)
+	}
+	// Watch still reads the whole log, in order.
+	var revs []datastore.Revision
+	for tx, err := range h.ds.Watch(ctx, def, 0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		revs = append(revs, tx.Revision)
+		if tx.Revision == recent {
+			break
+		}
+	}
+	if len(revs) != int(recent) {
+		t.Fatalf("watch after redaction: %v", revs)
+	}
+
+	// Decisions: denied ones go after their own retention, the others stay.
+	t0 := Start.UTC().Truncate(time.Microsecond)
+	if err := decisionStore(h).WriteDecisions(ctx, []datastore.Decision{
+		decision(def, t0, "document:d1", "view", "user:ann", "denied"),
+		decision(def, t0, "document:d1", "view", "user:ann", "allowed"),
+		decision(def, t0.Add(3*time.Hour), "document:d1", "view", "user:ann", "denied"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	retainer, ok := h.ds.(datastore.DecisionRetainer)
+	if !ok {
+		t.Fatalf("%T does not implement datastore.DecisionRetainer", h.ds)
+	}
+	if n, err := retainer.DeleteDecisionsWithResultBefore(ctx, "denied", t0.Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("DeleteDecisionsWithResultBefore = %d, %v", n, err)
+	}
+	if got := readDecisions(h, datastore.DecisionFilter{Tenants: []string{def}}); len(got) != 2 || got[0].Result != "denied" || got[1].Result != "allowed" {
+		t.Fatalf("decisions after the denied retention: %+v", got)
+	}
+}

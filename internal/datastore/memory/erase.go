@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/tuple"
@@ -10,9 +11,23 @@ import (
 
 var _ datastore.SubjectEraser = (*Store)(nil)
 
-// PseudonymizeAudit implements datastore.SubjectEraser. The log is replaced by a
-// rewritten copy, so readers iterating the old one are undisturbed.
+// PseudonymizeAudit implements datastore.SubjectEraser.
 func (s *Store) PseudonymizeAudit(_ context.Context, name string, subject, pseudonym tuple.ObjectRef) (int, error) {
+	return s.rewriteLog(name, func(tx *datastore.Transaction) (*datastore.Transaction, bool) {
+		return datastore.PseudonymizeTransaction(tx, subject, pseudonym)
+	})
+}
+
+// RedactRefusalsBefore implements datastore.RefusalRedactor.
+func (s *Store) RedactRefusalsBefore(_ context.Context, name string, before time.Time) (int, error) {
+	return s.rewriteLog(name, func(tx *datastore.Transaction) (*datastore.Transaction, bool) {
+		return datastore.RedactRefusal(tx, before)
+	})
+}
+
+// rewriteLog replaces the log by a copy with the transactions fn rewrites, so
+// readers iterating the old one are undisturbed.
+func (s *Store) rewriteLog(name string, fn func(*datastore.Transaction) (*datastore.Transaction, bool)) (int, error) {
 	t, err := s.tenant(name)
 	if err != nil {
 		return 0, err
@@ -24,7 +39,7 @@ func (s *Store) PseudonymizeAudit(_ context.Context, name string, subject, pseud
 	n := 0
 	log := slices.Clone(t.log)
 	for i, tx := range log {
-		if out, ok := datastore.PseudonymizeTransaction(tx, subject, pseudonym); ok {
+		if out, ok := fn(tx); ok {
 			log[i] = out
 			n++
 		}
@@ -40,5 +55,17 @@ func (s *Store) DeleteSubjectDecisions(_ context.Context, tenant string, subject
 	defer l.mu.Unlock()
 	n := len(l.rows)
 	l.rows = slices.DeleteFunc(l.rows, func(d datastore.Decision) bool { return d.Tenant == tenant && d.Subject.Object() == subject })
+	return n - len(l.rows), nil
+}
+
+var _ datastore.DecisionRetainer = (*Store)(nil)
+
+// DeleteDecisionsWithResultBefore implements datastore.DecisionRetainer.
+func (s *Store) DeleteDecisionsWithResultBefore(_ context.Context, result string, t time.Time) (int, error) {
+	l := &s.decisions
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.rows)
+	l.rows = slices.DeleteFunc(l.rows, func(d datastore.Decision) bool { return d.Result == result && d.Time.Before(t) })
 	return n - len(l.rows), nil
 }

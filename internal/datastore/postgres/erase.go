@@ -28,11 +28,39 @@ SELECT revision FROM transactions WHERE tenant = $1 AND ((actor_type = $2 AND ac
 	OR strpos(COALESCE(grants::TEXT, ''), $4) > 0 OR strpos(COALESCE(record_changes::TEXT, ''), $4) > 0)
 ORDER BY revision`
 
-// PseudonymizeAudit implements datastore.SubjectEraser. It holds the tenant's
-// revision counter row locked, as a write transaction does, so no write commits
-// meanwhile, and replaces each log row that names the subject (the transaction, its
-// changes and its audit index entries) with the rewritten one, in one transaction.
+// PseudonymizeAudit implements datastore.SubjectEraser.
 func (s *Store) PseudonymizeAudit(ctx context.Context, tenant string, subject, pseudonym tuple.ObjectRef) (int, error) {
+	return s.rewriteLog(ctx, tenant, func(ctx context.Context, q pgx.Tx) ([]int64, error) {
+		rows, err := q.Query(ctx, eraseCandidates, tenant, subject.Type, subject.ID, subject.String())
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, pgx.RowTo[int64])
+	}, func(tx *datastore.Transaction) (*datastore.Transaction, bool) {
+		return datastore.PseudonymizeTransaction(tx, subject, pseudonym)
+	})
+}
+
+// RedactRefusalsBefore implements datastore.RefusalRedactor, finding the refusals
+// by their denied column and commit time.
+func (s *Store) RedactRefusalsBefore(ctx context.Context, tenant string, before time.Time) (int, error) {
+	return s.rewriteLog(ctx, tenant, func(ctx context.Context, q pgx.Tx) ([]int64, error) {
+		rows, err := q.Query(ctx, `SELECT revision FROM transactions WHERE tenant = $1 AND denied IS NOT NULL AND committed_at < $2
+			AND strpos(denied::TEXT, $3) = 0 ORDER BY revision`, tenant, before, datastore.RedactedRefusal)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, pgx.RowTo[int64])
+	}, func(tx *datastore.Transaction) (*datastore.Transaction, bool) {
+		return datastore.RedactRefusal(tx, before)
+	})
+}
+
+// rewriteLog replaces each log row, among the revisions candidates finds, that fn
+// rewrites: the transaction, its changes and its audit index entries, in one
+// transaction. It holds the tenant's revision counter row locked, as a write
+// transaction does, so no write commits meanwhile.
+func (s *Store) rewriteLog(ctx context.Context, tenant string, candidates func(context.Context, pgx.Tx) ([]int64, error), fn func(*datastore.Transaction) (*datastore.Transaction, bool)) (int, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
 	}
@@ -54,11 +82,7 @@ func (s *Store) PseudonymizeAudit(ctx context.Context, tenant string, subject, p
 	if err != nil {
 		return 0, err
 	}
-	rows, err := dbtx.Query(ctx, eraseCandidates, tenant, subject.Type, subject.ID, subject.String())
-	if err != nil {
-		return 0, err
-	}
-	revs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	revs, err := candidates(ctx, dbtx)
 	if err != nil {
 		return 0, err
 	}
@@ -74,7 +98,7 @@ func (s *Store) PseudonymizeAudit(ctx context.Context, tenant string, subject, p
 		if tx == nil || int64(tx.Revision) != rev {
 			continue // collected meanwhile
 		}
-		out, ok := datastore.PseudonymizeTransaction(tx, subject, pseudonym)
+		out, ok := fn(tx)
 		if !ok {
 			continue
 		}
@@ -105,7 +129,22 @@ func (s *Store) DeleteSubjectDecisions(ctx context.Context, tenant string, subje
 	defer s.leave()
 	tag, err := s.pool.Exec(ctx, `DELETE FROM decisions WHERE tenant = $1 AND subject_type = $2 AND subject_id = $3`, tenant, subject.Type, subject.ID)
 	if err != nil {
+		return 0, classifyErr(err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+var _ datastore.DecisionRetainer = (*Store)(nil)
+
+// DeleteDecisionsWithResultBefore implements datastore.DecisionRetainer.
+func (s *Store) DeleteDecisionsWithResultBefore(ctx context.Context, result string, t time.Time) (int, error) {
+	if err := s.enter(); err != nil {
 		return 0, err
+	}
+	defer s.leave()
+	tag, err := s.pool.Exec(ctx, `DELETE FROM decisions WHERE decided_at < $1 AND result = $2`, t, result)
+	if err != nil {
+		return 0, classifyErr(err)
 	}
 	return int(tag.RowsAffected()), nil
 }
