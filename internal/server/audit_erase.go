@@ -48,8 +48,8 @@ func (s *auditService) EraseSubject(ctx context.Context, req *pb.EraseSubjectReq
 	if len(s.cfg.ErasureSecret) == 0 {
 		return nil, status.Error(codes.FailedPrecondition, "erasure needs a secret: start the server with --erasure-secret-file (or PEMBA_ERASURE_SECRET)")
 	}
-	eraser, ok := s.ds.(datastore.SubjectEraser)
-	if !ok {
+	eraser := s.cfg.Eraser
+	if eraser == nil {
 		return nil, status.Error(codes.FailedPrecondition, "this datastore cannot erase subjects")
 	}
 	if err := s.subjectHoldsNothing(ctx, tenant, subject.Type, subject.ID); err != nil {
@@ -65,14 +65,13 @@ func (s *auditService) EraseSubject(ctx context.Context, req *pb.EraseSubjectReq
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "flushing the decision log before erasure: %v", err)
 		}
-		if de, ok := s.decisions.Store().(datastore.SubjectEraser); ok {
-			n, err := de.DeleteSubjectDecisions(ctx, tenant, subject)
-			if err != nil {
-				return nil, toStatus(err)
-			}
-			out.DecisionsDeleted = uint64(n)
-		}
 	}
+	// Decisions an earlier run recorded go too, whether the log is on now or not.
+	deleted, err := eraser.DeleteSubjectDecisions(ctx, tenant, subject)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out.DecisionsDeleted = uint64(deleted)
 	n, err := eraser.PseudonymizeAudit(ctx, tenant, subject, pseudonym)
 	if err != nil {
 		return nil, toStatus(err)

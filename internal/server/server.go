@@ -127,6 +127,10 @@ type Config struct {
 	// ErasureSecret keys the pseudonyms of EraseSubject (HMAC-SHA256); without it
 	// EraseSubject answers FAILED_PRECONDITION. It is never logged.
 	ErasureSecret []byte
+	// Eraser rewrites the audit trail and the decision log for EraseSubject: the
+	// backing store, not an index over it. Without it EraseSubject answers
+	// FAILED_PRECONDITION.
+	Eraser datastore.SubjectEraser
 }
 
 // Defaults for Config.
