@@ -17,8 +17,8 @@ import (
 const testErasureSecret = "erasure-secret-for-tests-0123456789"
 
 // startErasureServer starts a server on store ("bolt" or "postgres") with the
-// decision log and an erasure secret, loaded with the B2B walkthrough.
-func startErasureServer(t *testing.T, store string) (*proc, *cliRunner) {
+// decision log, an erasure secret and the extra flags, loaded with the B2B walkthrough.
+func startErasureServer(t *testing.T, store string, extra ...string) (*proc, *cliRunner) {
 	t.Helper()
 	secret := filepath.Join(t.TempDir(), "erasure.secret")
 	if err := os.WriteFile(secret, []byte(testErasureSecret+"\n"), 0o600); err != nil {
@@ -27,6 +27,7 @@ func startErasureServer(t *testing.T, store string) (*proc, *cliRunner) {
 	args := []string{
 		"--quantization-window", "1ns", "--decision-log", "--erasure-secret-file", secret,
 		"--preshared-key", "admin:admin:" + cliAdminSecret, "--preshared-key", "auditor:reader:" + cliReaderSecret,
+		"--preshared-key", "portal:delegate:" + cliDelegateSecret,
 	}
 	switch store {
 	case "bolt":
@@ -38,7 +39,7 @@ func startErasureServer(t *testing.T, store string) (*proc, *cliRunner) {
 		}
 		args = append(args, "--datastore", "postgres", "--datastore-uri", uri)
 	}
-	p := startServe(t, nil, args...)
+	p := startServe(t, nil, append(args, extra...)...)
 	admin := newCLI(t, p, cliAdminSecret)
 	admin.ok("schema", "write", referenceSchema, "--reason", "reference model")
 	admin.ok("rel", "write", "--op", "create", "--from", testdataPath("testdata/client/b2b.txt"), "--reason", "walkthrough data")
