@@ -13,20 +13,34 @@ import (
 	"github.com/pemba-authz/pemba/internal/tuple"
 )
 
-// Bounds of one report. A section that reaches its bound is cut there and named in
-// Report.Truncated, so a report never grows without limit and never hides that it
-// is incomplete.
-const (
-	MaxObjects   = 5000  // objects inside the subtree
-	MaxGrants    = 20000 // relationships in force on them
-	MaxHolders   = 1000  // subjects whose access is reviewed
-	MaxAccess    = 20000 // access entries
-	MaxChanges   = 5000  // transactions of the period
-	MaxDecisions = 20000 // decisions of the period
-	// maxHolderDepth bounds the walk from a grant's subject (a group, a partner
-	// organisation) to the people behind it.
-	maxHolderDepth = 8
-)
+// Bounds bound one report. A section that reaches its bound is cut there and named
+// in Report.Truncated, so a report never grows without limit and never hides that it
+// is incomplete. A zero field means its DefaultBounds value.
+type Bounds struct {
+	Objects   int // objects inside the subtree
+	Grants    int // relationships in force on them
+	Holders   int // subjects whose access is reviewed
+	Access    int // access entries
+	Changes   int // transactions of the period
+	Decisions int // decisions of the period
+}
+
+// DefaultBounds are the bounds of a report that sets none.
+var DefaultBounds = Bounds{Objects: 5000, Grants: 20000, Holders: 1000, Access: 20000, Changes: 5000, Decisions: 20000}
+
+func (b Bounds) withDefaults() Bounds {
+	d := DefaultBounds
+	for _, f := range []struct{ v, def *int }{{&b.Objects, &d.Objects}, {&b.Grants, &d.Grants}, {&b.Holders, &d.Holders}, {&b.Access, &d.Access}, {&b.Changes, &d.Changes}, {&b.Decisions, &d.Decisions}} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	return b
+}
+
+// maxHolderDepth bounds the walk from a grant's subject (a group, a partner
+// organisation) to the people behind it.
+const maxHolderDepth = 8
 
 // Section names, as Report.Truncated lists them.
 const (
@@ -69,6 +83,8 @@ type Request struct {
 	Since, Until time.Time
 	// Permissions narrow the access section (empty: every permission).
 	Permissions []string
+	// Bounds bound the sections (zero: DefaultBounds).
+	Bounds Bounds
 }
 
 // Report is the evidence about one organisation at one revision.
@@ -137,6 +153,7 @@ func Build(ctx context.Context, src Sources, req Request) (*Report, error) {
 	if req.Until.IsZero() {
 		req.Until = now
 	}
+	req.Bounds = req.Bounds.withDefaults()
 	sch, err := src.Engine.Schema(ctx, req.Tenant, req.Revision)
 	if err != nil {
 		return nil, err
@@ -200,7 +217,7 @@ func (b *builder) walkObjects(ctx context.Context) error {
 			if !slices.Contains(structural[r.Resource.Type], r.Relation) || b.inside[r.Resource] {
 				continue
 			}
-			if len(b.out.Objects) >= MaxObjects {
+			if len(b.out.Objects) >= b.req.Bounds.Objects {
 				b.truncate(SectionObjects)
 				return nil
 			}
@@ -219,7 +236,7 @@ func (b *builder) collectGrants(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if len(b.out.Grants) >= MaxGrants {
+			if len(b.out.Grants) >= b.req.Bounds.Grants {
 				b.truncate(SectionGrants)
 				return nil
 			}
@@ -272,7 +289,7 @@ func (b *builder) collectAccess(ctx context.Context) error {
 		return err
 	}
 	for _, s := range subjects {
-		left := MaxAccess - len(b.out.Access)
+		left := b.req.Bounds.Access - len(b.out.Access)
 		access, err := b.src.Reviewer.Access(ctx, governance.AccessRequest{
 			Tenant: b.req.Tenant, Revision: b.req.Revision, Subject: s, Organization: &b.req.Organization,
 			Permissions: b.req.Permissions, Limit: left + 1,
@@ -295,7 +312,7 @@ func (b *builder) collectAccess(ctx context.Context) error {
 			}
 			b.out.Access = append(b.out.Access, e)
 		}
-		if len(b.out.Access) >= MaxAccess {
+		if len(b.out.Access) >= b.req.Bounds.Access {
 			return nil
 		}
 	}
@@ -320,7 +337,7 @@ func (b *builder) findHolders(ctx context.Context) ([]tuple.SubjectRef, error) {
 			}
 			seen[s] = true
 			if def := b.sch.Definition(s.Type); def != nil && len(def.Relations) == 0 {
-				if len(out) >= MaxHolders {
+				if len(out) >= b.req.Bounds.Holders {
 					b.truncate(SectionAccess)
 					break
 				}
@@ -329,7 +346,7 @@ func (b *builder) findHolders(ctx context.Context) ([]tuple.SubjectRef, error) {
 				continue
 			}
 			f := datastore.RelationshipFilter{ResourceType: s.Type, ResourceIDs: []string{s.ID}, Relation: s.Relation}
-			for r, err := range b.snap.QueryRelationships(ctx, f, datastore.QueryOptions{Limit: MaxGrants}) {
+			for r, err := range b.snap.QueryRelationships(ctx, f, datastore.QueryOptions{Limit: b.req.Bounds.Grants}) {
 				if err != nil {
 					return nil, err
 				}
@@ -361,7 +378,7 @@ func (b *builder) collectChanges(ctx context.Context) error {
 		if !b.touches(tx) {
 			continue
 		}
-		if len(b.out.Changes) >= MaxChanges {
+		if len(b.out.Changes) >= b.req.Bounds.Changes {
 			b.truncate(SectionChanges)
 			return nil
 		}
@@ -408,7 +425,7 @@ func (b *builder) collectDecisions(ctx context.Context) error {
 		if !b.inside[d.Resource] && (d.Resource.ID != "" || !b.holders[d.Subject]) {
 			continue
 		}
-		if len(b.out.Decisions) >= MaxDecisions {
+		if len(b.out.Decisions) >= b.req.Bounds.Decisions {
 			b.truncate(SectionDecisions)
 			return nil
 		}

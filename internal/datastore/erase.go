@@ -153,23 +153,23 @@ func (p *pseudonymizer) text(s string) string {
 		return s
 	}
 	var b strings.Builder
-	for {
-		i := strings.Index(s, p.fromText)
-		if i < 0 {
-			b.WriteString(s)
+	last := 0 // s[:last] is written
+	for i := 0; i < len(s); {
+		j := strings.Index(s[i:], p.fromText)
+		if j < 0 {
 			break
 		}
-		end := i + len(p.fromText)
-		whole := (i == 0 || !typeByte(s[i-1])) && (end == len(s) || !idByte(s[end]))
-		b.WriteString(s[:i])
-		if whole {
+		j += i
+		end := j + len(p.fromText)
+		if (j == 0 || !typeByte(s[j-1])) && (end == len(s) || !idByte(s[end])) {
+			b.WriteString(s[last:j])
 			b.WriteString(p.toText)
+			last = end
 			p.changed = true
-		} else {
-			b.WriteString(p.fromText)
 		}
-		s = s[end:]
+		i = j + 1
 	}
+	b.WriteString(s[last:])
 	return b.String()
 }
 
