@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/testenv"
@@ -60,12 +59,7 @@ func testAuditErase(t *testing.T, store string) {
 	p, admin := startErasureServer(t, store)
 	admin.ok("check", "document:q3", "view", "user:alice")
 	admin.expect(exitNo, "check", "document:q3", "view", "user:mallory")
-	for attempt := 0; attempt < 100; attempt++ { // the decision log flushes within a second
-		if len(decodeJSONLines[decisionJSON](t, admin.ok("audit", "decisions", "--since", "1h", "-o", "json"))) == 2 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitForDecisions(t, admin, 2)
 	dir := t.TempDir()
 	before := filepath.Join(dir, "before.jsonl")
 	admin.ok("audit", "export", "--kind", "audit", "--file", before)

@@ -26,13 +26,21 @@ func reportFixture(t *testing.T) (*cliRunner, string) {
 	portal.ok("offboard", "user:alice", "--org", "organization:acme-eu", "--as", "user:carol", "--reason", "alice leaves")
 	admin.ok("check", "document:q3", "view", "user:dan")
 	admin.expect(exitNo, "check", "document:q3", "view", "user:alice")
-	for attempt := 0; attempt < 100; attempt++ { // the decision log flushes within a second
-		if len(decodeJSONLines[decisionJSON](t, admin.ok("audit", "decisions", "--since", "1h", "-o", "json"))) == 2 {
-			break
+	waitForDecisions(t, admin, 2)
+	return admin, expiry
+}
+
+// waitForDecisions waits until the decision log holds n decisions: its writer
+// flushes within a second.
+func waitForDecisions(t *testing.T, admin *cliRunner, n int) {
+	t.Helper()
+	for attempt := 0; attempt < 100; attempt++ {
+		if len(decodeJSONLines[decisionJSON](t, admin.ok("audit", "decisions", "--since", "1h", "-o", "json"))) == n {
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return admin, expiry
+	t.Fatalf("the decision log never held %d decisions", n)
 }
 
 // findGrant returns the grant with the relationship text, or fails.
@@ -277,5 +285,30 @@ func TestAuditReportCSV(t *testing.T) {
 	}
 	if sections["report"] != 1 || sections["grant"] == 0 || sections["access"] == 0 || sections["change"] < 4 || sections["decision"] != 2 {
 		t.Fatalf("sections: %v", sections)
+	}
+}
+
+// TestAuditReportTenantIsolation checks that a key limited to one tenant can neither
+// read another tenant's report nor erase there, and that a report holds only its
+// own tenant's evidence.
+func TestAuditReportTenantIsolation(t *testing.T) {
+	const euSecret = "cli-eu-admin-secret-5"
+	p, admin := setupB2B(t, "--preshared-key", "brand:admin@eu:"+euSecret)
+	admin.ok("tenant", "create", "eu")
+	admin.ok("schema", "write", referenceSchema, "--tenant", "eu", "--reason", "eu model")
+	admin.ok("rel", "write", "organization:acme-eu#member@user:zoe", "--tenant", "eu", "--reason", "eu data")
+	brand := newCLI(t, p, euSecret)
+	for _, args := range [][]string{
+		{"audit", "report", "--org", "organization:acme-eu"},
+		{"audit", "erase", "user:alice"},
+	} {
+		r := brand.expect(exitError, args...)
+		mustContain(t, r, r.stderr, "PERMISSION_DENIED", `may not use tenant "default"`)
+	}
+	r := brand.ok("audit", "report", "--org", "organization:acme-eu", "--tenant", "eu", "-o", "json")
+	rep := decodeJSON[reportJSON](t, r)
+	if rep.Tenant != "eu" || len(rep.Grants) != 1 || rep.Grants[0].Relationship.Text != "organization:acme-eu#member@user:zoe" ||
+		strings.Contains(r.stdout, "user:alice") || len(rep.Changes) != 1 || rep.Changes[0].Reason != "eu data" {
+		t.Fatalf("eu's report: %+v", rep)
 	}
 }

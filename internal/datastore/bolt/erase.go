@@ -104,7 +104,8 @@ func (s *Store) DeleteDecisionsWithResultBefore(_ context.Context, result string
 }
 
 // deleteDecisionsWhere deletes, in the tenants whose bucket name passes tenant, the
-// decisions keyed below bound (nil: all) that pass pred, in one transaction.
+// decisions keyed below bound (nil: all) that pass pred (nil: every one, without
+// decoding), in one transaction.
 func (s *Store) deleteDecisionsWhere(tenant func(name []byte) bool, bound []byte, pred func(*datastore.Decision) bool) (int, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
@@ -125,13 +126,16 @@ func (s *Store) deleteDecisionsWhere(tenant func(name []byte) bool, bound []byte
 			var doomed [][]byte
 			c := b.Cursor()
 			for k, v := c.First(); k != nil && (bound == nil || bytes.Compare(k, bound) < 0); k, v = c.Next() {
-				var d datastore.Decision
-				if err := json.Unmarshal(v, &d); err != nil {
-					return err
+				if pred != nil {
+					var d datastore.Decision
+					if err := json.Unmarshal(v, &d); err != nil {
+						return err
+					}
+					if !pred(&d) {
+						continue
+					}
 				}
-				if pred(&d) {
-					doomed = append(doomed, slices.Clone(k))
-				}
+				doomed = append(doomed, slices.Clone(k))
 			}
 			for _, k := range doomed {
 				if err := b.Delete(k); err != nil {
