@@ -125,7 +125,7 @@ narrows it to some (--tenant and PEMBA_TENANT do not apply to it).`,
 			})
 		},
 	}
-	cmd.AddCommand(newAuditDecisionsCommand(), newAuditExportCommand(), newAuditVerifyCommand())
+	cmd.AddCommand(newAuditDecisionsCommand(), newAuditExportCommand(), newAuditVerifyCommand(), newAuditReportCommand(), newAuditEraseCommand())
 	o = addClientFlags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&actor, "actor", "", "acting subject of delegated writes, e.g. user:bob")

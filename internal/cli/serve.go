@@ -114,6 +114,7 @@ flight finish (up to --shutdown-grace) and closes the datastore.`,
 	f.StringSliceVar(&dl.Results, "decision-log-results", d.DecisionLog.Results, "record only these results: allowed, denied, conditional (empty: all)")
 	f.IntVar(&dl.QueueSize, "decision-log-queue-size", d.DecisionLog.QueueSize, "decisions waiting for the writer; beyond it they are dropped and counted in pemba_decision_log_dropped_total")
 	f.DurationVar(&dl.Retention, "decision-log-retention", d.DecisionLog.Retention, "how long recorded decisions are kept")
+	addRetentionFlags(f, &o, d)
 	return cmd
 }
 

@@ -24,6 +24,8 @@ type Provenance struct {
 	// AccessRequest is the id of the access request whose approval wrote the
 	// relationship, in the same transaction; "" for any other write.
 	AccessRequest string
+	// Operation is the API operation of the transaction ("write", "import", ...).
+	Operation string
 }
 
 // Provenance finds, for every relationship an explanation followed, who wrote it,
@@ -55,23 +57,33 @@ func (r *Reviewer) provenance(ctx context.Context, tenant string, rev datastore.
 		if err != nil {
 			return Provenance{}, false, err
 		}
-		for _, c := range tx.Changes {
-			if c.Kind != datastore.ChangeDeleted && c.Relationship.Key() == key {
-				p := Provenance{
-					Revision: tx.Revision, Time: tx.Time, Principal: tx.Metadata.Principal,
-					Actor: tx.Metadata.Actor, Reason: tx.Metadata.Reason,
-				}
-				for _, g := range tx.Metadata.Grants {
-					if g.Relationship == key {
-						p.Rule, p.Via = g.Rule, g.Via
-					}
-				}
-				p.AccessRequest = approvingRequest(tx, key)
-				return p, true, nil
-			}
+		if p, ok := ProvenanceIn(tx, key); ok {
+			return p, true, nil
 		}
 	}
 	return Provenance{}, false, nil
+}
+
+// ProvenanceIn returns the provenance tx gives the relationship key when tx created
+// or rewrote it.
+func ProvenanceIn(tx *datastore.Transaction, key tuple.Key) (Provenance, bool) {
+	for _, c := range tx.Changes {
+		if c.Kind == datastore.ChangeDeleted || c.Relationship.Key() != key {
+			continue
+		}
+		p := Provenance{
+			Revision: tx.Revision, Time: tx.Time, Principal: tx.Metadata.Principal,
+			Actor: tx.Metadata.Actor, Reason: tx.Metadata.Reason, Operation: tx.Metadata.Operation,
+		}
+		for _, g := range tx.Metadata.Grants {
+			if g.Relationship == key {
+				p.Rule, p.Via = g.Rule, g.Via
+			}
+		}
+		p.AccessRequest = approvingRequest(tx, key)
+		return p, true
+	}
+	return Provenance{}, false
 }
 
 // approvingRequest is the id of the access request for key that tx approved, or "".

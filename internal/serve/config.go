@@ -90,6 +90,10 @@ type Config struct {
 	// DecisionLog records permission decisions (off unless Enabled; see
 	// docs/operations.md).
 	DecisionLog decisionlog.Config
+	// Retention is the retention of refused writes and denied decisions (see
+	// Retention); Erasure turns on EraseSubject.
+	Retention Retention
+	Erasure   Erasure
 }
 
 // DefaultConfig returns the documented defaults: the embedded store under
@@ -112,6 +116,7 @@ func DefaultConfig() Config {
 		RequestTTL:         write.DefaultRequestTTL,
 		TracingSampleRatio: 1,
 		MemoryLimitRatio:   DefaultMemoryLimitRatio,
+		Retention:          Retention{Interval: DefaultRetentionInterval},
 		DecisionLog: decisionlog.Config{
 			SampleRate:       1,
 			DeniedSampleRate: 1,

@@ -28,6 +28,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.Retention.validate(); err != nil {
+		return err
+	}
+	erasureSecret, err := cfg.Erasure.secret()
+	if err != nil {
+		return err
+	}
 	ratio := cfg.MemoryLimitRatio
 	if ratio == 0 {
 		ratio = DefaultMemoryLimitRatio
@@ -78,6 +85,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Quotas:         quotas,
 			Logger:         log,
 			TracerProvider: tp,
+			ErasureSecret:  erasureSecret,
 		},
 		DecisionLog: cfg.DecisionLog,
 	})
@@ -110,6 +118,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer pp.Close()
 	}
 	bg := startLoops(st, ds, cfg.GCInterval, cfg.GrantSweepInterval, log)
+	if cfg.Retention.Interval > 0 && (cfg.Retention.Refusals > 0 || cfg.Retention.DeniedDecisions > 0) {
+		bg.run(func() { keepRetention(bg.ctx, ds, cfg.Retention, log) })
+	}
 	if pending != nil {
 		bg.run(func() {
 			pending.openInBackground(bg.ctx, func(ctx context.Context) (datastore.Datastore, error) {

@@ -106,6 +106,11 @@ func NewStack(ds datastore.Datastore, opts StackOptions) (*Stack, error) {
 		// The backing store, not the index: the index holds no file to copy.
 		scfg.Backup = b
 	}
+	if e, ok := ds.(datastore.SubjectEraser); ok && scfg.Eraser == nil {
+		// The backing store: erasure rewrites the audit trail, which the index does
+		// not hold.
+		scfg.Eraser = e
+	}
 	scfg.Collectors = append(scfg.Collectors, collectors...)
 	if opts.DecisionLog.Enabled {
 		dstore, ok := ds.(datastore.DecisionStore)

@@ -55,6 +55,10 @@ var methodAccess = map[string]access{
 
 	pb.AuditService_ReadAuditLog_FullMethodName:  accessRead,
 	pb.AuditService_ReadDecisions_FullMethodName: accessRead,
+	// A report reads what ReadAuditLog and ReadDecisions read, in one tenant.
+	pb.AuditService_ReadEvidenceReport_FullMethodName: accessRead,
+	// Erasure rewrites the audit trail, so only an administrator may ask for it.
+	pb.AuditService_EraseSubject_FullMethodName: accessAdmin,
 
 	pb.GovernanceService_Offboard_FullMethodName:        accessWrite,
 	pb.GovernanceService_ListActorGrants_FullMethodName: accessRead,

@@ -16,6 +16,7 @@ import (
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/protoconv"
+	"github.com/pemba-authz/pemba/internal/schema"
 	"github.com/pemba-authz/pemba/internal/server"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
@@ -165,6 +166,9 @@ func (e *stubEngine) LookupResources(context.Context, engine.LookupResourcesRequ
 	panic("not used")
 }
 func (e *stubEngine) LookupSubjects(context.Context, engine.LookupSubjectsRequest) iter.Seq2[engine.SubjectResult, error] {
+	panic("not used")
+}
+func (e *stubEngine) Schema(context.Context, string, datastore.Revision) (*schema.Schema, error) {
 	panic("not used")
 }
 func (e *stubEngine) Permissions(context.Context, engine.PermissionsRequest) ([]engine.PermissionResult, error) {

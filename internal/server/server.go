@@ -30,6 +30,7 @@ import (
 	"github.com/pemba-authz/pemba/internal/engine"
 	"github.com/pemba-authz/pemba/internal/governance"
 	"github.com/pemba-authz/pemba/internal/requests"
+	"github.com/pemba-authz/pemba/internal/schema"
 	"github.com/pemba-authz/pemba/internal/tuple"
 	"github.com/pemba-authz/pemba/internal/write"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
@@ -45,6 +46,8 @@ type Engine interface {
 	LookupResources(ctx context.Context, req engine.LookupResourcesRequest) iter.Seq2[engine.ResourceResult, error]
 	LookupSubjects(ctx context.Context, req engine.LookupSubjectsRequest) iter.Seq2[engine.SubjectResult, error]
 	Permissions(ctx context.Context, req engine.PermissionsRequest) ([]engine.PermissionResult, error)
+	// Schema returns the tenant's compiled schema at a revision.
+	Schema(ctx context.Context, tenant string, rev datastore.Revision) (*schema.Schema, error)
 	// ForgetTenant drops what the engine remembers of a deleted tenant.
 	ForgetTenant(tenant string)
 }
@@ -121,6 +124,13 @@ type Config struct {
 	// DecisionLog, when set, records permission decisions and serves ReadDecisions;
 	// its metrics are registered on Registry. Its writer (Run) is the caller's.
 	DecisionLog *decisionlog.Log
+	// ErasureSecret keys the pseudonyms of EraseSubject (HMAC-SHA256); without it
+	// EraseSubject answers FAILED_PRECONDITION. It is never logged.
+	ErasureSecret []byte
+	// Eraser rewrites the audit trail and the decision log for EraseSubject: the
+	// backing store, not an index over it. Without it EraseSubject answers
+	// FAILED_PRECONDITION.
+	Eraser datastore.SubjectEraser
 }
 
 // Defaults for Config.

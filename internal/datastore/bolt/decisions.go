@@ -1,7 +1,6 @@
 package bolt
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -159,35 +158,8 @@ func deleteTenantDecisions(tx *bbolt.Tx, name string) error {
 	return root.DeleteBucket([]byte(name))
 }
 
-// DeleteDecisionsBefore implements datastore.DecisionStore.
+// DeleteDecisionsBefore implements datastore.DecisionStore: each tenant's decisions
+// are in time order, so only the keys before the bound are visited.
 func (s *Store) DeleteDecisionsBefore(_ context.Context, t time.Time) (int, error) {
-	if err := s.enter(); err != nil {
-		return 0, err
-	}
-	defer s.leave()
-	n := 0
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		root := tx.Bucket(bucketDecisions)
-		if root == nil {
-			return nil
-		}
-		bound := decisionKey(t, 0)
-		return root.ForEachBucket(func(name []byte) error {
-			b := root.Bucket(name)
-			// Collected first: deleting under a moving cursor can skip keys.
-			var old [][]byte
-			c := b.Cursor()
-			for k, _ := c.First(); k != nil && bytes.Compare(k, bound) < 0; k, _ = c.Next() {
-				old = append(old, slices.Clone(k))
-			}
-			for _, k := range old {
-				if err := b.Delete(k); err != nil {
-					return err
-				}
-			}
-			n += len(old)
-			return nil
-		})
-	})
-	return n, err
+	return s.deleteDecisionsWhere(func([]byte) bool { return true }, decisionKey(t, 0), nil)
 }

@@ -14,6 +14,8 @@ func RunDecisionConformance(t *testing.T, newStore NewStoreFunc) {
 	t.Run("Decisions", func(t *testing.T) { testDecisions(t, newStore) })
 	t.Run("DecisionPaging", func(t *testing.T) { testDecisionPaging(t, newStore) })
 	t.Run("DecisionRetentionAndTenants", func(t *testing.T) { testDecisionRetention(t, newStore) })
+	t.Run("EraseSubject", func(t *testing.T) { testEraseSubject(t, newStore) })
+	t.Run("RetentionPerKind", func(t *testing.T) { testRetentionPerKind(t, newStore) })
 }
 
 func decisionStore(h *harness) datastore.DecisionStore {

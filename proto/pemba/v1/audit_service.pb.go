@@ -563,11 +563,572 @@ func (x *ReadDecisionsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// ReadEvidenceReportRequest asks for the evidence report of one organisation.
+type ReadEvidenceReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant; empty means "default".
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The organisation whose subtree the report covers (required).
+	Organization *ObjectReference `protobuf:"bytes,2,opt,name=organization,proto3" json:"organization,omitempty"`
+	// The period of the changes and decisions sections: at or after since (unset: from
+	// the start) and before until (unset: now).
+	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	Until *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=until,proto3" json:"until,omitempty"`
+	// Only these permissions in the access section (empty: every permission).
+	Permissions   []string `protobuf:"bytes,5,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadEvidenceReportRequest) Reset() {
+	*x = ReadEvidenceReportRequest{}
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadEvidenceReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadEvidenceReportRequest) ProtoMessage() {}
+
+func (x *ReadEvidenceReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadEvidenceReportRequest.ProtoReflect.Descriptor instead.
+func (*ReadEvidenceReportRequest) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_audit_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ReadEvidenceReportRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ReadEvidenceReportRequest) GetOrganization() *ObjectReference {
+	if x != nil {
+		return x.Organization
+	}
+	return nil
+}
+
+func (x *ReadEvidenceReportRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ReadEvidenceReportRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *ReadEvidenceReportRequest) GetPermissions() []string {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+// ReadEvidenceReportResponse carries the report.
+type ReadEvidenceReportResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Report        *EvidenceReport        `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadEvidenceReportResponse) Reset() {
+	*x = ReadEvidenceReportResponse{}
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadEvidenceReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadEvidenceReportResponse) ProtoMessage() {}
+
+func (x *ReadEvidenceReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadEvidenceReportResponse.ProtoReflect.Descriptor instead.
+func (*ReadEvidenceReportResponse) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_audit_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ReadEvidenceReportResponse) GetReport() *EvidenceReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+// EvidenceReport is an auditor's evidence for one organisation, read at one revision.
+type EvidenceReport struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Tenant       string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Organization *ObjectReference       `protobuf:"bytes,2,opt,name=organization,proto3" json:"organization,omitempty"`
+	// When the report was computed, and the revision token it read.
+	GeneratedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=generated_at,json=generatedAt,proto3" json:"generated_at,omitempty"`
+	Token       string                 `protobuf:"bytes,4,opt,name=token,proto3" json:"token,omitempty"`
+	// The period of the changes and decisions sections (since unset: from the start).
+	Since *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	Until *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
+	// The objects inside the subtree, the organisation first.
+	Objects []*ObjectReference `protobuf:"bytes,7,rep,name=objects,proto3" json:"objects,omitempty"`
+	// The relationships in force on objects inside the subtree, with their provenance.
+	Grants []*EvidenceGrant `protobuf:"bytes,8,rep,name=grants,proto3" json:"grants,omitempty"`
+	// Who holds which permission inside the subtree, with the path of each.
+	Access []*EvidenceAccess `protobuf:"bytes,9,rep,name=access,proto3" json:"access,omitempty"`
+	// The audit trail of the period that touched the subtree, newest first.
+	Changes []*Transaction `protobuf:"bytes,10,rep,name=changes,proto3" json:"changes,omitempty"`
+	// The decisions of the period on objects inside the subtree, newest first.
+	Decisions []*Decision `protobuf:"bytes,11,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	// False when the server runs without the decision log (decisions is then empty).
+	DecisionLogEnabled bool `protobuf:"varint,12,opt,name=decision_log_enabled,json=decisionLogEnabled,proto3" json:"decision_log_enabled,omitempty"`
+	// The sections ("objects", "grants", "access", "changes", "decisions") cut at the
+	// server's bound; a report with none is complete.
+	Truncated     []string `protobuf:"bytes,13,rep,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvidenceReport) Reset() {
+	*x = EvidenceReport{}
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvidenceReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvidenceReport) ProtoMessage() {}
+
+func (x *EvidenceReport) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvidenceReport.ProtoReflect.Descriptor instead.
+func (*EvidenceReport) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_audit_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *EvidenceReport) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *EvidenceReport) GetOrganization() *ObjectReference {
+	if x != nil {
+		return x.Organization
+	}
+	return nil
+}
+
+func (x *EvidenceReport) GetGeneratedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.GeneratedAt
+	}
+	return nil
+}
+
+func (x *EvidenceReport) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *EvidenceReport) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *EvidenceReport) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *EvidenceReport) GetObjects() []*ObjectReference {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+func (x *EvidenceReport) GetGrants() []*EvidenceGrant {
+	if x != nil {
+		return x.Grants
+	}
+	return nil
+}
+
+func (x *EvidenceReport) GetAccess() []*EvidenceAccess {
+	if x != nil {
+		return x.Access
+	}
+	return nil
+}
+
+func (x *EvidenceReport) GetChanges() []*Transaction {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *EvidenceReport) GetDecisions() []*Decision {
+	if x != nil {
+		return x.Decisions
+	}
+	return nil
+}
+
+func (x *EvidenceReport) GetDecisionLogEnabled() bool {
+	if x != nil {
+		return x.DecisionLogEnabled
+	}
+	return false
+}
+
+func (x *EvidenceReport) GetTruncated() []string {
+	if x != nil {
+		return x.Truncated
+	}
+	return nil
+}
+
+// EvidenceGrant is one relationship and the audit record of the write that made it.
+type EvidenceGrant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The relationship, with its expiry and, for a delegated grant, its grantor.
+	Relationship *Relationship `protobuf:"bytes,1,opt,name=relationship,proto3" json:"relationship,omitempty"`
+	// Who wrote it, when, on whose behalf, by which rule and why; unset when the write
+	// is older than the audit trail's retention.
+	Provenance *Provenance `protobuf:"bytes,2,opt,name=provenance,proto3" json:"provenance,omitempty"`
+	// The operation of the transaction that wrote it ("write", "import", ...).
+	Operation     string `protobuf:"bytes,3,opt,name=operation,proto3" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvidenceGrant) Reset() {
+	*x = EvidenceGrant{}
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvidenceGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvidenceGrant) ProtoMessage() {}
+
+func (x *EvidenceGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvidenceGrant.ProtoReflect.Descriptor instead.
+func (*EvidenceGrant) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_audit_service_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *EvidenceGrant) GetRelationship() *Relationship {
+	if x != nil {
+		return x.Relationship
+	}
+	return nil
+}
+
+func (x *EvidenceGrant) GetProvenance() *Provenance {
+	if x != nil {
+		return x.Provenance
+	}
+	return nil
+}
+
+func (x *EvidenceGrant) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+// EvidenceAccess is one permission a subject holds on an object inside the subtree.
+type EvidenceAccess struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Subject    *SubjectReference      `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	Resource   *ObjectReference       `protobuf:"bytes,2,opt,name=resource,proto3" json:"resource,omitempty"`
+	Permission string                 `protobuf:"bytes,3,opt,name=permission,proto3" json:"permission,omitempty"`
+	// ALLOWED, or CONDITIONAL when a caveat needs context the report cannot know.
+	Permissionship Permissionship `protobuf:"varint,4,opt,name=permissionship,proto3,enum=pemba.v1.Permissionship" json:"permissionship,omitempty"`
+	// The relationships on the path that grants it, from the resource down to the
+	// subject, each with its provenance.
+	Path          []*EvidenceGrant `protobuf:"bytes,5,rep,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvidenceAccess) Reset() {
+	*x = EvidenceAccess{}
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvidenceAccess) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvidenceAccess) ProtoMessage() {}
+
+func (x *EvidenceAccess) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvidenceAccess.ProtoReflect.Descriptor instead.
+func (*EvidenceAccess) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_audit_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *EvidenceAccess) GetSubject() *SubjectReference {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *EvidenceAccess) GetResource() *ObjectReference {
+	if x != nil {
+		return x.Resource
+	}
+	return nil
+}
+
+func (x *EvidenceAccess) GetPermission() string {
+	if x != nil {
+		return x.Permission
+	}
+	return ""
+}
+
+func (x *EvidenceAccess) GetPermissionship() Permissionship {
+	if x != nil {
+		return x.Permissionship
+	}
+	return Permissionship_PERMISSIONSHIP_UNSPECIFIED
+}
+
+func (x *EvidenceAccess) GetPath() []*EvidenceGrant {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+// EraseSubjectRequest asks to erase one subject's personal identifiers.
+type EraseSubjectRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tenant; empty means "default".
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The subject object to erase (a user, usually).
+	Subject *ObjectReference `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Why, for the audit trail (a ticket number, say).
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseSubjectRequest) Reset() {
+	*x = EraseSubjectRequest{}
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseSubjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseSubjectRequest) ProtoMessage() {}
+
+func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseSubjectRequest.ProtoReflect.Descriptor instead.
+func (*EraseSubjectRequest) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_audit_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *EraseSubjectRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *EraseSubjectRequest) GetSubject() *ObjectReference {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *EraseSubjectRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// EraseSubjectResponse says what an erasure did.
+type EraseSubjectResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pseudonym that now stands for the subject in the audit of writes: the same
+	// type with a derived id, the same for every erasure of the subject.
+	Pseudonym *ObjectReference `protobuf:"bytes,1,opt,name=pseudonym,proto3" json:"pseudonym,omitempty"`
+	// Decisions removed from the decision log.
+	DecisionsDeleted uint64 `protobuf:"varint,2,opt,name=decisions_deleted,json=decisionsDeleted,proto3" json:"decisions_deleted,omitempty"`
+	// Audit transactions in which the subject was replaced.
+	TransactionsRewritten uint64 `protobuf:"varint,3,opt,name=transactions_rewritten,json=transactionsRewritten,proto3" json:"transactions_rewritten,omitempty"`
+	// The revision token of the erasure's own audit transaction.
+	Token         string `protobuf:"bytes,4,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseSubjectResponse) Reset() {
+	*x = EraseSubjectResponse{}
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseSubjectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseSubjectResponse) ProtoMessage() {}
+
+func (x *EraseSubjectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_pemba_v1_audit_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseSubjectResponse.ProtoReflect.Descriptor instead.
+func (*EraseSubjectResponse) Descriptor() ([]byte, []int) {
+	return file_pemba_v1_audit_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *EraseSubjectResponse) GetPseudonym() *ObjectReference {
+	if x != nil {
+		return x.Pseudonym
+	}
+	return nil
+}
+
+func (x *EraseSubjectResponse) GetDecisionsDeleted() uint64 {
+	if x != nil {
+		return x.DecisionsDeleted
+	}
+	return 0
+}
+
+func (x *EraseSubjectResponse) GetTransactionsRewritten() uint64 {
+	if x != nil {
+		return x.TransactionsRewritten
+	}
+	return 0
+}
+
+func (x *EraseSubjectResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
 var File_pemba_v1_audit_service_proto protoreflect.FileDescriptor
 
 const file_pemba_v1_audit_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1cpemba/v1/audit_service.proto\x12\bpemba.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13pemba/v1/core.proto\"\x83\x04\n" +
+	"\x1cpemba/v1/audit_service.proto\x12\bpemba.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13pemba/v1/core.proto\x1a!pemba/v1/permission_service.proto\"\x83\x04\n" +
 	"\x13ReadAuditLogRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1c\n" +
 	"\tprincipal\x18\x02 \x01(\tR\tprincipal\x120\n" +
@@ -623,10 +1184,58 @@ const file_pemba_v1_audit_service_proto_rawDesc = "" +
 	"\x04path\x18\v \x03(\tR\x04path\"q\n" +
 	"\x15ReadDecisionsResponse\x120\n" +
 	"\tdecisions\x18\x01 \x03(\v2\x12.pemba.v1.DecisionR\tdecisions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xaf\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf8\x01\n" +
+	"\x19ReadEvidenceReportRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12=\n" +
+	"\forganization\x18\x02 \x01(\v2\x19.pemba.v1.ObjectReferenceR\forganization\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12 \n" +
+	"\vpermissions\x18\x05 \x03(\tR\vpermissions\"N\n" +
+	"\x1aReadEvidenceReportResponse\x120\n" +
+	"\x06report\x18\x01 \x01(\v2\x18.pemba.v1.EvidenceReportR\x06report\"\xeb\x04\n" +
+	"\x0eEvidenceReport\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12=\n" +
+	"\forganization\x18\x02 \x01(\v2\x19.pemba.v1.ObjectReferenceR\forganization\x12=\n" +
+	"\fgenerated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vgeneratedAt\x12\x14\n" +
+	"\x05token\x18\x04 \x01(\tR\x05token\x120\n" +
+	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x123\n" +
+	"\aobjects\x18\a \x03(\v2\x19.pemba.v1.ObjectReferenceR\aobjects\x12/\n" +
+	"\x06grants\x18\b \x03(\v2\x17.pemba.v1.EvidenceGrantR\x06grants\x120\n" +
+	"\x06access\x18\t \x03(\v2\x18.pemba.v1.EvidenceAccessR\x06access\x12/\n" +
+	"\achanges\x18\n" +
+	" \x03(\v2\x15.pemba.v1.TransactionR\achanges\x120\n" +
+	"\tdecisions\x18\v \x03(\v2\x12.pemba.v1.DecisionR\tdecisions\x120\n" +
+	"\x14decision_log_enabled\x18\f \x01(\bR\x12decisionLogEnabled\x12\x1c\n" +
+	"\ttruncated\x18\r \x03(\tR\ttruncated\"\x9f\x01\n" +
+	"\rEvidenceGrant\x12:\n" +
+	"\frelationship\x18\x01 \x01(\v2\x16.pemba.v1.RelationshipR\frelationship\x124\n" +
+	"\n" +
+	"provenance\x18\x02 \x01(\v2\x14.pemba.v1.ProvenanceR\n" +
+	"provenance\x12\x1c\n" +
+	"\toperation\x18\x03 \x01(\tR\toperation\"\x8c\x02\n" +
+	"\x0eEvidenceAccess\x124\n" +
+	"\asubject\x18\x01 \x01(\v2\x1a.pemba.v1.SubjectReferenceR\asubject\x125\n" +
+	"\bresource\x18\x02 \x01(\v2\x19.pemba.v1.ObjectReferenceR\bresource\x12\x1e\n" +
+	"\n" +
+	"permission\x18\x03 \x01(\tR\n" +
+	"permission\x12@\n" +
+	"\x0epermissionship\x18\x04 \x01(\x0e2\x18.pemba.v1.PermissionshipR\x0epermissionship\x12+\n" +
+	"\x04path\x18\x05 \x03(\v2\x17.pemba.v1.EvidenceGrantR\x04path\"z\n" +
+	"\x13EraseSubjectRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x123\n" +
+	"\asubject\x18\x02 \x01(\v2\x19.pemba.v1.ObjectReferenceR\asubject\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xc9\x01\n" +
+	"\x14EraseSubjectResponse\x127\n" +
+	"\tpseudonym\x18\x01 \x01(\v2\x19.pemba.v1.ObjectReferenceR\tpseudonym\x12+\n" +
+	"\x11decisions_deleted\x18\x02 \x01(\x04R\x10decisionsDeleted\x125\n" +
+	"\x16transactions_rewritten\x18\x03 \x01(\x04R\x15transactionsRewritten\x12\x14\n" +
+	"\x05token\x18\x04 \x01(\tR\x05token2\xdf\x02\n" +
 	"\fAuditService\x12M\n" +
 	"\fReadAuditLog\x12\x1d.pemba.v1.ReadAuditLogRequest\x1a\x1e.pemba.v1.ReadAuditLogResponse\x12P\n" +
-	"\rReadDecisions\x12\x1e.pemba.v1.ReadDecisionsRequest\x1a\x1f.pemba.v1.ReadDecisionsResponseB5Z3github.com/pemba-authz/pemba/proto/pemba/v1;pembav1b\x06proto3"
+	"\rReadDecisions\x12\x1e.pemba.v1.ReadDecisionsRequest\x1a\x1f.pemba.v1.ReadDecisionsResponse\x12_\n" +
+	"\x12ReadEvidenceReport\x12#.pemba.v1.ReadEvidenceReportRequest\x1a$.pemba.v1.ReadEvidenceReportResponse\x12M\n" +
+	"\fEraseSubject\x12\x1d.pemba.v1.EraseSubjectRequest\x1a\x1e.pemba.v1.EraseSubjectResponseB5Z3github.com/pemba-authz/pemba/proto/pemba/v1;pembav1b\x06proto3"
 
 var (
 	file_pemba_v1_audit_service_proto_rawDescOnce sync.Once
@@ -640,43 +1249,78 @@ func file_pemba_v1_audit_service_proto_rawDescGZIP() []byte {
 	return file_pemba_v1_audit_service_proto_rawDescData
 }
 
-var file_pemba_v1_audit_service_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_pemba_v1_audit_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_pemba_v1_audit_service_proto_goTypes = []any{
-	(*ReadAuditLogRequest)(nil),   // 0: pemba.v1.ReadAuditLogRequest
-	(*ReadAuditLogResponse)(nil),  // 1: pemba.v1.ReadAuditLogResponse
-	(*ReadDecisionsRequest)(nil),  // 2: pemba.v1.ReadDecisionsRequest
-	(*Decision)(nil),              // 3: pemba.v1.Decision
-	(*ReadDecisionsResponse)(nil), // 4: pemba.v1.ReadDecisionsResponse
-	(*SubjectReference)(nil),      // 5: pemba.v1.SubjectReference
-	(*ObjectReference)(nil),       // 6: pemba.v1.ObjectReference
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*Transaction)(nil),           // 8: pemba.v1.Transaction
+	(*ReadAuditLogRequest)(nil),        // 0: pemba.v1.ReadAuditLogRequest
+	(*ReadAuditLogResponse)(nil),       // 1: pemba.v1.ReadAuditLogResponse
+	(*ReadDecisionsRequest)(nil),       // 2: pemba.v1.ReadDecisionsRequest
+	(*Decision)(nil),                   // 3: pemba.v1.Decision
+	(*ReadDecisionsResponse)(nil),      // 4: pemba.v1.ReadDecisionsResponse
+	(*ReadEvidenceReportRequest)(nil),  // 5: pemba.v1.ReadEvidenceReportRequest
+	(*ReadEvidenceReportResponse)(nil), // 6: pemba.v1.ReadEvidenceReportResponse
+	(*EvidenceReport)(nil),             // 7: pemba.v1.EvidenceReport
+	(*EvidenceGrant)(nil),              // 8: pemba.v1.EvidenceGrant
+	(*EvidenceAccess)(nil),             // 9: pemba.v1.EvidenceAccess
+	(*EraseSubjectRequest)(nil),        // 10: pemba.v1.EraseSubjectRequest
+	(*EraseSubjectResponse)(nil),       // 11: pemba.v1.EraseSubjectResponse
+	(*SubjectReference)(nil),           // 12: pemba.v1.SubjectReference
+	(*ObjectReference)(nil),            // 13: pemba.v1.ObjectReference
+	(*timestamppb.Timestamp)(nil),      // 14: google.protobuf.Timestamp
+	(*Transaction)(nil),                // 15: pemba.v1.Transaction
+	(*Relationship)(nil),               // 16: pemba.v1.Relationship
+	(*Provenance)(nil),                 // 17: pemba.v1.Provenance
+	(Permissionship)(0),                // 18: pemba.v1.Permissionship
 }
 var file_pemba_v1_audit_service_proto_depIdxs = []int32{
-	5,  // 0: pemba.v1.ReadAuditLogRequest.actor:type_name -> pemba.v1.SubjectReference
-	6,  // 1: pemba.v1.ReadAuditLogRequest.resource:type_name -> pemba.v1.ObjectReference
-	6,  // 2: pemba.v1.ReadAuditLogRequest.subject:type_name -> pemba.v1.ObjectReference
-	6,  // 3: pemba.v1.ReadAuditLogRequest.organization:type_name -> pemba.v1.ObjectReference
-	7,  // 4: pemba.v1.ReadAuditLogRequest.since:type_name -> google.protobuf.Timestamp
-	7,  // 5: pemba.v1.ReadAuditLogRequest.until:type_name -> google.protobuf.Timestamp
-	8,  // 6: pemba.v1.ReadAuditLogResponse.transactions:type_name -> pemba.v1.Transaction
-	6,  // 7: pemba.v1.ReadDecisionsRequest.subject:type_name -> pemba.v1.ObjectReference
-	6,  // 8: pemba.v1.ReadDecisionsRequest.resource:type_name -> pemba.v1.ObjectReference
-	7,  // 9: pemba.v1.ReadDecisionsRequest.since:type_name -> google.protobuf.Timestamp
-	7,  // 10: pemba.v1.ReadDecisionsRequest.until:type_name -> google.protobuf.Timestamp
-	7,  // 11: pemba.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
-	6,  // 12: pemba.v1.Decision.resource:type_name -> pemba.v1.ObjectReference
-	5,  // 13: pemba.v1.Decision.subject:type_name -> pemba.v1.SubjectReference
+	12, // 0: pemba.v1.ReadAuditLogRequest.actor:type_name -> pemba.v1.SubjectReference
+	13, // 1: pemba.v1.ReadAuditLogRequest.resource:type_name -> pemba.v1.ObjectReference
+	13, // 2: pemba.v1.ReadAuditLogRequest.subject:type_name -> pemba.v1.ObjectReference
+	13, // 3: pemba.v1.ReadAuditLogRequest.organization:type_name -> pemba.v1.ObjectReference
+	14, // 4: pemba.v1.ReadAuditLogRequest.since:type_name -> google.protobuf.Timestamp
+	14, // 5: pemba.v1.ReadAuditLogRequest.until:type_name -> google.protobuf.Timestamp
+	15, // 6: pemba.v1.ReadAuditLogResponse.transactions:type_name -> pemba.v1.Transaction
+	13, // 7: pemba.v1.ReadDecisionsRequest.subject:type_name -> pemba.v1.ObjectReference
+	13, // 8: pemba.v1.ReadDecisionsRequest.resource:type_name -> pemba.v1.ObjectReference
+	14, // 9: pemba.v1.ReadDecisionsRequest.since:type_name -> google.protobuf.Timestamp
+	14, // 10: pemba.v1.ReadDecisionsRequest.until:type_name -> google.protobuf.Timestamp
+	14, // 11: pemba.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	13, // 12: pemba.v1.Decision.resource:type_name -> pemba.v1.ObjectReference
+	12, // 13: pemba.v1.Decision.subject:type_name -> pemba.v1.SubjectReference
 	3,  // 14: pemba.v1.ReadDecisionsResponse.decisions:type_name -> pemba.v1.Decision
-	0,  // 15: pemba.v1.AuditService.ReadAuditLog:input_type -> pemba.v1.ReadAuditLogRequest
-	2,  // 16: pemba.v1.AuditService.ReadDecisions:input_type -> pemba.v1.ReadDecisionsRequest
-	1,  // 17: pemba.v1.AuditService.ReadAuditLog:output_type -> pemba.v1.ReadAuditLogResponse
-	4,  // 18: pemba.v1.AuditService.ReadDecisions:output_type -> pemba.v1.ReadDecisionsResponse
-	17, // [17:19] is the sub-list for method output_type
-	15, // [15:17] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	13, // 15: pemba.v1.ReadEvidenceReportRequest.organization:type_name -> pemba.v1.ObjectReference
+	14, // 16: pemba.v1.ReadEvidenceReportRequest.since:type_name -> google.protobuf.Timestamp
+	14, // 17: pemba.v1.ReadEvidenceReportRequest.until:type_name -> google.protobuf.Timestamp
+	7,  // 18: pemba.v1.ReadEvidenceReportResponse.report:type_name -> pemba.v1.EvidenceReport
+	13, // 19: pemba.v1.EvidenceReport.organization:type_name -> pemba.v1.ObjectReference
+	14, // 20: pemba.v1.EvidenceReport.generated_at:type_name -> google.protobuf.Timestamp
+	14, // 21: pemba.v1.EvidenceReport.since:type_name -> google.protobuf.Timestamp
+	14, // 22: pemba.v1.EvidenceReport.until:type_name -> google.protobuf.Timestamp
+	13, // 23: pemba.v1.EvidenceReport.objects:type_name -> pemba.v1.ObjectReference
+	8,  // 24: pemba.v1.EvidenceReport.grants:type_name -> pemba.v1.EvidenceGrant
+	9,  // 25: pemba.v1.EvidenceReport.access:type_name -> pemba.v1.EvidenceAccess
+	15, // 26: pemba.v1.EvidenceReport.changes:type_name -> pemba.v1.Transaction
+	3,  // 27: pemba.v1.EvidenceReport.decisions:type_name -> pemba.v1.Decision
+	16, // 28: pemba.v1.EvidenceGrant.relationship:type_name -> pemba.v1.Relationship
+	17, // 29: pemba.v1.EvidenceGrant.provenance:type_name -> pemba.v1.Provenance
+	12, // 30: pemba.v1.EvidenceAccess.subject:type_name -> pemba.v1.SubjectReference
+	13, // 31: pemba.v1.EvidenceAccess.resource:type_name -> pemba.v1.ObjectReference
+	18, // 32: pemba.v1.EvidenceAccess.permissionship:type_name -> pemba.v1.Permissionship
+	8,  // 33: pemba.v1.EvidenceAccess.path:type_name -> pemba.v1.EvidenceGrant
+	13, // 34: pemba.v1.EraseSubjectRequest.subject:type_name -> pemba.v1.ObjectReference
+	13, // 35: pemba.v1.EraseSubjectResponse.pseudonym:type_name -> pemba.v1.ObjectReference
+	0,  // 36: pemba.v1.AuditService.ReadAuditLog:input_type -> pemba.v1.ReadAuditLogRequest
+	2,  // 37: pemba.v1.AuditService.ReadDecisions:input_type -> pemba.v1.ReadDecisionsRequest
+	5,  // 38: pemba.v1.AuditService.ReadEvidenceReport:input_type -> pemba.v1.ReadEvidenceReportRequest
+	10, // 39: pemba.v1.AuditService.EraseSubject:input_type -> pemba.v1.EraseSubjectRequest
+	1,  // 40: pemba.v1.AuditService.ReadAuditLog:output_type -> pemba.v1.ReadAuditLogResponse
+	4,  // 41: pemba.v1.AuditService.ReadDecisions:output_type -> pemba.v1.ReadDecisionsResponse
+	6,  // 42: pemba.v1.AuditService.ReadEvidenceReport:output_type -> pemba.v1.ReadEvidenceReportResponse
+	11, // 43: pemba.v1.AuditService.EraseSubject:output_type -> pemba.v1.EraseSubjectResponse
+	40, // [40:44] is the sub-list for method output_type
+	36, // [36:40] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_pemba_v1_audit_service_proto_init() }
@@ -685,13 +1329,14 @@ func file_pemba_v1_audit_service_proto_init() {
 		return
 	}
 	file_pemba_v1_core_proto_init()
+	file_pemba_v1_permission_service_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pemba_v1_audit_service_proto_rawDesc), len(file_pemba_v1_audit_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

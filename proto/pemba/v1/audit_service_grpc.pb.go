@@ -19,8 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AuditService_ReadAuditLog_FullMethodName  = "/pemba.v1.AuditService/ReadAuditLog"
-	AuditService_ReadDecisions_FullMethodName = "/pemba.v1.AuditService/ReadDecisions"
+	AuditService_ReadAuditLog_FullMethodName       = "/pemba.v1.AuditService/ReadAuditLog"
+	AuditService_ReadDecisions_FullMethodName      = "/pemba.v1.AuditService/ReadDecisions"
+	AuditService_ReadEvidenceReport_FullMethodName = "/pemba.v1.AuditService/ReadEvidenceReport"
+	AuditService_EraseSubject_FullMethodName       = "/pemba.v1.AuditService/EraseSubject"
 )
 
 // AuditServiceClient is the client API for AuditService service.
@@ -37,6 +39,19 @@ type AuditServiceClient interface {
 	// (Check, CheckBulk items, lookups), newest first, one page at a time. It is
 	// FAILED_PRECONDITION on a server without the decision log.
 	ReadDecisions(ctx context.Context, in *ReadDecisionsRequest, opts ...grpc.CallOption) (*ReadDecisionsResponse, error)
+	// ReadEvidenceReport computes an auditor's evidence report for one organisation's
+	// subtree at one revision: the relationships in force there with who wrote each,
+	// who holds which permission through which path, what changed in a period and
+	// which decisions were logged. Sections are bounded; a cut one is named in
+	// truncated.
+	ReadEvidenceReport(ctx context.Context, in *ReadEvidenceReportRequest, opts ...grpc.CallOption) (*ReadEvidenceReportResponse, error)
+	// EraseSubject removes a subject's personal identifiers: its decisions are deleted
+	// from the decision log, and in the audit of writes each occurrence of the subject
+	// is replaced by a stable pseudonym (HMAC-SHA256 of the subject under the server's
+	// erasure secret). The erasure is itself a transaction in the audit trail that
+	// names only the pseudonym. Admin keys only; FAILED_PRECONDITION on a server
+	// without an erasure secret.
+	EraseSubject(ctx context.Context, in *EraseSubjectRequest, opts ...grpc.CallOption) (*EraseSubjectResponse, error)
 }
 
 type auditServiceClient struct {
@@ -67,6 +82,26 @@ func (c *auditServiceClient) ReadDecisions(ctx context.Context, in *ReadDecision
 	return out, nil
 }
 
+func (c *auditServiceClient) ReadEvidenceReport(ctx context.Context, in *ReadEvidenceReportRequest, opts ...grpc.CallOption) (*ReadEvidenceReportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadEvidenceReportResponse)
+	err := c.cc.Invoke(ctx, AuditService_ReadEvidenceReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *auditServiceClient) EraseSubject(ctx context.Context, in *EraseSubjectRequest, opts ...grpc.CallOption) (*EraseSubjectResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EraseSubjectResponse)
+	err := c.cc.Invoke(ctx, AuditService_EraseSubject_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuditServiceServer is the server API for AuditService service.
 // All implementations must embed UnimplementedAuditServiceServer
 // for forward compatibility.
@@ -81,6 +116,19 @@ type AuditServiceServer interface {
 	// (Check, CheckBulk items, lookups), newest first, one page at a time. It is
 	// FAILED_PRECONDITION on a server without the decision log.
 	ReadDecisions(context.Context, *ReadDecisionsRequest) (*ReadDecisionsResponse, error)
+	// ReadEvidenceReport computes an auditor's evidence report for one organisation's
+	// subtree at one revision: the relationships in force there with who wrote each,
+	// who holds which permission through which path, what changed in a period and
+	// which decisions were logged. Sections are bounded; a cut one is named in
+	// truncated.
+	ReadEvidenceReport(context.Context, *ReadEvidenceReportRequest) (*ReadEvidenceReportResponse, error)
+	// EraseSubject removes a subject's personal identifiers: its decisions are deleted
+	// from the decision log, and in the audit of writes each occurrence of the subject
+	// is replaced by a stable pseudonym (HMAC-SHA256 of the subject under the server's
+	// erasure secret). The erasure is itself a transaction in the audit trail that
+	// names only the pseudonym. Admin keys only; FAILED_PRECONDITION on a server
+	// without an erasure secret.
+	EraseSubject(context.Context, *EraseSubjectRequest) (*EraseSubjectResponse, error)
 	mustEmbedUnimplementedAuditServiceServer()
 }
 
@@ -96,6 +144,12 @@ func (UnimplementedAuditServiceServer) ReadAuditLog(context.Context, *ReadAuditL
 }
 func (UnimplementedAuditServiceServer) ReadDecisions(context.Context, *ReadDecisionsRequest) (*ReadDecisionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadDecisions not implemented")
+}
+func (UnimplementedAuditServiceServer) ReadEvidenceReport(context.Context, *ReadEvidenceReportRequest) (*ReadEvidenceReportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadEvidenceReport not implemented")
+}
+func (UnimplementedAuditServiceServer) EraseSubject(context.Context, *EraseSubjectRequest) (*EraseSubjectResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EraseSubject not implemented")
 }
 func (UnimplementedAuditServiceServer) mustEmbedUnimplementedAuditServiceServer() {}
 func (UnimplementedAuditServiceServer) testEmbeddedByValue()                      {}
@@ -154,6 +208,42 @@ func _AuditService_ReadDecisions_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuditService_ReadEvidenceReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadEvidenceReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).ReadEvidenceReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_ReadEvidenceReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).ReadEvidenceReport(ctx, req.(*ReadEvidenceReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuditService_EraseSubject_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EraseSubjectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).EraseSubject(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_EraseSubject_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).EraseSubject(ctx, req.(*EraseSubjectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuditService_ServiceDesc is the grpc.ServiceDesc for AuditService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -168,6 +258,14 @@ var AuditService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReadDecisions",
 			Handler:    _AuditService_ReadDecisions_Handler,
+		},
+		{
+			MethodName: "ReadEvidenceReport",
+			Handler:    _AuditService_ReadEvidenceReport_Handler,
+		},
+		{
+			MethodName: "EraseSubject",
+			Handler:    _AuditService_EraseSubject_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
