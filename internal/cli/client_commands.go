@@ -21,6 +21,7 @@ var clientCommands = []func() *cobra.Command{
 	newOffboardCommand,
 	newAccessCommand,
 	newRequestCommand,
+	newScimCommand,
 	newTenantCommand,
 }
 

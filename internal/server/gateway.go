@@ -76,6 +76,7 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 		pb.RegisterGovernanceServiceHandler,
 		pb.RegisterTenantServiceHandler,
 		pb.RegisterAccessRequestServiceHandler,
+		pb.RegisterScimConnectionServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {
 			conn.Close()
