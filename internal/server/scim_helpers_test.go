@@ -43,7 +43,7 @@ var scimStores = map[string]func(t *testing.T) datastore.Datastore{
 
 // scimServer is a real server on a store with the reference schema and a small
 // B2B tree: eve administers acme-eu (and is its billing manager), root administers acme.
-func scimServer(t *testing.T, ds datastore.Datastore) *testServer {
+func scimServer(t testing.TB, ds datastore.Datastore) *testServer {
 	t.Helper()
 	ts := startServerOn(t, ds, true, nil)
 	text, err := os.ReadFile("../../schema/b2b-ciam/schema.zed")
@@ -66,7 +66,7 @@ func scimServer(t *testing.T, ds datastore.Datastore) *testServer {
 }
 
 // scimConnection creates a connection through the delegate key acting as actor.
-func scimConnection(t *testing.T, ts *testServer, name, org, actor string, roles map[string]string) *pb.CreateScimConnectionResponse {
+func scimConnection(t testing.TB, ts *testServer, name, org, actor string, roles map[string]string) *pb.CreateScimConnectionResponse {
 	t.Helper()
 	sub, err := tuple.ParseSubject(actor)
 	if err != nil {
@@ -86,7 +86,7 @@ func scimConnection(t *testing.T, ts *testServer, name, org, actor string, roles
 
 // scimClient sends SCIM requests with a connection's token.
 type scimClient struct {
-	t     *testing.T
+	t     testing.TB
 	ts    *testServer
 	base  string
 	token string
@@ -152,7 +152,7 @@ func (c *scimClient) wantError(status int, scimType, method, path, body string, 
 }
 
 // check asserts a permission answer at the token of a response, exactly.
-func check(t *testing.T, ts *testServer, token, resource, permission, subject string, want bool) {
+func check(t testing.TB, ts *testServer, token, resource, permission, subject string, want bool) {
 	t.Helper()
 	req := checkReq("", resource, permission, subject)
 	if token != "" {
@@ -171,7 +171,7 @@ func check(t *testing.T, ts *testServer, token, resource, permission, subject st
 }
 
 // tokenOf is a write response's consistency token; it fails when there is none.
-func tokenOf(t *testing.T, r scimReply) string {
+func tokenOf(t testing.TB, r scimReply) string {
 	t.Helper()
 	tok := r.Header.Get("Pemba-Token")
 	if tok == "" {
