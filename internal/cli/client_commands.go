@@ -22,6 +22,7 @@ var clientCommands = []func() *cobra.Command{
 	newOffboardCommand,
 	newAccessCommand,
 	newRequestCommand,
+	newScimCommand,
 	newTenantCommand,
 }
 

@@ -77,6 +77,12 @@ var methodAccess = map[string]access{
 	pb.AccessRequestService_ListMyRequests_FullMethodName:       accessRead,
 	pb.AccessRequestService_ListInbox_FullMethodName:            accessRead,
 
+	pb.ScimConnectionService_CreateScimConnection_FullMethodName:      accessWrite,
+	pb.ScimConnectionService_ListScimConnections_FullMethodName:       accessRead,
+	pb.ScimConnectionService_RotateScimConnectionToken_FullMethodName: accessWrite,
+	pb.ScimConnectionService_RevokeScimConnection_FullMethodName:      accessWrite,
+	pb.ScimConnectionService_SetScimRoleMappings_FullMethodName:       accessWrite,
+
 	// A backup holds every tenant.
 	pb.BackupService_Backup_FullMethodName: accessTenantAdmin,
 }

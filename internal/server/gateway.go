@@ -76,6 +76,7 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 		pb.RegisterGovernanceServiceHandler,
 		pb.RegisterTenantServiceHandler,
 		pb.RegisterAccessRequestServiceHandler,
+		pb.RegisterScimConnectionServiceHandler,
 	} {
 		if err := register(ctx, gw, conn); err != nil {
 			conn.Close()
@@ -90,6 +91,7 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	s.routeHealth(mux)
+	s.routeScim(mux)
 	limit := int64(s.limits.MaxMessageSize)
 	// AuthZEN's endpoints call the services through the gateway's connection, so
 	// they pass the same authentication, limits, quotas and metrics.

@@ -70,6 +70,8 @@ type Writer interface {
 	ListAccessRequestInbox(ctx context.Context, tenant string, rev datastore.Revision, approver tuple.SubjectRef, q requests.Query) (requests.Page, error)
 	// Now is the clock that decides when pending requests expire.
 	Now() time.Time
+
+	scimWriter
 }
 
 // Reviewer is what the server needs for audits and access reviews;
@@ -272,6 +274,7 @@ func (s *Server) newGRPCServer(m *metrics, transport string, creds credentials.T
 	pb.RegisterTenantServiceServer(g, &tenantService{Server: s})
 	pb.RegisterBackupServiceServer(g, &backupService{Server: s})
 	pb.RegisterAccessRequestServiceServer(g, &accessRequestService{Server: s})
+	pb.RegisterScimConnectionServiceServer(g, &scimConnectionService{Server: s})
 	healthpb.RegisterHealthServer(g, s.health)
 	reflection.Register(g)
 	return g

@@ -21,7 +21,10 @@ import (
 // Beyond the rule itself, a delegate may never change its own access, grant to a
 // wildcard, or make a grant under a time-bounded rule that outlives its own authority:
 // each would let it widen access past what it was given.
-func (w *Writer) authorize(ctx context.Context, tenant string, rev datastore.Revision, sch *schema.Schema, actor tuple.SubjectRef, updates []datastore.Update) ([]datastore.GrantRecord, error) {
+//
+// Contextual relationships count as stored for the checks: a SCIM connection's new
+// group is owned by its organisation in the same transaction that adds its members.
+func (w *Writer) authorize(ctx context.Context, tenant string, rev datastore.Revision, sch *schema.Schema, actor tuple.SubjectRef, updates []datastore.Update, contextual ...tuple.Relationship) ([]datastore.GrantRecord, error) {
 	now := w.cfg.Now()
 	records := make([]datastore.GrantRecord, 0, len(updates))
 	for _, u := range updates {
@@ -42,7 +45,7 @@ func (w *Writer) authorize(ctx context.Context, tenant string, rev datastore.Rev
 		rule := r.Grant
 		res, err := w.eng.Check(ctx, engine.CheckRequest{
 			Tenant: tenant, Revision: rev, Resource: rel.Resource, Permission: rule.Permission,
-			Subject: actor, Explain: true,
+			Subject: actor, Explain: true, Contextual: contextual,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("authorising %s for %s: %w", update, actor, err)
