@@ -90,6 +90,9 @@ type Config struct {
 	// DecisionLog records permission decisions (off unless Enabled; see
 	// docs/operations.md).
 	DecisionLog decisionlog.Config
+
+	// Console is the web console (off unless Enabled; see docs/console.md).
+	Console ConsoleConfig
 }
 
 // DefaultConfig returns the documented defaults: the embedded store under
@@ -112,6 +115,7 @@ func DefaultConfig() Config {
 		RequestTTL:         write.DefaultRequestTTL,
 		TracingSampleRatio: 1,
 		MemoryLimitRatio:   DefaultMemoryLimitRatio,
+		Console:            DefaultConsoleConfig(),
 		DecisionLog: decisionlog.Config{
 			SampleRate:       1,
 			DeniedSampleRate: 1,

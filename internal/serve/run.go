@@ -28,6 +28,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	consoleCfg, err := cfg.Console.load()
+	if err != nil {
+		return err
+	}
 	ratio := cfg.MemoryLimitRatio
 	if ratio == 0 {
 		ratio = DefaultMemoryLimitRatio
@@ -78,6 +82,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Quotas:         quotas,
 			Logger:         log,
 			TracerProvider: tp,
+			Console:        consoleCfg,
 		},
 		DecisionLog: cfg.DecisionLog,
 	})

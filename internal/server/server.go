@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/pemba-authz/pemba/internal/console"
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/decisionlog"
 	"github.com/pemba-authz/pemba/internal/engine"
@@ -121,6 +122,9 @@ type Config struct {
 	// DecisionLog, when set, records permission decisions and serves ReadDecisions;
 	// its metrics are registered on Registry. Its writer (Run) is the caller's.
 	DecisionLog *decisionlog.Log
+	// Console, when set, serves the web console at /console on the HTTP port; nil
+	// serves no /console route at all.
+	Console *console.Config
 }
 
 // Defaults for Config.
@@ -151,6 +155,8 @@ type Server struct {
 	health         *health.Server
 	storeErr       atomic.Pointer[probeResult] // the last ReportStore, nil before any
 	registry       *prometheus.Registry
+	// consoleSecret is the web console's own delegate key (empty without keys).
+	consoleSecret string
 
 	grpcLis, httpLis net.Listener
 	serveErr         chan error
@@ -188,8 +194,17 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
 	}
+	consoleSecret, err := addConsoleKey(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := ValidateKeys(cfg.Keys); err != nil {
 		return nil, err
+	}
+	if cfg.Console != nil {
+		if err := cfg.Console.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	if err := cfg.Quotas.Validate(); err != nil {
 		return nil, err
@@ -212,6 +227,8 @@ func New(cfg Config) (*Server, error) {
 		health:    health.NewServer(),
 		serveErr:  make(chan error, 2),
 		stopping:  make(chan struct{}),
+
+		consoleSecret: consoleSecret,
 	}
 	m := newMetrics(cfg.Registry)
 	var creds credentials.TransportCredentials
