@@ -233,6 +233,11 @@ func (h *Handler) loadOrg(r *http.Request, a actor, org tuple.ObjectRef) (*orgVi
 			Relation:  rel.GetRelation(),
 			CanRemove: slices.ContainsFunc(ov.Grantable, func(x role) bool { return x.Relation == rel.GetRelation() }),
 		}
+		// The write path refuses a delegate's change to its own relationships, so
+		// the console offers none.
+		if a.subject != nil && m.Subject == a.subject.String() {
+			m.CanRemove = false
+		}
 		if t := rel.GetExpiresAt(); t != nil {
 			m.Expires = t.AsTime().UTC().Format(time.RFC3339)
 		}
