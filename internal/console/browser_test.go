@@ -22,7 +22,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/serve"
+	"github.com/pemba-authz/pemba/internal/tuple"
 	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
@@ -60,7 +62,7 @@ func startConsoleServer(t *testing.T) *consoleServer {
 	cfg.ShutdownGrace = 5 * time.Second
 	cfg.Console = serve.ConsoleConfig{
 		Enabled: true, Issuer: idp.issuer(), ClientID: testClientID, ClientSecretFile: secretFile,
-		RedirectURL: "http://" + httpAddr + "/console/callback",
+		RedirectURL:  "http://" + httpAddr + "/console/callback",
 		SubjectClaim: "sub", SubjectType: "user", SessionTTL: time.Hour,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -131,23 +133,14 @@ func (s *consoleServer) seed(t *testing.T) {
 	if _, err := pb.NewSchemaServiceClient(s.conn).WriteSchema(s.admin, &pb.WriteSchemaRequest{Schema: string(src)}); err != nil {
 		t.Fatal(err)
 	}
-	var updates []*pb.RelationshipUpdate
-	for _, r := range [][4]string{
-		{"organization", "acme-eu", "parent", "organization:acme"},
-		{"organization", "acme-us", "parent", "organization:acme"},
-		{"organization", "acme-eu-lab", "parent", "organization:acme-eu"},
-		{"organization", "acme", "admin", "user:root"},
-		{"organization", "acme-eu", "admin", "user:eve"},
-		{"organization", "acme-eu", "member", "user:carl"},
-	} {
-		typ, id, _ := strings.Cut(r[3], ":")
-		updates = append(updates, &pb.RelationshipUpdate{Operation: pb.RelationshipUpdate_OPERATION_TOUCH, Relationship: &pb.Relationship{
-			Resource: &pb.ObjectReference{Type: r[0], Id: r[1]}, Relation: r[2], Subject: &pb.SubjectReference{Type: typ, Id: id},
-		}})
-	}
-	if _, err := pb.NewRelationshipServiceClient(s.conn).WriteRelationships(s.admin, &pb.WriteRelationshipsRequest{Updates: updates, Reason: "test fixture"}); err != nil {
-		t.Fatal(err)
-	}
+	s.write(t,
+		"organization:acme-eu#parent@organization:acme",
+		"organization:acme-us#parent@organization:acme",
+		"organization:acme-eu-lab#parent@organization:acme-eu",
+		"organization:acme#admin@user:root",
+		"organization:acme-eu#admin@user:eve",
+		"organization:acme-eu#member@user:carl",
+	)
 }
 
 // browser starts headless Chromium; each call of tab opens an isolated browser
@@ -345,6 +338,56 @@ func TestConsoleInABrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("org admin changes a role and removes it", func(t *testing.T) {
+		b.t = t
+		ctx := b.tab()
+		b.signIn(ctx, s, "eve")
+		// carl, a member of acme-eu, becomes an admin for 30 days: one transaction
+		// deletes the member role and writes the admin role with its expiry.
+		expires := time.Now().UTC().Add(30 * 24 * time.Hour).Truncate(time.Minute)
+		row := `//tr[td[1][normalize-space()="user:carl"] and td[2][normalize-space()="member"]]`
+		b.run(ctx,
+			chromedp.Navigate(s.base+"/console/orgs/acme-eu"),
+			chromedp.WaitVisible(chromedp.CSS("#members")),
+			chromedp.SetValue(chromedp.Search(row+`//select[@name="new_relation"]`), "admin"),
+			chromedp.SetValue(chromedp.Search(row+`//input[@name="expires"]`), expires.Format("2006-01-02T15:04")),
+			chromedp.Click(chromedp.Search(row+`//button[normalize-space()="Change"]`)),
+			chromedp.WaitVisible(chromedp.CSS("#flash")),
+		)
+		if f := b.text(ctx, "#flash"); !strings.Contains(f, "user:carl from member to admin") {
+			t.Errorf("flash says %q", f)
+		}
+		if s.countRels(t, "acme-eu", "member", "carl") != 0 || s.countRels(t, "acme-eu", "admin", "carl") != 1 {
+			t.Fatalf("after the change carl holds member %d, admin %d; want 0 and 1",
+				s.countRels(t, "acme-eu", "member", "carl"), s.countRels(t, "acme-eu", "admin", "carl"))
+		}
+		// eve may not change her own role: the console offers no action on her row.
+		if n := b.count(ctx, `#members tr`); n < 2 {
+			t.Fatalf("members table has %d rows", n)
+		}
+		own := value(b, ctx, chromedp.Evaluate[int](`Array.from(document.querySelectorAll("#members tbody tr")).filter(r => r.cells[0].textContent.trim() === "user:eve" && r.querySelector("form")).length`))
+		if own != 0 {
+			t.Errorf("eve is offered %d actions on her own role", own)
+		}
+		// Back to a member, then removed.
+		adminRow := `//tr[td[1][normalize-space()="user:carl"] and td[2][normalize-space()="admin"]]`
+		b.run(ctx,
+			chromedp.SetValue(chromedp.Search(adminRow+`//select[@name="new_relation"]`), "member"),
+			chromedp.Click(chromedp.Search(adminRow+`//button[normalize-space()="Change"]`)),
+			chromedp.WaitVisible(chromedp.Search(`//p[@id="flash" and contains(., "from admin to member")]`)),
+			chromedp.Click(chromedp.Search(row+`//button[normalize-space()="Remove"]`)),
+			chromedp.WaitVisible(chromedp.Search(`//p[@id="flash" and contains(., "Removed")]`)),
+		)
+		if f := b.text(ctx, "#flash"); !strings.Contains(f, "Removed member from user:carl") {
+			t.Errorf("flash says %q", f)
+		}
+		if n := s.countRels(t, "acme-eu", "member", "carl") + s.countRels(t, "acme-eu", "admin", "carl"); n != 0 {
+			t.Errorf("carl still holds %d roles after removal", n)
+		}
+		// carl is a member again for the tests that follow.
+		s.write(t, "organization:acme-eu#member@user:carl")
+	})
+
 	t.Run("a grant outside her subtree shows the API's refusal", func(t *testing.T) {
 		b.t = t
 		ctx := b.tab()
@@ -525,6 +568,22 @@ func TestConsoleInABrowser(t *testing.T) {
 		}
 		b.screenshot(ctx, "organisation-phone")
 	})
+}
+
+// write stores relationships with the admin key.
+func (s *consoleServer) write(t *testing.T, rels ...string) {
+	t.Helper()
+	var updates []*pb.RelationshipUpdate
+	for _, text := range rels {
+		r, err := tuple.Parse(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		updates = append(updates, &pb.RelationshipUpdate{Operation: pb.RelationshipUpdate_OPERATION_TOUCH, Relationship: protoconv.RelationshipToProto(r)})
+	}
+	if _, err := pb.NewRelationshipServiceClient(s.conn).WriteRelationships(s.admin, &pb.WriteRelationshipsRequest{Updates: updates, Reason: "test fixture"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // countRels counts stored relationships organization:org#relation@user:user.
