@@ -151,6 +151,11 @@ func (f formValues) relationship(h *Handler, org tuple.ObjectRef, relField, expF
 func parseExpiry(v string) (time.Time, error) {
 	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC3339, "2006-01-02"} {
 		if t, err := time.ParseInLocation(layout, v, time.UTC); err == nil {
+			// A protobuf timestamp holds years 1 to 9999; the API refuses a past
+			// expiry anyway, so nothing before 1970 is worth sending.
+			if t.Year() < 1970 || t.UTC().Year() > 9999 {
+				return time.Time{}, fmt.Errorf("expires: %q is outside the years 1970 to 9999", truncate(v, 100))
+			}
 			return t.UTC(), nil
 		}
 	}
