@@ -32,7 +32,11 @@ type api struct {
 	perms   pb.PermissionServiceClient
 	rels    pb.RelationshipServiceClient
 	schemas pb.SchemaServiceClient
-	cfg     Config
+	// The services the governance pages call directly.
+	requests   pb.AccessRequestServiceClient
+	audit      pb.AuditServiceClient
+	governance pb.GovernanceServiceClient
+	cfg        Config
 
 	mu       sync.Mutex
 	compiled map[string]*schema.Schema // compiled schemas by source text
@@ -40,11 +44,14 @@ type api struct {
 
 func newAPI(conn grpc.ClientConnInterface, cfg Config) *api {
 	return &api{
-		perms:    pb.NewPermissionServiceClient(conn),
-		rels:     pb.NewRelationshipServiceClient(conn),
-		schemas:  pb.NewSchemaServiceClient(conn),
-		cfg:      cfg,
-		compiled: map[string]*schema.Schema{},
+		perms:      pb.NewPermissionServiceClient(conn),
+		rels:       pb.NewRelationshipServiceClient(conn),
+		schemas:    pb.NewSchemaServiceClient(conn),
+		requests:   pb.NewAccessRequestServiceClient(conn),
+		audit:      pb.NewAuditServiceClient(conn),
+		governance: pb.NewGovernanceServiceClient(conn),
+		cfg:        cfg,
+		compiled:   map[string]*schema.Schema{},
 	}
 }
 

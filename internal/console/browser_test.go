@@ -553,6 +553,115 @@ func TestConsoleInABrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("the audit timeline of her organisation", func(t *testing.T) {
+		b.t = t
+		ctx := b.tab()
+		b.signIn(ctx, s, "eve")
+		b.run(ctx,
+			chromedp.Navigate(s.base+"/console/orgs/acme-eu"),
+			chromedp.WaitVisible(chromedp.CSS("#audit-link")),
+			chromedp.Click(chromedp.CSS("#audit-link")),
+			chromedp.WaitVisible(chromedp.CSS("#timeline")),
+		)
+		tl := b.text(ctx, "#timeline")
+		for _, want := range []string{"by user:eve through key console", "new hire, ticket 42", "created organization:acme-eu#member@user:bob[expiration:"} {
+			if !strings.Contains(tl, want) {
+				t.Errorf("timeline lacks %q:\n%s", want, tl)
+			}
+		}
+		b.screenshot(ctx, "audit-timeline")
+		// Not for an organisation she does not administer.
+		b.run(ctx, chromedp.Navigate(s.base+"/console/orgs/acme/audit"), chromedp.WaitVisible(chromedp.CSS("#not-admin")))
+		if n := b.count(ctx, "#timeline"); n != 0 {
+			t.Error("eve sees acme's timeline")
+		}
+	})
+
+	t.Run("access requests: approve and deny with a reason", func(t *testing.T) {
+		b.t = t
+		ids := map[string]string{}
+		for _, who := range []string{"pat", "quinn"} {
+			resp, err := pb.NewAccessRequestServiceClient(s.conn).CreateAccessRequest(s.admin, &pb.CreateAccessRequestRequest{
+				Actor: &pb.SubjectReference{Type: "user", Id: who},
+				Relationship: &pb.Relationship{Resource: &pb.ObjectReference{Type: "organization", Id: "acme-eu"}, Relation: "member",
+					Subject: &pb.SubjectReference{Type: "user", Id: who}},
+				Reason: who + " joins the EU team", Duration: "720h",
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[who] = resp.GetRequest().GetId()
+		}
+		ctx := b.tab()
+		b.signIn(ctx, s, "eve")
+		b.run(ctx, chromedp.Navigate(s.base+"/console/inbox"), chromedp.WaitVisible(chromedp.CSS("#inbox")))
+		if n := b.count(ctx, "#inbox > li"); n != 2 {
+			t.Fatalf("eve's inbox has %d requests, want 2", n)
+		}
+		b.screenshot(ctx, "inbox")
+		approve := fmt.Sprintf(`li[data-request=%q]`, ids["pat"])
+		deny := fmt.Sprintf(`li[data-request=%q]`, ids["quinn"])
+		b.run(ctx,
+			chromedp.SendKeys(chromedp.CSS(approve+" input[name=reason]"), "welcome, pat"),
+			chromedp.SendKeys(chromedp.CSS(approve+" input[name=duration]"), "168h"),
+			chromedp.Click(chromedp.CSS(approve+" button.approve")),
+			chromedp.WaitVisible(chromedp.Search(`//p[@id="flash" and contains(., "Approved")]`)),
+			chromedp.SendKeys(chromedp.CSS(deny+" input[name=reason]"), "not on the team"),
+			chromedp.Click(chromedp.CSS(deny+" button.deny")),
+			chromedp.WaitVisible(chromedp.Search(`//p[@id="flash" and contains(., "Denied")]`)),
+		)
+		if f := b.text(ctx, "#flash"); !strings.Contains(f, ids["quinn"]) {
+			t.Errorf("flash %q does not name the denied request", f)
+		}
+		if s.countRels(t, "acme-eu", "member", "pat") != 1 || s.countRels(t, "acme-eu", "member", "quinn") != 0 {
+			t.Errorf("after approve/deny: pat %d, quinn %d; want 1 and 0", s.countRels(t, "acme-eu", "member", "pat"), s.countRels(t, "acme-eu", "member", "quinn"))
+		}
+		for who, want := range map[string]pb.AccessRequestState{"pat": pb.AccessRequestState_ACCESS_REQUEST_STATE_APPROVED, "quinn": pb.AccessRequestState_ACCESS_REQUEST_STATE_DENIED} {
+			resp, err := pb.NewAccessRequestServiceClient(s.conn).GetAccessRequest(s.admin, &pb.GetAccessRequestRequest{Id: ids[who]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := resp.GetRequest()
+			if r.GetState() != want {
+				t.Errorf("%s's request is %v, want %v", who, r.GetState(), want)
+			}
+			if who == "quinn" && (r.GetDecidedBy().GetId() != "eve" || r.GetDecisionReason() != "not on the team") {
+				t.Errorf("quinn's request decided by %v with %q", r.GetDecidedBy(), r.GetDecisionReason())
+			}
+		}
+		if b.count(ctx, "#inbox-empty") != 1 {
+			t.Error("the inbox is not empty after both decisions")
+		}
+	})
+
+	t.Run("offboarding with a preview", func(t *testing.T) {
+		b.t = t
+		ctx := b.tab()
+		b.signIn(ctx, s, "eve")
+		b.run(ctx,
+			chromedp.Navigate(s.base+"/console/orgs/acme-eu/offboard"),
+			chromedp.WaitVisible(chromedp.CSS("#preview-form")),
+			chromedp.SendKeys(chromedp.CSS("#ob-subject"), "bob"),
+			chromedp.SendKeys(chromedp.CSS("#ob-reason"), "left acme-eu"),
+			chromedp.Click(chromedp.CSS("#preview")),
+			chromedp.WaitVisible(chromedp.CSS("#preview-result")),
+		)
+		if got := b.text(ctx, "#would-remove"); !strings.Contains(got, "organization:acme-eu#member@user:bob") {
+			t.Errorf("preview lists %q", got)
+		}
+		if s.countRels(t, "acme-eu", "member", "bob") != 1 {
+			t.Fatal("the preview removed something")
+		}
+		b.screenshot(ctx, "offboard-preview")
+		b.run(ctx,
+			chromedp.Click(chromedp.CSS("#confirm-offboard")),
+			chromedp.WaitVisible(chromedp.Search(`//p[@id="flash" and contains(., "Offboarded")]`)),
+		)
+		if s.countRels(t, "acme-eu", "member", "bob") != 0 {
+			t.Error("bob is still a member after offboarding")
+		}
+	})
+
 	t.Run("phone width", func(t *testing.T) {
 		b.t = t
 		ctx := b.tab()

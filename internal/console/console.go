@@ -141,6 +141,12 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	handle("POST "+Prefix+"/orgs/{id}/members", h.signedIn(h.csrfChecked(h.addMember)))
 	handle("POST "+Prefix+"/orgs/{id}/members/remove", h.signedIn(h.csrfChecked(h.removeMember)))
 	handle("POST "+Prefix+"/orgs/{id}/members/role", h.signedIn(h.csrfChecked(h.changeRole)))
+	handle("GET "+Prefix+"/inbox", h.signedIn(h.inbox))
+	handle("POST "+Prefix+"/inbox/{id}/approve", h.signedIn(h.csrfChecked(h.decideRequest(true))))
+	handle("POST "+Prefix+"/inbox/{id}/deny", h.signedIn(h.csrfChecked(h.decideRequest(false))))
+	handle("GET "+Prefix+"/orgs/{id}/audit", h.signedIn(h.timeline))
+	handle("GET "+Prefix+"/orgs/{id}/offboard", h.signedIn(h.offboardPage))
+	handle("POST "+Prefix+"/orgs/{id}/offboard", h.signedIn(h.csrfChecked(h.offboardSubmit)))
 	// No catch-all under /console/: it would overlap the AuthZEN routes of a tenant
 	// named "console"; other paths get the gateway's 404.
 	handle("GET "+Prefix+"/static/", h.static.ServeHTTP)
