@@ -225,8 +225,8 @@ func (b *browser) count(ctx context.Context, sel string) int {
 	return value(b, ctx, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%q).length", sel)))
 }
 
-// signIn goes through single sign-on as user and lands on the page after the
-// callback.
+// signIn goes through single sign-on as user and waits for the console's page
+// after the callback.
 func (b *browser) signIn(ctx context.Context, s *consoleServer, user string) {
 	b.t.Helper()
 	b.run(ctx,
@@ -236,7 +236,8 @@ func (b *browser) signIn(ctx context.Context, s *consoleServer, user string) {
 		chromedp.WaitVisible(chromedp.CSS("#username")),
 		chromedp.SendKeys(chromedp.CSS("#username"), user),
 		chromedp.Click(chromedp.CSS("#idp-submit")),
-		chromedp.WaitReady(chromedp.CSS("main")),
+		// Back on the console: signed in, or the refusal of the sign-in.
+		chromedp.WaitVisible(chromedp.CSS("[data-testid=who], #refusal")),
 	)
 }
 
@@ -631,6 +632,48 @@ func TestConsoleInABrowser(t *testing.T) {
 		}
 		if b.count(ctx, "#inbox-empty") != 1 {
 			t.Error("the inbox is not empty after both decisions")
+		}
+	})
+
+	t.Run("who can access a resource, and why, as a graph", func(t *testing.T) {
+		b.t = t
+		s.write(t, "project:roadmap#owner@organization:acme-eu", "project:other#owner@organization:acme-us",
+			"organization:acme#brand@brand:portal", "brand:portal#customer@user:pat")
+		ctx := b.tab()
+		b.signIn(ctx, s, "eve")
+		b.run(ctx,
+			chromedp.Navigate(s.base+"/console/access"),
+			chromedp.WaitVisible(chromedp.CSS("#access-form")),
+			chromedp.SendKeys(chromedp.CSS("#ac-resource"), "project:roadmap"),
+			chromedp.SendKeys(chromedp.CSS("#ac-permission"), "view"),
+			chromedp.Click(chromedp.CSS("#ac-submit")),
+			chromedp.WaitVisible(chromedp.CSS("#accessors")),
+		)
+		if got := strings.TrimSpace(b.text(ctx, "#accessors")); got != "user:pat" {
+			t.Errorf("who can view project:roadmap: %q, want user:pat (the only brand customer in acme-eu)", got)
+		}
+		b.run(ctx,
+			chromedp.Click(chromedp.Search(`//ul[@id="accessors"]//a[normalize-space()="user:pat"]`)),
+			chromedp.WaitVisible(chromedp.CSS("#explain-graph")),
+		)
+		if r := b.text(ctx, "#result"); r != "allowed" {
+			t.Errorf("result %q", r)
+		}
+		if n := b.count(ctx, "#explain-graph g.node"); n < 3 {
+			t.Errorf("the graph has %d nodes", n)
+		}
+		titles := value(b, ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#explain-graph g.node > title")).map(t => t.textContent)`))
+		joined := strings.Join(titles, "\n")
+		for _, want := range []string{"organization:acme-eu#member@user:pat", "brand:portal#customer@user:pat", "granted by user:eve"} {
+			if !strings.Contains(joined, want) {
+				t.Errorf("graph lacks %q:\n%s", want, joined)
+			}
+		}
+		b.screenshot(ctx, "explain-graph")
+		// A resource outside what she administers: refused, no list.
+		b.run(ctx, chromedp.Navigate(s.base+"/console/access?resource=project:other&permission=view"), chromedp.WaitVisible(chromedp.CSS("#refusal")))
+		if b.count(ctx, "#accessors, #no-accessors") != 0 || !strings.Contains(b.text(ctx, "#refusal"), "do not administer project:other") {
+			t.Errorf("eve asked about project:other: %q", b.text(ctx, "#refusal"))
 		}
 	})
 

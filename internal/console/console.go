@@ -141,6 +141,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	handle("POST "+Prefix+"/orgs/{id}/members", h.signedIn(h.csrfChecked(h.addMember)))
 	handle("POST "+Prefix+"/orgs/{id}/members/remove", h.signedIn(h.csrfChecked(h.removeMember)))
 	handle("POST "+Prefix+"/orgs/{id}/members/role", h.signedIn(h.csrfChecked(h.changeRole)))
+	handle("GET "+Prefix+"/access", h.signedIn(h.access))
 	handle("GET "+Prefix+"/inbox", h.signedIn(h.inbox))
 	handle("POST "+Prefix+"/inbox/{id}/approve", h.signedIn(h.csrfChecked(h.decideRequest(true))))
 	handle("POST "+Prefix+"/inbox/{id}/deny", h.signedIn(h.csrfChecked(h.decideRequest(false))))
