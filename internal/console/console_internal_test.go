@@ -9,6 +9,7 @@ import (
 
 	"github.com/pemba-authz/pemba/internal/protoconv"
 	"github.com/pemba-authz/pemba/internal/tuple"
+	pb "github.com/pemba-authz/pemba/proto/pemba/v1"
 )
 
 func TestConfigValidateNamesTheSetting(t *testing.T) {
@@ -104,4 +105,62 @@ func FuzzMemberForm(f *testing.F) {
 			t.Fatalf("the form parser accepted %q %q %q, which the API's decoder refuses: %v", subject, relation, expires, err)
 		}
 	})
+}
+
+// The graph keeps the granting path, merges steps on one relation, and places
+// every box inside the drawing without overlaps in a row.
+func TestExplanationGraph(t *testing.T) {
+	allowed, denied := pb.Permissionship_PERMISSIONSHIP_ALLOWED, pb.Permissionship_PERMISSIONSHIP_DENIED
+	doc := &pb.ObjectReference{Type: "document", Id: "d"}
+	leaf := func(rel string, r pb.Permissionship) *pb.ExplainNode {
+		return &pb.ExplainNode{Kind: "relation", Resource: doc, Relation: rel, Result: r}
+	}
+	root := &pb.ExplainNode{Kind: "permission", Resource: doc, Relation: "view", Result: allowed, Children: []*pb.ExplainNode{
+		{Kind: "union", Resource: doc, Relation: "view", Result: allowed, Children: []*pb.ExplainNode{
+			leaf("viewer", denied), leaf("editor", allowed),
+			{Kind: "exclusion", Resource: doc, Relation: "x", Result: allowed, Children: []*pb.ExplainNode{leaf("a", allowed), leaf("b", denied)}},
+		}},
+	}}
+	g := layout(collapse(grantingPath(root)))
+	var lines []string
+	for _, n := range g.Nodes {
+		lines = append(lines, n.Line1+" "+n.Line2)
+		if n.X < 0 || n.Y < 0 || n.X+n.W > g.Width || n.Y+n.H > g.Height {
+			t.Errorf("node %q at %d,%d lies outside %dx%d", n.Line1, n.X, n.Y, g.Width, g.Height)
+		}
+	}
+	want := []string{
+		"document:d#view permission › union · allowed",
+		"document:d#editor relation · allowed",
+		"document:d#x exclusion · allowed",
+		"document:d#a relation · allowed",
+		"document:d#b relation · denied", // an exclusion keeps the branch it subtracts
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("graph nodes:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	if len(g.Edges) != len(g.Nodes)-1 {
+		t.Errorf("%d edges for %d nodes of a tree", len(g.Edges), len(g.Nodes))
+	}
+	rows := map[int][]graphNode{}
+	for _, n := range g.Nodes {
+		rows[n.Y] = append(rows[n.Y], n)
+	}
+	for y, row := range rows {
+		for i := range row {
+			for j := i + 1; j < len(row); j++ {
+				if row[i].X < row[j].X+row[j].W && row[j].X < row[i].X+row[i].W {
+					t.Errorf("row %d: %q and %q overlap", y, row[i].Line1, row[j].Line1)
+				}
+			}
+		}
+	}
+	// A wide explanation is cut at the bound, and says so.
+	wide := &pb.ExplainNode{Kind: "union", Resource: doc, Relation: "view", Result: denied}
+	for range 2 * maxGraphNodes {
+		wide.Children = append(wide.Children, leaf("viewer", denied))
+	}
+	if g := layout(wide); len(g.Nodes) != maxGraphNodes || !g.Cut {
+		t.Errorf("wide explanation: %d nodes, cut %v", len(g.Nodes), g.Cut)
+	}
 }

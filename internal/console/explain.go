@@ -20,10 +20,10 @@ const (
 
 // Geometry of the graph, in SVG user units.
 const (
-	nodeW, nodeH = 230, 58
+	nodeW, nodeH = 270, 58
 	gapX, gapY   = 20, 46
 	margin       = 10
-	labelChars   = 34
+	labelChars   = 32
 )
 
 // accessView is the "who can access this, and why" page.
@@ -145,7 +145,7 @@ func (h *Handler) access(w http.ResponseWriter, r *http.Request) {
 		if !av.AllBranches {
 			expl = grantingPath(expl)
 		}
-		av.Graph = layout(expl)
+		av.Graph = layout(collapse(expl))
 		av.Graph.Label = fmt.Sprintf("Why %s is %s %s on %s", subject, av.Result, av.Permission, resource)
 	}
 	render(http.StatusOK, "")
@@ -158,8 +158,7 @@ func grantingPath(n *pb.ExplainNode) *pb.ExplainNode {
 	if n == nil {
 		return nil
 	}
-	out := &pb.ExplainNode{Kind: n.GetKind(), Resource: n.GetResource(), Relation: n.GetRelation(), Expression: n.GetExpression(),
-		Subject: n.GetSubject(), Result: n.GetResult(), Relationship: n.GetRelationship(), Provenance: n.GetProvenance(), Caveat: n.GetCaveat()}
+	out := withoutChildren(n)
 	keepAll := n.GetResult() != pb.Permissionship_PERMISSIONSHIP_ALLOWED || n.GetKind() == "exclusion"
 	for _, c := range n.GetChildren() {
 		if keepAll || c.GetResult() == pb.Permissionship_PERMISSIONSHIP_ALLOWED {
@@ -167,6 +166,41 @@ func grantingPath(n *pb.ExplainNode) *pb.ExplainNode {
 		}
 	}
 	return out
+}
+
+// collapse merges a step into its only child when both check the same relation on
+// the same object (a permission, then its union, then its exclusion), so one box
+// names the relation once with the kinds of its steps.
+func collapse(n *pb.ExplainNode) *pb.ExplainNode {
+	if n == nil {
+		return nil
+	}
+	for len(n.GetChildren()) == 1 {
+		c := n.GetChildren()[0]
+		if c.GetRelationship() != nil || n.GetRelationship() != nil || c.GetRelation() != n.GetRelation() ||
+			c.GetResource().GetType() != n.GetResource().GetType() || c.GetResource().GetId() != n.GetResource().GetId() {
+			break
+		}
+		merged := withoutChildren(c)
+		merged.Kind = n.GetKind() + " › " + c.GetKind()
+		if merged.Expression == "" {
+			merged.Expression = n.GetExpression()
+		}
+		merged.Children = c.GetChildren()
+		n = merged
+	}
+	out := withoutChildren(n)
+	for _, c := range n.GetChildren() {
+		out.Children = append(out.Children, collapse(c))
+	}
+	return out
+}
+
+// withoutChildren copies an explanation step's own fields.
+func withoutChildren(n *pb.ExplainNode) *pb.ExplainNode {
+	return &pb.ExplainNode{Kind: n.GetKind(), Resource: n.GetResource(), Relation: n.GetRelation(), Expression: n.GetExpression(),
+		Subject: n.GetSubject(), Result: n.GetResult(), Relationship: n.GetRelationship(), Provenance: n.GetProvenance(),
+		Caveat: n.GetCaveat(), MissingContext: n.GetMissingContext()}
 }
 
 // resultText is a permissionship in lower case ("allowed").
