@@ -127,71 +127,70 @@ func (c *api) check(ctx context.Context, a actor, resource tuple.ObjectRef, perm
 // lookupOrgs lists the organisations subject holds the admin permission on.
 func (c *api) lookupOrgs(ctx context.Context, a actor, subject tuple.SubjectRef) ([]string, error) {
 	var ids []string
-	cursor := ""
-	for len(ids) < maxOrgs {
-		stream, err := c.perms.LookupResources(a.ctx(ctx), &pb.LookupResourcesRequest{
+	err := pages(maxOrgs, func(cursor string, limit int) (receiver[*pb.LookupResourcesResponse], error) {
+		return c.perms.LookupResources(a.ctx(ctx), &pb.LookupResourcesRequest{
 			Tenant: a.tenant, Consistency: protoconv.FullyConsistent(),
 			ResourceType: c.cfg.OrganizationType, Permission: c.cfg.AdminPermission,
-			Subject: protoconv.SubjectToProto(subject), Cursor: cursor,
-			Limit: uint32(min(1000, maxOrgs-len(ids))),
+			Subject: protoconv.SubjectToProto(subject), Cursor: cursor, Limit: uint32(limit),
 		})
-		if err != nil {
-			return nil, apiError(err)
+	}, func(r *pb.LookupResourcesResponse) bool {
+		if r.GetPermissionship() != pb.Permissionship_PERMISSIONSHIP_ALLOWED {
+			return false
 		}
-		n, next := 0, ""
-		for {
-			r, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return nil, apiError(err)
-			}
-			n++
-			next = r.GetCursor()
-			if r.GetPermissionship() == pb.Permissionship_PERMISSIONSHIP_ALLOWED {
-				ids = append(ids, r.GetResourceId())
-			}
-		}
-		if n == 0 || next == "" {
-			break
-		}
-		cursor = next
-	}
-	return ids, nil
+		ids = append(ids, r.GetResourceId())
+		return true
+	})
+	return ids, err
 }
 
 // read returns the relationships matching filter, at most limit of them.
 func (c *api) read(ctx context.Context, a actor, f *pb.RelationshipFilter, limit int) ([]*pb.Relationship, error) {
 	var out []*pb.Relationship
-	cursor := ""
-	for len(out) < limit {
-		stream, err := c.rels.ReadRelationships(a.ctx(ctx), &pb.ReadRelationshipsRequest{
-			Tenant: a.tenant, Consistency: protoconv.FullyConsistent(), Filter: f,
-			Cursor: cursor, Limit: uint32(min(1000, limit-len(out))),
+	err := pages(limit, func(cursor string, limit int) (receiver[*pb.ReadRelationshipsResponse], error) {
+		return c.rels.ReadRelationships(a.ctx(ctx), &pb.ReadRelationshipsRequest{
+			Tenant: a.tenant, Consistency: protoconv.FullyConsistent(), Filter: f, Cursor: cursor, Limit: uint32(limit),
 		})
+	}, func(r *pb.ReadRelationshipsResponse) bool {
+		out = append(out, r.GetRelationship())
+		return true
+	})
+	return out, err
+}
+
+// receiver is a server stream of M.
+type receiver[M any] interface{ Recv() (M, error) }
+
+// pages reads a paginated stream of the API: open starts a page at cursor for at
+// most limit messages, take keeps a message (or not), and reading stops once limit
+// messages are kept, at the last page, or at the first error.
+func pages[M interface{ GetCursor() string }](limit int, open func(cursor string, limit int) (receiver[M], error), take func(M) bool) error {
+	kept, cursor := 0, ""
+	for kept < limit {
+		stream, err := open(cursor, min(1000, limit-kept))
 		if err != nil {
-			return nil, apiError(err)
+			return apiError(err)
 		}
 		n, next := 0, ""
 		for {
-			r, err := stream.Recv()
+			m, err := stream.Recv()
 			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {
-				return nil, apiError(err)
+				return apiError(err)
 			}
 			n++
-			next = r.GetCursor()
-			out = append(out, r.GetRelationship())
+			next = m.GetCursor()
+			if take(m) {
+				kept++
+			}
 		}
 		if n == 0 || next == "" {
-			break
+			return nil
 		}
 		cursor = next
 	}
-	return out, nil
+	return nil
 }
 
 // parents maps each of the organisations to its parent organisation, where it has one.

@@ -1,9 +1,7 @@
 package console
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -102,26 +100,18 @@ func (h *Handler) access(w http.ResponseWriter, r *http.Request) {
 		render(http.StatusForbidden, fmt.Sprintf("you do not administer %s (permission %s), so the console does not show who can access it", resource, h.cfg.AdminPermission))
 		return
 	}
-	stream, err := h.api.perms.LookupSubjects(a.ctx(ctx), &pb.LookupSubjectsRequest{
-		Tenant: a.tenant, Consistency: protoconv.FullyConsistent(), Resource: protoconv.ObjectToProto(resource),
-		Permission: av.Permission, SubjectType: h.cfg.SubjectType, Limit: maxAccessorList,
+	err = pages(maxAccessorList, func(cursor string, limit int) (receiver[*pb.LookupSubjectsResponse], error) {
+		return h.api.perms.LookupSubjects(a.ctx(ctx), &pb.LookupSubjectsRequest{
+			Tenant: a.tenant, Consistency: protoconv.FullyConsistent(), Resource: protoconv.ObjectToProto(resource),
+			Permission: av.Permission, SubjectType: h.cfg.SubjectType, Limit: uint32(limit), Cursor: cursor,
+		})
+	}, func(res *pb.LookupSubjectsResponse) bool {
+		av.Subjects = append(av.Subjects, h.cfg.SubjectType+":"+res.GetSubjectId())
+		return true
 	})
 	if err != nil {
-		e := apiError(err)
-		render(statusOf(e), e.Error())
+		render(statusOf(err), err.Error())
 		return
-	}
-	for {
-		res, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			e := apiError(err)
-			render(statusOf(e), e.Error())
-			return
-		}
-		av.Subjects = append(av.Subjects, h.cfg.SubjectType+":"+res.GetSubjectId())
 	}
 	av.Truncated = len(av.Subjects) >= maxAccessorList
 	if av.Subject != "" {

@@ -125,13 +125,11 @@ type timelineEntry struct {
 // timeline shows the audit trail of an organisation the signed-in identity
 // administers: transactions on the organisation and those that acted through it.
 func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
-	s, _ := h.session(r)
-	a := h.actorOf(s)
-	org, err := h.orgFromPath(r)
-	if err != nil {
-		h.fail(w, r, s, http.StatusBadRequest, err.Error())
+	s, a, org, ok := h.orgRequest(w, r)
+	if !ok {
 		return
 	}
+	var err error
 	tv := timelineView{Org: org.String(), ID: org.ID}
 	if tv.Admin, err = h.administers(r.Context(), a, org); err != nil {
 		h.fail(w, r, s, statusOf(err), err.Error())
@@ -217,13 +215,11 @@ func (h *Handler) offboardSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) offboard(w http.ResponseWriter, r *http.Request, subjectText, reason string, dryRun bool) {
-	s, _ := h.session(r)
-	a := h.actorOf(s)
-	org, err := h.orgFromPath(r)
-	if err != nil {
-		h.fail(w, r, s, http.StatusBadRequest, err.Error())
+	s, a, org, ok := h.orgRequest(w, r)
+	if !ok {
 		return
 	}
+	var err error
 	ov := offboardView{Org: org.String(), ID: org.ID, Subject: truncate(subjectText, 300), Reason: truncate(reason, maxReasonBytes)}
 	if ov.Admin, err = h.administers(r.Context(), a, org); err != nil {
 		h.fail(w, r, s, statusOf(err), err.Error())

@@ -169,11 +169,8 @@ func (h *Handler) orgPage(w http.ResponseWriter, r *http.Request) {
 
 // showOrg renders the organisation page with a refusal and the refused form, if any.
 func (h *Handler) showOrg(w http.ResponseWriter, r *http.Request, code int, refusal string, form map[string]string) {
-	s, _ := h.session(r)
-	a := h.actorOf(s)
-	org, err := h.orgFromPath(r)
-	if err != nil {
-		h.fail(w, r, s, http.StatusBadRequest, err.Error())
+	s, a, org, ok := h.orgRequest(w, r)
+	if !ok {
 		return
 	}
 	ov, err := h.loadOrg(r, a, org)
@@ -186,6 +183,18 @@ func (h *Handler) showOrg(w http.ResponseWriter, r *http.Request, code int, refu
 		code = max(code, http.StatusForbidden)
 	}
 	h.render(w, code, "org", s, view{Title: org.String(), Error: refusal, Data: ov})
+}
+
+// orgRequest reads what every organisation page starts from: the session, its
+// actor and the organisation named in the URL. A malformed name is answered here.
+func (h *Handler) orgRequest(w http.ResponseWriter, r *http.Request) (*session, actor, tuple.ObjectRef, bool) {
+	s, _ := h.session(r)
+	org, err := h.orgFromPath(r)
+	if err != nil {
+		h.fail(w, r, s, http.StatusBadRequest, err.Error())
+		return nil, actor{}, org, false
+	}
+	return s, h.actorOf(s), org, true
 }
 
 // orgFromPath reads the organisation named in the URL.
