@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"html/template"
@@ -182,7 +183,7 @@ func (h *Handler) signedIn(next http.HandlerFunc) http.HandlerFunc {
 			h.fail(w, r, nil, http.StatusUnauthorized, "your session has ended or never began: sign in again")
 			return
 		}
-		next(w, r)
+		next(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, s)))
 	}
 }
 

@@ -167,8 +167,16 @@ func (h *Handler) sessionCookie(id string, ttl time.Duration) *http.Cookie {
 	return c
 }
 
+// sessionKey holds, in a request's context, the session signedIn found, so the
+// handler works with that session even if it expires a moment later.
+type sessionKey struct{}
+
 // session returns the request's live session, or nil.
 func (h *Handler) session(r *http.Request) (*session, string) {
+	if s, ok := r.Context().Value(sessionKey{}).(*session); ok {
+		c, _ := r.Cookie(cookieName)
+		return s, c.Value
+	}
 	c, err := r.Cookie(cookieName)
 	if err != nil {
 		return nil, ""
