@@ -104,6 +104,17 @@ flight finish (up to --shutdown-grace) and closes the datastore.`,
 	f.Float64Var(&o.MemoryLimitRatio, "memory-limit-ratio", d.MemoryLimitRatio, "share (0..1] of --memory-limit given to the Go runtime as its soft limit; the rest is headroom for mapped files and the runtime's overhead")
 	f.StringVar(&o.PprofAddr, "pprof-addr", d.PprofAddr, "serve Go profiles on this loopback address (e.g. 127.0.0.1:6060); empty is off")
 
+	c := &o.Console
+	f.BoolVar(&c.Enabled, "console", d.Console.Enabled, "serve the web console at /console on the HTTP port (off: no /console route exists; see docs/console.md)")
+	f.StringVar(&c.Issuer, "console-issuer", d.Console.Issuer, "OpenID Connect issuer URL people sign in to the console with, e.g. https://login.example.com/realms/acme (empty: operators with an admin key only)")
+	f.StringVar(&c.ClientID, "console-client-id", d.Console.ClientID, "the console's OAuth2 client ID at the issuer")
+	f.StringVar(&c.ClientSecretFile, "console-client-secret-file", d.Console.ClientSecretFile, "file holding the console's OAuth2 client secret (else the environment variable "+serve.ConsoleSecretEnv+")")
+	f.StringVar(&c.RedirectURL, "console-redirect-url", d.Console.RedirectURL, "the redirect URI registered at the issuer, ending in /console/callback, e.g. https://pdp.example.com/console/callback")
+	f.StringVar(&c.SubjectClaim, "console-subject-claim", d.Console.SubjectClaim, "ID-token claim that names the signed-in person")
+	f.StringVar(&c.SubjectType, "console-subject-type", d.Console.SubjectType, "subject type the claim becomes: sub alice acts as user:alice")
+	f.StringVar(&c.TenantClaim, "console-tenant-claim", d.Console.TenantClaim, "ID-token claim that names the person's tenant (empty: the default tenant)")
+	f.DurationVar(&c.SessionTTL, "console-session-ttl", d.Console.SessionTTL, "how long a console session lasts; the server forgets it then")
+
 	dl := &o.DecisionLog
 	f.BoolVar(&dl.Enabled, "decision-log", d.DecisionLog.Enabled, "record permission decisions (Check, CheckBulk items, lookups) in the datastore, queryable with ReadDecisions and pemba audit decisions")
 	f.Float64Var(&dl.SampleRate, "decision-log-sample", d.DecisionLog.SampleRate, "fraction (0..1) of allowed and conditional decisions recorded")

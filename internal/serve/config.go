@@ -94,6 +94,9 @@ type Config struct {
 	// Retention); Erasure turns on EraseSubject.
 	Retention Retention
 	Erasure   Erasure
+
+	// Console is the web console (off unless Enabled; see docs/console.md).
+	Console ConsoleConfig
 }
 
 // DefaultConfig returns the documented defaults: the embedded store under
@@ -117,6 +120,7 @@ func DefaultConfig() Config {
 		TracingSampleRatio: 1,
 		MemoryLimitRatio:   DefaultMemoryLimitRatio,
 		Retention:          Retention{Interval: DefaultRetentionInterval},
+		Console:            DefaultConsoleConfig(),
 		DecisionLog: decisionlog.Config{
 			SampleRate:       1,
 			DeniedSampleRate: 1,

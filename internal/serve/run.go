@@ -35,6 +35,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	consoleCfg, err := cfg.Console.load()
+	if err != nil {
+		return err
+	}
 	ratio := cfg.MemoryLimitRatio
 	if ratio == 0 {
 		ratio = DefaultMemoryLimitRatio
@@ -86,6 +90,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Logger:         log,
 			TracerProvider: tp,
 			ErasureSecret:  erasureSecret,
+			Console:        consoleCfg,
 		},
 		DecisionLog: cfg.DecisionLog,
 	})

@@ -101,6 +101,11 @@ func (s *Server) newHTTPHandler() (http.Handler, *grpc.ClientConn, error) {
 		MaxPageSize:  min(authzenMaxPage, s.limits.MaxLookupLimit-1),
 		PublicURL:    s.cfg.PublicURL,
 	}).Register(mux)
+	// The console, like AuthZEN, reaches the services only through conn.
+	if err := s.registerConsole(mux, conn); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := context.WithValue(r.Context(), responseHeaderKey{}, w.Header())
 		if r.URL.Path != importPath {

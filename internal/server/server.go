@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/pemba-authz/pemba/internal/console"
 	"github.com/pemba-authz/pemba/internal/datastore"
 	"github.com/pemba-authz/pemba/internal/decisionlog"
 	"github.com/pemba-authz/pemba/internal/engine"
@@ -133,6 +134,9 @@ type Config struct {
 	// backing store, not an index over it. Without it EraseSubject answers
 	// FAILED_PRECONDITION.
 	Eraser datastore.SubjectEraser
+	// Console, when set, serves the web console at /console on the HTTP port; nil
+	// serves no /console route at all.
+	Console *console.Config
 }
 
 // Defaults for Config.
@@ -163,6 +167,8 @@ type Server struct {
 	health         *health.Server
 	storeErr       atomic.Pointer[probeResult] // the last ReportStore, nil before any
 	registry       *prometheus.Registry
+	// consoleSecret is the web console's own delegate key (empty without keys).
+	consoleSecret string
 
 	grpcLis, httpLis net.Listener
 	serveErr         chan error
@@ -200,8 +206,17 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("registering metrics: %w", err)
 		}
 	}
+	consoleSecret, err := addConsoleKey(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := ValidateKeys(cfg.Keys); err != nil {
 		return nil, err
+	}
+	if cfg.Console != nil {
+		if err := cfg.Console.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	if err := cfg.Quotas.Validate(); err != nil {
 		return nil, err
@@ -224,6 +239,8 @@ func New(cfg Config) (*Server, error) {
 		health:    health.NewServer(),
 		serveErr:  make(chan error, 2),
 		stopping:  make(chan struct{}),
+
+		consoleSecret: consoleSecret,
 	}
 	m := newMetrics(cfg.Registry)
 	var creds credentials.TransportCredentials
